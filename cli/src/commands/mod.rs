@@ -1,0 +1,51 @@
+//! The subcommands of `qmec`.
+
+mod compare;
+mod scenario;
+mod simulate;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use qmec_model::{Policy, Scenario};
+
+#[derive(Debug, Parser)]
+#[command(name = "qmec", version, about = "Lyapunov-stabilised MEC offloading: simulate, compare, deploy")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one policy in the in-process simulator and write a run folder.
+    Simulate(simulate::Args),
+    /// Run several policies on the same random streams and print one table.
+    Compare(compare::Args),
+    /// Show built-in scenarios.
+    #[command(subcommand)]
+    Scenario(scenario::Command),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Scenario(command) => scenario::run(command),
+    }
+}
+
+/// A built-in scenario name or a TOML file.
+fn load_scenario(name_or_path: &str) -> Result<Scenario> {
+    Scenario::load(name_or_path).with_context(|| format!("loading scenario `{name_or_path}`"))
+}
+
+/// A policy by name, for this scenario and seed.
+fn make_policy(name: &str, seed: u64) -> Result<Box<dyn Policy>> {
+    match qmec_policies::classical(name, seed) {
+        Some(policy) => Ok(policy),
+        None => bail!(
+            "unknown policy `{name}` (known: {})",
+            qmec_policies::CLASSICAL.join(", ")
+        ),
+    }
+}

@@ -1,0 +1,19 @@
+//! `qmec scenario show NAME`: prints a built-in scenario as TOML to start from.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a built-in scenario (paper, paper-small, scaled) or a file, resolved, as TOML.
+    Show { name: String },
+}
+
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Show { name } => {
+            print!("{}", super::load_scenario(&name)?.to_toml());
+            Ok(())
+        }
+    }
+}

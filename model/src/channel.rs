@@ -1,0 +1,104 @@
+//! The wireless channel: h_ms(t) = g_ms |ξ_ms(t)|² with path loss g from a
+//! distance and Rayleigh fading ξ ~ CN(0, 1), optionally AR(1)-correlated in
+//! time, and the Shannon rate r = W log2(1 + P h / N0).
+
+use crate::scenario::{ChannelConfig, Fading, Scenario};
+use crate::streams::{Purpose, stream};
+use num_complex::Complex64;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// g = g0 · d^-α (d in metres, g0 the gain at 1 m).
+pub fn path_gain(cfg: &ChannelConfig, distance_m: f64) -> f64 {
+    cfg.reference_gain * distance_m.powf(-cfg.path_loss_exponent)
+}
+
+/// r = W log2(1 + P h / N0) in bit/s.
+pub fn shannon_rate(cfg: &ChannelConfig, tx_power_w: f64, gain: f64) -> f64 {
+    cfg.bandwidth_hz * (1.0 + tx_power_w * gain / cfg.noise_w).log2()
+}
+
+/// Distances from device `device` to every server, fixed for a run and drawn
+/// from the run seed, so every process derives the same geometry.
+pub fn device_distances(scenario: &Scenario, seed: u64, device: usize) -> Vec<f64> {
+    let mut rng = stream(seed, Purpose::Geometry, device as u64);
+    let c = &scenario.channel;
+    (0..scenario.servers)
+        .map(|_| {
+            if c.max_distance_m > c.min_distance_m {
+                rng.random_range(c.min_distance_m..=c.max_distance_m)
+            } else {
+                c.min_distance_m
+            }
+        })
+        .collect()
+}
+
+/// The channels from one device to every server, evolving slot by slot.
+#[derive(Debug, Clone)]
+pub struct DeviceChannel {
+    fading: Fading,
+    correlation: f64,
+    path_gains: Vec<f64>,
+    xi: Vec<Complex64>,
+    gains: Vec<f64>,
+    rng: ChaCha8Rng,
+}
+
+impl DeviceChannel {
+    pub fn new(scenario: &Scenario, seed: u64, device: usize) -> DeviceChannel {
+        let path_gains = device_distances(scenario, seed, device)
+            .into_iter()
+            .map(|d| path_gain(&scenario.channel, d))
+            .collect();
+        DeviceChannel {
+            fading: scenario.channel.fading,
+            correlation: scenario.channel.correlation,
+            path_gains,
+            xi: Vec::new(),
+            gains: vec![0.0; scenario.servers],
+            rng: stream(seed, Purpose::Fading, device as u64),
+        }
+    }
+
+    /// Draws the next slot's gains h_ms and returns them.
+    pub fn next_slot(&mut self) -> &[f64] {
+        match self.fading {
+            Fading::None => self.gains.copy_from_slice(&self.path_gains),
+            Fading::Rayleigh => {
+                let fresh: Vec<Complex64> = (0..self.path_gains.len()).map(|_| self.draw_cn()).collect();
+                if self.xi.is_empty() {
+                    self.xi = fresh;
+                } else {
+                    // AR(1): keeps E|ξ|² = 1 for any ρ.
+                    let rho = self.correlation;
+                    let innovation = (1.0 - rho * rho).sqrt();
+                    for (xi, w) in self.xi.iter_mut().zip(fresh) {
+                        *xi = *xi * rho + w * innovation;
+                    }
+                }
+                for ((h, g), xi) in self.gains.iter_mut().zip(&self.path_gains).zip(&self.xi) {
+                    *h = g * xi.norm_sqr();
+                }
+            }
+        }
+        &self.gains
+    }
+
+    /// The gains of the current slot (zeros before the first draw).
+    pub fn gains(&self) -> &[f64] {
+        &self.gains
+    }
+
+    pub fn path_gains(&self) -> &[f64] {
+        &self.path_gains
+    }
+
+    /// ξ ~ CN(0, 1): real and imaginary parts N(0, ½).
+    fn draw_cn(&mut self) -> Complex64 {
+        let re: f64 = StandardNormal.sample(&mut self.rng);
+        let im: f64 = StandardNormal.sample(&mut self.rng);
+        Complex64::new(re, im) * std::f64::consts::FRAC_1_SQRT_2
+    }
+}

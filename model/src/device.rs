@@ -1,0 +1,303 @@
+//! One device: its FIFO task queue served in fragments, its virtual queue H,
+//! local computing and its energy, and its task arrivals. The simulator and
+//! the device agent both drive this very type, slot by slot:
+//!
+//! 1. [`DeviceModel::begin_slot`] draws the slot's channel gains;
+//! 2. [`DeviceModel::take_fragments`] hands bits to servers as decided;
+//! 3. [`DeviceModel::compute_locally`] serves what is left at f_loc;
+//! 4. [`DeviceModel::end_slot`] updates H and admits the slot's arrivals;
+//!
+//! and [`DeviceModel::fragment_done`] whenever a server returns a result.
+
+use crate::channel::DeviceChannel;
+use crate::scenario::Scenario;
+use crate::streams::{Purpose, stream};
+use crate::task::{DropReason, Fragment, TaskId, TaskRecord, sample_arrival_count, sample_task_bits};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Progress of one task that has not completed yet.
+#[derive(Debug, Clone)]
+struct TaskProgress {
+    bits: u64,
+    arrival_s: f64,
+    /// Bits still in the device queue, not yet handed to anyone.
+    undispatched: u64,
+    /// Fragments handed out whose results have not come back.
+    pending_fragments: u32,
+    fragments: u32,
+    offloaded_bits: u64,
+    last_done_s: f64,
+}
+
+/// Counters every device keeps for the conservation check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCounters {
+    pub arrived_tasks: u64,
+    pub arrived_bits: u64,
+    pub completed_tasks: u64,
+    pub completed_bits: u64,
+    pub dropped: BTreeMap<DropReason, u64>,
+    pub local_bits: u64,
+    pub offloaded_bits: u64,
+}
+
+impl DeviceCounters {
+    pub fn dropped_tasks(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+}
+
+/// What local computing did in one slot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalWork {
+    pub bits: u64,
+    /// Share of the slot the CPU was busy, in [0, 1].
+    pub busy_fraction: f64,
+    pub completed: Vec<TaskRecord>,
+}
+
+/// What the end of a slot admitted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Arrivals {
+    pub tasks: u64,
+    pub bits: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceModel {
+    id: usize,
+    slot_seconds: f64,
+    scenario: Scenario,
+    channel: DeviceChannel,
+    arrivals_rng: ChaCha8Rng,
+    queue: VecDeque<TaskId>,
+    tasks: HashMap<TaskId, TaskProgress>,
+    queue_bits: u64,
+    virtual_bits: f64,
+    next_task: TaskId,
+    counters: DeviceCounters,
+}
+
+impl DeviceModel {
+    pub fn new(scenario: &Scenario, seed: u64, id: usize) -> DeviceModel {
+        DeviceModel {
+            id,
+            slot_seconds: scenario.slot_seconds,
+            scenario: scenario.clone(),
+            channel: DeviceChannel::new(scenario, seed, id),
+            arrivals_rng: stream(seed, Purpose::Arrivals, id as u64),
+            queue: VecDeque::new(),
+            tasks: HashMap::new(),
+            queue_bits: 0,
+            virtual_bits: 0.0,
+            next_task: 0,
+            counters: DeviceCounters::default(),
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Q_m: bits waiting in the device queue.
+    pub fn queue_bits(&self) -> u64 {
+        self.queue_bits
+    }
+
+    /// H_m: the virtual queue, in bits.
+    pub fn virtual_bits(&self) -> f64 {
+        self.virtual_bits
+    }
+
+    /// Tasks arrived and not yet completed (queued or in flight).
+    pub fn open_tasks(&self) -> u64 {
+        self.tasks.len() as u64
+    }
+
+    pub fn counters(&self) -> &DeviceCounters {
+        &self.counters
+    }
+
+    pub fn channel(&self) -> &DeviceChannel {
+        &self.channel
+    }
+
+    /// Draws this slot's channel gains h_m· and returns them.
+    pub fn begin_slot(&mut self) -> Vec<f64> {
+        self.channel.next_slot().to_vec()
+    }
+
+    /// Takes up to `bits` from the head of the queue as fragments bound for a
+    /// server; fewer when the queue holds fewer.
+    pub fn take_fragments(&mut self, bits: u64) -> Vec<Fragment> {
+        let taken = self.dispatch(bits, true);
+        taken
+            .into_iter()
+            .map(|(task, bits)| Fragment { device: self.id, task, bits })
+            .collect()
+    }
+
+    /// Computes from the head of the queue at f_loc for the rest of the slot,
+    /// starting at `slot_start_s`.
+    pub fn compute_locally(&mut self, slot_start_s: f64) -> LocalWork {
+        let capacity = self.scenario.local_bits_per_slot();
+        if capacity == 0 {
+            return LocalWork::default();
+        }
+        let bits_per_second = self.scenario.device.cpu_hz / self.scenario.device.cycles_per_bit;
+        let mut work = LocalWork::default();
+        for (task, bits) in self.dispatch(capacity, false) {
+            work.bits += bits;
+            let done_s = slot_start_s + work.bits as f64 / bits_per_second;
+            if let Some(record) = self.fragment_done(task, done_s) {
+                work.completed.push(record);
+            }
+        }
+        self.counters.local_bits += work.bits;
+        work.busy_fraction = work.bits as f64 / capacity as f64;
+        work
+    }
+
+    /// A fragment of `task` was computed and its result is here at `done_s`.
+    /// Returns the task's record if that was its last outstanding piece.
+    /// Unknown tasks (a duplicate result) are ignored.
+    pub fn fragment_done(&mut self, task: TaskId, done_s: f64) -> Option<TaskRecord> {
+        let progress = self.tasks.get_mut(&task)?;
+        if progress.pending_fragments == 0 {
+            return None;
+        }
+        progress.pending_fragments -= 1;
+        progress.last_done_s = progress.last_done_s.max(done_s);
+        if progress.pending_fragments > 0 || progress.undispatched > 0 {
+            return None;
+        }
+        let progress = self.tasks.remove(&task)?;
+        self.counters.completed_tasks += 1;
+        self.counters.completed_bits += progress.bits;
+        Some(TaskRecord {
+            device: self.id,
+            task,
+            bits: progress.bits,
+            offloaded_bits: progress.offloaded_bits,
+            fragments: progress.fragments,
+            arrival_s: progress.arrival_s,
+            completion_s: progress.last_done_s,
+        })
+    }
+
+    /// Puts a fragment's bits back at the head of the queue, e.g. when the
+    /// server it went to was lost. The bits are served again like any other.
+    pub fn requeue_fragment(&mut self, fragment: &Fragment) {
+        let Some(progress) = self.tasks.get_mut(&fragment.task) else {
+            return;
+        };
+        if progress.pending_fragments == 0 {
+            return;
+        }
+        progress.pending_fragments -= 1;
+        progress.offloaded_bits = progress.offloaded_bits.saturating_sub(fragment.bits);
+        if progress.undispatched == 0 {
+            self.queue.push_front(fragment.task);
+        }
+        progress.undispatched += fragment.bits;
+        self.queue_bits += fragment.bits;
+        self.counters.offloaded_bits = self.counters.offloaded_bits.saturating_sub(fragment.bits);
+    }
+
+    /// Ends slot `slot`: H(t+1) = max(H + γτ − served, 0), then admits the
+    /// tasks that arrived during the slot (they are served from the next).
+    pub fn end_slot(&mut self, slot: u64, served_bits: u64) -> Arrivals {
+        let promised = self.scenario.device.promised_bps * self.slot_seconds;
+        self.virtual_bits = (self.virtual_bits + promised - served_bits as f64).max(0.0);
+        self.admit_arrivals(slot)
+    }
+
+    fn admit_arrivals(&mut self, slot: u64) -> Arrivals {
+        let count = sample_arrival_count(self.scenario.arrivals.tasks_per_slot, &mut self.arrivals_rng);
+        let slot_start = slot as f64 * self.slot_seconds;
+        let mut offsets: Vec<f64> = (0..count).map(|_| self.arrivals_rng.random::<f64>()).collect();
+        offsets.sort_by(f64::total_cmp);
+        let mut arrivals = Arrivals::default();
+        for offset in offsets {
+            let bits = sample_task_bits(&self.scenario.arrivals.task_bits, &mut self.arrivals_rng);
+            arrivals.tasks += 1;
+            arrivals.bits += bits;
+            self.counters.arrived_tasks += 1;
+            self.counters.arrived_bits += bits;
+            if self.queue_bits.saturating_add(bits) > self.scenario.device.queue_cap_bits {
+                arrivals.dropped += 1;
+                *self.counters.dropped.entry(DropReason::DeviceQueueFull).or_default() += 1;
+                continue;
+            }
+            let id = self.next_task;
+            self.next_task += 1;
+            self.tasks.insert(
+                id,
+                TaskProgress {
+                    bits,
+                    arrival_s: slot_start + offset * self.slot_seconds,
+                    undispatched: bits,
+                    pending_fragments: 0,
+                    fragments: 0,
+                    offloaded_bits: 0,
+                    last_done_s: 0.0,
+                },
+            );
+            self.queue.push_back(id);
+            self.queue_bits += bits;
+        }
+        arrivals
+    }
+
+    /// Removes up to `bits` from the head of the queue, one piece per task,
+    /// and marks each piece as a pending fragment of its task.
+    fn dispatch(&mut self, mut bits: u64, offloaded: bool) -> Vec<(TaskId, u64)> {
+        let mut pieces = Vec::new();
+        while bits > 0 {
+            let Some(&task) = self.queue.front() else { break };
+            let Some(progress) = self.tasks.get_mut(&task) else {
+                self.queue.pop_front();
+                continue;
+            };
+            let piece = bits.min(progress.undispatched);
+            progress.undispatched -= piece;
+            progress.pending_fragments += 1;
+            progress.fragments += 1;
+            if offloaded {
+                progress.offloaded_bits += piece;
+            }
+            if progress.undispatched == 0 {
+                self.queue.pop_front();
+            }
+            bits -= piece;
+            self.queue_bits -= piece;
+            pieces.push((task, piece));
+        }
+        if offloaded {
+            self.counters.offloaded_bits += pieces.iter().map(|(_, b)| b).sum::<u64>();
+        }
+        pieces
+    }
+}
+
+/// Bits device m sends to each server this slot: b_ms = ⌊μ_ms τ r_ms⌋, never
+/// more than the queue holds (servers in index order) nor than a server's
+/// free space.
+pub fn offload_plan(shares: &[f64], rates_bps: &[f64], slot_seconds: f64, queue_bits: u64, server_free_bits: &[u64]) -> Vec<u64> {
+    let mut left = queue_bits;
+    shares
+        .iter()
+        .zip(rates_bps)
+        .zip(server_free_bits)
+        .map(|((&mu, &rate), &free)| {
+            let wanted = (mu.clamp(0.0, 1.0) * slot_seconds * rate).floor();
+            let bits = if wanted.is_finite() { wanted as u64 } else { 0 }.min(left).min(free);
+            left -= bits;
+            bits
+        })
+        .collect()
+}

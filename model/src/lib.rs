@@ -1,0 +1,39 @@
+//! The MEC system model of qmec, written once and shared by the in-process
+//! simulator, the device and server agents and every policy.
+//!
+//! # Layout
+//! - [`scenario`]: the validated TOML scenario (the built-in `paper` one too);
+//!   every error names the field and the reason.
+//! - [`matrix`]: a dense device × server matrix for rates, weights and decisions.
+//! - [`streams`]: seeded random streams, one per device and purpose, so a run
+//!   is bit-identical for a seed and different policies see the same arrivals
+//!   and channels (common random numbers).
+//! - [`task`]: tasks, fragments, completion records and drop reasons.
+//! - [`channel`]: path loss, Rayleigh fading with AR(1) correlation, Shannon rate.
+//! - [`device`]: one device: FIFO task queue served in fragments, virtual queue
+//!   H, local computing and its energy, arrivals.
+//! - [`server`]: one edge server: per-device backlog Z and CPU allocation.
+//! - [`lyapunov`]: drift-plus-penalty weights Ψ and the value of a decision.
+//! - [`policy`]: the state a policy sees, the decision it returns, the trait,
+//!   and the feasibility check every decision passes.
+//! - [`accounting`]: per-slot throughput, power and energy.
+//!
+//! Units are SI throughout (bits, seconds, watts, joules, hertz); queue bits
+//! are integers so that conservation of bits and tasks is exact.
+
+#![forbid(unsafe_code)]
+
+pub mod accounting;
+pub mod channel;
+pub mod device;
+pub mod lyapunov;
+pub mod matrix;
+pub mod policy;
+pub mod scenario;
+pub mod server;
+pub mod streams;
+pub mod task;
+
+pub use matrix::Matrix;
+pub use policy::{Decision, Policy, PolicyError, SystemState};
+pub use scenario::{Scenario, ScenarioError};

@@ -1,0 +1,393 @@
+//! The scenario: every parameter of the system model in one validated value.
+//!
+//! A scenario comes from TOML (unknown fields rejected) or from the built-in
+//! [`Scenario::paper`]. [`Scenario::validate`] checks every range so that no
+//! later stage has to: each error names the field and the reason.
+//!
+//! # Units and the values the paper leaves open
+//! The Sci. Rep. paper fixes M = 10, S = 3, λ = 5 tasks/slot, Rayleigh fading,
+//! W = 20 MHz, P = 0.1 W, N0 = 1e-9 W and V = 1000. The rest is ours, chosen
+//! so that the system is loaded, stable under the exact drift-plus-penalty
+//! policy and unstable under local execution:
+//! - τ = 0.1 s: long enough that a slot moves a few hundred kbit per link.
+//! - Task size uniform in [50, 150] kbit, so a device offers 0.5 Mbit/slot
+//!   (5 Mbit/s) while computing only 1 Mbit/s locally (f = 1 GHz, L = 1000
+//!   cycles/bit): local execution is 5× overloaded and its backlog grows
+//!   linearly.
+//! - Path loss g = g0 (d / 1 m)^-2.5 with g0 = 1e-3 and d uniform in
+//!   [50, 150] m: mean SNRs from about 0.4 to 6, i.e. 9–55 Mbit/s before
+//!   fading, so three uplinks can carry the offered 5 Mbit/slot only when
+//!   decisions pick good links.
+//! - F_s = 20 GHz per server (20 Mbit/s): the edge can compute what the
+//!   uplinks deliver with room to spare.
+//! - κ = 1e-28: local computing at 1 GHz draws 0.1 W, the same as the radio,
+//!   so the power trade-off is real.
+//! - γ = 4 Mbit/s promised per device (80 % of what it offers).
+//! - Queues enter the Lyapunov function in Mbit (`queue_unit_bits` = 1e6) and
+//!   the penalty is energy per slot in joules. With these units a slot's
+//!   queue term (Q + H) τ r is of order 0.1–10 while the energy term V P τ is
+//!   0.01·V, so V = 1 is queue-driven, V ≈ 100–1000 balances the two and
+//!   V = 10⁴ is power-driven: the paper's range 1…10⁴ spans the trade-off.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// A scenario field that failed validation or parsing.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario field `{field}`: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("scenario TOML: {0}")]
+    Parse(String),
+    #[error("reading scenario file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unknown built-in scenario `{0}` (known: paper, paper-small, scaled)")]
+    UnknownBuiltin(String),
+}
+
+/// The whole system model's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// M, the number of devices.
+    pub devices: usize,
+    /// S, the number of edge servers.
+    pub servers: usize,
+    /// τ, the slot length in seconds.
+    pub slot_seconds: f64,
+    pub arrivals: ArrivalConfig,
+    pub channel: ChannelConfig,
+    pub device: DeviceConfig,
+    pub server: ServerConfig,
+    pub control: ControlConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalConfig {
+    /// λ, mean tasks per slot per device (Poisson).
+    pub tasks_per_slot: f64,
+    /// Size distribution of one task, in bits.
+    pub task_bits: SizeDistribution,
+}
+
+/// How task sizes are drawn (bits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SizeDistribution {
+    Fixed { bits: u64 },
+    Uniform { min: u64, max: u64 },
+    /// Exponential with this mean, at least 1 bit and at most `max` bits.
+    Exponential { mean: f64, max: u64 },
+}
+
+impl SizeDistribution {
+    /// Mean task size in bits.
+    pub fn mean_bits(&self) -> f64 {
+        match *self {
+            SizeDistribution::Fixed { bits } => bits as f64,
+            SizeDistribution::Uniform { min, max } => (min + max) as f64 / 2.0,
+            // The truncation at `max` is ignored: it is documented as a safety cap.
+            SizeDistribution::Exponential { mean, .. } => mean,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fading {
+    /// h = g |ξ|², ξ ~ CN(0, 1).
+    Rayleigh,
+    /// h = g: path loss only.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// W, the uplink bandwidth of one server channel (Hz).
+    pub bandwidth_hz: f64,
+    /// N0, the noise power over the band (W).
+    pub noise_w: f64,
+    pub fading: Fading,
+    /// ρ of the AR(1) fading process; 0 draws fading independently each slot.
+    pub correlation: f64,
+    /// g0, the power gain at 1 m.
+    pub reference_gain: f64,
+    pub path_loss_exponent: f64,
+    /// Device–server distances are drawn uniformly in [min, max] metres.
+    pub min_distance_m: f64,
+    pub max_distance_m: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// P_m, transmit power (W).
+    pub tx_power_w: f64,
+    /// f_m^loc, local CPU frequency (Hz).
+    pub cpu_hz: f64,
+    /// L, CPU cycles per bit (device and server alike).
+    pub cycles_per_bit: f64,
+    /// κ, effective switched capacitance: local power is κ f³ (W).
+    pub kappa: f64,
+    /// γ_m, promised throughput driving the virtual queue H (bit/s).
+    pub promised_bps: f64,
+    /// Arrivals that would push the queue past this many bits are dropped.
+    pub queue_cap_bits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// F_s, total CPU frequency shared by the devices served (Hz).
+    pub cpu_hz: f64,
+    /// Fixed delay to return a fragment's result to its device (s).
+    pub result_delay_s: f64,
+    /// Offloading stops short of pushing a server's backlog past this.
+    pub queue_cap_bits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// V, the drift-plus-penalty trade-off weight.
+    pub v: f64,
+    /// ω ≥ 0, the throughput reward in the penalty P − ω R (per queue unit).
+    pub omega: f64,
+    /// Bits per queue unit in the Lyapunov function (1e6: Mbit).
+    pub queue_unit_bits: f64,
+    /// Adds ½ Σ Z_s² to the Lyapunov function, so server backlog counts.
+    pub two_tier: bool,
+}
+
+impl Scenario {
+    /// The Sci. Rep. paper's scenario, with the open values documented above.
+    pub fn paper() -> Scenario {
+        Scenario {
+            name: "paper".into(),
+            devices: 10,
+            servers: 3,
+            slot_seconds: 0.1,
+            arrivals: ArrivalConfig {
+                tasks_per_slot: 5.0,
+                task_bits: SizeDistribution::Uniform { min: 50_000, max: 150_000 },
+            },
+            channel: ChannelConfig {
+                bandwidth_hz: 20e6,
+                noise_w: 1e-9,
+                fading: Fading::Rayleigh,
+                correlation: 0.0,
+                reference_gain: 1e-3,
+                path_loss_exponent: 2.5,
+                min_distance_m: 50.0,
+                max_distance_m: 150.0,
+            },
+            device: DeviceConfig {
+                tx_power_w: 0.1,
+                cpu_hz: 1e9,
+                cycles_per_bit: 1000.0,
+                kappa: 1e-28,
+                promised_bps: 4e6,
+                queue_cap_bits: 2_000_000_000,
+            },
+            server: ServerConfig {
+                cpu_hz: 20e9,
+                result_delay_s: 0.005,
+                queue_cap_bits: 2_000_000_000,
+            },
+            control: ControlConfig {
+                v: 1000.0,
+                omega: 0.0,
+                queue_unit_bits: 1e6,
+                two_tier: false,
+            },
+        }
+    }
+
+    /// A built-in scenario by name: `paper`, `paper-small` (3 devices,
+    /// 2 servers, for quick tests) or `scaled` (50 devices, 10 servers).
+    pub fn builtin(name: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario = Scenario::paper();
+        match name {
+            "paper" => {}
+            "paper-small" => {
+                scenario.name = name.into();
+                scenario.devices = 3;
+                scenario.servers = 2;
+            }
+            "scaled" => {
+                scenario.name = name.into();
+                scenario.devices = 50;
+                scenario.servers = 10;
+            }
+            other => return Err(ScenarioError::UnknownBuiltin(other.into())),
+        }
+        Ok(scenario)
+    }
+
+    /// A built-in name, or else a path to a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if Path::new(name_or_path).exists() {
+            let text = std::fs::read_to_string(name_or_path).map_err(|source| ScenarioError::Io {
+                path: name_or_path.into(),
+                source,
+            })?;
+            Scenario::from_toml(&text)
+        } else {
+            Scenario::builtin(name_or_path)
+        }
+    }
+
+    /// Parses and validates a TOML scenario.
+    pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising plain structs of numbers and strings cannot fail.
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
+    }
+
+    /// Checks every range; the first violation is returned.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let check = Checker;
+        check.text("name", &self.name)?;
+        check.count("devices", self.devices, 1, 100_000)?;
+        check.count("servers", self.servers, 1, 10_000)?;
+        check.positive("slot_seconds", self.slot_seconds)?;
+
+        let a = &self.arrivals;
+        check.range("arrivals.tasks_per_slot", a.tasks_per_slot, 0.0, 1e6)?;
+        match a.task_bits {
+            SizeDistribution::Fixed { bits } => {
+                check.count("arrivals.task_bits.bits", bits as usize, 1, usize::MAX)?
+            }
+            SizeDistribution::Uniform { min, max } => {
+                check.count("arrivals.task_bits.min", min as usize, 1, usize::MAX)?;
+                if max < min {
+                    return Err(invalid("arrivals.task_bits.max", format!("must be ≥ min ({min}), got {max}")));
+                }
+            }
+            SizeDistribution::Exponential { mean, max } => {
+                check.range("arrivals.task_bits.mean", mean, 1.0, 1e15)?;
+                if (max as f64) < mean {
+                    return Err(invalid("arrivals.task_bits.max", format!("must be ≥ mean ({mean}), got {max}")));
+                }
+            }
+        }
+
+        let c = &self.channel;
+        check.positive("channel.bandwidth_hz", c.bandwidth_hz)?;
+        check.positive("channel.noise_w", c.noise_w)?;
+        check.range("channel.correlation", c.correlation, 0.0, 1.0)?;
+        if c.correlation >= 1.0 {
+            return Err(invalid("channel.correlation", "must be < 1 (ρ = 1 freezes the channel)".into()));
+        }
+        check.positive("channel.reference_gain", c.reference_gain)?;
+        check.range("channel.path_loss_exponent", c.path_loss_exponent, 0.0, 10.0)?;
+        check.positive("channel.min_distance_m", c.min_distance_m)?;
+        check.positive("channel.max_distance_m", c.max_distance_m)?;
+        if c.max_distance_m < c.min_distance_m {
+            return Err(invalid(
+                "channel.max_distance_m",
+                format!("must be ≥ min_distance_m ({}), got {}", c.min_distance_m, c.max_distance_m),
+            ));
+        }
+
+        let d = &self.device;
+        check.range("device.tx_power_w", d.tx_power_w, 0.0, 1e3)?;
+        check.positive("device.cpu_hz", d.cpu_hz)?;
+        check.positive("device.cycles_per_bit", d.cycles_per_bit)?;
+        check.range("device.kappa", d.kappa, 0.0, 1.0)?;
+        check.range("device.promised_bps", d.promised_bps, 0.0, 1e15)?;
+        check.count("device.queue_cap_bits", d.queue_cap_bits as usize, 1, usize::MAX)?;
+
+        let s = &self.server;
+        check.positive("server.cpu_hz", s.cpu_hz)?;
+        check.range("server.result_delay_s", s.result_delay_s, 0.0, 3600.0)?;
+        check.count("server.queue_cap_bits", s.queue_cap_bits as usize, 1, usize::MAX)?;
+
+        let k = &self.control;
+        check.range("control.v", k.v, 0.0, 1e12)?;
+        check.range("control.omega", k.omega, 0.0, 1e12)?;
+        check.positive("control.queue_unit_bits", k.queue_unit_bits)?;
+        Ok(())
+    }
+
+    /// Bits one device computes locally in a full slot: τ f / L.
+    pub fn local_bits_per_slot(&self) -> u64 {
+        (self.slot_seconds * self.device.cpu_hz / self.device.cycles_per_bit).floor() as u64
+    }
+
+    /// Bits a server computes in a full slot at its whole frequency: τ F / L.
+    pub fn server_bits_per_slot(&self) -> f64 {
+        self.slot_seconds * self.server.cpu_hz / self.device.cycles_per_bit
+    }
+
+    /// Mean offered load of one device in bits per slot.
+    pub fn offered_bits_per_slot(&self) -> f64 {
+        self.arrivals.tasks_per_slot * self.arrivals.task_bits.mean_bits()
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_toml())
+    }
+}
+
+fn invalid(field: &str, reason: String) -> ScenarioError {
+    ScenarioError::Invalid { field: field.into(), reason }
+}
+
+/// Range checks that all phrase their errors the same way.
+struct Checker;
+
+impl Checker {
+    fn text(&self, field: &str, value: &str) -> Result<(), ScenarioError> {
+        if value.trim().is_empty() {
+            return Err(invalid(field, "must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    fn count(&self, field: &str, value: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
+        if value < min || value > max {
+            return Err(invalid(field, format!("must be in [{min}, {max}], got {value}")));
+        }
+        Ok(())
+    }
+
+    fn finite(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
+        if !value.is_finite() {
+            return Err(invalid(field, format!("must be a finite number, got {value}")));
+        }
+        Ok(())
+    }
+
+    fn positive(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
+        self.finite(field, value)?;
+        if value <= 0.0 {
+            return Err(invalid(field, format!("must be > 0, got {value}")));
+        }
+        Ok(())
+    }
+
+    fn range(&self, field: &str, value: f64, min: f64, max: f64) -> Result<(), ScenarioError> {
+        self.finite(field, value)?;
+        if value < min || value > max {
+            return Err(invalid(field, format!("must be in [{min}, {max}], got {value}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! One edge server: a backlog Z_s kept per device (Z_ms), computed at the CPU
+//! frequency f_ms allocated to each device, results returned after a fixed
+//! delay. The simulator and the server agent both drive this type.
+
+use crate::task::{Fragment, FragmentDone};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// What one server computed in one slot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerWork {
+    pub bits: u64,
+    pub done: Vec<FragmentDone>,
+}
+
+/// Counters a server keeps for the conservation check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerCounters {
+    pub received_bits: u64,
+    pub computed_bits: u64,
+    pub fragments_done: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerModel {
+    id: usize,
+    cpu_hz: f64,
+    cycles_per_bit: f64,
+    slot_seconds: f64,
+    result_delay_s: f64,
+    queue_cap_bits: u64,
+    backlog: BTreeMap<usize, VecDeque<Fragment>>,
+    backlog_bits: u64,
+    counters: ServerCounters,
+}
+
+impl ServerModel {
+    pub fn new(scenario: &crate::Scenario, id: usize) -> ServerModel {
+        ServerModel {
+            id,
+            cpu_hz: scenario.server.cpu_hz,
+            cycles_per_bit: scenario.device.cycles_per_bit,
+            slot_seconds: scenario.slot_seconds,
+            result_delay_s: scenario.server.result_delay_s,
+            queue_cap_bits: scenario.server.queue_cap_bits,
+            backlog: BTreeMap::new(),
+            backlog_bits: 0,
+            counters: ServerCounters::default(),
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    pub fn cpu_hz(&self) -> f64 {
+        self.cpu_hz
+    }
+
+    /// Z_s in bits.
+    pub fn backlog_bits(&self) -> u64 {
+        self.backlog_bits
+    }
+
+    /// Z_ms in bits for every device with a backlog here.
+    pub fn device_backlogs(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.backlog
+            .iter()
+            .map(|(&device, fragments)| (device, fragments.iter().map(|f| f.bits).sum()))
+    }
+
+    /// Bits that can still be offloaded here before the cap.
+    pub fn free_bits(&self) -> u64 {
+        self.queue_cap_bits.saturating_sub(self.backlog_bits)
+    }
+
+    pub fn counters(&self) -> &ServerCounters {
+        &self.counters
+    }
+
+    /// Queues a fragment that arrived from a device.
+    pub fn accept(&mut self, fragment: Fragment) {
+        self.backlog_bits += fragment.bits;
+        self.counters.received_bits += fragment.bits;
+        self.backlog.entry(fragment.device).or_default().push_back(fragment);
+    }
+
+    /// Every queued fragment, removed: what a lost server's devices re-send.
+    pub fn drain(&mut self) -> Vec<Fragment> {
+        self.backlog_bits = 0;
+        std::mem::take(&mut self.backlog).into_values().flatten().collect()
+    }
+
+    /// Computes one slot starting at `slot_start_s`, device m's fragments at
+    /// `allocation(m)` Hz, FIFO per device.
+    pub fn compute(&mut self, slot_start_s: f64, allocation: impl Fn(usize) -> f64) -> ServerWork {
+        let mut work = ServerWork::default();
+        for (&device, fragments) in self.backlog.iter_mut() {
+            let bits_per_second = allocation(device).max(0.0) / self.cycles_per_bit;
+            // The epsilon keeps a budget computed as exactly a backlog from rounding a bit short.
+            let mut budget = (bits_per_second * self.slot_seconds + 1e-6).floor() as u64;
+            let mut elapsed_bits = 0u64;
+            while budget > 0 {
+                let Some(head) = fragments.front_mut() else { break };
+                let piece = budget.min(head.bits);
+                head.bits -= piece;
+                budget -= piece;
+                elapsed_bits += piece;
+                work.bits += piece;
+                if head.bits == 0 {
+                    let done_s = slot_start_s + elapsed_bits as f64 / bits_per_second + self.result_delay_s;
+                    work.done.push(FragmentDone { device, task: head.task, done_s });
+                    fragments.pop_front();
+                }
+            }
+        }
+        self.backlog.retain(|_, fragments| !fragments.is_empty());
+        self.backlog_bits -= work.bits;
+        self.counters.computed_bits += work.bits;
+        self.counters.fragments_done += work.done.len() as u64;
+        work
+    }
+}
+
+/// The default CPU split: F_s in proportion to each device's backlog at the
+/// server. DESIGN.md splits in proportion to the bits each device sent; with
+/// bits sent in one slot and computed in the next, the backlog at the start
+/// of a slot is exactly what was sent and not yet computed, and splitting by
+/// it is work-conserving (no device is starved of bits it already sent).
+pub fn proportional_allocation(cpu_hz: f64, device_backlogs: &[f64]) -> Vec<f64> {
+    let total: f64 = device_backlogs.iter().sum();
+    if total <= 0.0 {
+        return vec![0.0; device_backlogs.len()];
+    }
+    device_backlogs.iter().map(|b| cpu_hz * b / total).collect()
+}

@@ -1,0 +1,27 @@
+//! The `greedy` baseline: every device with work offloads to the server with
+//! its best channel this slot; devices that collide split the channel.
+
+use crate::share::fair_split;
+use qmec_model::{Decision, Policy, PolicyError, Scenario, SystemState};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Greedy;
+
+impl Policy for Greedy {
+    fn name(&self) -> &str {
+        "greedy"
+    }
+
+    fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError> {
+        let choices: Vec<Option<usize>> = (0..state.devices())
+            .map(|m| {
+                if state.queue_bits[m] <= 0.0 {
+                    return None;
+                }
+                let rates = state.rates_bps.row(m);
+                (0..rates.len()).max_by(|&a, &b| rates[a].total_cmp(&rates[b]))
+            })
+            .collect();
+        Ok(fair_split(scenario, state, &choices))
+    }
+}

@@ -1,0 +1,40 @@
+//! Classical offloading policies, each behind the one [`Policy`] trait of
+//! the model crate, so they run unchanged in the simulator and the controller.
+//!
+//! # Layout
+//! - [`local`]: μ = 0, everything computed on the device.
+//! - [`random`]: each device picks a server or none uniformly.
+//! - [`greedy`]: each device offloads to its best channel.
+//! - [`share`]: the fair split both of them use when devices pick the same server.
+//! - [`lyapunov`]: the exact per-slot drift-plus-penalty LP, and the
+//!   LP optimum every learned policy is scored against.
+
+#![forbid(unsafe_code)]
+
+pub mod greedy;
+pub mod local;
+pub mod lyapunov;
+pub mod random;
+pub mod share;
+
+pub use greedy::Greedy;
+pub use local::Local;
+pub use lyapunov::{Lyapunov, solve_dpp_lp};
+pub use random::RandomChoice;
+
+use qmec_model::Policy;
+
+/// The names [`classical`] knows.
+pub const CLASSICAL: [&str; 4] = ["local", "random", "greedy", "lyapunov"];
+
+/// A classical policy by name; `None` if the name is not one of [`CLASSICAL`].
+/// `seed` drives the random policy's own stream.
+pub fn classical(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
+    Some(match name {
+        "local" => Box::new(Local),
+        "random" => Box::new(RandomChoice::new(seed)),
+        "greedy" => Box::new(Greedy),
+        "lyapunov" => Box::new(Lyapunov),
+        _ => return None,
+    })
+}

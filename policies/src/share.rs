@@ -1,0 +1,21 @@
+//! Turning "device m wants server s" choices into feasible shares: devices
+//! that pick the same server split its channel equally, and no device is
+//! given more than its queue can fill.
+
+use qmec_model::{Decision, Matrix, Scenario, SystemState};
+
+/// Shares from one choice per device (`None`: stay local).
+pub fn fair_split(scenario: &Scenario, state: &SystemState, choices: &[Option<usize>]) -> Decision {
+    let mut pickers = vec![0usize; state.servers()];
+    for s in choices.iter().flatten() {
+        pickers[*s] += 1;
+    }
+    let mut offload = Matrix::zeros(state.devices(), state.servers());
+    for (m, choice) in choices.iter().enumerate() {
+        if let Some(s) = *choice {
+            let share = 1.0 / pickers[s] as f64;
+            offload.set(m, s, share.min(state.queue_cap_share(scenario, m, s)));
+        }
+    }
+    Decision::with_default_cpu(scenario, state, offload)
+}

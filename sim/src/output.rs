@@ -1,0 +1,107 @@
+//! The run folder and the terminal table. The simulator and the testbed
+//! write the same files, so every downstream tool reads one format:
+//! `scenario.toml`, `summary.json`, `slots.csv` (one row per slot) and
+//! `tasks.csv` (one row per completed task).
+
+use crate::summary::Summary;
+use qmec_model::Scenario;
+use qmec_model::accounting::SlotRecord;
+use qmec_model::task::TaskRecord;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Writes the four files of a run into `dir` (created if missing).
+pub fn write_run(
+    dir: &Path,
+    scenario: &Scenario,
+    summary: &Summary,
+    slots: &[SlotRecord],
+    tasks: &[TaskRecord],
+) -> Result<(), OutputError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| OutputError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let scenario_path = dir.join("scenario.toml");
+    std::fs::write(&scenario_path, scenario.to_toml()).map_err(io(&scenario_path))?;
+    let summary_path = dir.join("summary.json");
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|source| OutputError::Json { path: summary_path.clone(), source })?;
+    std::fs::write(&summary_path, json).map_err(io(&summary_path))?;
+    write_csv(&dir.join("slots.csv"), slots)?;
+    write_csv(&dir.join("tasks.csv"), tasks)?;
+    Ok(())
+}
+
+fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), OutputError> {
+    let csv_err = |source| OutputError::Csv { path: path.to_path_buf(), source };
+    let mut writer = csv::Writer::from_path(path).map_err(csv_err)?;
+    for row in rows {
+        writer.serialize(row).map_err(csv_err)?;
+    }
+    writer.flush().map_err(|source| OutputError::Io { path: path.to_path_buf(), source })
+}
+
+/// A table with one column per run, for the terminal.
+pub fn table(summaries: &[Summary]) -> String {
+    type Row = (&'static str, fn(&Summary) -> String);
+    let rows: [Row; 22] = [
+        ("policy", |s| s.policy.clone()),
+        ("throughput (Mbit/s)", |s| format!("{:.3}", s.throughput_bps / 1e6)),
+        ("transmit power (W)", |s| format!("{:.4}", s.tx_power_w)),
+        ("compute power (W)", |s| format!("{:.4}", s.compute_power_w)),
+        ("total power (W)", |s| format!("{:.4}", s.power_w)),
+        ("energy efficiency (Mbit/J)", |s| format!("{:.3}", s.energy_efficiency_bit_per_j / 1e6)),
+        ("mean Q per device (kbit)", |s| format!("{:.1}", s.queue_mean_bits / 1e3)),
+        ("max Q (kbit)", |s| format!("{:.1}", s.queue_max_bits / 1e3)),
+        ("mean H per device (kbit)", |s| format!("{:.1}", s.virtual_mean_bits / 1e3)),
+        ("mean Z per server (kbit)", |s| format!("{:.1}", s.server_mean_bits / 1e3)),
+        ("max Σ Z (kbit)", |s| format!("{:.1}", s.server_max_bits / 1e3)),
+        ("backlog growth (kbit/slot)", |s| format!("{:.2}", s.backlog_growth_bits_per_slot / 1e3)),
+        ("stable", |s| if s.stable { "yes".into() } else { "NO".into() }),
+        ("latency p50 (ms)", |s| format!("{:.2}", s.latency.p50_s * 1e3)),
+        ("latency p95 (ms)", |s| format!("{:.2}", s.latency.p95_s * 1e3)),
+        ("latency p99 (ms)", |s| format!("{:.2}", s.latency.p99_s * 1e3)),
+        ("tasks arrived", |s| s.tasks.arrived.to_string()),
+        ("tasks completed", |s| s.tasks.completed.to_string()),
+        ("tasks queued", |s| s.tasks.queued.to_string()),
+        ("tasks dropped", |s| s.tasks.dropped_total().to_string()),
+        ("decision mean (µs)", |s| format!("{:.1}", s.decision_mean_s * 1e6)),
+        ("decision max (µs)", |s| format!("{:.1}", s.decision_max_s * 1e6)),
+    ];
+    let cells: Vec<Vec<String>> = rows.iter().map(|(_, f)| summaries.iter().map(f).collect()).collect();
+    let label_width = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let col_width = cells.iter().flatten().map(|c| c.chars().count()).max().unwrap_or(0).max(8);
+    let mut out = String::new();
+    for ((label, _), row) in rows.iter().zip(&cells) {
+        let _ = write!(out, "{label:<label_width$}");
+        for cell in row {
+            let _ = write!(out, "  {cell:>col_width$}");
+        }
+        out.push('\n');
+    }
+    out
+}
