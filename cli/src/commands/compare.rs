@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub struct Args {
     #[arg(long, default_value = "paper")]
     scenario: String,
-    /// Comma-separated policy names.
+    /// Comma-separated policies; trained ones as NAME=MODEL_FILE (e.g. qnn=model.json).
     #[arg(long, value_delimiter = ',', default_value = "local,random,greedy,lyapunov")]
     policies: Vec<String>,
     #[arg(long, default_value_t = 2_000)]
@@ -27,13 +27,14 @@ pub fn run(args: Args) -> Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
     let mut summaries = Vec::new();
     for name in &args.policies {
-        let mut policy = super::make_policy(name, args.seed)?;
-        let bar = progress::bar(args.slots, name);
+        let spec = qmec_catalog::PolicySpec::parse(name);
+        let mut policy = super::make_policy(&spec, &scenario, args.seed)?;
+        let bar = progress::bar(args.slots, &spec.name);
         let (summary, records) =
             qmec_sim::simulate(&scenario, args.seed, policy.as_mut(), args.slots, |_| bar.inc(1))?;
         bar.finish_and_clear();
         if let Some(out) = &args.out {
-            let dir = out.join(name);
+            let dir = out.join(&spec.name);
             write_run(&dir, &scenario, &summary, &records.slots, &records.tasks)
                 .with_context(|| format!("writing run folder {}", dir.display()))?;
         }

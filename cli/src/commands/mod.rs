@@ -4,7 +4,8 @@ mod compare;
 mod scenario;
 mod simulate;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use qmec_catalog::PolicySpec;
 use clap::{Parser, Subcommand};
 use qmec_model::{Policy, Scenario};
 
@@ -39,13 +40,7 @@ fn load_scenario(name_or_path: &str) -> Result<Scenario> {
     Scenario::load(name_or_path).with_context(|| format!("loading scenario `{name_or_path}`"))
 }
 
-/// A policy by name, for this scenario and seed.
-fn make_policy(name: &str, seed: u64) -> Result<Box<dyn Policy>> {
-    match qmec_policies::classical(name, seed) {
-        Some(policy) => Ok(policy),
-        None => bail!(
-            "unknown policy `{name}` (known: {})",
-            qmec_policies::CLASSICAL.join(", ")
-        ),
-    }
+/// A policy by name (and model file, for trained ones).
+fn make_policy(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dyn Policy>> {
+    Ok(qmec_catalog::build(spec, scenario, seed)?)
 }

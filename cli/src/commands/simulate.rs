@@ -12,6 +12,9 @@ pub struct Args {
     scenario: String,
     #[arg(long, default_value = "lyapunov")]
     policy: String,
+    /// Model file for a trained policy (qnn, dl).
+    #[arg(long)]
+    model: Option<PathBuf>,
     #[arg(long, default_value_t = 10_000)]
     slots: u64,
     #[arg(long, default_value_t = 1)]
@@ -23,7 +26,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
-    let mut policy = super::make_policy(&args.policy, args.seed)?;
+    let spec = qmec_catalog::PolicySpec { name: args.policy.clone(), model: args.model.clone() };
+    let mut policy = super::make_policy(&spec, &scenario, args.seed)?;
     let bar = progress::bar(args.slots, policy.name());
     let (summary, records) =
         qmec_sim::simulate(&scenario, args.seed, policy.as_mut(), args.slots, |_| bar.inc(1))?;
