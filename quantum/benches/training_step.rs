@@ -11,7 +11,9 @@ use qmec_quantum::{Circuit, Observable, StateVector, adjoint, batch, encoding};
 use std::hint::black_box;
 
 fn features(n: usize, seed: usize) -> Vec<f64> {
-    (0..n).map(|i| ((seed * 7919 + i) as f64 * 0.618).sin()).collect()
+    (0..n)
+        .map(|i| ((seed * 7919 + i) as f64 * 0.618).sin())
+        .collect()
 }
 
 fn params(n: usize) -> Vec<f64> {
@@ -36,9 +38,17 @@ fn bench(c: &mut Criterion) {
             black_box(batch::vjp(&circuit, &theta, &inputs, &obs, &weights).expect("valid batch"))
         })
     });
-    let inputs: Vec<StateVector> = rows.iter().map(|x| encoding::amplitude_on(x, 6).expect("finite")).collect();
+    let inputs: Vec<StateVector> = rows
+        .iter()
+        .map(|x| encoding::amplitude_on(x, 6).expect("finite"))
+        .collect();
     group.bench_function("a_6q_amp_2layers_batch32_vjp_1thread", |b| {
-        b.iter(|| black_box(batch::vjp_with_threads(&circuit, &theta, &inputs, &obs, &weights, 1).expect("valid batch")))
+        b.iter(|| {
+            black_box(
+                batch::vjp_with_threads(&circuit, &theta, &inputs, &obs, &weights, 1)
+                    .expect("valid batch"),
+            )
+        })
     });
 
     // (b)

@@ -46,7 +46,11 @@ pub struct Jacobian {
 impl Jacobian {
     pub(crate) fn from_parts(expectations: Vec<f64>, n_params: usize, data: Vec<f64>) -> Self {
         debug_assert_eq!(data.len(), expectations.len() * n_params);
-        Jacobian { expectations, n_params, data }
+        Jacobian {
+            expectations,
+            n_params,
+            data,
+        }
     }
 
     /// ⟨Oₖ⟩, one per observable.
@@ -71,7 +75,11 @@ impl Jacobian {
 
     /// d⟨Oₖ⟩/dθₚ, or `None` if out of range.
     pub fn get(&self, k: usize, p: usize) -> Option<f64> {
-        if p < self.n_params { self.data.get(k * self.n_params + p).copied() } else { None }
+        if p < self.n_params {
+            self.data.get(k * self.n_params + p).copied()
+        } else {
+            None
+        }
     }
 
     /// Jᵀw: the gradient of Σₖ wₖ⟨Oₖ⟩.
@@ -96,7 +104,10 @@ pub(crate) fn check_weights(weights: &[f64], n_observables: usize) -> Result<()>
         });
     }
     if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
-        return Err(QuantumError::NonFinite { what: "weight", index });
+        return Err(QuantumError::NonFinite {
+            what: "weight",
+            index,
+        });
     }
     Ok(())
 }
@@ -110,9 +121,18 @@ fn first_param_op(circuit: &Circuit) -> usize {
             matches!(
                 op,
                 Op::PhaseDiag { .. }
-                    | Op::Rx { angle: Angle::Param { .. }, .. }
-                    | Op::Ry { angle: Angle::Param { .. }, .. }
-                    | Op::Rz { angle: Angle::Param { .. }, .. }
+                    | Op::Rx {
+                        angle: Angle::Param { .. },
+                        ..
+                    }
+                    | Op::Ry {
+                        angle: Angle::Param { .. },
+                        ..
+                    }
+                    | Op::Rz {
+                        angle: Angle::Param { .. },
+                        ..
+                    }
             )
         })
         .unwrap_or(circuit.ops().len())
@@ -120,7 +140,13 @@ fn first_param_op(circuit: &Circuit) -> usize {
 
 /// The backward sweep. `psi` holds the final state, `lambda` = O·ψ; both are
 /// consumed. Gradient terms are added into `grad`.
-pub(crate) fn backward(circuit: &Circuit, params: &[f64], psi: &mut [C], lambda: &mut [C], grad: &mut [f64]) {
+pub(crate) fn backward(
+    circuit: &Circuit,
+    params: &[f64],
+    psi: &mut [C],
+    lambda: &mut [C],
+    grad: &mut [f64],
+) {
     let ops = &circuit.ops()[first_param_op(circuit)..];
     for op in ops.iter().rev() {
         match op {
@@ -144,14 +170,23 @@ pub(crate) fn backward(circuit: &Circuit, params: &[f64], psi: &mut [C], lambda:
             Op::Ry { qubit, angle } => rotation(psi, lambda, *qubit, Axis::Y, angle, params, grad),
             Op::Rz { qubit, angle } => rotation(psi, lambda, *qubit, Axis::Z, angle, params, grad),
             Op::PhaseDiag { param, diag } => {
-                grad[*param] += 2.0 * kernels::phase_diag_backward(psi, lambda, diag, params[*param]);
+                grad[*param] +=
+                    2.0 * kernels::phase_diag_backward(psi, lambda, diag, params[*param]);
             }
         }
     }
 }
 
 #[inline]
-fn rotation(psi: &mut [C], lambda: &mut [C], q: usize, axis: Axis, angle: &Angle, params: &[f64], grad: &mut [f64]) {
+fn rotation(
+    psi: &mut [C],
+    lambda: &mut [C],
+    q: usize,
+    axis: Axis,
+    angle: &Angle,
+    params: &[f64],
+    grad: &mut [f64],
+) {
     let phi = angle.resolve(params);
     let term = kernels::rotation_backward(psi, lambda, q, axis, phi);
     if let Angle::Param { index, scale } = *angle {
@@ -243,10 +278,24 @@ impl Workspace {
 }
 
 fn check_len(what: &'static str, expected: usize, found: usize) -> Result<()> {
-    if expected == found { Ok(()) } else { Err(QuantumError::SizeMismatch { what, expected, found }) }
+    if expected == found {
+        Ok(())
+    } else {
+        Err(QuantumError::SizeMismatch {
+            what,
+            expected,
+            found,
+        })
+    }
 }
 
-fn check_all(ws: &Workspace, circuit: &Circuit, params: &[f64], initial: &StateVector, observables: &[Observable]) -> Result<()> {
+fn check_all(
+    ws: &Workspace,
+    circuit: &Circuit,
+    params: &[f64],
+    initial: &StateVector,
+    observables: &[Observable],
+) -> Result<()> {
     circuit.check_run(params, initial.n_qubits())?;
     check_len("workspace qubits", circuit.n_qubits(), ws.n_qubits)?;
     validate_all(observables, circuit.n_qubits())
@@ -265,8 +314,19 @@ pub fn vjp(
     let mut ws = Workspace::new(circuit.n_qubits())?;
     let mut expectations = vec![0.0; observables.len()];
     let mut gradient = vec![0.0; params.len()];
-    ws.vjp_accumulate(circuit, params, initial, observables, weights, &mut expectations, &mut gradient)?;
-    Ok(Vjp { expectations, gradient })
+    ws.vjp_accumulate(
+        circuit,
+        params,
+        initial,
+        observables,
+        weights,
+        &mut expectations,
+        &mut gradient,
+    )?;
+    Ok(Vjp {
+        expectations,
+        gradient,
+    })
 }
 
 /// Expectations and the full Jacobian d⟨Oₖ⟩/dθₚ (columns: all of `params`):
@@ -281,7 +341,10 @@ pub fn jacobian(
     check_all(&ws, circuit, params, initial, observables)?;
     ws.forward_unchecked(circuit, params, initial.amplitudes());
     let final_state = ws.psi.clone();
-    let expectations: Vec<f64> = observables.iter().map(|o| o.expectation_unchecked(&final_state)).collect();
+    let expectations: Vec<f64> = observables
+        .iter()
+        .map(|o| o.expectation_unchecked(&final_state))
+        .collect();
     let n_params = params.len();
     let mut data = vec![0.0; observables.len() * n_params];
     if n_params > 0 {

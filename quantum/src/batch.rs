@@ -36,7 +36,12 @@ pub struct BatchVjp {
     pub gradient: Vec<f64>,
 }
 
-fn check_inputs(circuit: &Circuit, params: &[f64], inputs: &[StateVector], observables: &[Observable]) -> Result<()> {
+fn check_inputs(
+    circuit: &Circuit,
+    params: &[f64],
+    inputs: &[StateVector],
+    observables: &[Observable],
+) -> Result<()> {
     for s in inputs {
         circuit.check_run(params, s.n_qubits())?;
     }
@@ -69,7 +74,11 @@ fn auto_threads(circuit: &Circuit, batch: usize) -> usize {
 /// Splits `0..batch` into at most `threads` contiguous chunks and runs `job`
 /// on each (on scoped threads when more than one), returning the results in
 /// chunk order together with each chunk's first index.
-fn run_chunks<T: Send>(batch: usize, threads: usize, job: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+fn run_chunks<T: Send>(
+    batch: usize,
+    threads: usize,
+    job: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
     let threads = threads.clamp(1, batch.max(1));
     let chunk = batch.div_ceil(threads).max(1);
     if threads == 1 {
@@ -136,7 +145,13 @@ pub fn vjp_with_threads(
             for (x, o) in e.iter_mut().zip(observables) {
                 *x = o.expectation_unchecked(ws.final_state());
             }
-            ws.backward_unchecked(circuit, params, observables, &weights[b * n_obs..(b + 1) * n_obs], &mut grad);
+            ws.backward_unchecked(
+                circuit,
+                params,
+                observables,
+                &weights[b * n_obs..(b + 1) * n_obs],
+                &mut grad,
+            );
         }
         (exp, grad)
     });
@@ -148,7 +163,10 @@ pub fn vjp_with_threads(
             *a += b;
         }
     }
-    Ok(BatchVjp { expectations, gradient })
+    Ok(BatchVjp {
+        expectations,
+        gradient,
+    })
 }
 
 /// A batch's forward pass, kept for a later [`BatchForward::vjp`]. Borrows
@@ -194,7 +212,14 @@ pub fn forward<'a>(
         expectations.extend_from_slice(&e);
         finals.extend_from_slice(&f);
     }
-    Ok(BatchForward { circuit, params, observables, batch: inputs.len(), expectations, finals })
+    Ok(BatchForward {
+        circuit,
+        params,
+        observables,
+        batch: inputs.len(),
+        expectations,
+        finals,
+    })
 }
 
 impl BatchForward<'_> {
@@ -228,7 +253,13 @@ impl BatchForward<'_> {
             let mut grad = vec![0.0; params.len()];
             for b in start..end {
                 ws.load_final(&self.finals[b * dim..(b + 1) * dim]);
-                ws.backward_unchecked(circuit, params, observables, &weights[b * n_obs..(b + 1) * n_obs], &mut grad);
+                ws.backward_unchecked(
+                    circuit,
+                    params,
+                    observables,
+                    &weights[b * n_obs..(b + 1) * n_obs],
+                    &mut grad,
+                );
             }
             grad
         });

@@ -58,7 +58,14 @@ impl Angle {
             Angle::Fixed(a) => a,
             Angle::Param { scale, .. } => scale,
         };
-        if v.is_finite() { Ok(()) } else { Err(QuantumError::NonFinite { what: "fixed angle or scale", index: 0 }) }
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(QuantumError::NonFinite {
+                what: "fixed angle or scale",
+                index: 0,
+            })
+        }
     }
 }
 
@@ -145,9 +152,18 @@ impl Op {
     /// The highest parameter index this op reads, if any.
     fn max_param(&self) -> Option<usize> {
         match self {
-            Op::Rx { angle: Angle::Param { index, .. }, .. }
-            | Op::Ry { angle: Angle::Param { index, .. }, .. }
-            | Op::Rz { angle: Angle::Param { index, .. }, .. } => Some(*index),
+            Op::Rx {
+                angle: Angle::Param { index, .. },
+                ..
+            }
+            | Op::Ry {
+                angle: Angle::Param { index, .. },
+                ..
+            }
+            | Op::Rz {
+                angle: Angle::Param { index, .. },
+                ..
+            } => Some(*index),
             Op::PhaseDiag { param, .. } => Some(*param),
             _ => None,
         }
@@ -195,7 +211,10 @@ impl TryFrom<CircuitSpec> for Circuit {
 
 impl From<Circuit> for CircuitSpec {
     fn from(c: Circuit) -> Self {
-        CircuitSpec { n_qubits: c.n_qubits, ops: c.ops }
+        CircuitSpec {
+            n_qubits: c.n_qubits,
+            ops: c.ops,
+        }
     }
 }
 
@@ -203,7 +222,11 @@ impl Circuit {
     /// An empty circuit on `n_qubits` qubits (1 ≤ n ≤ [`crate::MAX_QUBITS`]).
     pub fn new(n_qubits: usize) -> Result<Self> {
         check_n_qubits(n_qubits)?;
-        Ok(Circuit { n_qubits, ops: Vec::new(), n_params: 0 })
+        Ok(Circuit {
+            n_qubits,
+            ops: Vec::new(),
+            n_params: 0,
+        })
     }
 
     /// A circuit from a list of ops, each validated.
@@ -235,9 +258,18 @@ impl Circuit {
         let mut p = 0;
         for _ in 0..layers {
             for q in 0..n_qubits {
-                c.push(Op::Rx { qubit: q, angle: Angle::param(p) })?;
-                c.push(Op::Ry { qubit: q, angle: Angle::param(p + 1) })?;
-                c.push(Op::Rz { qubit: q, angle: Angle::param(p + 2) })?;
+                c.push(Op::Rx {
+                    qubit: q,
+                    angle: Angle::param(p),
+                })?;
+                c.push(Op::Ry {
+                    qubit: q,
+                    angle: Angle::param(p + 1),
+                })?;
+                c.push(Op::Rz {
+                    qubit: q,
+                    angle: Angle::param(p + 2),
+                })?;
                 p += 3;
             }
             for q in 1..n_qubits {
@@ -273,10 +305,16 @@ impl Circuit {
             });
         }
         if params.len() < self.n_params {
-            return Err(QuantumError::TooFewParameters { needed: self.n_params, given: params.len() });
+            return Err(QuantumError::TooFewParameters {
+                needed: self.n_params,
+                given: params.len(),
+            });
         }
         if let Some(index) = params.iter().position(|p| !p.is_finite()) {
-            return Err(QuantumError::NonFinite { what: "parameter", index });
+            return Err(QuantumError::NonFinite {
+                what: "parameter",
+                index,
+            });
         }
         Ok(())
     }

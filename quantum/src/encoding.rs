@@ -21,7 +21,10 @@ fn check_finite(features: &[f64]) -> Result<(), EncodingError> {
         return Err(EncodingError::Empty);
     }
     match features.iter().position(|x| !x.is_finite()) {
-        Some(index) => Err(EncodingError::NonFinite { index, value: features[index] }),
+        Some(index) => Err(EncodingError::NonFinite {
+            index,
+            value: features[index],
+        }),
         None => Ok(()),
     }
 }
@@ -46,7 +49,11 @@ pub fn amplitude_into(features: &[f64], state: &mut StateVector) -> Result<()> {
     check_finite(features)?;
     let capacity = state.dim();
     if features.len() > capacity {
-        return Err(EncodingError::TooManyFeatures { len: features.len(), capacity }.into());
+        return Err(EncodingError::TooManyFeatures {
+            len: features.len(),
+            capacity,
+        }
+        .into());
     }
     let norm_sqr: f64 = features.iter().map(|x| x * x).sum();
     if norm_sqr == 0.0 {

@@ -138,7 +138,9 @@ pub(crate) fn x(amps: &mut [C], q: usize) {
 
 pub(crate) fn cnot(amps: &mut [C], control: usize, target: usize) {
     let (cm, tm) = (1usize << control, 1usize << target);
-    for_each_base2(amps.len(), control, target, |i| amps.swap(i | cm, i | cm | tm));
+    for_each_base2(amps.len(), control, target, |i| {
+        amps.swap(i | cm, i | cm | tm)
+    });
 }
 
 pub(crate) fn cz(amps: &mut [C], q1: usize, q2: usize) {
@@ -168,7 +170,13 @@ pub(crate) enum Axis {
 /// Backward step for a rotation `R(φ) = exp(-iφG/2)` on qubit `q`, with ψ and
 /// λ both taken just after the gate: returns `Im⟨λ|G|ψ⟩` and applies `R(-φ)`
 /// to both registers, in one sweep.
-pub(crate) fn rotation_backward(psi: &mut [C], lambda: &mut [C], q: usize, axis: Axis, phi: f64) -> f64 {
+pub(crate) fn rotation_backward(
+    psi: &mut [C],
+    lambda: &mut [C],
+    q: usize,
+    axis: Axis,
+    phi: f64,
+) -> f64 {
     let (c, s) = half(-phi);
     let mut acc = 0.0;
     match axis {
@@ -195,7 +203,12 @@ pub(crate) fn rotation_backward(psi: &mut [C], lambda: &mut [C], q: usize, axis:
 
 /// Backward step for `exp(-iθD)`: returns `Im⟨λ|D|ψ⟩` and applies
 /// `exp(+iθD)` to both registers, in one sweep.
-pub(crate) fn phase_diag_backward(psi: &mut [C], lambda: &mut [C], diag: &[f64], theta: f64) -> f64 {
+pub(crate) fn phase_diag_backward(
+    psi: &mut [C],
+    lambda: &mut [C],
+    diag: &[f64],
+    theta: f64,
+) -> f64 {
     let mut acc = 0.0;
     for ((a, l), &d) in psi.iter_mut().zip(lambda.iter_mut()).zip(diag) {
         acc += d * im_conj_mul(*l, *a);

@@ -58,7 +58,11 @@ impl Observable {
             Observable::Zz(a, b) => {
                 let m = (1usize << a) | (1usize << b);
                 for (i, o) in out.iter_mut().enumerate() {
-                    *o += if (i & m).count_ones() % 2 == 0 { weight } else { -weight };
+                    *o += if (i & m).count_ones() % 2 == 0 {
+                        weight
+                    } else {
+                        -weight
+                    };
                 }
             }
             Observable::Diagonal(d) => {

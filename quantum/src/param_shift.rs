@@ -49,9 +49,15 @@ fn shifted_run(
             continue;
         }
         match (op, shift) {
-            (Op::Rx { qubit, angle }, Shift::Angle(d)) => kernels::rx(psi, *qubit, angle.resolve(params) + d),
-            (Op::Ry { qubit, angle }, Shift::Angle(d)) => kernels::ry(psi, *qubit, angle.resolve(params) + d),
-            (Op::Rz { qubit, angle }, Shift::Angle(d)) => kernels::rz(psi, *qubit, angle.resolve(params) + d),
+            (Op::Rx { qubit, angle }, Shift::Angle(d)) => {
+                kernels::rx(psi, *qubit, angle.resolve(params) + d)
+            }
+            (Op::Ry { qubit, angle }, Shift::Angle(d)) => {
+                kernels::ry(psi, *qubit, angle.resolve(params) + d)
+            }
+            (Op::Rz { qubit, angle }, Shift::Angle(d)) => {
+                kernels::rz(psi, *qubit, angle.resolve(params) + d)
+            }
             (_, Shift::Phase { index, factor }) => {
                 apply_op(op, params, psi);
                 psi[index] *= factor;
@@ -59,7 +65,10 @@ fn shifted_run(
             (_, Shift::Angle(_)) => apply_op(op, params, psi),
         }
     }
-    observables.iter().map(|o| o.expectation_unchecked(psi)).collect()
+    observables
+        .iter()
+        .map(|o| o.expectation_unchecked(psi))
+        .collect()
 }
 
 /// Expectations and the Jacobian d⟨Oₖ⟩/dθₚ (columns: all of `params`) by the
@@ -76,7 +85,10 @@ pub fn jacobian(
     let n_params = params.len();
     let mut psi = initial.amplitudes().to_vec();
     circuit.run_unchecked(params, &mut psi);
-    let expectations: Vec<f64> = observables.iter().map(|o| o.expectation_unchecked(&psi)).collect();
+    let expectations: Vec<f64> = observables
+        .iter()
+        .map(|o| o.expectation_unchecked(&psi))
+        .collect();
     let mut data = vec![0.0; n_obs * n_params];
     let mut add = |p: usize, coeff: f64, plus: Vec<f64>, minus: Vec<f64>| {
         for (k, (a, b)) in plus.iter().zip(&minus).enumerate() {
@@ -85,19 +97,52 @@ pub fn jacobian(
     };
     for (j, op) in circuit.ops().iter().enumerate() {
         match op {
-            Op::Rx { angle: Angle::Param { index, scale }, .. }
-            | Op::Ry { angle: Angle::Param { index, scale }, .. }
-            | Op::Rz { angle: Angle::Param { index, scale }, .. } => {
-                let plus = shifted_run(circuit, params, initial, observables, j, Shift::Angle(FRAC_PI_2), &mut psi);
-                let minus = shifted_run(circuit, params, initial, observables, j, Shift::Angle(-FRAC_PI_2), &mut psi);
+            Op::Rx {
+                angle: Angle::Param { index, scale },
+                ..
+            }
+            | Op::Ry {
+                angle: Angle::Param { index, scale },
+                ..
+            }
+            | Op::Rz {
+                angle: Angle::Param { index, scale },
+                ..
+            } => {
+                let plus = shifted_run(
+                    circuit,
+                    params,
+                    initial,
+                    observables,
+                    j,
+                    Shift::Angle(FRAC_PI_2),
+                    &mut psi,
+                );
+                let minus = shifted_run(
+                    circuit,
+                    params,
+                    initial,
+                    observables,
+                    j,
+                    Shift::Angle(-FRAC_PI_2),
+                    &mut psi,
+                );
                 add(*index, 0.5 * scale, plus, minus);
             }
             Op::PhaseDiag { param, diag } => {
                 for (i, &d) in diag.iter().enumerate().filter(|(_, d)| **d != 0.0) {
-                    let plus = Shift::Phase { index: i, factor: C::new(0.0, -1.0) };
-                    let minus = Shift::Phase { index: i, factor: C::new(0.0, 1.0) };
-                    let plus = shifted_run(circuit, params, initial, observables, j, plus, &mut psi);
-                    let minus = shifted_run(circuit, params, initial, observables, j, minus, &mut psi);
+                    let plus = Shift::Phase {
+                        index: i,
+                        factor: C::new(0.0, -1.0),
+                    };
+                    let minus = Shift::Phase {
+                        index: i,
+                        factor: C::new(0.0, 1.0),
+                    };
+                    let plus =
+                        shifted_run(circuit, params, initial, observables, j, plus, &mut psi);
+                    let minus =
+                        shifted_run(circuit, params, initial, observables, j, minus, &mut psi);
                     add(*param, 0.5 * d, plus, minus);
                 }
             }

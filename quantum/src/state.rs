@@ -59,7 +59,10 @@ pub(crate) fn check_n_qubits(n_qubits: usize) -> Result<()> {
         return Err(QuantumError::NoQubits);
     }
     if n_qubits > MAX_QUBITS {
-        return Err(QuantumError::TooManyQubits { requested: n_qubits, max: MAX_QUBITS });
+        return Err(QuantumError::TooManyQubits {
+            requested: n_qubits,
+            max: MAX_QUBITS,
+        });
     }
     Ok(())
 }
@@ -82,8 +85,14 @@ impl StateVector {
         }
         let n_qubits = len.trailing_zeros() as usize;
         check_n_qubits(n_qubits)?;
-        if let Some(index) = amps.iter().position(|a| !(a.re.is_finite() && a.im.is_finite())) {
-            return Err(QuantumError::NonFinite { what: "amplitude", index });
+        if let Some(index) = amps
+            .iter()
+            .position(|a| !(a.re.is_finite() && a.im.is_finite()))
+        {
+            return Err(QuantumError::NonFinite {
+                what: "amplitude",
+                index,
+            });
         }
         Ok(Self { n_qubits, amps })
     }
@@ -130,7 +139,12 @@ impl StateVector {
     /// ⟨self|other⟩.
     pub fn inner(&self, other: &StateVector) -> Result<Complex64> {
         self.check_same_size(other)?;
-        Ok(self.amps.iter().zip(&other.amps).map(|(a, b)| a.conj() * b).sum())
+        Ok(self
+            .amps
+            .iter()
+            .zip(&other.amps)
+            .map(|(a, b)| a.conj() * b)
+            .sum())
     }
 
     /// Overwrites this state with `other`'s amplitudes without reallocating.
@@ -153,7 +167,10 @@ impl StateVector {
         for (i, a) in self.amps.iter().enumerate() {
             amps[reverse_index_bits(i, self.n_qubits)] = *a;
         }
-        StateVector { n_qubits: self.n_qubits, amps }
+        StateVector {
+            n_qubits: self.n_qubits,
+            amps,
+        }
     }
 
     fn check_same_size(&self, other: &StateVector) -> Result<()> {
@@ -179,7 +196,10 @@ impl StateVector {
         if theta.is_finite() {
             Ok(())
         } else {
-            Err(QuantumError::NonFinite { what: "rotation angle", index: 0 })
+            Err(QuantumError::NonFinite {
+                what: "rotation angle",
+                index: 0,
+            })
         }
     }
 
@@ -272,7 +292,10 @@ pub(crate) fn check_diagonal(diag: &[f64], n_qubits: usize) -> Result<()> {
         });
     }
     if let Some(index) = diag.iter().position(|d| !d.is_finite()) {
-        return Err(QuantumError::NonFinite { what: "diagonal entry", index });
+        return Err(QuantumError::NonFinite {
+            what: "diagonal entry",
+            index,
+        });
     }
     Ok(())
 }

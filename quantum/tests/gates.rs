@@ -78,20 +78,65 @@ fn gate_identities_on_random_states() {
             assert_amps(&a, b.amplitudes(), 1e-13);
         };
         // Involutions.
-        check(&|s| { s.h(1).unwrap(); s.h(1).unwrap(); }, &|_| {});
-        check(&|s| { s.x(3).unwrap(); s.x(3).unwrap(); }, &|_| {});
-        check(&|s| { s.cnot(2, 0).unwrap(); s.cnot(2, 0).unwrap(); }, &|_| {});
-        check(&|s| { s.cz(1, 3).unwrap(); s.cz(1, 3).unwrap(); }, &|_| {});
+        check(
+            &|s| {
+                s.h(1).unwrap();
+                s.h(1).unwrap();
+            },
+            &|_| {},
+        );
+        check(
+            &|s| {
+                s.x(3).unwrap();
+                s.x(3).unwrap();
+            },
+            &|_| {},
+        );
+        check(
+            &|s| {
+                s.cnot(2, 0).unwrap();
+                s.cnot(2, 0).unwrap();
+            },
+            &|_| {},
+        );
+        check(
+            &|s| {
+                s.cz(1, 3).unwrap();
+                s.cz(1, 3).unwrap();
+            },
+            &|_| {},
+        );
         // CZ is symmetric; H_t CZ H_t = CNOT.
         check(&|s| s.cz(0, 2).unwrap(), &|s| s.cz(2, 0).unwrap());
-        check(&|s| { s.h(3).unwrap(); s.cz(1, 3).unwrap(); s.h(3).unwrap(); }, &|s| s.cnot(1, 3).unwrap());
+        check(
+            &|s| {
+                s.h(3).unwrap();
+                s.cz(1, 3).unwrap();
+                s.h(3).unwrap();
+            },
+            &|s| s.cnot(1, 3).unwrap(),
+        );
         // H RZ H = RX; RX(π) = -iX; RZ(a)RZ(b) = RZ(a+b).
-        check(&|s| { s.h(2).unwrap(); s.rz(2, 0.7).unwrap(); s.h(2).unwrap(); }, &|s| s.rx(2, 0.7).unwrap());
-        check(&|s| s.rz(0, 0.3 + 1.1).unwrap(), &|s| { s.rz(0, 0.3).unwrap(); s.rz(0, 1.1).unwrap(); });
+        check(
+            &|s| {
+                s.h(2).unwrap();
+                s.rz(2, 0.7).unwrap();
+                s.h(2).unwrap();
+            },
+            &|s| s.rx(2, 0.7).unwrap(),
+        );
+        check(&|s| s.rz(0, 0.3 + 1.1).unwrap(), &|s| {
+            s.rz(0, 0.3).unwrap();
+            s.rz(0, 1.1).unwrap();
+        });
         let (mut a, mut b) = (s0.clone(), s0.clone());
         a.rx(1, PI).unwrap();
         b.x(1).unwrap();
-        let expected: Vec<Complex64> = b.amplitudes().iter().map(|v| v * Complex64::new(0.0, -1.0)).collect();
+        let expected: Vec<Complex64> = b
+            .amplitudes()
+            .iter()
+            .map(|v| v * Complex64::new(0.0, -1.0))
+            .collect();
         assert_amps(&a, &expected, 1e-13);
         // HXH = Z = i·RZ(π): equal up to phase; CNOT differs from identity.
         let (mut a, mut b) = (s0.clone(), s0.clone());
@@ -114,7 +159,14 @@ fn rotations_on_zero() {
     assert_amps(&s, &real(&[(t / 2.0).cos(), (t / 2.0).sin()]), 1e-15);
     let mut s = StateVector::zero(1).unwrap();
     s.rx(0, t).unwrap();
-    assert_amps(&s, &[Complex64::new((t / 2.0).cos(), 0.0), Complex64::new(0.0, -(t / 2.0).sin())], 1e-15);
+    assert_amps(
+        &s,
+        &[
+            Complex64::new((t / 2.0).cos(), 0.0),
+            Complex64::new(0.0, -(t / 2.0).sin()),
+        ],
+        1e-15,
+    );
     assert!((expectation_z(&s, 0).unwrap() - t.cos()).abs() < 1e-15);
     let mut s = StateVector::zero(1).unwrap();
     s.h(0).unwrap();
@@ -130,20 +182,41 @@ fn phase_diag_multiplies_phases() {
     s.h(1).unwrap();
     let d = [0.0, 1.0, -2.0, 0.5];
     s.phase_diag(&d, 0.4).unwrap();
-    let expected: Vec<Complex64> = d.iter().map(|x| Complex64::from_polar(0.5, -0.4 * x)).collect();
+    let expected: Vec<Complex64> = d
+        .iter()
+        .map(|x| Complex64::from_polar(0.5, -0.4 * x))
+        .collect();
     assert_amps(&s, &expected, 1e-15);
-    assert!(matches!(s.phase_diag(&d[..3], 0.1), Err(QuantumError::SizeMismatch { .. })));
+    assert!(matches!(
+        s.phase_diag(&d[..3], 0.1),
+        Err(QuantumError::SizeMismatch { .. })
+    ));
 }
 
 #[test]
 fn gate_errors_are_typed() {
     let mut s = StateVector::zero(3).unwrap();
-    assert_eq!(s.h(3), Err(QuantumError::QubitOutOfRange { qubit: 3, n_qubits: 3 }));
+    assert_eq!(
+        s.h(3),
+        Err(QuantumError::QubitOutOfRange {
+            qubit: 3,
+            n_qubits: 3
+        })
+    );
     assert_eq!(s.cnot(1, 1), Err(QuantumError::RepeatedQubit { qubit: 1 }));
-    assert!(matches!(s.rx(0, f64::NAN), Err(QuantumError::NonFinite { .. })));
+    assert!(matches!(
+        s.rx(0, f64::NAN),
+        Err(QuantumError::NonFinite { .. })
+    ));
     assert!(matches!(StateVector::zero(0), Err(QuantumError::NoQubits)));
-    assert!(matches!(StateVector::zero(64), Err(QuantumError::TooManyQubits { .. })));
-    assert!(matches!(StateVector::from_amplitudes(vec![Complex64::new(1.0, 0.0); 3]), Err(QuantumError::NotPowerOfTwo { len: 3 })));
+    assert!(matches!(
+        StateVector::zero(64),
+        Err(QuantumError::TooManyQubits { .. })
+    ));
+    assert!(matches!(
+        StateVector::from_amplitudes(vec![Complex64::new(1.0, 0.0); 3]),
+        Err(QuantumError::NotPowerOfTwo { len: 3 })
+    ));
     // A failed gate leaves the state untouched.
     assert_eq!(s, StateVector::zero(3).unwrap());
 }
@@ -177,10 +250,27 @@ fn amplitude_encoding() {
     };
     assert_eq!(err(encoding::amplitude(&[0.0, 0.0, 0.0])), E::AllZero);
     assert_eq!(err(encoding::amplitude(&[])), E::Empty);
-    assert!(matches!(err(encoding::amplitude(&[1.0, f64::NAN])), E::NonFinite { index: 1, .. }));
-    assert!(matches!(err(encoding::amplitude(&[1e200, 1e200])), E::NormOverflow));
-    assert_eq!(err(encoding::amplitude_on(&[1.0; 5], 2)), E::TooManyFeatures { len: 5, capacity: 4 });
-    assert!(encoding::amplitude(&[0.0, 0.0]).unwrap_err().to_string().contains("all-zero"));
+    assert!(matches!(
+        err(encoding::amplitude(&[1.0, f64::NAN])),
+        E::NonFinite { index: 1, .. }
+    ));
+    assert!(matches!(
+        err(encoding::amplitude(&[1e200, 1e200])),
+        E::NormOverflow
+    ));
+    assert_eq!(
+        err(encoding::amplitude_on(&[1.0; 5], 2)),
+        E::TooManyFeatures {
+            len: 5,
+            capacity: 4
+        }
+    );
+    assert!(
+        encoding::amplitude(&[0.0, 0.0])
+            .unwrap_err()
+            .to_string()
+            .contains("all-zero")
+    );
     // amplitude_into leaves the register untouched on error and reuses it on success.
     let mut s = StateVector::zero(2).unwrap();
     assert!(encoding::amplitude_into(&[0.0], &mut s).is_err());
@@ -214,14 +304,36 @@ fn diagonal_observables_agree() {
     let direct: f64 = p.iter().zip(&d).map(|(a, b)| a * b).sum();
     assert!((expectation_diagonal(&s, &d).unwrap() - direct).abs() < 1e-15);
     // Z_2 and Z_0 Z_3 written as diagonals.
-    let z2: Vec<f64> = (0..16).map(|i| if i & 4 == 0 { 1.0 } else { -1.0 }).collect();
-    let z03: Vec<f64> = (0..16).map(|i| if ((i & 1) ^ (i >> 3 & 1)) == 0 { 1.0 } else { -1.0 }).collect();
-    assert!((Observable::Diagonal(z2).expectation(&s).unwrap() - expectation_z(&s, 2).unwrap()).abs() < 1e-15);
-    assert!((Observable::Diagonal(z03).expectation(&s).unwrap() - Observable::Zz(0, 3).expectation(&s).unwrap()).abs() < 1e-15);
+    let z2: Vec<f64> = (0..16)
+        .map(|i| if i & 4 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let z03: Vec<f64> = (0..16)
+        .map(|i| {
+            if ((i & 1) ^ (i >> 3 & 1)) == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        })
+        .collect();
+    assert!(
+        (Observable::Diagonal(z2).expectation(&s).unwrap() - expectation_z(&s, 2).unwrap()).abs()
+            < 1e-15
+    );
+    assert!(
+        (Observable::Diagonal(z03).expectation(&s).unwrap()
+            - Observable::Zz(0, 3).expectation(&s).unwrap())
+        .abs()
+            < 1e-15
+    );
     assert!(Observable::Z(4).expectation(&s).is_err());
     assert!(Observable::Zz(1, 1).expectation(&s).is_err());
     assert!(Observable::Diagonal(vec![1.0; 15]).expectation(&s).is_err());
-    assert!(Observable::Diagonal(vec![f64::NAN; 16]).expectation(&s).is_err());
+    assert!(
+        Observable::Diagonal(vec![f64::NAN; 16])
+            .expectation(&s)
+            .is_err()
+    );
 }
 
 #[test]
@@ -251,12 +363,24 @@ fn run_checks_params_and_size() {
     let c = Circuit::layered(3, 2).unwrap();
     assert_eq!(c.n_params(), 18);
     let mut s = StateVector::zero(3).unwrap();
-    assert_eq!(c.run(&[0.1; 17], &mut s), Err(QuantumError::TooFewParameters { needed: 18, given: 17 }));
+    assert_eq!(
+        c.run(&[0.1; 17], &mut s),
+        Err(QuantumError::TooFewParameters {
+            needed: 18,
+            given: 17
+        })
+    );
     let mut bad = vec![0.1; 18];
     bad[4] = f64::NAN;
-    assert!(matches!(c.run(&bad, &mut s), Err(QuantumError::NonFinite { index: 4, .. })));
+    assert!(matches!(
+        c.run(&bad, &mut s),
+        Err(QuantumError::NonFinite { index: 4, .. })
+    ));
     let mut s4 = StateVector::zero(4).unwrap();
-    assert!(matches!(c.run(&[0.1; 18], &mut s4), Err(QuantumError::SizeMismatch { .. })));
+    assert!(matches!(
+        c.run(&[0.1; 18], &mut s4),
+        Err(QuantumError::SizeMismatch { .. })
+    ));
     assert_eq!(s, StateVector::zero(3).unwrap());
     c.run(&[0.1; 20], &mut s).unwrap();
     assert_ne!(s, StateVector::zero(3).unwrap());

@@ -6,7 +6,10 @@ mod common;
 
 use common::max_abs_diff;
 use proptest::prelude::*;
-use qmec_quantum::{Angle, Circuit, Observable, Op, QuantumError, StateVector, adjoint, batch, encoding, param_shift};
+use qmec_quantum::{
+    Angle, Circuit, Observable, Op, QuantumError, StateVector, adjoint, batch, encoding,
+    param_shift,
+};
 
 /// Expectations after running `c` with `params` on `s0`.
 fn expectations(c: &Circuit, params: &[f64], s0: &StateVector, obs: &[Observable]) -> Vec<f64> {
@@ -16,14 +19,22 @@ fn expectations(c: &Circuit, params: &[f64], s0: &StateVector, obs: &[Observable
 }
 
 /// Central finite differences, h = 1e-5.
-fn finite_difference_jacobian(c: &Circuit, params: &[f64], s0: &StateVector, obs: &[Observable]) -> Vec<Vec<f64>> {
+fn finite_difference_jacobian(
+    c: &Circuit,
+    params: &[f64],
+    s0: &StateVector,
+    obs: &[Observable],
+) -> Vec<Vec<f64>> {
     let h = 1e-5;
     let mut rows = vec![vec![0.0; params.len()]; obs.len()];
     for p in 0..params.len() {
         let (mut plus, mut minus) = (params.to_vec(), params.to_vec());
         plus[p] += h;
         minus[p] -= h;
-        let (fp, fm) = (expectations(c, &plus, s0, obs), expectations(c, &minus, s0, obs));
+        let (fp, fm) = (
+            expectations(c, &plus, s0, obs),
+            expectations(c, &minus, s0, obs),
+        );
         for k in 0..obs.len() {
             rows[k][p] = (fp[k] - fm[k]) / (2.0 * h);
         }
@@ -46,25 +57,43 @@ fn check_circuit(seed: u64, n: usize, n_ops: usize) {
     assert_eq!(adj.n_params(), params.len());
     assert_eq!(adj.n_observables(), obs.len());
     assert!(max_abs_diff(adj.expectations(), &expectations(&c, &params, &s0, &obs)) < 1e-13);
-    for k in 0..obs.len() {
+    for (k, fd_row) in fd.iter().enumerate() {
         let a = adj.row(k).unwrap();
         let d_ps = max_abs_diff(a, ps.row(k).unwrap());
-        let d_fd = max_abs_diff(a, &fd[k]);
-        assert!(d_ps < 1e-12, "seed {seed} obs {k}: adjoint vs parameter-shift {d_ps:e}\n{a:?}\n{:?}", ps.row(k));
-        assert!(d_fd < 1e-7, "seed {seed} obs {k}: adjoint vs finite differences {d_fd:e}");
+        let d_fd = max_abs_diff(a, fd_row);
+        assert!(
+            d_ps < 1e-12,
+            "seed {seed} obs {k}: adjoint vs parameter-shift {d_ps:e}\n{a:?}\n{:?}",
+            ps.row(k)
+        );
+        assert!(
+            d_fd < 1e-7,
+            "seed {seed} obs {k}: adjoint vs finite differences {d_fd:e}"
+        );
         assert_eq!(a[n_params], 0.0);
     }
     // A gradient that is identically zero would pass everything above only
     // if the circuit were trivial; make sure this one is not.
-    assert!(adj.row(obs.len() - 1).unwrap().iter().any(|g| g.abs() > 1e-3) || n_ops < 5);
+    assert!(
+        adj.row(obs.len() - 1)
+            .unwrap()
+            .iter()
+            .any(|g| g.abs() > 1e-3)
+            || n_ops < 5
+    );
 
-    let weights: Vec<f64> = (0..obs.len()).map(|k| (k as f64 * 0.37).sin() + 0.2).collect();
+    let weights: Vec<f64> = (0..obs.len())
+        .map(|k| (k as f64 * 0.37).sin() + 0.2)
+        .collect();
     let v = adjoint::vjp(&c, &params, &s0, &obs, &weights).unwrap();
     let jt_w = adj.transpose_mul(&weights).unwrap();
     assert!(max_abs_diff(&v.gradient, &jt_w) < 1e-12, "vjp vs Jᵀw");
     assert!(max_abs_diff(&v.expectations, adj.expectations()) < 1e-15);
     let ps_grad = param_shift::gradient(&c, &params, &s0, &obs, &weights).unwrap();
-    assert!(max_abs_diff(&v.gradient, &ps_grad) < 1e-12, "vjp vs parameter-shift");
+    assert!(
+        max_abs_diff(&v.gradient, &ps_grad) < 1e-12,
+        "vjp vs parameter-shift"
+    );
 }
 
 proptest! {
@@ -89,10 +118,25 @@ fn fixed_seeds_long_circuits() {
 fn shared_and_scaled_parameter_known_derivative() {
     // RX(θ) then RX(2θ) on |0⟩ = RX(3θ): ⟨Z⟩ = cos 3θ, d/dθ = -3 sin 3θ.
     let mut c = Circuit::new(1).unwrap();
-    c.push(Op::Rx { qubit: 0, angle: Angle::param(0) }).unwrap();
-    c.push(Op::Rx { qubit: 0, angle: Angle::scaled(0, 2.0) }).unwrap();
+    c.push(Op::Rx {
+        qubit: 0,
+        angle: Angle::param(0),
+    })
+    .unwrap();
+    c.push(Op::Rx {
+        qubit: 0,
+        angle: Angle::scaled(0, 2.0),
+    })
+    .unwrap();
     let t = 0.41;
-    let v = adjoint::vjp(&c, &[t], &StateVector::zero(1).unwrap(), &[Observable::Z(0)], &[1.0]).unwrap();
+    let v = adjoint::vjp(
+        &c,
+        &[t],
+        &StateVector::zero(1).unwrap(),
+        &[Observable::Z(0)],
+        &[1.0],
+    )
+    .unwrap();
     assert!((v.expectations[0] - (3.0 * t).cos()).abs() < 1e-15);
     assert!((v.gradient[0] + 3.0 * (3.0 * t).sin()).abs() < 1e-14);
 }
@@ -102,10 +146,20 @@ fn phase_diag_qaoa_layer_known_derivative() {
     // |+⟩, exp(-iθ diag(0, 1)), then H: ⟨Z⟩ = cos θ.
     let mut c = Circuit::new(1).unwrap();
     c.push(Op::H { qubit: 0 }).unwrap();
-    c.push(Op::PhaseDiag { param: 0, diag: vec![0.0, 1.0] }).unwrap();
+    c.push(Op::PhaseDiag {
+        param: 0,
+        diag: vec![0.0, 1.0],
+    })
+    .unwrap();
     c.push(Op::H { qubit: 0 }).unwrap();
     let t = 0.8;
-    let j = adjoint::jacobian(&c, &[t], &StateVector::zero(1).unwrap(), &[Observable::Z(0)]).unwrap();
+    let j = adjoint::jacobian(
+        &c,
+        &[t],
+        &StateVector::zero(1).unwrap(),
+        &[Observable::Z(0)],
+    )
+    .unwrap();
     assert!((j.expectations()[0] - t.cos()).abs() < 1e-15);
     assert!((j.get(0, 0).unwrap() + t.sin()).abs() < 1e-15);
     assert_eq!(j.get(0, 1), None);
@@ -116,25 +170,53 @@ fn vjp_rejects_bad_arguments() {
     let c = Circuit::layered(2, 1).unwrap();
     let s = StateVector::zero(2).unwrap();
     let obs = [Observable::Z(0)];
-    assert!(matches!(adjoint::vjp(&c, &[0.0; 6], &s, &obs, &[1.0, 2.0]), Err(QuantumError::SizeMismatch { .. })));
-    assert!(matches!(adjoint::vjp(&c, &[0.0; 5], &s, &obs, &[1.0]), Err(QuantumError::TooFewParameters { .. })));
-    assert!(matches!(adjoint::vjp(&c, &[0.0; 6], &s, &[Observable::Z(2)], &[1.0]), Err(QuantumError::QubitOutOfRange { .. })));
-    assert!(matches!(adjoint::vjp(&c, &[0.0; 6], &s, &obs, &[f64::NAN]), Err(QuantumError::NonFinite { .. })));
+    assert!(matches!(
+        adjoint::vjp(&c, &[0.0; 6], &s, &obs, &[1.0, 2.0]),
+        Err(QuantumError::SizeMismatch { .. })
+    ));
+    assert!(matches!(
+        adjoint::vjp(&c, &[0.0; 5], &s, &obs, &[1.0]),
+        Err(QuantumError::TooFewParameters { .. })
+    ));
+    assert!(matches!(
+        adjoint::vjp(&c, &[0.0; 6], &s, &[Observable::Z(2)], &[1.0]),
+        Err(QuantumError::QubitOutOfRange { .. })
+    ));
+    assert!(matches!(
+        adjoint::vjp(&c, &[0.0; 6], &s, &obs, &[f64::NAN]),
+        Err(QuantumError::NonFinite { .. })
+    ));
     assert!(adjoint::jacobian(&c, &[0.0; 6], &StateVector::zero(3).unwrap(), &obs).is_err());
 }
 
-fn batch_fixture(n: usize, batch_size: usize) -> (Circuit, Vec<f64>, Vec<StateVector>, Vec<Observable>, Vec<f64>) {
+fn batch_fixture(
+    n: usize,
+    batch_size: usize,
+) -> (
+    Circuit,
+    Vec<f64>,
+    Vec<StateVector>,
+    Vec<Observable>,
+    Vec<f64>,
+) {
     let mut rng = common::rng(99);
     let c = Circuit::layered(n, 2).unwrap();
     let params = common::random_params(&mut rng, c.n_params());
     let inputs: Vec<StateVector> = (0..batch_size)
         .map(|b| {
-            let x: Vec<f64> = (0..(1usize << n) - 3).map(|i| ((b * 31 + i) as f64 * 0.7).sin()).collect();
+            let x: Vec<f64> = (0..(1usize << n) - 3)
+                .map(|i| ((b * 31 + i) as f64 * 0.7).sin())
+                .collect();
             encoding::amplitude_on(&x, n).unwrap()
         })
         .collect();
-    let obs: Vec<Observable> = (0..n).map(Observable::Z).chain([Observable::Zz(0, 2)]).collect();
-    let weights: Vec<f64> = (0..batch_size * obs.len()).map(|i| (i as f64 * 0.13).cos()).collect();
+    let obs: Vec<Observable> = (0..n)
+        .map(Observable::Z)
+        .chain([Observable::Zz(0, 2)])
+        .collect();
+    let weights: Vec<f64> = (0..batch_size * obs.len())
+        .map(|i| (i as f64 * 0.13).cos())
+        .collect();
     (c, params, inputs, obs, weights)
 }
 
@@ -153,8 +235,14 @@ fn batch_vjp_is_the_sum_of_single_vjps() {
     }
     for threads in [1, 2, 3, 64] {
         let r = batch::vjp_with_threads(&c, &params, &inputs, &obs, &weights, threads).unwrap();
-        assert!(max_abs_diff(&r.expectations, &expected_exp) < 1e-14, "threads {threads}");
-        assert!(max_abs_diff(&r.gradient, &expected_grad) < 1e-12, "threads {threads}");
+        assert!(
+            max_abs_diff(&r.expectations, &expected_exp) < 1e-14,
+            "threads {threads}"
+        );
+        assert!(
+            max_abs_diff(&r.gradient, &expected_grad) < 1e-12,
+            "threads {threads}"
+        );
     }
     let r = batch::vjp(&c, &params, &inputs, &obs, &weights).unwrap();
     assert!(max_abs_diff(&r.gradient, &expected_grad) < 1e-12);
@@ -164,7 +252,12 @@ fn batch_vjp_is_the_sum_of_single_vjps() {
     assert!(max_abs_diff(fwd.expectations(), &expected_exp) < 1e-14);
     assert!(max_abs_diff(&fwd.vjp(&weights).unwrap(), &expected_grad) < 1e-12);
     assert!(fwd.vjp(&weights[1..]).is_err());
-    assert!(max_abs_diff(&batch::expectations(&c, &params, &inputs, &obs).unwrap(), &expected_exp) < 1e-14);
+    assert!(
+        max_abs_diff(
+            &batch::expectations(&c, &params, &inputs, &obs).unwrap(),
+            &expected_exp
+        ) < 1e-14
+    );
 }
 
 #[test]
@@ -198,9 +291,38 @@ fn workspace_accumulates() {
     let mut ws = qmec_quantum::Workspace::new(4).unwrap();
     let mut exp = vec![0.0; k];
     let mut grad = vec![0.0; params.len()];
-    ws.vjp_accumulate(&c, &params, &inputs[0], &obs, &weights[..k], &mut exp, &mut grad).unwrap();
-    ws.vjp_accumulate(&c, &params, &inputs[1], &obs, &weights[k..], &mut exp, &mut grad).unwrap();
+    ws.vjp_accumulate(
+        &c,
+        &params,
+        &inputs[0],
+        &obs,
+        &weights[..k],
+        &mut exp,
+        &mut grad,
+    )
+    .unwrap();
+    ws.vjp_accumulate(
+        &c,
+        &params,
+        &inputs[1],
+        &obs,
+        &weights[k..],
+        &mut exp,
+        &mut grad,
+    )
+    .unwrap();
     let b = batch::vjp_with_threads(&c, &params, &inputs, &obs, &weights, 1).unwrap();
     assert!(max_abs_diff(&grad, &b.gradient) < 1e-13);
-    assert!(ws.vjp_accumulate(&c, &params, &inputs[0], &obs, &weights[..k], &mut exp, &mut grad[1..]).is_err());
+    assert!(
+        ws.vjp_accumulate(
+            &c,
+            &params,
+            &inputs[0],
+            &obs,
+            &weights[..k],
+            &mut exp,
+            &mut grad[1..]
+        )
+        .is_err()
+    );
 }

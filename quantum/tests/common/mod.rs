@@ -11,7 +11,13 @@ pub fn rng(seed: u64) -> StdRng {
 
 /// A random circuit using every op kind: fixed and parameterised rotations,
 /// shared parameters, scale factors, and (when `phase_diag`) PhaseDiag ops.
-pub fn random_circuit(rng: &mut StdRng, n: usize, n_params: usize, n_ops: usize, phase_diag: bool) -> Circuit {
+pub fn random_circuit(
+    rng: &mut StdRng,
+    n: usize,
+    n_params: usize,
+    n_ops: usize,
+    phase_diag: bool,
+) -> Circuit {
     let mut c = Circuit::new(n).unwrap();
     let dim = 1usize << n;
     let kinds = if phase_diag { 9 } else { 8 };
@@ -31,7 +37,10 @@ pub fn random_circuit(rng: &mut StdRng, n: usize, n_params: usize, n_ops: usize,
         let op = match rng.random_range(0..kinds) {
             0 => Op::H { qubit: q },
             1 => Op::X { qubit: q },
-            2 => Op::Cnot { control: q, target: r },
+            2 => Op::Cnot {
+                control: q,
+                target: r,
+            },
             3 => Op::Cz { q1: q, q2: r },
             4 | 5 => Op::Rx { qubit: q, angle },
             6 => Op::Ry { qubit: q, angle },
@@ -64,11 +73,18 @@ pub fn observables(rng: &mut StdRng, n: usize) -> Vec<Observable> {
     let mut obs: Vec<Observable> = (0..n).map(Observable::Z).collect();
     obs.push(Observable::Zz(0, n - 1));
     obs.push(Observable::Zz(1, 2));
-    obs.push(Observable::Diagonal((0..1usize << n).map(|_| rng.random_range(-2.0..2.0)).collect()));
+    obs.push(Observable::Diagonal(
+        (0..1usize << n)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect(),
+    ));
     obs
 }
 
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
