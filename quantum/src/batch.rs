@@ -32,7 +32,7 @@ const PARALLEL_WORK_THRESHOLD: usize = 1 << 16;
 pub struct BatchVjp {
     /// Row-major `batch × n_observables`.
     pub expectations: Vec<f64>,
-    /// Σ over samples of ∇θ Σₖ w[b][k]⟨Oₖ⟩_b, one entry per parameter.
+    /// Σ over samples of ∇θ Σₖ `w[b][k]`·⟨Oₖ⟩_b, one entry per parameter.
     pub gradient: Vec<f64>,
 }
 

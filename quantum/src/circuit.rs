@@ -125,7 +125,7 @@ pub enum Op {
         /// Rotation angle.
         angle: Angle,
     },
-    /// exp(-i·params[param]·D) for a real diagonal D over all 2^n basis
+    /// exp(-i·`params[param]`·D) for a real diagonal D over all 2^n basis
     /// states (a QAOA cost layer).
     PhaseDiag {
         /// Index into the parameter vector.

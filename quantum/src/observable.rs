@@ -3,7 +3,7 @@
 //! The QNN reads Pauli-Z and ZZ expectations; QAOA needs ⟨ψ|D|ψ⟩ for a cost
 //! function written as a real diagonal D. All three are diagonal, which the
 //! adjoint method exploits: a weighted sum of observables collapses into one
-//! real diagonal ([`combined_diagonal_into`]).
+//! real diagonal (`combined_diagonal_into`).
 
 use crate::error::Result;
 use crate::kernels;
