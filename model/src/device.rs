@@ -37,6 +37,7 @@ struct TaskProgress {
 pub struct DeviceCounters {
     pub arrived_tasks: u64,
     pub arrived_bits: u64,
+    pub dropped_bits: u64,
     pub completed_tasks: u64,
     pub completed_bits: u64,
     pub dropped: BTreeMap<DropReason, u64>,
@@ -230,6 +231,7 @@ impl DeviceModel {
             self.counters.arrived_bits += bits;
             if self.queue_bits.saturating_add(bits) > self.scenario.device.queue_cap_bits {
                 arrivals.dropped += 1;
+                self.counters.dropped_bits += bits;
                 *self.counters.dropped.entry(DropReason::DeviceQueueFull).or_default() += 1;
                 continue;
             }
