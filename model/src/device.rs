@@ -80,6 +80,8 @@ pub struct DeviceModel {
     queue_bits: u64,
     virtual_bits: f64,
     next_task: TaskId,
+    /// Slots begun so far: the index of the current slot, for dynamics.
+    slots_begun: u64,
     counters: DeviceCounters,
 }
 
@@ -96,6 +98,7 @@ impl DeviceModel {
             queue_bits: 0,
             virtual_bits: 0.0,
             next_task: 0,
+            slots_begun: 0,
             counters: DeviceCounters::default(),
         }
     }
@@ -129,7 +132,9 @@ impl DeviceModel {
 
     /// Draws this slot's channel gains h_m· and returns them.
     pub fn begin_slot(&mut self) -> Vec<f64> {
-        self.channel.next_slot().to_vec()
+        let factor = self.scenario.channel_factor(self.slots_begun);
+        self.slots_begun += 1;
+        self.channel.next_slot().iter().map(|g| g * factor).collect()
     }
 
     /// Takes up to `bits` from the head of the queue as fragments bound for a
@@ -218,7 +223,7 @@ impl DeviceModel {
     }
 
     fn admit_arrivals(&mut self, slot: u64) -> Arrivals {
-        let count = sample_arrival_count(self.scenario.arrivals.tasks_per_slot, &mut self.arrivals_rng);
+        let count = sample_arrival_count(self.scenario.arrival_rate(slot), &mut self.arrivals_rng);
         let slot_start = slot as f64 * self.slot_seconds;
         let mut offsets: Vec<f64> = (0..count).map(|_| self.arrivals_rng.random::<f64>()).collect();
         offsets.sort_by(f64::total_cmp);

@@ -66,6 +66,39 @@ pub struct Scenario {
     pub device: DeviceConfig,
     pub server: ServerConfig,
     pub control: ControlConfig,
+    /// Optional slow variation of load and channel quality over time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamics: Option<Dynamics>,
+}
+
+/// Deterministic sinusoidal variation, for experiments on changing
+/// conditions: λ(t) = λ (1 + a_λ sin 2πt/T) and g(t) = g (1 + a_g cos 2πt/T),
+/// so load peaks a quarter period after the channel is at its best.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dynamics {
+    /// T, the period in slots.
+    pub period_slots: u64,
+    /// a_λ in [0, 1).
+    pub arrival_amplitude: f64,
+    /// a_g in [0, 1).
+    pub channel_amplitude: f64,
+}
+
+impl Dynamics {
+    fn phase(&self, slot: u64) -> f64 {
+        std::f64::consts::TAU * (slot % self.period_slots) as f64 / self.period_slots as f64
+    }
+
+    /// λ(t) / λ.
+    pub fn arrival_factor(&self, slot: u64) -> f64 {
+        1.0 + self.arrival_amplitude * self.phase(slot).sin()
+    }
+
+    /// g(t) / g.
+    pub fn channel_factor(&self, slot: u64) -> f64 {
+        1.0 + self.channel_amplitude * self.phase(slot).cos()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +241,7 @@ impl Scenario {
                 queue_unit_bits: 1e6,
                 two_tier: false,
             },
+            dynamics: None,
         }
     }
 
@@ -321,6 +355,12 @@ impl Scenario {
         check.range("control.v", k.v, 0.0, 1e12)?;
         check.range("control.omega", k.omega, 0.0, 1e12)?;
         check.positive("control.queue_unit_bits", k.queue_unit_bits)?;
+
+        if let Some(dynamics) = &self.dynamics {
+            check.count("dynamics.period_slots", dynamics.period_slots as usize, 1, usize::MAX)?;
+            check.range("dynamics.arrival_amplitude", dynamics.arrival_amplitude, 0.0, 0.999)?;
+            check.range("dynamics.channel_amplitude", dynamics.channel_amplitude, 0.0, 0.999)?;
+        }
         Ok(())
     }
 
@@ -332,6 +372,17 @@ impl Scenario {
     /// Bits a server computes in a full slot at its whole frequency: τ F / L.
     pub fn server_bits_per_slot(&self) -> f64 {
         self.slot_seconds * self.server.cpu_hz / self.device.cycles_per_bit
+    }
+
+    /// λ in slot `slot`, after any dynamics.
+    pub fn arrival_rate(&self, slot: u64) -> f64 {
+        let factor = self.dynamics.as_ref().map_or(1.0, |d| d.arrival_factor(slot));
+        self.arrivals.tasks_per_slot * factor
+    }
+
+    /// Path-gain multiplier in slot `slot`, after any dynamics.
+    pub fn channel_factor(&self, slot: u64) -> f64 {
+        self.dynamics.as_ref().map_or(1.0, |d| d.channel_factor(slot))
     }
 
     /// Mean offered load of one device in bits per slot.

@@ -111,3 +111,22 @@ fn unknown_builtin_is_reported() {
     let message = Scenario::load("no-such-scenario").expect_err("accepted").to_string();
     assert!(message.contains("no-such-scenario"), "{message}");
 }
+
+#[test]
+fn dynamics_are_optional_and_checked() {
+    let base = Scenario::paper().to_toml();
+    let with = |period: &str, arrival: &str, channel: &str| {
+        format!("{base}\n[dynamics]\nperiod_slots = {period}\narrival_amplitude = {arrival}\nchannel_amplitude = {channel}\n")
+    };
+    let good = Scenario::from_toml(&with("500", "0.5", "0.3")).expect("valid dynamics");
+    assert!((good.arrival_rate(125) - 7.5).abs() < 1e-9, "λ peaks a quarter period in");
+    assert!((good.channel_factor(0) - 1.3).abs() < 1e-9, "channel best at t = 0");
+    for (toml, field) in [
+        (with("0", "0.5", "0.3"), "dynamics.period_slots"),
+        (with("500", "1.0", "0.3"), "dynamics.arrival_amplitude"),
+        (with("500", "0.5", "-0.1"), "dynamics.channel_amplitude"),
+    ] {
+        let message = Scenario::from_toml(&toml).expect_err("accepted").to_string();
+        assert!(message.contains(field), "{message}");
+    }
+}
