@@ -1,0 +1,148 @@
+//! Wires one controller process: the `Controller` service with gRPC health
+//! and reflection on the listener, the metrics endpoint, the slot loop, and
+//! a graceful shutdown: when the run ends or `shutdown` fires, the loop
+//! finishes the agents, the server stops accepting and drains, and the
+//! records are written.
+
+use crate::config::ControllerConfig;
+use crate::metrics::{self, Metrics};
+use crate::records::ControllerRecords;
+use crate::sessions::Sessions;
+use crate::slot_loop::{self, LoopError, LoopSettings};
+use qmec_model::Scenario;
+use qmec_proto::pb::controller_server::ControllerServer;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("scenario: {0}")]
+    Scenario(#[from] qmec_model::ScenarioError),
+    #[error("policy: {0}")]
+    Policy(#[from] qmec_catalog::CatalogError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error("writing records {path}: {message}")]
+    Records { path: String, message: String },
+}
+
+/// The scenario with the config's overrides applied and validated.
+pub fn resolve_scenario(config: &ControllerConfig) -> Result<Scenario, ControllerError> {
+    let mut scenario = Scenario::load(&config.scenario)?;
+    if let Some(devices) = config.devices {
+        scenario.devices = devices;
+    }
+    if let Some(servers) = config.servers {
+        scenario.servers = servers;
+    }
+    scenario.validate()?;
+    Ok(scenario)
+}
+
+/// Runs one controller on `listener` until the run is over or `shutdown`.
+pub async fn run(
+    config: ControllerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<ControllerRecords, ControllerError> {
+    let started = Instant::now();
+    let scenario = resolve_scenario(&config)?;
+    let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone() };
+    let policy = qmec_catalog::build(&spec, &scenario, config.seed)?;
+    let metrics = Arc::new(Metrics::default());
+    // Room for every device's report of a slot at once, and then some.
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (scenario.devices + scenario.servers) + 64);
+    let sessions = Sessions::new(scenario.devices, scenario.servers, events_tx, metrics.clone());
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ControllerServer<Sessions>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let server_stop = CancellationToken::new();
+    let grpc = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ControllerServer::new(sessions))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), server_stop.clone().cancelled_owned());
+    let grpc = tokio::spawn(grpc);
+
+    if let Some(addr) = &config.metrics {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ControllerError::Bind { addr: addr.clone(), source })?;
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics");
+        tokio::spawn(metrics::serve(listener, metrics.clone(), server_stop.clone()));
+    }
+
+    let settings = LoopSettings {
+        scenario,
+        seed: config.seed,
+        slots: config.slots,
+        slot_wall: config.slot_wall(),
+        report_deadline: config.report_deadline,
+        join_timeout: Duration::from_secs_f64(config.join_timeout_s),
+    };
+    let outcome = slot_loop::run(settings, policy, events_rx, metrics, shutdown).await;
+    server_stop.cancel();
+    match tokio::time::timeout(Duration::from_secs(5), grpc).await {
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "gRPC server ended with an error"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("gRPC server did not drain within 5 s"),
+    }
+    let mut records = outcome?;
+    records.usage = qmec_proto::process::usage_since(started);
+    if let Some(path) = &config.records {
+        let records_err = |message: String| ControllerError::Records { path: path.display().to_string(), message };
+        let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
+    }
+    Ok(records)
+}
+
+/// Binds the configured address and prints the listening line on stdout.
+pub async fn bind(config: &ControllerConfig) -> Result<TcpListener, ControllerError> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ControllerError::Bind { addr: config.listen.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| ControllerError::Bind { addr: config.listen.clone(), source })?;
+    println!("{}{addr}", qmec_proto::LISTENING_PREFIX);
+    Ok(listener)
+}
+
+/// The whole process: bind, run, and stop on Ctrl-C or SIGTERM.
+pub async fn main(config: ControllerConfig) -> Result<ControllerRecords, ControllerError> {
+    let listener = bind(&config).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    run(config, listener, shutdown).await
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            token.cancel();
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    token.cancel();
+}

@@ -1,0 +1,175 @@
+//! The `Controller` gRPC service. Each session stream becomes a task that
+//! validates what the agent sends and forwards it to the slot loop as an
+//! [`Event`]; the slot loop answers through the bounded sender it receives
+//! with the join event. A bad message ends that stream with
+//! `InvalidArgument` naming the field; the controller carries on and the
+//! agent may reconnect.
+
+use crate::metrics::Metrics;
+use qmec_proto::pb::{self, controller_server::Controller, device_up, server_up};
+use qmec_proto::validate;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Messages queued towards one agent before it counts as not reading.
+pub const OUTBOUND_CAPACITY: usize = 64;
+
+pub type DeviceTx = mpsc::Sender<Result<pb::DeviceDown, Status>>;
+pub type ServerTx = mpsc::Sender<Result<pb::ServerDown, Status>>;
+
+/// What the sessions tell the slot loop.
+#[derive(Debug)]
+pub enum Event {
+    DeviceJoined { device: usize, tx: DeviceTx },
+    DeviceReady { device: usize },
+    DeviceReport { device: usize, report: validate::Report },
+    DeviceLeft { device: usize, tx: DeviceTx },
+    ServerJoined { server: usize, endpoint: String, tx: ServerTx },
+    ServerReport { server: usize, report: validate::ServerReport },
+    ServerLeft { server: usize, tx: ServerTx },
+}
+
+/// The service; cheap to clone into every handler.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    devices: usize,
+    servers: usize,
+    events: mpsc::Sender<Event>,
+    metrics: Arc<Metrics>,
+}
+
+impl Sessions {
+    pub fn new(devices: usize, servers: usize, events: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Sessions {
+        Sessions { devices, servers, events, metrics }
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Reads the first message of a stream, which must be present.
+async fn first<T>(inbound: &mut Streaming<T>) -> Result<T, Status> {
+    match inbound.next().await {
+        Some(Ok(message)) => Ok(message),
+        Some(Err(status)) => Err(status),
+        None => Err(Status::invalid_argument("field `msg`: the stream ended before its hello")),
+    }
+}
+
+#[tonic::async_trait]
+impl Controller for Sessions {
+    type DeviceSessionStream = BoxStream<pb::DeviceDown>;
+    type ServerSessionStream = BoxStream<pb::ServerDown>;
+
+    async fn device_session(
+        &self,
+        request: Request<Streaming<pb::DeviceUp>>,
+    ) -> Result<Response<Self::DeviceSessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match first(&mut inbound).await?.msg {
+            Some(device_up::Msg::Hello(hello)) => hello,
+            _ => {
+                self.metrics.invalid();
+                return Err(Status::invalid_argument("field `msg`: the first message must be a hello"));
+            }
+        };
+        let device = validate::device_hello(&hello, self.devices).inspect_err(|_| self.metrics.invalid())?;
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        self.events
+            .send(Event::DeviceJoined { device, tx: tx.clone() })
+            .await
+            .map_err(|_| Status::unavailable("the controller is shutting down"))?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match inbound.next().await {
+                    Some(Ok(message)) => message,
+                    Some(Err(status)) => {
+                        tracing::debug!(device, %status, "device stream broke");
+                        break;
+                    }
+                    None => break,
+                };
+                let event = match message.msg {
+                    Some(device_up::Msg::Report(report)) => match validate::device_report(&report, this.servers) {
+                        Ok(report) => Event::DeviceReport { device, report },
+                        Err(invalid) => {
+                            this.metrics.invalid();
+                            tracing::warn!(device, %invalid, "invalid report");
+                            let _ = tx.send(Err(invalid.to_status())).await;
+                            break;
+                        }
+                    },
+                    Some(device_up::Msg::Ready(_)) => Event::DeviceReady { device },
+                    Some(device_up::Msg::Hello(_)) | None => {
+                        this.metrics.invalid();
+                        let _ = tx.send(Err(Status::invalid_argument("field `msg`: expected a report"))).await;
+                        break;
+                    }
+                };
+                if this.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+            let _ = this.events.send(Event::DeviceLeft { device, tx }).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn server_session(
+        &self,
+        request: Request<Streaming<pb::ServerUp>>,
+    ) -> Result<Response<Self::ServerSessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match first(&mut inbound).await?.msg {
+            Some(server_up::Msg::Hello(hello)) => hello,
+            _ => {
+                self.metrics.invalid();
+                return Err(Status::invalid_argument("field `msg`: the first message must be a hello"));
+            }
+        };
+        let (server, endpoint) =
+            validate::server_hello(&hello, self.servers).inspect_err(|_| self.metrics.invalid())?;
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        self.events
+            .send(Event::ServerJoined { server, endpoint, tx: tx.clone() })
+            .await
+            .map_err(|_| Status::unavailable("the controller is shutting down"))?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match inbound.next().await {
+                    Some(Ok(message)) => message,
+                    Some(Err(status)) => {
+                        tracing::debug!(server, %status, "server stream broke");
+                        break;
+                    }
+                    None => break,
+                };
+                let event = match message.msg {
+                    Some(server_up::Msg::Report(report)) => match validate::server_report(&report, this.devices) {
+                        Ok(report) => Event::ServerReport { server, report },
+                        Err(invalid) => {
+                            this.metrics.invalid();
+                            tracing::warn!(server, %invalid, "invalid report");
+                            let _ = tx.send(Err(invalid.to_status())).await;
+                            break;
+                        }
+                    },
+                    Some(server_up::Msg::Hello(_)) | None => {
+                        this.metrics.invalid();
+                        let _ = tx.send(Err(Status::invalid_argument("field `msg`: expected a report"))).await;
+                        break;
+                    }
+                };
+                if this.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+            let _ = this.events.send(Event::ServerLeft { server, tx }).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,33 @@
+//! qmec's wire protocol: the generated tonic/prost code for `qmec.v1` and
+//! the checks every incoming message passes before it touches the model.
+//!
+//! # Layout
+//! - [`pb`]: generated messages, clients and servers (`proto/qmec.proto`).
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
+//! - [`validate`]: wire message → model-level value, or an error naming the
+//!   field and the reason; handlers turn it into `InvalidArgument` and carry on.
+//! - [`backoff`]: jittered exponential backoff for every reconnect loop.
+//! - [`process`]: the CPU time a process used, for the records and benchmark.
+//!
+//! Agents that bind port 0 print [`LISTENING_PREFIX`] and their address on
+//! stdout, so a launcher learns the port without racing for a free one.
+
+#![forbid(unsafe_code)]
+
+pub mod backoff;
+pub mod process;
+pub mod validate;
+
+/// First stdout line of an agent once its gRPC port is bound.
+pub const LISTENING_PREFIX: &str = "qmec-listening ";
+
+/// Generated code for package `qmec.v1`.
+#[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("qmec.v1");
+}
+
+/// The encoded `FileDescriptorSet` of `qmec.proto`, for tonic-reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/qmec_descriptor.bin"));
+
+pub use validate::Invalid;

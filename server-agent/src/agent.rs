@@ -1,0 +1,332 @@
+//! Wiring of one server agent: the `Offload` service (with health and
+//! reflection) on its listener, the controller session with jittered
+//! reconnects, and the engine loop that owns the model. It ends when the
+//! controller says the run is over (after the last slot's fragments are
+//! in) or on shutdown, and writes its records.
+
+use crate::config::ServerAgentConfig;
+use crate::engine::Engine;
+use crate::offload::{OffloadEvent, OffloadService, ResultsTx};
+use crate::records::ServerRecords;
+use qmec_proto::backoff::Backoff;
+use qmec_proto::pb::{self, controller_client::ControllerClient, offload_down, offload_server::OffloadServer, server_down, server_up};
+use qmec_proto::validate;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
+
+/// The grpc-timeout on a session stream: longer than any run we launch, so
+/// a peer that vanished without closing is still dropped eventually.
+pub const SESSION_DEADLINE: Duration = Duration::from_secs(6 * 3600);
+/// The deadline on connecting to a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerAgentError {
+    #[error("binding {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("controller endpoint `{0}` is not a valid URI")]
+    Endpoint(String),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("invalid setup from the controller: {0}")]
+    Setup(validate::Invalid),
+    #[error("the controller session ended before the run started")]
+    NoSetup,
+    #[error("writing records {path}: {message}")]
+    Records { path: String, message: String },
+}
+
+/// Binds the listen address and prints the listening line on stdout.
+pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgentError> {
+    let bind_err = |source| ServerAgentError::Bind { addr: config.listen.clone(), source };
+    let listener = TcpListener::bind(&config.listen).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    println!("{}{addr}", qmec_proto::LISTENING_PREFIX);
+    Ok(listener)
+}
+
+/// Keeps a session with the controller open, reconnecting with backoff;
+/// forwards what the controller says to `down` and sends what `up` holds.
+async fn controller_session(
+    endpoint: tonic::transport::Endpoint,
+    hello: pb::ServerHello,
+    down: mpsc::Sender<pb::ServerDown>,
+    mut up: mpsc::Receiver<pb::ServerUp>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let channel = tokio::select! {
+            () = shutdown.cancelled() => return,
+            channel = endpoint.connect() => channel,
+        };
+        let inbound = match channel {
+            Ok(channel) => {
+                let (tx, rx) = mpsc::channel(64);
+                let _ = tx.send(pb::ServerUp { msg: Some(server_up::Msg::Hello(hello.clone())) }).await;
+                let mut request = tonic::Request::new(ReceiverStream::new(rx));
+                request.set_timeout(SESSION_DEADLINE);
+                match ControllerClient::new(channel).server_session(request).await {
+                    Ok(response) => Some((tx, response.into_inner())),
+                    Err(status) => {
+                        tracing::warn!(%status, "controller refused the session");
+                        None
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, "controller not reachable");
+                None
+            }
+        };
+        let Some((tx, mut inbound)) = inbound else {
+            let delay = backoff.next_delay();
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(delay) => continue,
+            }
+        };
+        backoff.reset();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                message = inbound.message() => match message {
+                    Ok(Some(message)) => {
+                        let finish = matches!(message.msg, Some(server_down::Msg::Finish(_)));
+                        if down.send(message).await.is_err() {
+                            return;
+                        }
+                        if finish {
+                            // Keep sending the last reports; the controller closes.
+                            while let Some(report) = up.recv().await {
+                                let _ = tx.send(report).await;
+                            }
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::warn!(%status, "controller session broke; reconnecting");
+                        break;
+                    }
+                },
+                report = up.recv() => match report {
+                    Some(report) => {
+                        let _ = tx.send(report).await;
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// Runs one server agent on `listener` until the run is over or `shutdown`.
+pub async fn run(
+    config: ServerAgentConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<ServerRecords, ServerAgentError> {
+    let started = Instant::now();
+    let local = listener.local_addr().map_err(|source| ServerAgentError::Bind { addr: config.listen.clone(), source })?;
+    let advertise = config.advertise.clone().unwrap_or_else(|| format!("http://{local}"));
+    let (devices_tx, devices_rx) = watch::channel(None);
+    let (events_tx, mut events) = mpsc::channel::<OffloadEvent>(16_384);
+    let service = OffloadService::new(devices_rx, events_tx);
+    let (invalid, payload_bytes) = (service.invalid.clone(), service.payload_bytes.clone());
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<OffloadServer<OffloadService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let server_stop = CancellationToken::new();
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(OffloadServer::new(service))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), server_stop.clone().cancelled_owned()),
+    );
+
+    let endpoint = tonic::transport::Endpoint::from_shared(config.controller.clone())
+        .map_err(|_| ServerAgentError::Endpoint(config.controller.clone()))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    let (down_tx, mut down) = mpsc::channel(64);
+    let (up, up_rx) = mpsc::channel(64);
+    let session_stop = shutdown.child_token();
+    let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise };
+    let session = tokio::spawn(controller_session(endpoint, hello, down_tx, up_rx, session_stop.clone()));
+
+    // The setup first.
+    let setup = loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => None,
+            message = down.recv() => message,
+        };
+        match message.and_then(|m| m.msg) {
+            Some(server_down::Msg::Setup(setup)) => break validate::setup(&setup).map_err(ServerAgentError::Setup)?,
+            Some(_) => continue,
+            None => {
+                server_stop.cancel();
+                return Err(ServerAgentError::NoSetup);
+            }
+        }
+    };
+    let scenario = setup.scenario.clone();
+    let mut engine = Engine::new(&scenario, config.id);
+    let _ = devices_tx.send(Some(scenario.devices));
+    let _ = up.send(pb::ServerUp { msg: Some(server_up::Msg::Report(engine.initial_report())) }).await;
+    let marker_wait = Duration::from_secs_f64(setup.slot_wall_s);
+    let mut results: Vec<Option<ResultsTx>> = vec![None; scenario.devices];
+    let mut waiting: Option<(u64, Vec<f64>, tokio::time::Instant)> = None;
+    let mut finishing: Option<(u64, tokio::time::Instant)> = None;
+
+    loop {
+        // A held allocation is computed once the slot before is reported.
+        if let Some((slot, _, until)) = &waiting {
+            let (slot, until) = (*slot, *until);
+            if !engine.ready_for(slot) && tokio::time::Instant::now() >= until {
+                send_report(&mut engine, &up, true).await;
+            }
+            if engine.ready_for(slot)
+                && let Some((slot, allocation, _)) = waiting.take()
+            {
+                compute(&mut engine, &scenario, slot, &allocation, &results, config.burn_per_bit).await;
+                send_report(&mut engine, &up, false).await;
+            }
+        }
+        if let Some((last, until)) = finishing {
+            let drained = engine.ready_for(last + 1) && waiting.is_none();
+            if drained || tokio::time::Instant::now() >= until {
+                if !drained {
+                    tracing::warn!(last, "finishing before every fragment of the last slot arrived");
+                }
+                break;
+            }
+        }
+        let wake = waiting
+            .as_ref()
+            .map(|w| w.2)
+            .into_iter()
+            .chain(finishing.map(|f| f.1))
+            .min()
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep_until(wake) => {}
+            message = down.recv() => match message.and_then(|m| m.msg) {
+                Some(server_down::Msg::Allocation(allocation)) => {
+                    match validate::allocation(&allocation, scenario.devices, scenario.server.cpu_hz) {
+                        Ok(cpu_hz) => {
+                            if let Some((slot, held, _)) = waiting.take() {
+                                // A newer allocation supersedes: compute the older one now.
+                                send_report(&mut engine, &up, true).await;
+                                compute(&mut engine, &scenario, slot, &held, &results, config.burn_per_bit).await;
+                                send_report(&mut engine, &up, false).await;
+                            }
+                            waiting = Some((allocation.slot, cpu_hz, tokio::time::Instant::now() + marker_wait));
+                        }
+                        Err(invalid) => {
+                            tracing::warn!(%invalid, "invalid allocation from the controller; slot skipped");
+                        }
+                    }
+                }
+                Some(server_down::Msg::Finish(finish)) => {
+                    finishing = Some((finish.last_slot, tokio::time::Instant::now() + marker_wait * 4 + Duration::from_secs(2)));
+                }
+                Some(server_down::Msg::Setup(_)) => {}
+                None => {
+                    tracing::warn!("controller session gone");
+                    break;
+                }
+            },
+            event = events.recv() => match event {
+                Some(OffloadEvent::Joined { device, tx }) => results[device] = Some(tx),
+                Some(OffloadEvent::Fragment { device, fragment }) => {
+                    engine.fragment(fragment.slot, qmec_model::task::Fragment { device, task: fragment.task, bits: fragment.bits });
+                }
+                Some(OffloadEvent::EndOfSlot { device, slot }) => {
+                    engine.end_of_slot(device, slot);
+                    send_report(&mut engine, &up, false).await;
+                }
+                None => break,
+            },
+        }
+    }
+
+    let mut records = engine.records();
+    records.invalid_messages = invalid.load(Ordering::Relaxed);
+    records.payload_bytes = payload_bytes.load(Ordering::Relaxed);
+    records.usage = qmec_proto::process::usage_since(started);
+    drop(results);
+    drop(up);
+    session_stop.cancel();
+    let _ = session.await;
+    server_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(3), grpc).await;
+    if let Some(path) = &config.records {
+        let records_err = |message: String| ServerAgentError::Records { path: path.display().to_string(), message };
+        let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
+    }
+    Ok(records)
+}
+
+async fn send_report(engine: &mut Engine, up: &mpsc::Sender<pb::ServerUp>, force: bool) {
+    if let Some(report) = engine.next_report(force) {
+        let _ = up.send(pb::ServerUp { msg: Some(server_up::Msg::Report(report)) }).await;
+    }
+}
+
+/// Computes one slot, burns real CPU if asked, and returns the results.
+async fn compute(
+    engine: &mut Engine,
+    scenario: &qmec_model::Scenario,
+    slot: u64,
+    allocation: &[f64],
+    results: &[Option<ResultsTx>],
+    burn_per_bit: f64,
+) {
+    let computed = engine.compute(slot, slot as f64 * scenario.slot_seconds, allocation);
+    if burn_per_bit > 0.0 && computed.bits > 0 {
+        let iterations = (computed.bits as f64 * burn_per_bit) as u64;
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut x = 0u64;
+            for i in 0..iterations {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+            }
+            x
+        })
+        .await;
+    }
+    for (device, result) in computed.results {
+        if let Some(Some(tx)) = results.get(device) {
+            let _ = tx.send(Ok(pb::OffloadDown { msg: Some(offload_down::Msg::Result(result)) })).await;
+        }
+    }
+    let done = pb::OffloadDown { msg: Some(offload_down::Msg::ResultsDone(pb::ResultsDone { slot })) };
+    for tx in results.iter().flatten() {
+        let _ = tx.send(Ok(done.clone())).await;
+    }
+}
+
+/// The whole process: bind, run, and stop on Ctrl-C or SIGTERM.
+pub async fn main(config: ServerAgentConfig) -> Result<ServerRecords, ServerAgentError> {
+    let listener = bind(&config).await?;
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        token.cancel();
+    });
+    run(config, listener, shutdown).await
+}

@@ -1,0 +1,77 @@
+//! Server agent settings, from flags or a TOML file (`--config`).
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerAgentConfig {
+    /// This server's index s.
+    pub id: usize,
+    /// The controller's gRPC endpoint, e.g. `http://127.0.0.1:4000`.
+    pub controller: String,
+    /// gRPC listen address for the Offload service; port 0 picks a free one.
+    pub listen: String,
+    /// The endpoint devices should use; by default `http://` + the bound address.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// Burn this many real CPU loop iterations per modelled bit computed
+    /// (0: modelled time only).
+    #[serde(default)]
+    pub burn_per_bit: f64,
+    #[serde(default)]
+    pub records: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Read every setting from this TOML file (a ServerAgentConfig) instead.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub id: usize,
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub controller: String,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    #[arg(long)]
+    pub advertise: Option<String>,
+    #[arg(long, default_value_t = 0.0)]
+    pub burn_per_bit: f64,
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("parsing {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("`burn_per_bit` must be finite and ≥ 0, got {0}")]
+    Burn(f64),
+}
+
+impl Args {
+    pub fn into_config(self) -> Result<ServerAgentConfig, ConfigError> {
+        let config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Io { path: path.clone(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
+            }
+            None => ServerAgentConfig {
+                id: self.id,
+                controller: self.controller,
+                listen: self.listen,
+                advertise: self.advertise,
+                burn_per_bit: self.burn_per_bit,
+                records: self.records,
+            },
+        };
+        if !(config.burn_per_bit.is_finite() && config.burn_per_bit >= 0.0) {
+            return Err(ConfigError::Burn(config.burn_per_bit));
+        }
+        Ok(config)
+    }
+}

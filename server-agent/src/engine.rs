@@ -1,0 +1,207 @@
+//! The server's slot order around one `ServerModel`, kept free of I/O so it
+//! can be tested directly: fragments wait until their slot is computed,
+//! slot t is computed only after slot t−1's fragments are in, and the
+//! report for slot t+1 goes out once slot t's fragments are in.
+
+use crate::records::{ServerRecords, ServerSlot};
+use qmec_model::Scenario;
+use qmec_model::server::ServerModel;
+use qmec_model::task::Fragment;
+use qmec_proto::pb;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+#[derive(Debug)]
+pub struct Engine {
+    model: ServerModel,
+    devices: usize,
+    bits_per_slot: f64,
+    /// Highest slot whose end-of-slot marker each device has sent.
+    markers: Vec<Option<u64>>,
+    /// Fragments of slots not computed yet, by slot.
+    pending: BTreeMap<u64, Vec<Fragment>>,
+    /// Bits of each queued fragment, FIFO per (device, task), for results.
+    fragment_bits: HashMap<(usize, u64), VecDeque<u64>>,
+    /// The last slot computed.
+    computed: Option<u64>,
+    /// The slot whose report was sent last.
+    reported: u64,
+    current: ServerSlot,
+    records: ServerRecords,
+}
+
+/// What computing a slot produced: results per device, in order.
+#[derive(Debug, Default)]
+pub struct Computed {
+    pub results: Vec<(usize, pb::FragmentResult)>,
+    pub bits: u64,
+}
+
+impl Engine {
+    pub fn new(scenario: &Scenario, id: usize) -> Engine {
+        Engine {
+            model: ServerModel::new(scenario, id),
+            devices: scenario.devices,
+            bits_per_slot: scenario.server_bits_per_slot(),
+            markers: vec![None; scenario.devices],
+            pending: BTreeMap::new(),
+            fragment_bits: HashMap::new(),
+            computed: None,
+            reported: 0,
+            current: ServerSlot::default(),
+            records: ServerRecords { server: id, ..Default::default() },
+        }
+    }
+
+    pub fn devices(&self) -> usize {
+        self.devices
+    }
+
+    /// The report for slot 0: nothing queued yet.
+    pub fn initial_report(&self) -> pb::ServerReport {
+        self.report(0)
+    }
+
+    fn report(&self, slot: u64) -> pb::ServerReport {
+        let backlogs: Vec<pb::DeviceBacklog> = self
+            .model
+            .device_backlogs()
+            .map(|(device, bits)| pb::DeviceBacklog { device: device as u32, bits })
+            .collect();
+        pb::ServerReport {
+            slot,
+            total_bits: backlogs.iter().map(|b| b.bits).sum(),
+            backlogs,
+            load: self.current.load,
+        }
+    }
+
+    fn accept(&mut self, fragment: Fragment) {
+        self.fragment_bits.entry((fragment.device, fragment.task)).or_default().push_back(fragment.bits);
+        self.model.accept(fragment);
+    }
+
+    /// A fragment sent in `slot`: queued now if that slot is computed, else held.
+    pub fn fragment(&mut self, slot: u64, fragment: Fragment) {
+        if self.computed.is_some_and(|c| c >= slot) {
+            self.accept(fragment);
+        } else {
+            self.pending.entry(slot).or_default().push(fragment);
+        }
+    }
+
+    pub fn end_of_slot(&mut self, device: usize, slot: u64) {
+        if let Some(marker) = self.markers.get_mut(device) {
+            *marker = Some(marker.map_or(slot, |m| m.max(slot)));
+        }
+    }
+
+    fn markers_in(&self, slot: u64) -> bool {
+        self.markers.iter().all(|m| m.is_some_and(|m| m >= slot))
+    }
+
+    /// Whether slot `slot` may be computed now (its predecessor's fragments are in).
+    pub fn ready_for(&self, slot: u64) -> bool {
+        self.reported >= slot
+    }
+
+    /// The report for the next slot, if the last computed slot's fragments
+    /// are all in (or `force`).
+    pub fn next_report(&mut self, force: bool) -> Option<pb::ServerReport> {
+        let computed = self.computed?;
+        if self.reported > computed || !(force || self.markers_in(computed)) {
+            return None;
+        }
+        self.reported = computed + 1;
+        let mut slot = std::mem::take(&mut self.current);
+        slot.slot = computed;
+        slot.backlog_bits = self.model.backlog_bits();
+        slot.forced = force && !self.markers_in(computed);
+        let report = self.report(computed + 1);
+        self.current.load = slot.load;
+        self.records.slots.push(slot);
+        Some(report)
+    }
+
+    /// Computes slot `slot` at `allocation` (Hz per device), the slot
+    /// starting at t·τ, then queues the fragments already sent in it.
+    pub fn compute(&mut self, slot: u64, slot_start_s: f64, allocation: &[f64]) -> Computed {
+        let work = self.model.compute(slot_start_s, |m| allocation.get(m).copied().unwrap_or(0.0));
+        let mut computed = Computed { bits: work.bits, results: Vec::with_capacity(work.done.len()) };
+        for done in work.done {
+            let bits = self
+                .fragment_bits
+                .get_mut(&(done.device, done.task))
+                .and_then(VecDeque::pop_front)
+                .unwrap_or(1);
+            if self.fragment_bits.get(&(done.device, done.task)).is_some_and(VecDeque::is_empty) {
+                self.fragment_bits.remove(&(done.device, done.task));
+            }
+            computed
+                .results
+                .push((done.device, pb::FragmentResult { slot, task: done.task, bits, done_s: done.done_s }));
+        }
+        self.computed = Some(slot);
+        self.current = ServerSlot {
+            slot,
+            computed_bits: work.bits,
+            load: if self.bits_per_slot > 0.0 { (work.bits as f64 / self.bits_per_slot).min(1.0) } else { 0.0 },
+            ..Default::default()
+        };
+        let ready: Vec<u64> = self.pending.range(..=slot).map(|(s, _)| *s).collect();
+        for s in ready {
+            for fragment in self.pending.remove(&s).unwrap_or_default() {
+                self.accept(fragment);
+            }
+        }
+        computed
+    }
+
+    /// The records so far, with the final counters.
+    pub fn records(&self) -> ServerRecords {
+        let mut records = self.records.clone();
+        records.counters = self.model.counters().clone();
+        records.backlog_bits = self.model.backlog_bits();
+        records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fragment(device: usize, task: u64, bits: u64) -> Fragment {
+        Fragment { device, task, bits }
+    }
+
+    #[test]
+    fn fragments_of_a_slot_wait_until_it_is_computed_and_reports_wait_for_markers() {
+        let scenario = Scenario::builtin("paper-small").unwrap();
+        let mut engine = Engine::new(&scenario, 0);
+        assert!(engine.ready_for(0));
+        // Slot 0's fragment races ahead of slot 0's allocation.
+        engine.fragment(0, fragment(1, 7, 1000));
+        let none = engine.compute(0, 0.0, &[0.0; 3]);
+        assert_eq!(none.bits, 0, "a fragment of slot 0 is computed from slot 1 on");
+        assert!(engine.next_report(false).is_none(), "markers of slot 0 are missing");
+        for device in 0..3 {
+            engine.end_of_slot(device, 0);
+        }
+        let report = engine.next_report(false).unwrap();
+        assert_eq!((report.slot, report.total_bits), (1, 1000));
+        assert!(engine.ready_for(1));
+        let mut allocation = vec![0.0; 3];
+        allocation[1] = scenario.server.cpu_hz;
+        let work = engine.compute(1, scenario.slot_seconds, &allocation);
+        assert_eq!(work.bits, 1000);
+        assert_eq!(work.results.len(), 1);
+        assert_eq!((work.results[0].0, work.results[0].1.task, work.results[0].1.bits), (1, 7, 1000));
+        assert!(work.results[0].1.done_s > scenario.slot_seconds);
+        // Forced report without markers of slot 1.
+        let forced = engine.next_report(true).unwrap();
+        assert_eq!(forced.slot, 2);
+        let records = engine.records();
+        assert_eq!(records.slots.len(), 2);
+        assert!(records.slots[1].forced);
+        assert_eq!(records.counters.computed_bits, 1000);
+    }
+}

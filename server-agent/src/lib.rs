@@ -1,0 +1,29 @@
+//! A qmec server agent: one `qmec_model::server::ServerModel` behind the
+//! `Offload` gRPC service. Devices stream fragments up (real payload bytes,
+//! tagged with their slot, and an end-of-slot marker); the controller sends
+//! each slot's CPU allocation; the agent computes its backlog, returns the
+//! results and reports Z_ms, in the simulator's order:
+//!
+//! - slot t is computed (with slot t's allocation) only once every device's
+//!   fragments of slot t−1 are in (their markers), or a marker wait passes;
+//! - fragments sent in slot t join the backlog after slot t is computed;
+//! - the report for slot t+1 goes out once slot t is computed and its
+//!   fragments are all in.
+//!
+//! # Layout
+//! - [`config`]: flags or a TOML file.
+//! - [`offload`]: the `Offload` service: validates streams into events.
+//! - [`engine`]: the single task owning the model and the slot order above.
+//! - [`records`]: what the agent writes at shutdown.
+//! - [`agent`]: wiring: gRPC server, controller session with reconnect, run.
+
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod config;
+pub mod engine;
+pub mod offload;
+pub mod records;
+
+pub use agent::{ServerAgentError, run};
+pub use config::{Args, ServerAgentConfig};

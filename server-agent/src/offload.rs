@@ -1,0 +1,110 @@
+//! The `Offload` service. Each device stream becomes a task that validates
+//! fragments and markers into [`OffloadEvent`]s for the engine; results go
+//! back through a bounded sender. A bad message ends that stream with
+//! `InvalidArgument`; the server carries on.
+
+use qmec_proto::pb::{self, offload_server::Offload, offload_up};
+use qmec_proto::validate;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Results queued towards one device.
+pub const RESULTS_CAPACITY: usize = 4096;
+
+pub type ResultsTx = mpsc::Sender<Result<pb::OffloadDown, Status>>;
+
+#[derive(Debug)]
+pub enum OffloadEvent {
+    Joined { device: usize, tx: ResultsTx },
+    Fragment { device: usize, fragment: validate::Fragment },
+    EndOfSlot { device: usize, slot: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct OffloadService {
+    /// The number of devices, once the controller's setup is known.
+    devices: watch::Receiver<Option<usize>>,
+    events: mpsc::Sender<OffloadEvent>,
+    pub invalid: Arc<AtomicU64>,
+    pub payload_bytes: Arc<AtomicU64>,
+}
+
+impl OffloadService {
+    pub fn new(devices: watch::Receiver<Option<usize>>, events: mpsc::Sender<OffloadEvent>) -> OffloadService {
+        OffloadService { devices, events, invalid: Arc::default(), payload_bytes: Arc::default() }
+    }
+
+    fn refuse(&self, status: Status) -> Status {
+        self.invalid.fetch_add(1, Ordering::Relaxed);
+        status
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Offload for OffloadService {
+    type OffloadStream = BoxStream<pb::OffloadDown>;
+
+    async fn offload(&self, request: Request<Streaming<pb::OffloadUp>>) -> Result<Response<Self::OffloadStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match inbound.next().await {
+            Some(Ok(pb::OffloadUp { msg: Some(offload_up::Msg::Hello(hello)) })) => hello,
+            Some(Err(status)) => return Err(status),
+            _ => return Err(self.refuse(Status::invalid_argument("field `msg`: the first message must be a hello"))),
+        };
+        let mut devices = self.devices.clone();
+        let count = tokio::time::timeout(std::time::Duration::from_secs(30), devices.wait_for(Option::is_some))
+            .await
+            .map_err(|_| Status::unavailable("this server has no run setup yet"))?
+            .map_err(|_| Status::unavailable("this server is shutting down"))?
+            .unwrap_or(0);
+        let device = validate::device_hello(&pb::DeviceHello { device: hello.device }, count)
+            .map_err(|invalid| self.refuse(invalid.to_status()))?;
+        let (tx, rx) = mpsc::channel(RESULTS_CAPACITY);
+        self.events
+            .send(OffloadEvent::Joined { device, tx: tx.clone() })
+            .await
+            .map_err(|_| Status::unavailable("this server is shutting down"))?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            while let Some(message) = inbound.next().await {
+                let event = match message {
+                    Err(status) => {
+                        tracing::debug!(device, %status, "offload stream broke");
+                        break;
+                    }
+                    Ok(pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(fragment)) }) => {
+                        match validate::fragment(&fragment) {
+                            Ok(fragment) => {
+                                this.payload_bytes.fetch_add(fragment.payload_len as u64, Ordering::Relaxed);
+                                OffloadEvent::Fragment { device, fragment }
+                            }
+                            Err(invalid) => {
+                                tracing::warn!(device, %invalid, "invalid fragment");
+                                let _ = tx.send(Err(this.refuse(invalid.to_status()))).await;
+                                break;
+                            }
+                        }
+                    }
+                    Ok(pb::OffloadUp { msg: Some(offload_up::Msg::EndOfSlot(end)) }) => {
+                        OffloadEvent::EndOfSlot { device, slot: end.slot }
+                    }
+                    Ok(_) => {
+                        let status = Status::invalid_argument("field `msg`: expected a fragment or an end of slot");
+                        let _ = tx.send(Err(this.refuse(status))).await;
+                        break;
+                    }
+                };
+                if this.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
