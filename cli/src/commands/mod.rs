@@ -1,6 +1,7 @@
 //! The subcommands of `qmec`.
 
 mod compare;
+mod experiment;
 mod scenario;
 mod simulate;
 
@@ -22,6 +23,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Run several policies on the same random streams and print one table.
     Compare(compare::Args),
+    /// Reproduce the papers' comparisons: plots, CSV and a claim-by-claim report.
+    Experiment(experiment::Args),
     /// Show built-in scenarios.
     #[command(subcommand)]
     Scenario(scenario::Command),
@@ -32,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Scenario(command) => scenario::run(command),
+        Command::Experiment(args) => experiment::run_command(args),
     }
 }
 

@@ -1,0 +1,42 @@
+//! `qmec experiment NAME|all`: the papers' comparisons as CSV, plots and a
+//! claim-by-claim markdown report.
+
+use anyhow::{Context, Result};
+use qmec_experiments::{Settings, run, suites::NAMES, write_report};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// An experiment name, or `all`.
+    name: String,
+    /// Seeds per point (95 % intervals need at least 2).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Short runs: the whole set in about two minutes.
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value = "report")]
+    out: PathBuf,
+}
+
+pub fn run_command(args: Args) -> Result<()> {
+    let settings = Settings {
+        out: args.out.clone(),
+        seeds: args.seeds.unwrap_or(if args.quick { 2 } else { 5 }),
+        quick: args.quick,
+        learned: Vec::new(),
+    };
+    let names: Vec<&str> = if args.name == "all" { NAMES.to_vec() } else { vec![args.name.as_str()] };
+    let mut sections = Vec::new();
+    for name in names {
+        eprintln!("experiment {name}");
+        sections.push(run(name, &settings).with_context(|| format!("experiment {name}"))?);
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let report = write_report(&args.out, &sections, &command)?;
+    for claim in sections.iter().flat_map(|s| &s.claims) {
+        println!("[{}] {}: {}", claim.verdict.as_str(), claim.claim, claim.measured);
+    }
+    println!("report: {}", report.display());
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The papers' comparisons, run as experiments that write CSV, PNG and SVG
+//! figures and a markdown report listing every quantitative claim beside
+//! qmec's measurement and a verdict.
+//!
+//! # Layout
+//! - [`stats`]: means, 95 % intervals over seeds, least-squares fits.
+//! - [`plot`]: line charts with confidence bands and heatmaps (plotters).
+//! - [`runner`]: many (policy, seed) simulations on every core.
+//! - [`series`]: per-slot records turned into plotted series across seeds.
+//! - [`suites`]: one module per experiment.
+//! - [`report`]: claims, verdicts and the markdown report.
+
+#![forbid(unsafe_code)]
+
+pub mod plot;
+pub mod report;
+pub mod runner;
+pub mod series;
+pub mod stats;
+pub mod suites;
+
+use qmec_catalog::PolicySpec;
+use std::path::{Path, PathBuf};
+
+pub use report::{Claim, Section, Verdict, write_report};
+
+/// What every experiment is given.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Folder for all files; each experiment writes into `out/NAME/`.
+    pub out: PathBuf,
+    pub seeds: u64,
+    /// Short runs that finish the whole set in about two minutes.
+    pub quick: bool,
+    /// Trained policies to compare beside the classical ones (e.g. qnn, dl).
+    pub learned: Vec<PolicySpec>,
+}
+
+impl Settings {
+    /// `full` slots normally, `quick` slots with `--quick`.
+    pub fn slots(&self, full: u64, quick: u64) -> u64 {
+        if self.quick { quick } else { full }
+    }
+
+    pub fn seed_list(&self) -> Vec<u64> {
+        (1..=self.seeds.max(1)).collect()
+    }
+
+    /// The classical baselines followed by the learned policies.
+    pub fn policies(&self) -> Vec<PolicySpec> {
+        ["local", "random", "greedy", "lyapunov"]
+            .into_iter()
+            .map(PolicySpec::named)
+            .chain(self.learned.iter().cloned())
+            .collect()
+    }
+
+    fn dir(&self, experiment: &str) -> Result<PathBuf, ExperimentError> {
+        let dir = self.out.join(experiment);
+        std::fs::create_dir_all(&dir).map_err(|e| ExperimentError::io(&dir, e))?;
+        Ok(dir)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("unknown experiment `{0}` (known: {known})", known = suites::NAMES.join(", "))]
+    Unknown(String),
+    #[error(transparent)]
+    Run(#[from] runner::RunError),
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
+    #[error("writing {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+}
+
+impl ExperimentError {
+    pub fn io(path: &Path, error: impl std::fmt::Display) -> ExperimentError {
+        ExperimentError::Io { path: path.to_path_buf(), reason: error.to_string() }
+    }
+}
+
+/// Runs one experiment by name.
+pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
+    suites::run(name, settings)
+}

@@ -1,0 +1,36 @@
+//! One module per experiment; [`run`] dispatches by name.
+
+mod baselines;
+mod dynamic;
+mod heatmap;
+mod scaling;
+mod vsweep;
+
+use crate::runner::Run;
+use crate::stats::{Estimate, estimate};
+use crate::{ExperimentError, Section, Settings};
+use qmec_sim::Summary;
+
+/// Every experiment, in the order `all` runs them.
+pub const NAMES: [&str; 5] = ["baselines", "vsweep", "scaling", "dynamic", "heatmap"];
+
+pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
+    match name {
+        "baselines" => baselines::run(settings),
+        "vsweep" => vsweep::run(settings),
+        "scaling" => scaling::run(settings),
+        "dynamic" => dynamic::run(settings),
+        "heatmap" => heatmap::run(settings),
+        other => Err(ExperimentError::Unknown(other.into())),
+    }
+}
+
+/// A summary figure of the given runs (one per seed), with its interval.
+fn across_seeds(runs: &[&Run], metric: impl Fn(&Summary) -> f64) -> Estimate {
+    estimate(&runs.iter().map(|r| metric(&r.summary)).collect::<Vec<_>>())
+}
+
+/// Relative change of `ours` against `reference`, in percent.
+fn percent_change(ours: f64, reference: f64) -> f64 {
+    100.0 * (ours - reference) / reference.abs()
+}
