@@ -33,16 +33,38 @@ impl PolicySpec {
 pub enum CatalogError {
     #[error("unknown policy `{name}` (known: {known})")]
     Unknown { name: String, known: String },
+    #[error("policy `{name}` is a trained one: give its model file (--model FILE, or {name}=FILE in a list)")]
+    MissingModel { name: String },
+    #[error("policy `{name}` cannot use model {path}: {source}")]
+    Model {
+        name: String,
+        path: String,
+        #[source]
+        source: qmec_qnn::QnnError,
+    },
 }
+
+/// Trained policies: `qnn` (paper or per-link QNN) and `dl` (the MLP).
+pub const TRAINED: [&str; 2] = ["qnn", "dl"];
 
 /// Names of every policy [`build`] accepts.
 pub fn known() -> Vec<&'static str> {
-    qmec_policies::CLASSICAL.to_vec()
+    qmec_policies::CLASSICAL.iter().chain(&TRAINED).copied().collect()
 }
 
 /// Builds the policy `spec` names for `scenario`; `seed` drives any
 /// randomness of the policy's own.
-pub fn build(spec: &PolicySpec, _scenario: &Scenario, seed: u64) -> Result<Box<dyn Policy>, CatalogError> {
+pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dyn Policy>, CatalogError> {
+    if TRAINED.contains(&spec.name.as_str()) {
+        let path = spec.model.as_ref().ok_or_else(|| CatalogError::MissingModel { name: spec.name.clone() })?;
+        // Refuses a model of the other kind, or one that does not fit the scenario, saying why.
+        let policy = qmec_qnn::LearnedPolicy::load(&spec.name, path, scenario).map_err(|source| CatalogError::Model {
+            name: spec.name.clone(),
+            path: path.display().to_string(),
+            source,
+        })?;
+        return Ok(Box::new(policy));
+    }
     qmec_policies::classical(&spec.name, seed).ok_or_else(|| CatalogError::Unknown {
         name: spec.name.clone(),
         known: known().join(", "),

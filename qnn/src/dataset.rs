@@ -7,8 +7,7 @@
 //! (10 %) — which keeps queues bounded (lyapunov/greedy drain them) while
 //! visiting congested and idle states too. After a warm-up, every
 //! `stride`-th state is kept. Each kept state is labelled with its exact LP
-//! optimum ([`solve_dpp_lp`]), the denominator of the loss and of the
-//! validation share. Validation rollouts use seeds no training rollout uses.
+//! optimum ([`solve_dpp_lp`]), the denominator of the validation share. Validation rollouts use seeds no training rollout uses.
 
 use crate::error::{QnnError, Result};
 use crate::features::{FeatureScales, StateInput};
@@ -34,7 +33,7 @@ pub struct Sample {
     pub input: StateInput,
     /// The exact per-slot LP optimum Σ Ψ μ*.
     pub lp_value: f64,
-    /// The loss normaliser: `lp_value` when positive, else max|Ψ|.
+    /// The loss normaliser, max|Ψ| of the state.
     pub norm: f64,
 }
 
@@ -86,7 +85,7 @@ pub fn prepare(scenario: &Scenario, states: &[SystemState], scales: &FeatureScal
         .map(|state| {
             let input = StateInput::new(scenario, state, scales);
             let (_, lp_value) = solve_dpp_lp(scenario, state)?;
-            let norm = if lp_value > TRIVIAL_OPTIMUM * input.psi_scale { lp_value } else { input.psi_scale };
+            let norm = input.psi_scale;
             if !norm.is_finite() || norm <= 0.0 {
                 return Err(QnnError::Config { field: "states", reason: format!("a state has no usable Ψ scale ({norm})") });
             }

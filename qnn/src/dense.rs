@@ -123,6 +123,14 @@ impl Mlp {
         w
     }
 
+    /// The last layer's biases, mutably (to set a prior on the outputs).
+    pub fn output_bias_mut<'a>(&self, params: &'a mut [f64]) -> &'a mut [f64] {
+        match self.layers.last() {
+            Some(l) => &mut params[l.offset + l.outputs * l.inputs..l.offset + l.n_params()],
+            None => &mut [],
+        }
+    }
+
     /// Glorot initialisation of every layer.
     pub fn init(&self, params: &mut [f64], mut uniform: impl FnMut() -> f64) {
         for l in &self.layers {

@@ -3,11 +3,16 @@
 //! All architectures see the same state, prepared once per slot here:
 //!
 //! * the **global vector** (paper QNN and MLP): ln(1 + Q_m/q̄), ln(1 + H_m/q̄),
-//!   ln(1 + r_ms/r̄), ln(1 + Z_s/z̄) and a constant 1, where q̄, r̄, z̄ are
-//!   scales measured on the training states and stored in the model file.
-//!   The logarithm keeps the inputs of order one when a queue runs away,
-//!   and the constant keeps the overall scale visible to amplitude encoding
-//!   (which normalises the vector away);
+//!   ln(1 + r_ms/r̄), ln(1 + Z_s/z̄), Ψ_ms / max|Ψ| and a constant 1, where
+//!   q̄, r̄, z̄ are scales measured on the training states and stored in the
+//!   model file. The logarithm keeps the inputs of order one when a queue
+//!   runs away, and the constant keeps the overall scale visible to
+//!   amplitude encoding (which normalises the vector away). Ψ is part of
+//!   the state every policy sees (DESIGN.md, "Policies"); without it the
+//!   fixed-size networks never left the all-local decision in training:
+//!   under V = 1000 most Ψ_ms are negative, "stay local" is a flat local
+//!   optimum of the DPP loss, and recovering the sign of
+//!   (Q + H) τ r − V P τ from the raw features gave too weak a gradient;
 //! * the **per-link features** (per-link QNN), four numbers in [-1, 1] per
 //!   device–server pair, computed in O(M·S):
 //!   Ψ̂_ms = Ψ_ms / max|Ψ|; the column margin (Ψ_ms − max(0, max_{m'≠m} Ψ_m's))
@@ -63,7 +68,7 @@ impl FeatureScales {
 
 /// Length of the global vector for M devices and S servers.
 pub fn global_len(devices: usize, servers: usize) -> usize {
-    2 * devices + devices * servers + servers + 1
+    2 * devices + 2 * devices * servers + servers + 1
 }
 
 /// One state, prepared for every architecture.
@@ -99,6 +104,7 @@ impl StateInput {
         global.extend(state.virtual_bits.iter().map(|&h| squash(h, scales.queue_bits)));
         global.extend(state.rates_bps.as_slice().iter().map(|&r| squash(r, scales.rate_bps)));
         global.extend(state.server_bits.iter().map(|&z| squash(z, scales.server_bits)));
+        global.extend(psi.iter().map(|p| p / psi_scale));
         global.push(1.0);
 
         // Best and second-best Ψ per column, and per row, for the margins.
@@ -152,6 +158,7 @@ impl StateInput {
                 servers: s_count,
                 slot_bits,
                 queue_bits: state.queue_bits.iter().map(|q| q.max(0.0)).collect(),
+                open: psi.iter().map(|&p| p > 0.0).collect(),
             },
             psi,
             psi_scale,

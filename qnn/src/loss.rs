@@ -1,11 +1,13 @@
 //! The drift-plus-penalty loss and the decision every learned policy makes.
 //!
-//! For one state, loss = −Σ Ψ_ms μ_ms(θ) / n, where μ is the projected
-//! decision and n a per-state normaliser: the exact LP optimum of that state
-//! when it is positive, else max|Ψ|. Dividing by the LP optimum makes the
-//! loss minus the share of the optimum reached, so states with large
-//! backlogs (large Ψ) do not drown the rest of a mini-batch, and the loss
-//! curve reads directly as "share of the LP optimum" on training states.
+//! For one state, loss = −Σ Ψ_ms μ_ms(θ) / max|Ψ|, where μ is the
+//! projected decision. Normalising Ψ per state keeps every state's weights
+//! in [-1, 1], so states with large backlogs (large Ψ) do not drown the rest
+//! of a mini-batch and the gradient scale does not drift as queues grow.
+//! (Dividing by each state's LP optimum instead, which would make the loss
+//! read as −share of the optimum, was tried and rejected: states whose
+//! optimum is small but whose Ψ is strongly negative elsewhere then get
+//! weights of order 10–100 and dominate training.)
 
 use crate::arch::Architecture;
 use crate::error::Result;

@@ -6,7 +6,12 @@
 //! differences in the tests). Three steps, each keeping what the previous
 //! one guaranteed:
 //!
-//! 1. **softmax per device** over the S+1 options {stay local, server 1..S}:
+//! 0. **mask**: links with Ψ_ms ≤ 0 are closed (probability exactly 0).
+//!    The LP optimum never uses them — any share on such a link lowers the
+//!    bound — so the restriction loses nothing, and it removes the flat
+//!    "everything local" optimum that otherwise traps training when most
+//!    Ψ are negative (V = 1000 in the paper scenario);
+//! 1. **softmax per device** over the open options {stay local, server 1..S}:
 //!    a_ms = softmax(z_m)_{s+1}, so Σ_s a_ms < 1 (one radio);
 //! 2. **per-server normalisation**: c_s = Σ_m a_ms, b_ms = a_ms / max(1, c_s),
 //!    so Σ_m b_ms ≤ 1 (one channel per server) — shrinking a column never
@@ -29,6 +34,8 @@ pub struct Links {
     pub slot_bits: Vec<f64>,
     /// Q_m, bits queued (M).
     pub queue_bits: Vec<f64>,
+    /// Whether link (m, s) is open (Ψ_ms > 0), M × S.
+    pub open: Vec<bool>,
 }
 
 /// What the forward pass keeps for the backward pass.
@@ -54,11 +61,13 @@ pub fn forward(scores: &[f64], links: &Links, tape: &mut ProjectionTape) -> Vec<
     debug_assert_eq!(scores.len(), m_count * width);
     tape.probs.clear();
     tape.probs.resize(m_count * width, 0.0);
-    for (z, p) in scores.chunks_exact(width).zip(tape.probs.chunks_exact_mut(width)) {
-        let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for (m, (z, p)) in scores.chunks_exact(width).zip(tape.probs.chunks_exact_mut(width)).enumerate() {
+        let open = &links.open[m * s_count..(m + 1) * s_count];
+        let is_open = |j: usize| j == 0 || open[j - 1];
+        let top = (0..width).filter(|&j| is_open(j)).map(|j| z[j]).fold(f64::NEG_INFINITY, f64::max);
         let mut total = 0.0;
-        for (pi, &zi) in p.iter_mut().zip(z) {
-            *pi = (zi - top).exp();
+        for (j, (pi, &zi)) in p.iter_mut().zip(z).enumerate() {
+            *pi = if is_open(j) { (zi - top).exp() } else { 0.0 };
             total += *pi;
         }
         for pi in p.iter_mut() {
@@ -157,7 +166,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn links(devices: usize, servers: usize, slot_bits: Vec<f64>, queue_bits: Vec<f64>) -> Links {
-        Links { devices, servers, slot_bits, queue_bits }
+        let open = (0..devices * servers).map(|k| k % 5 != 3).collect();
+        Links { devices, servers, slot_bits, queue_bits, open }
     }
 
     fn arb_case() -> impl Strategy<Value = (Links, Vec<f64>)> {
@@ -180,6 +190,9 @@ mod tests {
             for m in 0..links.devices {
                 let row = &mu[m * s_count..(m + 1) * s_count];
                 prop_assert!(row.iter().all(|u| u.is_finite() && *u >= 0.0 && *u <= 1.0));
+                for (s, u) in row.iter().enumerate() {
+                    prop_assert!(links.open[m * s_count + s] || *u == 0.0, "closed link ({m}, {s}) used");
+                }
                 prop_assert!(row.iter().sum::<f64>() <= 1.0 + 1e-12);
                 let load: f64 = row.iter().zip(&links.slot_bits[m * s_count..(m + 1) * s_count]).map(|(u, t)| u * t).sum();
                 prop_assert!(load <= links.queue_bits[m] * (1.0 + 1e-12) + 1e-9, "load {load} > Q {}", links.queue_bits[m]);

@@ -2,8 +2,10 @@
 
 mod compare;
 mod experiment;
+mod export_qasm;
 mod scenario;
 mod simulate;
+mod train;
 
 use anyhow::{Context, Result};
 use qmec_catalog::PolicySpec;
@@ -28,6 +30,10 @@ enum Command {
     /// Show built-in scenarios.
     #[command(subcommand)]
     Scenario(scenario::Command),
+    /// Train a learned policy (QNN or MLP) on the drift-plus-penalty loss.
+    Train(train::Args),
+    /// Write a trained circuit as OpenQASM 3.
+    ExportQasm(export_qasm::Args),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -36,6 +42,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Scenario(command) => scenario::run(command),
         Command::Experiment(args) => experiment::run_command(args),
+        Command::Train(args) => train::run(args),
+        Command::ExportQasm(args) => export_qasm::run(args),
     }
 }
 

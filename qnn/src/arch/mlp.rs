@@ -4,7 +4,7 @@
 //! comparison isolates what the quantum layers contribute. Two hidden layers
 //! of `hidden` ReLU units, then the M × (S+1) scores.
 
-use super::{Architecture, ArchKind, CircuitInstance, Upstream, check_input, check_size, fixed_size_fit, uniform_stream};
+use super::{set_local_prior, Architecture, ArchKind, CircuitInstance, Upstream, check_input, check_size, fixed_size_fit, uniform_stream};
 use crate::dense::{Mlp, MlpTape};
 use crate::error::Result;
 use crate::features::{StateInput, global_len};
@@ -31,6 +31,7 @@ impl MlpNet {
         let mlp = Mlp::new(&[global_len(devices, servers), hidden, hidden, devices * (servers + 1)], 0);
         let mut params = vec![0.0; mlp.n_params()];
         mlp.init(&mut params, uniform_stream(seed));
+        set_local_prior(mlp.output_bias_mut(&mut params), devices, servers);
         Ok(MlpNet { devices, servers, hidden, mlp, params })
     }
 

@@ -268,6 +268,25 @@ pub(crate) fn check_size(name: &str, value: usize, min: usize, max: usize) -> Re
     Ok(())
 }
 
+/// The initial "stay local" logit for M devices: ln(2M), so that at
+/// initialisation every server column sums to about M / (2M + S) < ½. The
+/// per-server normalisation is scale-invariant in an over-subscribed column
+/// (μ = a / Σa), so a network that starts with columns summing above 1 sits
+/// on a plateau where staying local earns no gradient; starting below 1
+/// avoids it.
+pub(crate) fn local_prior(devices: usize) -> f64 {
+    (2.0 * devices as f64).ln()
+}
+
+/// Sets the stay-local prior on a dense head with M × (S+1) outputs.
+pub(crate) fn set_local_prior(bias: &mut [f64], devices: usize, servers: usize) {
+    for m in 0..devices {
+        if let Some(b) = bias.get_mut(m * (servers + 1)) {
+            *b = local_prior(devices);
+        }
+    }
+}
+
 /// A uniform(-1, 1) stream for initialisation.
 pub(crate) fn uniform_stream(seed: u64) -> impl FnMut() -> f64 {
     use rand::{Rng, SeedableRng};

@@ -20,7 +20,7 @@
 //! numbers feed a dense layer (ReLU) and a second dense layer to the
 //! M × (S+1) scores. Parameters: [filter 1 (12), filter 2 (12), dense].
 
-use super::{Architecture, ArchKind, CircuitInstance, Encoding, Upstream, check_input, check_size, fixed_size_fit, uniform_stream};
+use super::{set_local_prior, Architecture, ArchKind, CircuitInstance, Encoding, Upstream, check_input, check_size, fixed_size_fit, uniform_stream};
 use crate::dense::{Mlp, MlpTape};
 use crate::error::Result;
 use crate::features::{StateInput, global_len};
@@ -111,6 +111,7 @@ impl PaperNet {
             *p = std::f64::consts::PI * uniform();
         }
         dense.init(&mut params, uniform);
+        set_local_prior(dense.output_bias_mut(&mut params), devices, servers);
         Ok(PaperNet { devices, servers, hidden, circuit, observables, dense, params })
     }
 

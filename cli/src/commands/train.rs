@@ -1,0 +1,120 @@
+//! `qmec train`: trains a QNN (paper or per-link) or the MLP baseline on the
+//! drift-plus-penalty loss and writes the model file, its loss curve (CSV
+//! and PNG next to it) and the held-out share of the LP optimum.
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use qmec_qnn::plot::{write_curve_csv, write_curve_png};
+use qmec_qnn::{ArchKind, TrainConfig};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Built-in scenario (paper, paper-small, scaled) or a TOML file.
+    #[arg(long, default_value = "paper")]
+    scenario: String,
+    /// paper, per-link or mlp.
+    #[arg(long, default_value = "per-link")]
+    arch: String,
+    /// Epochs; one epoch is --batches-per-epoch mini-batches of --batch-size states.
+    #[arg(long, default_value_t = 1000)]
+    epochs: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 4)]
+    batches_per_epoch: usize,
+    /// States in the training pool (from simulator rollouts).
+    #[arg(long, default_value_t = 2048)]
+    train_states: usize,
+    /// Held-out states for validation.
+    #[arg(long, default_value_t = 512)]
+    val_states: usize,
+    /// Validate every this many epochs (0: only at the end).
+    #[arg(long, default_value_t = 50)]
+    eval_every: usize,
+    /// Model file to write; the loss curve goes next to it (.loss.csv, .loss.png).
+    #[arg(long, default_value = "model.json")]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let scenario = super::load_scenario(&args.scenario)?;
+    let config = TrainConfig {
+        arch: ArchKind::parse(&args.arch)?,
+        epochs: args.epochs,
+        lr: args.lr,
+        seed: args.seed,
+        batch_size: args.batch_size,
+        batches_per_epoch: args.batches_per_epoch,
+        train_states: args.train_states,
+        val_states: args.val_states,
+        eval_every: args.eval_every,
+    };
+    eprintln!(
+        "collecting {} training and {} held-out states from rollouts of `{}` …",
+        config.train_states, config.val_states, scenario.name
+    );
+    let started = std::time::Instant::now();
+    let data = qmec_qnn::train::collect_data(&scenario, &config)?;
+    let data_seconds = started.elapsed().as_secs_f64();
+    let bar = ProgressBar::new(config.epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(config.arch.as_str());
+    let mut last_val = None;
+    let report = qmec_qnn::train::train_on(&scenario, &config, &data, data_seconds, |r| {
+        if r.val_share.is_some() {
+            last_val = r.val_share;
+        }
+        let val = last_val.map(|v| format!(" val share {:.3}", v)).unwrap_or_default();
+        bar.set_message(format!("loss {:.4}{val}", r.loss));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+
+    report.model.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let csv = args.out.with_extension("loss.csv");
+    let png = args.out.with_extension("loss.png");
+    write_curve_csv(&csv, &report.curve)?;
+    write_curve_png(&png, &report.curve)?;
+
+    let n_params = report.network.arch().params().len();
+    println!("architecture        {} ({n_params} parameters)", config.arch);
+    println!(
+        "scenario            {} (M = {}, S = {})",
+        scenario.name, scenario.devices, scenario.servers
+    );
+    println!(
+        "epochs              {} × {} batches × {} states = {} Adam steps, lr {}",
+        config.epochs,
+        config.batches_per_epoch,
+        config.batch_size,
+        config.epochs * config.batches_per_epoch,
+        config.lr
+    );
+    println!("data                {:.1} s ({} train, {} held out)", report.data_seconds, data.train.len(), data.val.len());
+    println!("training            {:.1} s", report.train_seconds);
+    println!(
+        "final loss          {:.4} (−share of the LP optimum on training batches)",
+        report.curve.last().map_or(f64::NAN, |r| r.loss)
+    );
+    println!(
+        "held-out share      before {:.3}, after mean {:.4}, 5th percentile {:.4} ({} states, {} with nothing to offload)",
+        report.initial.mean_share,
+        report.validation.mean_share,
+        report.validation.p5_share,
+        report.validation.states,
+        report.validation.trivial
+    );
+    println!("model               {}", args.out.display());
+    println!("loss curve          {}, {}", csv.display(), png.display());
+    Ok(())
+}
