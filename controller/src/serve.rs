@@ -48,6 +48,10 @@ pub fn resolve_scenario(config: &ControllerConfig) -> Result<Scenario, Controlle
     Ok(scenario)
 }
 
+/// HTTP/2 streams per connection: a device process multiplexes up to
+/// thousands of agent sessions over one connection.
+pub const MAX_STREAMS: u32 = 16_384;
+
 /// Runs one controller on `listener` until the run is over or `shutdown`.
 pub async fn run(
     config: ControllerConfig,
@@ -72,6 +76,7 @@ pub async fn run(
     let server_stop = CancellationToken::new();
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(Some(MAX_STREAMS))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ControllerServer::new(sessions))

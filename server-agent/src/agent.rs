@@ -150,6 +150,7 @@ pub async fn run(
     let server_stop = CancellationToken::new();
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(16_384))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(OffloadServer::new(service))

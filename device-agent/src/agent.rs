@@ -1,0 +1,184 @@
+//! A device-agent process: one lazily connected channel to the controller
+//! and one per server, shared by every agent of the process (each agent has
+//! its own streams on them), one task per agent, and one records file.
+
+use crate::config::DeviceAgentConfig;
+use crate::device::Device;
+use crate::records::{DeviceRecords, ProcessRecords};
+use crate::uplink::{self, Downlink};
+use qmec_proto::pb::{self, device_down, device_up};
+use qmec_proto::validate;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceAgentError {
+    #[error("endpoint `{0}` is not a valid URI")]
+    Endpoint(String),
+    #[error("device {device}: {reason}")]
+    Device { device: usize, reason: String },
+    #[error("writing records {path}: {message}")]
+    Records { path: String, message: String },
+}
+
+fn endpoint(uri: &str) -> Result<Endpoint, DeviceAgentError> {
+    Ok(Endpoint::from_shared(uri.to_string())
+        .map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true))
+}
+
+/// Lazily connected channels by endpoint, shared by the agents of a process.
+#[derive(Debug, Clone, Default)]
+struct Channels(Arc<Mutex<HashMap<String, Channel>>>);
+
+impl Channels {
+    fn get(&self, uri: &str) -> Result<Channel, DeviceAgentError> {
+        let mut map = self.0.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
+        if let Some(channel) = map.get(uri) {
+            return Ok(channel.clone());
+        }
+        let channel = endpoint(uri)?.connect_lazy();
+        map.insert(uri.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// Runs every agent of `config` until the run is over or `shutdown`, and
+/// writes the records file.
+pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Result<ProcessRecords, DeviceAgentError> {
+    let started = Instant::now();
+    let channels = Channels::default();
+    let controller = channels.get(&config.controller)?;
+    let mut tasks = Vec::new();
+    for &device in &config.devices {
+        let (controller, channels, shutdown, config) = (controller.clone(), channels.clone(), shutdown.clone(), config.clone());
+        tasks.push(tokio::spawn(async move { run_device(device, controller, channels, &config, shutdown).await }));
+    }
+    let mut records = ProcessRecords::default();
+    let mut first_error = None;
+    for (task, &device) in tasks.into_iter().zip(&config.devices) {
+        match task.await {
+            Ok(Ok(device_records)) => records.devices.push(device_records),
+            Ok(Err(error)) => first_error = first_error.or(Some(error)),
+            Err(join) => {
+                first_error = first_error.or(Some(DeviceAgentError::Device { device, reason: join.to_string() }))
+            }
+        }
+    }
+    records.usage = qmec_proto::process::usage_since(started);
+    if let Some(path) = &config.records {
+        let records_err = |message: String| DeviceAgentError::Records { path: path.display().to_string(), message };
+        let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(records),
+    }
+}
+
+async fn run_device(
+    id: usize,
+    controller: Channel,
+    channels: Channels,
+    config: &DeviceAgentConfig,
+    shutdown: CancellationToken,
+) -> Result<DeviceRecords, DeviceAgentError> {
+    let fail = |reason: String| DeviceAgentError::Device { device: id, reason };
+    let (down_tx, mut down) = mpsc::channel(64);
+    let (up, up_rx) = mpsc::channel(64);
+    let session_stop = shutdown.child_token();
+    let session = tokio::spawn(crate::session::run(controller, id, down_tx, up_rx, session_stop.clone()));
+
+    // Setup, then the offload streams, then ready.
+    let setup = loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => None,
+            message = down.recv() => message,
+        };
+        match message.and_then(|m| m.msg) {
+            Some(device_down::Msg::Setup(setup)) => break validate::setup(&setup).map_err(|e| fail(e.to_string()))?,
+            Some(_) => continue,
+            None => return Err(fail("the controller session ended before the run started".into())),
+        }
+    };
+    let (downlink_tx, mut downlink) = mpsc::channel::<Downlink>(4096);
+    let mut streams = Vec::new();
+    for (server, uri) in setup.server_endpoints.iter().enumerate() {
+        let stream = uplink::open(channels.get(uri)?, id, server, downlink_tx.clone(), &shutdown).await;
+        if stream.is_none() {
+            return Err(fail(format!("could not open the offload stream to server {server} at {uri}")));
+        }
+        streams.push(stream);
+    }
+    drop(downlink_tx);
+    let (batches, batches_rx) = mpsc::channel(8);
+    let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale));
+    let mut device = Device::new(&setup, id, config.tx_fraction);
+    let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
+
+    let slot_wall = Duration::from_secs_f64(setup.slot_wall_s);
+    let mut finishing: Option<(u64, tokio::time::Instant)> = None;
+    loop {
+        if let Some((last, until)) = finishing {
+            if device.drained(last) || tokio::time::Instant::now() >= until {
+                if !device.drained(last) {
+                    tracing::warn!(device = id, last, "finishing before every server's last results arrived");
+                }
+                break;
+            }
+        }
+        let wake = finishing.map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), |f| f.1);
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep_until(wake) => {}
+            message = down.recv(), if finishing.is_none() => match message.and_then(|m| m.msg) {
+                Some(device_down::Msg::SlotStart(start)) => {
+                    if let Some(batch) = device.end_slot(None) {
+                        let _ = batches.send(batch).await;
+                    }
+                    if let Some(report) = device.start_slot(start.slot) {
+                        let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }).await;
+                    }
+                }
+                Some(device_down::Msg::Decision(decision)) => match validate::decision(&decision, setup.scenario.servers) {
+                    Ok(decision) => device.decide(&decision, &batches).await,
+                    Err(invalid) => tracing::warn!(device = id, %invalid, "invalid decision; the slot is computed locally"),
+                },
+                Some(device_down::Msg::Finish(finish)) => {
+                    if let Some(batch) = device.end_slot(None) {
+                        let _ = batches.send(batch).await;
+                    }
+                    finishing = Some((finish.last_slot, tokio::time::Instant::now() + slot_wall * 10 + Duration::from_secs(3)));
+                }
+                Some(device_down::Msg::Setup(_)) => {}
+                None => {
+                    // The session ended without a finish: the controller is gone.
+                    if let Some(batch) = device.end_slot(None) {
+                        let _ = batches.send(batch).await;
+                    }
+                    finishing = Some((u64::MAX, tokio::time::Instant::now() + slot_wall * 2));
+                }
+            },
+            item = downlink.recv() => match item {
+                Some(item) => device.downlink(item),
+                None => break,
+            },
+        }
+    }
+    drop(batches);
+    let payload_bytes = sender.await.unwrap_or(0);
+    // Results that raced the last marker.
+    while let Ok(item) = downlink.try_recv() {
+        device.downlink(item);
+    }
+    drop(up);
+    session_stop.cancel();
+    let _ = session.await;
+    Ok(device.records(payload_bytes))
+}

@@ -1,0 +1,103 @@
+//! Device agent settings, from flags or a TOML file (`--config`).
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAgentConfig {
+    /// The controller's gRPC endpoint, e.g. `http://127.0.0.1:4000`.
+    pub controller: String,
+    /// Device ids this process runs, one agent each.
+    pub devices: Vec<usize>,
+    /// Payload bytes on the wire are bits / 8 / payload_scale (≥ 1).
+    pub payload_scale: f64,
+    /// Share of the wall slot that a full modelled slot of transmission
+    /// takes (the rest leaves room for reports and decisions).
+    pub tx_fraction: f64,
+    #[serde(default)]
+    pub records: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Read every setting from this TOML file (a DeviceAgentConfig) instead.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub controller: String,
+    /// Device ids: a list (0,1,2) or a range (0..100, end excluded).
+    #[arg(long, default_value = "0")]
+    pub devices: String,
+    #[arg(long, default_value_t = 1000.0)]
+    pub payload_scale: f64,
+    #[arg(long, default_value_t = 0.4)]
+    pub tx_fraction: f64,
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("parsing {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("`{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// `0,1,2` or `0..100`.
+pub fn parse_ids(text: &str) -> Result<Vec<usize>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { field: "devices", reason };
+    let ids: Vec<usize> = if let Some((a, b)) = text.split_once("..") {
+        let a: usize = a.trim().parse().map_err(|_| invalid(format!("bad range start in `{text}`")))?;
+        let b: usize = b.trim().parse().map_err(|_| invalid(format!("bad range end in `{text}`")))?;
+        (a..b).collect()
+    } else {
+        text.split(',')
+            .map(|id| id.trim().parse().map_err(|_| invalid(format!("bad id `{id}`"))))
+            .collect::<Result<_, _>>()?
+    };
+    if ids.is_empty() {
+        return Err(invalid("no device ids".into()));
+    }
+    Ok(ids)
+}
+
+impl Args {
+    pub fn into_config(self) -> Result<DeviceAgentConfig, ConfigError> {
+        let config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Io { path: path.clone(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
+            }
+            None => DeviceAgentConfig {
+                controller: self.controller,
+                devices: parse_ids(&self.devices)?,
+                payload_scale: self.payload_scale,
+                tx_fraction: self.tx_fraction,
+                records: self.records,
+            },
+        };
+        if !(config.payload_scale.is_finite() && config.payload_scale >= 1.0) {
+            return Err(ConfigError::Invalid { field: "payload_scale", reason: format!("must be ≥ 1, got {}", config.payload_scale) });
+        }
+        if !(config.tx_fraction > 0.0 && config.tx_fraction <= 1.0) {
+            return Err(ConfigError::Invalid { field: "tx_fraction", reason: format!("must be in (0, 1], got {}", config.tx_fraction) });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_parse_as_lists_and_ranges() {
+        assert_eq!(super::parse_ids("0..3").unwrap(), vec![0, 1, 2]);
+        assert_eq!(super::parse_ids("4, 7").unwrap(), vec![4, 7]);
+        assert!(super::parse_ids("3..3").is_err());
+        assert!(super::parse_ids("x").is_err());
+    }
+}

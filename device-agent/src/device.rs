@@ -1,0 +1,178 @@
+//! One device agent's slot logic around its `DeviceModel`, in the
+//! simulator's order: begin the slot (draw the channel) and report; on the
+//! decision, plan the offload with `offload_plan`, take the fragments, hand
+//! them to the uplink, compute locally and end the slot. A slot with no
+//! decision (the next slot started, or the run finished) is computed
+//! locally; announced slots that were missed are caught up locally so the
+//! random streams stay aligned with the simulator's.
+
+use crate::records::{DeviceRecords, DeviceSlot};
+use crate::uplink::{Batch, Downlink};
+use qmec_model::Scenario;
+use qmec_model::accounting::{compute_power_w, transmit_power_w};
+use qmec_model::channel::shannon_rate;
+use qmec_model::device::{DeviceModel, offload_plan};
+use qmec_model::task::TaskRecord;
+use qmec_proto::{pb, validate};
+use std::collections::HashMap;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+pub struct Device {
+    model: DeviceModel,
+    scenario: Scenario,
+    wall_per_modelled: f64,
+    /// The slot begun and not yet ended, with its rates.
+    open: Option<(u64, Vec<f64>)>,
+    next_slot: u64,
+    next_task: u64,
+    admitted_at: HashMap<u64, Instant>,
+    completed_in_slot: u64,
+    /// The last slot each server said all its results were sent for.
+    pub results_done: Vec<Option<u64>>,
+    records: DeviceRecords,
+}
+
+impl Device {
+    pub fn new(setup: &validate::Setup, id: usize, tx_fraction: f64) -> Device {
+        let scenario = setup.scenario.clone();
+        Device {
+            model: DeviceModel::new(&scenario, setup.seed, id),
+            wall_per_modelled: tx_fraction * setup.slot_wall_s / scenario.slot_seconds,
+            open: None,
+            next_slot: 0,
+            next_task: 0,
+            admitted_at: HashMap::new(),
+            completed_in_slot: 0,
+            results_done: vec![None; scenario.servers],
+            records: DeviceRecords { device: id, ..Default::default() },
+            scenario,
+        }
+    }
+
+    /// Starts slot `slot` (catching up on missed ones) and returns the report.
+    pub fn start_slot(&mut self, slot: u64) -> Option<pb::DeviceReport> {
+        if slot < self.next_slot {
+            return None;
+        }
+        if self.open.is_some() {
+            self.end_slot(None);
+        }
+        while self.next_slot < slot {
+            let _ = self.begin();
+            self.end_slot(None);
+        }
+        let gains = self.begin();
+        let counters = self.model.counters();
+        Some(pb::DeviceReport {
+            slot,
+            queue_bits: self.model.queue_bits() as f64,
+            virtual_bits: self.model.virtual_bits(),
+            gains,
+            arrived_tasks: counters.arrived_tasks,
+            completed_tasks: counters.completed_tasks,
+            dropped_tasks: counters.dropped_tasks(),
+        })
+    }
+
+    fn begin(&mut self) -> Vec<f64> {
+        let gains = self.model.begin_slot();
+        let rates = gains
+            .iter()
+            .map(|&h| shannon_rate(&self.scenario.channel, self.scenario.device.tx_power_w, h))
+            .collect();
+        self.open = Some((self.next_slot, rates));
+        self.next_slot += 1;
+        gains
+    }
+
+    /// Applies slot `decision.slot`'s μ row; the fragments go to `uplink`.
+    pub async fn decide(&mut self, decision: &validate::Decision, uplink: &mpsc::Sender<Batch>) {
+        if self.open.as_ref().is_some_and(|(slot, _)| *slot == decision.slot) {
+            if let Some(batch) = self.end_slot(Some(decision)) {
+                let _ = uplink.send(batch).await;
+            }
+        }
+    }
+
+    /// Ends the open slot, with a decision or locally; an empty batch still
+    /// carries the end-of-slot markers.
+    pub fn end_slot(&mut self, decision: Option<&validate::Decision>) -> Option<Batch> {
+        let (slot, rates) = self.open.take()?;
+        let tau = self.scenario.slot_seconds;
+        let mut record = DeviceSlot { slot, decided: decision.is_some(), ..Default::default() };
+        let mut sends = Vec::new();
+        if let Some(decision) = decision {
+            let plan = offload_plan(&decision.shares, &rates, tau, self.model.queue_bits(), &decision.server_free_bits);
+            for (s, &bits) in plan.iter().enumerate() {
+                if bits == 0 {
+                    continue;
+                }
+                record.tx_power_w += transmit_power_w(self.scenario.device.tx_power_w, bits, rates[s], tau);
+                record.offloaded_bits += bits;
+                sends.push((s, self.model.take_fragments(bits), rates[s]));
+            }
+        } else {
+            self.records.undecided_slots += 1;
+        }
+        let local = self.model.compute_locally(slot as f64 * tau);
+        record.compute_power_w =
+            compute_power_w(self.scenario.device.kappa, self.scenario.device.cpu_hz, local.busy_fraction);
+        record.local_bits = local.bits;
+        for task in local.completed {
+            self.completed(task);
+        }
+        let arrivals = self.model.end_slot(slot, record.offloaded_bits + record.local_bits);
+        let now = Instant::now();
+        for _ in 0..arrivals.tasks - arrivals.dropped {
+            self.admitted_at.insert(self.next_task, now);
+            self.next_task += 1;
+        }
+        record.arrived_tasks = arrivals.tasks;
+        record.arrived_bits = arrivals.bits;
+        record.dropped_tasks = arrivals.dropped;
+        record.queue_bits = self.model.queue_bits();
+        record.virtual_bits = self.model.virtual_bits();
+        record.completed_tasks = std::mem::take(&mut self.completed_in_slot);
+        self.records.slots.push(record);
+        Some(Batch { slot, sends, wall_per_modelled: self.wall_per_modelled })
+    }
+
+    fn completed(&mut self, task: TaskRecord) {
+        if let Some(admitted) = self.admitted_at.remove(&task.task) {
+            self.records.wall_latency_us.push(admitted.elapsed().as_micros() as u64);
+        }
+        self.completed_in_slot += 1;
+        self.records.tasks.push(task);
+    }
+
+    /// A result or an end-of-results marker from a server.
+    pub fn downlink(&mut self, item: Downlink) {
+        match item {
+            Downlink::Result { result, .. } => {
+                if let Some(task) = self.model.fragment_done(result.task, result.done_s) {
+                    self.completed(task);
+                }
+            }
+            Downlink::Done { server, slot } => {
+                if let Some(done) = self.results_done.get_mut(server) {
+                    *done = Some(done.map_or(slot, |d| d.max(slot)));
+                }
+            }
+        }
+    }
+
+    /// Every server has sent its results of slot `last`.
+    pub fn drained(&self, last: u64) -> bool {
+        self.results_done.iter().all(|d| d.is_some_and(|d| d >= last))
+    }
+
+    pub fn records(&self, payload_bytes: u64) -> DeviceRecords {
+        let mut records = self.records.clone();
+        records.counters = self.model.counters().clone();
+        records.open_tasks = self.model.open_tasks();
+        records.payload_bytes = payload_bytes;
+        records
+    }
+}

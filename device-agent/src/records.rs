@@ -1,0 +1,46 @@
+//! What a device agent records: per slot its share of the slot record, every
+//! completed task (modelled times) and its wall-clock latency, and its
+//! counters at the end for the conservation check.
+
+use qmec_model::device::DeviceCounters;
+use qmec_model::task::TaskRecord;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSlot {
+    pub slot: u64,
+    pub arrived_tasks: u64,
+    pub arrived_bits: u64,
+    pub dropped_tasks: u64,
+    /// Tasks whose last piece completed while this slot was the latest.
+    pub completed_tasks: u64,
+    pub local_bits: u64,
+    pub offloaded_bits: u64,
+    pub tx_power_w: f64,
+    pub compute_power_w: f64,
+    /// Q after the slot (arrivals admitted).
+    pub queue_bits: u64,
+    pub virtual_bits: f64,
+    /// A decision arrived for this slot (else everything was local).
+    pub decided: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRecords {
+    pub device: usize,
+    pub slots: Vec<DeviceSlot>,
+    pub tasks: Vec<TaskRecord>,
+    /// Wall-clock latency of each completed task, admission → last result (µs).
+    pub wall_latency_us: Vec<u64>,
+    pub counters: DeviceCounters,
+    pub open_tasks: u64,
+    pub undecided_slots: u64,
+    pub payload_bytes: u64,
+}
+
+/// Every agent of one process and that process's CPU use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRecords {
+    pub devices: Vec<DeviceRecords>,
+    pub usage: qmec_proto::process::ProcessUsage,
+}
