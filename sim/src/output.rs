@@ -68,7 +68,7 @@ fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), OutputE
 /// A table with one column per run, for the terminal.
 pub fn table(summaries: &[Summary]) -> String {
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 22] = [
+    let rows: [Row; 23] = [
         ("policy", |s| s.policy.clone()),
         ("throughput (Mbit/s)", |s| format!("{:.3}", s.throughput_bps / 1e6)),
         ("transmit power (W)", |s| format!("{:.4}", s.tx_power_w)),
@@ -82,6 +82,7 @@ pub fn table(summaries: &[Summary]) -> String {
         ("max Σ Z (kbit)", |s| format!("{:.1}", s.server_max_bits / 1e3)),
         ("backlog growth (kbit/slot)", |s| format!("{:.2}", s.backlog_growth_bits_per_slot / 1e3)),
         ("stable", |s| if s.stable { "yes".into() } else { "NO".into() }),
+        ("overloaded", |s| if s.overloaded { "YES".into() } else { "no".into() }),
         ("latency p50 (ms)", |s| format!("{:.2}", s.latency.p50_s * 1e3)),
         ("latency p95 (ms)", |s| format!("{:.2}", s.latency.p95_s * 1e3)),
         ("latency p99 (ms)", |s| format!("{:.2}", s.latency.p99_s * 1e3)),

@@ -105,6 +105,9 @@ pub struct Summary {
     pub backlog_growth_bits_per_slot: f64,
     /// Growth below [`UNSTABLE_GROWTH_SHARE`] of the offered load.
     pub stable: bool,
+    /// Arrivals beyond what the system served: the backlog grew without
+    /// bound or queue caps dropped tasks.
+    pub overloaded: bool,
     pub latency: LatencySummary,
     pub tasks: Conservation,
     pub decision_mean_s: f64,
@@ -131,6 +134,8 @@ impl Summary {
         let energy_j: f64 = slots.iter().map(|r| r.power_w() * tau).sum();
         let growth = backlog_slope(slots);
         let offered = scenario.offered_bits_per_slot() * devices;
+        let stable = offered <= 0.0 || growth < UNSTABLE_GROWTH_SHARE * offered;
+        let overloaded = !stable || conservation.dropped_total() > 0;
         Summary {
             policy: policy.into(),
             scenario: scenario.name.clone(),
@@ -149,7 +154,8 @@ impl Summary {
             server_mean_bits: mean(&|r| r.server_total_bits) / scenario.servers as f64,
             server_max_bits: max(&|r| r.server_total_bits),
             backlog_growth_bits_per_slot: growth,
-            stable: offered <= 0.0 || growth < UNSTABLE_GROWTH_SHARE * offered,
+            stable,
+            overloaded,
             latency: LatencySummary::from_latencies(tasks.iter().map(TaskRecord::latency_s)),
             tasks: conservation,
             decision_mean_s: mean(&|r| r.decision_seconds),

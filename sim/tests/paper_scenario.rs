@@ -45,3 +45,17 @@ fn sweeping_v_trades_backlog_for_transmit_power() {
     // O(V): a tenfold V from 1000 to 10⁴ multiplies the backlog several times.
     assert!(summaries[3].queue_mean_bits > 4.0 * summaries[2].queue_mean_bits);
 }
+
+#[test]
+fn overload_keeps_queues_capped_and_is_reported() {
+    let mut scenario = Scenario::paper();
+    scenario.arrivals.tasks_per_slot = 200.0;
+    scenario.device.queue_cap_bits = 5_000_000;
+    let summary = run(&scenario, "lyapunov", 300);
+    assert!(summary.overloaded, "40× the load was not reported as overload");
+    assert!(summary.tasks.dropped_total() > 0);
+    assert!(summary.tasks.holds(), "{:?}", summary.tasks);
+    assert!(summary.queue_max_bits <= 5_000_000.0, "a queue exceeded its cap");
+    let normal = run(&Scenario::paper(), "lyapunov", 300);
+    assert!(!normal.overloaded);
+}
