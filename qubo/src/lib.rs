@@ -34,6 +34,7 @@ pub mod problem;
 pub mod qubo;
 pub mod repair;
 mod rng;
+pub mod solver;
 
 pub use build::AssignmentQubo;
 pub use error::QuboError;
