@@ -1,10 +1,12 @@
 //! The subcommands of `qmec`.
 
+mod agent;
 mod compare;
 mod experiment;
 mod export_qasm;
 mod scenario;
 mod simulate;
+mod testbed;
 mod train;
 
 use anyhow::{Context, Result};
@@ -34,6 +36,11 @@ enum Command {
     Train(train::Args),
     /// Write a trained circuit as OpenQASM 3.
     ExportQasm(export_qasm::Args),
+    /// A local multi-process testbed: controller, server and device agents over gRPC.
+    Testbed(testbed::Args),
+    /// Run one testbed agent (what `testbed` spawns; also for multi-machine testbeds).
+    #[command(subcommand)]
+    Agent(agent::Command),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -44,6 +51,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Experiment(args) => experiment::run_command(args),
         Command::Train(args) => train::run(args),
         Command::ExportQasm(args) => export_qasm::run(args),
+        Command::Testbed(args) => testbed::run(args),
+        Command::Agent(command) => agent::run(command),
     }
 }
 

@@ -1,0 +1,66 @@
+//! `qmec testbed`: a local multi-process testbed on loopback — controller,
+//! server agents and device agents as separate processes of this binary —
+//! with the same run folder as `qmec simulate` plus `testbed.json`.
+
+use anyhow::{Context, Result};
+use qmec_sim::output::table;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "paper")]
+    scenario: String,
+    /// Overrides the scenario's device count.
+    #[arg(long)]
+    devices: Option<usize>,
+    /// Overrides the scenario's server count.
+    #[arg(long)]
+    servers: Option<usize>,
+    #[arg(long, default_value = "lyapunov")]
+    policy: String,
+    #[arg(long, default_value_t = 1000)]
+    slots: u64,
+    /// Wall-clock slot length (ms), independent of the modelled τ.
+    #[arg(long, default_value_t = 10.0)]
+    slot_ms: f64,
+    /// Share of the slot the controller waits for reports.
+    #[arg(long, default_value_t = 0.5)]
+    report_deadline: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Device agents per OS process.
+    #[arg(long, default_value_t = 1)]
+    agents_per_process: usize,
+    /// Payload bytes on the wire = bits / 8 / scale.
+    #[arg(long, default_value_t = 1000.0)]
+    payload_scale: f64,
+    /// Prometheus metrics address of the controller.
+    #[arg(long)]
+    metrics: Option<String>,
+    #[arg(long, default_value = "runs/testbed")]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let config = qmec_deploy::TestbedConfig {
+        exe: std::env::current_exe().context("locating the qmec binary")?,
+        scenario: args.scenario,
+        devices: args.devices,
+        servers: args.servers,
+        policy: args.policy,
+        seed: args.seed,
+        slots: args.slots,
+        slot_ms: args.slot_ms,
+        report_deadline: args.report_deadline,
+        agents_per_process: args.agents_per_process,
+        payload_scale: args.payload_scale,
+        out: args.out.clone(),
+        metrics: args.metrics,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(qmec_deploy::run_local(&config))?;
+    print!("{}", table(std::slice::from_ref(&outcome.summary)));
+    print!("{}", qmec_deploy::local::figures_table(&outcome.merged.figures));
+    println!("run folder: {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! A testbed on loopback: the controller, S server agents and the device
+//! agents (`agents_per_process` per OS process) started through a
+//! [`Runtime`], watched until the controller finishes, and torn down on
+//! completion, on Ctrl-C and when any child exits with an error (which is
+//! reported with the tail of its log). Then the records are merged and the
+//! run folder written.
+
+use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
+use crate::runtime::{Agent, LocalProcesses, Runtime, RuntimeError};
+use qmec_model::Scenario;
+use qmec_sim::Summary;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct TestbedConfig {
+    /// The binary that runs `agent controller|server|device`.
+    pub exe: PathBuf,
+    pub scenario: String,
+    pub devices: Option<usize>,
+    pub servers: Option<usize>,
+    pub policy: String,
+    pub seed: u64,
+    pub slots: u64,
+    pub slot_ms: f64,
+    pub report_deadline: f64,
+    pub agents_per_process: usize,
+    pub payload_scale: f64,
+    pub out: PathBuf,
+    pub metrics: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TestbedOutcome {
+    pub scenario: Scenario,
+    pub summary: Summary,
+    pub merged: Merged,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{name} failed ({status}); last log lines:\n{tail}")]
+    Crashed { name: String, status: String, tail: String },
+    #[error("interrupted (Ctrl-C); every agent was stopped")]
+    Interrupted,
+    #[error("scenario: {0}")]
+    Scenario(#[from] qmec_model::ScenarioError),
+    #[error("reading records {path}: {message}")]
+    Records { path: PathBuf, message: String },
+    #[error("writing the run folder: {0}")]
+    Output(#[from] qmec_sim::output::OutputError),
+    #[error("writing {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
+    let err = |message: String| DeployError::Records { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+/// Waits until every agent has exited; fails on the first that fails.
+async fn watch(agents: &mut [Agent]) -> Result<(), DeployError> {
+    let mut done = vec![false; agents.len()];
+    loop {
+        for (agent, done) in agents.iter_mut().zip(done.iter_mut()).filter(|(_, d)| !**d) {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                if !status.success() {
+                    return Err(DeployError::Crashed {
+                        name: agent.name.clone(),
+                        status: status.to_string(),
+                        tail: agent.log_tail(),
+                    });
+                }
+                *done = true;
+            }
+        }
+        if done.iter().all(|d| *d) {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Err(DeployError::Interrupted),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}
+
+/// Runs a whole testbed and writes its run folder.
+pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployError> {
+    let mut scenario = Scenario::load(&config.scenario)?;
+    scenario.devices = config.devices.unwrap_or(scenario.devices);
+    scenario.servers = config.servers.unwrap_or(scenario.servers);
+    scenario.validate()?;
+    let records_dir = config.out.join("records");
+    std::fs::create_dir_all(&records_dir).map_err(|source| DeployError::Io { path: records_dir.clone(), source })?;
+    let mut runtime = LocalProcesses { exe: config.exe.clone(), logs: config.out.join("logs") };
+    let path = |name: &str| records_dir.join(name).display().to_string();
+    let s = |v: &dyn ToString| v.to_string();
+
+    let mut agents = Vec::new();
+    let mut controller_args = vec![
+        s(&"agent"), s(&"controller"),
+        s(&"--scenario"), config.scenario.clone(),
+        s(&"--devices"), s(&scenario.devices),
+        s(&"--servers"), s(&scenario.servers),
+        s(&"--policy"), config.policy.clone(),
+        s(&"--seed"), s(&config.seed),
+        s(&"--slots"), s(&config.slots),
+        s(&"--slot-ms"), s(&config.slot_ms),
+        s(&"--report-deadline"), s(&config.report_deadline),
+        s(&"--records"), path("controller.json"),
+    ];
+    if let Some(metrics) = &config.metrics {
+        controller_args.extend([s(&"--metrics"), metrics.clone()]);
+    }
+    let mut controller = runtime.start("controller", &controller_args)?;
+    let controller_uri = format!("http://{}", controller.listening().await?);
+    agents.push(controller);
+    for server in 0..scenario.servers {
+        let name = format!("server-{server}");
+        let args = [
+            s(&"agent"), s(&"server"),
+            s(&"--id"), s(&server),
+            s(&"--controller"), controller_uri.clone(),
+            s(&"--records"), path(&format!("{name}.json")),
+        ];
+        let mut agent = runtime.start(&name, &args)?;
+        agent.listening().await?;
+        agents.push(agent);
+    }
+    let per_process = config.agents_per_process.max(1);
+    let mut device_files = Vec::new();
+    for (i, first) in (0..scenario.devices).step_by(per_process).enumerate() {
+        let last = (first + per_process).min(scenario.devices);
+        let name = format!("devices-{i}");
+        let file = path(&format!("{name}.json"));
+        let args = [
+            s(&"agent"), s(&"device"),
+            s(&"--controller"), controller_uri.clone(),
+            s(&"--devices"), format!("{first}..{last}"),
+            s(&"--payload-scale"), s(&config.payload_scale),
+            s(&"--records"), file.clone(),
+        ];
+        agents.push(runtime.start(&name, &args)?);
+        device_files.push(file);
+    }
+    // Dropping `agents` on any error kills every child.
+    watch(&mut agents).await?;
+    drop(agents);
+
+    let mut records = AgentRecords { controller: read(&records_dir.join("controller.json"))?, ..Default::default() };
+    for server in 0..scenario.servers {
+        records.servers.push(read(&records_dir.join(format!("server-{server}.json")))?);
+    }
+    for file in &device_files {
+        records.device_processes.push(read(Path::new(file))?);
+    }
+    let merged = collect::merge(&records, config.slot_ms);
+    let summary = Summary::build(
+        &records.controller.policy,
+        &scenario,
+        config.seed,
+        &merged.slots,
+        &merged.tasks,
+        merged.conservation.clone(),
+    );
+    qmec_sim::output::write_run(&config.out, &scenario, &summary, &merged.slots, &merged.tasks)?;
+    write_figures(&config.out, &merged.figures, &records)?;
+    Ok(TestbedOutcome { scenario, summary, merged })
+}
+
+fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecords) -> Result<(), DeployError> {
+    let io = |path: PathBuf| move |source| DeployError::Io { path, source };
+    let path = out.join("testbed.json");
+    let json = serde_json::to_string_pretty(figures).unwrap_or_default();
+    std::fs::write(&path, json).map_err(io(path.clone()))?;
+    let path = out.join("controller_slots.csv");
+    let mut writer = csv::Writer::from_path(&path)
+        .map_err(|e| DeployError::Records { path: path.clone(), message: e.to_string() })?;
+    for slot in &records.controller.slots {
+        writer.serialize(slot).map_err(|e| DeployError::Records { path: path.clone(), message: e.to_string() })?;
+    }
+    writer.flush().map_err(io(path))
+}
+
+/// The testbed-only lines printed under the summary table.
+pub fn figures_table(figures: &TestbedFigures) -> String {
+    let ms = |s: f64| format!("{:.3}", s * 1e3);
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<34}{value:>14}\n"));
+    line("wall latency p50 (ms)", ms(figures.wall_latency.p50_s));
+    line("wall latency p95 (ms)", ms(figures.wall_latency.p95_s));
+    line("wall latency p99 (ms)", ms(figures.wall_latency.p99_s));
+    line("wall latency max (ms)", ms(figures.wall_latency.max_s));
+    line("decision p50 / p99 (ms)", format!("{} / {}", ms(figures.decision.p50_s), ms(figures.decision.p99_s)));
+    line("slot loop p50 / p99 (ms)", format!("{} / {}", ms(figures.slot_loop.p50_s), ms(figures.slot_loop.p99_s)));
+    line("slot loop max (ms)", ms(figures.slot_loop.max_s));
+    line("late device reports", figures.late_device_reports.to_string());
+    line("late server reports", figures.late_server_reports.to_string());
+    line("slots without a decision", figures.undecided_device_slots.to_string());
+    line("payload sent (MB)", format!("{:.2}", figures.payload_bytes as f64 / 1e6));
+    line("bits conserved across processes", if figures.bits.holds() { "yes".into() } else { "NO".into() });
+    for (name, usage) in &figures.processes {
+        line(&format!("cpu {name} (% of a core)"), format!("{:.1}", usage.cpu_share() * 100.0));
+    }
+    out
+}

@@ -1,0 +1,84 @@
+//! Where agents run. A [`Runtime`] starts one agent from its argument list
+//! and hands back an [`Agent`] that is killed when dropped, so a launcher
+//! that returns early (an error, Ctrl-C, a crashed peer) leaves nothing
+//! behind.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("starting {name}: {source}")]
+    Spawn { name: String, source: std::io::Error },
+    #[error("{name} exited before it said where it listens")]
+    NoAddress { name: String },
+}
+
+/// One running agent.
+#[derive(Debug)]
+pub struct Agent {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Agent {
+    /// Waits for the agent's listening line and returns the address.
+    pub async fn listening(&mut self) -> Result<String, RuntimeError> {
+        let no_address = || RuntimeError::NoAddress { name: self.name.clone() };
+        let stdout = self.stdout.as_mut().ok_or_else(no_address)?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = stdout.read_line(&mut line).await.map_err(|_| no_address())?;
+            if read == 0 {
+                return Err(no_address());
+            }
+            if let Some(addr) = line.trim().strip_prefix(qmec_proto::LISTENING_PREFIX.trim()) {
+                return Ok(addr.trim().to_string());
+            }
+        }
+    }
+
+    /// The last lines of the agent's log, for crash reports.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+/// Starts agents somewhere.
+pub trait Runtime {
+    fn start(&mut self, name: &str, args: &[String]) -> Result<Agent, RuntimeError>;
+}
+
+/// Agents as child processes of this one, each running `exe` with its
+/// arguments, stderr into `logs/NAME.log`.
+#[derive(Debug, Clone)]
+pub struct LocalProcesses {
+    pub exe: PathBuf,
+    pub logs: PathBuf,
+}
+
+impl Runtime for LocalProcesses {
+    fn start(&mut self, name: &str, args: &[String]) -> Result<Agent, RuntimeError> {
+        let spawn_err = |source| RuntimeError::Spawn { name: name.to_string(), source };
+        std::fs::create_dir_all(&self.logs).map_err(spawn_err)?;
+        let log = self.logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).map_err(spawn_err)?;
+        let mut child = Command::new(&self.exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(file))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(spawn_err)?;
+        let stdout = child.stdout.take().map(BufReader::new);
+        Ok(Agent { name: name.to_string(), child, log, stdout })
+    }
+}
