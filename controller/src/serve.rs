@@ -77,6 +77,7 @@ pub async fn run(
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .max_concurrent_streams(Some(MAX_STREAMS))
+        .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ControllerServer::new(sessions))

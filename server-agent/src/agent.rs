@@ -151,6 +151,7 @@ pub async fn run(
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(16_384))
+            .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(OffloadServer::new(service))
