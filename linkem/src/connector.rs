@@ -1,0 +1,84 @@
+//! A connector for `tonic::transport::Endpoint::connect_with_connector`:
+//! dials the URI's host and port over TCP (no delay on the socket itself)
+//! and hands tonic the application end of an emulated link. Each
+//! connection draws its jitter and loss from its own seed.
+
+use crate::profile::Link;
+use crate::stream;
+use http::Uri;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::DuplexStream;
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone)]
+pub struct Connector {
+    link: Link,
+    retransmit: Duration,
+    seed: u64,
+    connections: Arc<AtomicU64>,
+}
+
+impl Connector {
+    pub fn new(link: Link, retransmit: Duration, seed: u64) -> Connector {
+        Connector { link, retransmit, seed, connections: Arc::new(AtomicU64::new(0)) }
+    }
+
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+}
+
+/// Host and port of an `http://host:port` URI (brackets off IPv6 hosts).
+pub fn host_port(uri: &Uri) -> std::io::Result<(String, u16)> {
+    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} in `{uri}`"));
+    let host = uri.host().ok_or_else(|| invalid("no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = match (uri.port_u16(), uri.scheme_str()) {
+        (Some(port), _) => port,
+        (None, Some("https")) => 443,
+        (None, Some("http")) => 80,
+        (None, _) => return Err(invalid("no port")),
+    };
+    Ok((host, port))
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<DuplexStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<TokioIo<DuplexStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let (link, retransmit) = (self.link, self.retransmit);
+        let n = self.connections.fetch_add(1, Ordering::Relaxed);
+        let seed = self.seed.wrapping_mul(0x100_0000_01B3).wrapping_add(n);
+        Box::pin(async move {
+            let (host, port) = host_port(&uri)?;
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            tracing::debug!(%uri, ?link, "emulated link connected");
+            Ok(TokioIo::new(stream::emulate(tcp, link, retransmit, seed)))
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn host_port_reads_names_addresses_and_defaults() {
+        let hp = |s: &str| super::host_port(&s.parse().unwrap()).unwrap();
+        assert_eq!(hp("http://server-1:50052"), ("server-1".to_string(), 50052));
+        assert_eq!(hp("http://[::1]:7"), ("::1".to_string(), 7));
+        assert_eq!(hp("http://10.0.0.2"), ("10.0.0.2".to_string(), 80));
+    }
+}

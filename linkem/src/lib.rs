@@ -1,0 +1,26 @@
+//! Link emulation for qmec testbeds: what a network link does to the bytes
+//! crossing it (one-way delay, jitter, loss, rate), written once as a
+//! [`profile::LinkProfile`] and applied either by the kernel (`tc netem`,
+//! where the kernel has it) or in userspace by the agents themselves (where
+//! it does not: many container hosts ship kernels without `sch_netem`).
+//!
+//! # Layout
+//! - [`profile`]: the link-profile file (TOML), validated; errors name the field.
+//! - [`schedule`]: when each chunk of a byte stream leaves the emulated link
+//!   (delay, jitter, serialisation rate, loss as a retransmission penalty).
+//! - [`stream`]: an emulated TCP connection: bytes pumped through a
+//!   `tokio::io::duplex` pair and released on the schedule.
+//! - [`connector`]: a tonic/hyper connector that dials through [`stream`].
+//! - [`netem`]: the `tc netem` command lines for a profile, and a probe of
+//!   whether this kernel has netem at all.
+
+#![forbid(unsafe_code)]
+
+pub mod connector;
+pub mod netem;
+pub mod profile;
+pub mod schedule;
+pub mod stream;
+
+pub use connector::Connector;
+pub use profile::{Direction, Link, LinkProfile, ProfileError};

@@ -1,0 +1,105 @@
+//! Kernel link emulation: the `tc qdisc … netem` arguments for one
+//! direction of a link, and a probe of whether this kernel has netem.
+//!
+//! netem shapes egress only, so a link's two directions go on the two ends
+//! of its veth pair: `up` on the agent's interface (inside its namespace or
+//! container), `down` on the peer end (the host or bridge side). The probe
+//! adds a netem qdisc to the loopback of a throwaway network namespace, so
+//! it touches nothing the host uses; it needs root and `ip`/`tc`.
+
+use crate::profile::Direction;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// netem's queue limit in packets; its default of 1000 drops packets on a
+/// delayed fast link (the delay-bandwidth product overflows it).
+pub const NETEM_LIMIT_PACKETS: u32 = 100_000;
+
+/// `tc` arguments that put `direction` on `iface`'s egress (replacing any
+/// root qdisc). A no-op direction still gets a qdisc with zero delay so a
+/// re-run starts from a known state.
+pub fn tc_args(iface: &str, direction: &Direction) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["qdisc", "replace", "dev", iface, "root", "netem", "limit"].iter().map(|s| s.to_string()).collect();
+    args.push(NETEM_LIMIT_PACKETS.to_string());
+    args.push("delay".into());
+    args.push(format!("{}us", direction.delay.as_micros()));
+    if !direction.jitter.is_zero() {
+        args.push(format!("{}us", direction.jitter.as_micros()));
+    }
+    if direction.loss > 0.0 {
+        args.push("loss".into());
+        args.push(format!("{}%", direction.loss * 100.0));
+    }
+    if let Some(rate) = direction.rate_bps {
+        args.push("rate".into());
+        args.push(format!("{}bit", rate.round() as u64));
+    }
+    args
+}
+
+/// Whether link emulation can use the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    /// `tc qdisc add … netem` works.
+    Netem,
+    /// It does not; the reason (e.g. "Specified qdisc kind is unknown").
+    Missing(String),
+}
+
+impl Support {
+    pub fn has_netem(&self) -> bool {
+        matches!(self, Support::Netem)
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Probes once per process (the kernel does not change under us).
+pub fn support() -> &'static Support {
+    static SUPPORT: OnceLock<Support> = OnceLock::new();
+    SUPPORT.get_or_init(probe)
+}
+
+/// Adds and removes a netem qdisc in a throwaway namespace.
+pub fn probe() -> Support {
+    let ns = format!("qmec-netem-probe-{}", std::process::id());
+    if let Err(reason) = run("ip", &["netns", "add", &ns]) {
+        return Support::Missing(format!("cannot create a network namespace to probe netem ({reason})"));
+    }
+    let result = run("ip", &["netns", "exec", &ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+    let _ = run("ip", &["netns", "del", &ns]);
+    match result {
+        Ok(()) => Support::Netem,
+        Err(reason) => Support::Missing(reason),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn tc_args_carry_every_field() {
+        let d = Direction {
+            delay: Duration::from_millis(20),
+            jitter: Duration::from_micros(1500),
+            loss: 0.005,
+            rate_bps: Some(8e6),
+        };
+        assert_eq!(
+            tc_args("eth0", &d).join(" "),
+            "qdisc replace dev eth0 root netem limit 100000 delay 20000us 1500us loss 0.5% rate 8000000bit"
+        );
+        assert_eq!(tc_args("veth1", &Direction::default()).join(" "), "qdisc replace dev veth1 root netem limit 100000 delay 0us");
+    }
+}

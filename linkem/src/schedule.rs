@@ -1,0 +1,121 @@
+//! When each chunk of a byte stream leaves an emulated link direction.
+//!
+//! The model, per direction:
+//! - **rate**: a serial link: one chunk is on the wire at a time, taking
+//!   `len · 8 / rate` seconds (a token bucket whose burst is one chunk);
+//! - **delay + jitter**: after serialisation the chunk propagates for
+//!   `delay ± U(jitter)` (clamped at zero), as netem draws it;
+//! - **order**: a TCP byte stream cannot reorder, so a chunk never leaves
+//!   before the one ahead of it: `release = max(previous release, …)`;
+//! - **loss**: TCP hides a lost segment from the application and pays for
+//!   it in time, so with probability `loss` per chunk the chunk is held one
+//!   retransmission penalty longer (and, by the order rule, everything
+//!   behind it too) — head-of-line blocking, as on a real TCP connection.
+//!   This is a model of loss's cost, not a packet-level simulation.
+
+use crate::profile::Direction;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug)]
+pub struct Schedule {
+    direction: Direction,
+    retransmit: Duration,
+    rng: ChaCha8Rng,
+    /// When the wire is free for the next chunk.
+    wire_free: Option<Instant>,
+    last_release: Option<Instant>,
+}
+
+impl Schedule {
+    pub fn new(direction: Direction, retransmit: Duration, seed: u64) -> Schedule {
+        Schedule { direction, retransmit, rng: ChaCha8Rng::seed_from_u64(seed), wire_free: None, last_release: None }
+    }
+
+    /// When `len` bytes that entered the link at `now` leave it.
+    pub fn release(&mut self, now: Instant, len: usize) -> Instant {
+        let start = self.wire_free.map_or(now, |free| free.max(now));
+        let serialise = match self.direction.rate_bps {
+            Some(rate) => Duration::from_secs_f64(len as f64 * 8.0 / rate),
+            None => Duration::ZERO,
+        };
+        let sent = start + serialise;
+        self.wire_free = Some(sent);
+        let mut propagate = self.direction.delay.as_secs_f64();
+        let jitter = self.direction.jitter.as_secs_f64();
+        if jitter > 0.0 {
+            propagate = (propagate + self.rng.random_range(-jitter..=jitter)).max(0.0);
+        }
+        if self.direction.loss > 0.0 && self.rng.random_bool(self.direction.loss.min(1.0)) {
+            propagate += self.retransmit.as_secs_f64();
+        }
+        let release = sent + Duration::from_secs_f64(propagate);
+        let release = self.last_release.map_or(release, |last| last.max(release));
+        self.last_release = Some(release);
+        release
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn delay_shifts_every_chunk() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(Direction { delay: ms(20), ..Default::default() }, ms(200), 1);
+        assert_eq!(s.release(t0, 100), t0 + ms(20));
+        assert_eq!(s.release(t0 + ms(5), 100), t0 + ms(25));
+    }
+
+    #[test]
+    fn rate_serialises_back_to_back_chunks() {
+        let t0 = Instant::now();
+        // 8 kbit/s: 1000 bytes take one second.
+        let mut s = Schedule::new(Direction { rate_bps: Some(8000.0), ..Default::default() }, ms(200), 1);
+        assert_eq!(s.release(t0, 1000), t0 + Duration::from_secs(1));
+        assert_eq!(s.release(t0, 500), t0 + ms(1500));
+        // An idle wire starts afresh.
+        assert_eq!(s.release(t0 + Duration::from_secs(10), 1000), t0 + Duration::from_secs(11));
+    }
+
+    #[test]
+    fn jitter_never_reorders_and_stays_in_bounds() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(Direction { delay: ms(10), jitter: ms(8), ..Default::default() }, ms(200), 3);
+        let mut last = t0;
+        let mut spread = (Duration::MAX, Duration::ZERO);
+        for i in 0..2000u64 {
+            let now = t0 + Duration::from_micros(i * 100);
+            let release = s.release(now, 10);
+            assert!(release >= last, "chunk {i} overtook the one before it");
+            let wait = release - now;
+            assert!(wait >= ms(2), "chunk {i} waited {wait:?}");
+            spread = (spread.0.min(wait), spread.1.max(wait));
+            last = release;
+        }
+        assert!(spread.1 > ms(15), "jitter never drew a long delay: {spread:?}");
+    }
+
+    #[test]
+    fn loss_costs_a_retransmission_in_proportion() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(Direction { loss: 0.1, ..Default::default() }, ms(200), 9);
+        let mut penalised = 0;
+        // Chunks far apart, so head-of-line blocking does not mix them up.
+        for i in 0..4000u64 {
+            let now = t0 + Duration::from_secs(i);
+            if s.release(now, 10) - now >= ms(200) {
+                penalised += 1;
+            }
+        }
+        assert!((300..500).contains(&penalised), "{penalised} of 4000 chunks penalised at 10 %");
+    }
+}

@@ -1,0 +1,69 @@
+//! An emulated TCP connection: the application gets one end of a
+//! `tokio::io::duplex` pair; two pump tasks carry bytes between its other
+//! end and the real socket, each direction released on its own
+//! [`Schedule`]. A reader task timestamps chunks as they arrive and queues
+//! them (bounded, so a slow link pushes back on the writer as TCP would);
+//! a writer task sends each chunk at its release time. Half-closes pass
+//! through; an I/O error on either side ends both pumps, which the
+//! application sees as a broken connection.
+
+use crate::profile::Link;
+use crate::schedule::Schedule;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Largest chunk read at once: small enough that rate pacing and loss act
+/// on segments of a sensible size, large enough to keep the pumps cheap.
+pub const CHUNK_BYTES: usize = 16 * 1024;
+/// Bytes the duplex pair buffers toward the application.
+pub const DUPLEX_BYTES: usize = 256 * 1024;
+/// Chunks in flight per direction (at most `CHUNK_BYTES` each).
+pub const IN_FLIGHT_CHUNKS: usize = 1024;
+
+/// Wraps a connected socket in `link` (`up`: what the application writes,
+/// `down`: what it reads) and returns the application's end.
+pub fn emulate(tcp: TcpStream, link: Link, retransmit: Duration, seed: u64) -> DuplexStream {
+    let (app, pump) = tokio::io::duplex(DUPLEX_BYTES);
+    let (pump_read, pump_write) = tokio::io::split(pump);
+    let (tcp_read, tcp_write) = tcp.into_split();
+    let up = Schedule::new(link.up, retransmit, seed);
+    let down = Schedule::new(link.down, retransmit, seed ^ 0x9E37_79B9_7F4A_7C15);
+    pipe(pump_read, tcp_write, up);
+    pipe(tcp_read, pump_write, down);
+    app
+}
+
+/// One direction: `from` → schedule → `to`.
+fn pipe<R, W>(mut from: R, mut to: W, mut schedule: Schedule)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT_CHUNKS);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let release = schedule.release(Instant::now(), n);
+            if tx.send((release, buf[..n].to_vec())).await.is_err() {
+                break;
+            }
+        }
+        // Dropping `tx` tells the writer the stream ended.
+    });
+    tokio::spawn(async move {
+        while let Some((release, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(release).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+}

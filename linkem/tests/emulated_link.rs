@@ -1,0 +1,127 @@
+//! The emulated link end to end on loopback: raw bytes through the
+//! connector (delay, rate, loss as a retransmission penalty, half-close),
+//! and a real tonic call whose round trip carries both directions' delay.
+
+#![allow(clippy::unwrap_used)]
+
+use qmec_linkem::{Connector, Direction, Link};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tower_service::Service;
+
+const RETRANSMIT: Duration = Duration::from_millis(200);
+
+fn link(up: Direction, down: Direction) -> Link {
+    Link { up, down }
+}
+
+fn delay(ms: u64) -> Direction {
+    Direction { delay: Duration::from_millis(ms), ..Direction::default() }
+}
+
+/// An echo server on loopback; returns its URI.
+async fn echo_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = socket.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Writes `len` bytes, half-closes, reads the echo to its end; returns the
+/// time from the first byte written to the last byte read.
+async fn echo_round_trip(connector: &mut Connector, uri: &str, len: usize) -> Duration {
+    let io = connector.call(uri.parse().unwrap()).await.unwrap();
+    let mut io = io.into_inner();
+    let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    let start = Instant::now();
+    let (mut r, mut w) = tokio::io::split(&mut io);
+    let writer = async {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    };
+    let mut back = Vec::new();
+    let reader = r.read_to_end(&mut back);
+    let ((), read) = tokio::join!(writer, reader);
+    read.unwrap();
+    assert_eq!(back, payload, "the link must deliver every byte in order");
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn delay_adds_up_in_a_round_trip() {
+    let uri = echo_server().await;
+    let mut plain = Connector::new(Link::default(), RETRANSMIT, 1);
+    let base = echo_round_trip(&mut plain, &uri, 1000).await;
+    let mut delayed = Connector::new(link(delay(30), delay(20)), RETRANSMIT, 1);
+    let rtt = echo_round_trip(&mut delayed, &uri, 1000).await;
+    assert!(rtt >= Duration::from_millis(50), "round trip {rtt:?} under 30 + 20 ms");
+    assert!(rtt < Duration::from_millis(50) + base + Duration::from_millis(60), "round trip {rtt:?} (plain {base:?})");
+}
+
+#[tokio::test]
+async fn rate_paces_a_bulk_transfer() {
+    let uri = echo_server().await;
+    // 200 kB up at 8 Mbit/s: 0.2 s; down unlimited.
+    let up = Direction { rate_bps: Some(8e6), ..Direction::default() };
+    let mut c = Connector::new(link(up, Direction::default()), RETRANSMIT, 2);
+    let took = echo_round_trip(&mut c, &uri, 200_000).await;
+    assert!(took >= Duration::from_millis(190), "200 kB at 8 Mbit/s took {took:?}");
+    assert!(took < Duration::from_millis(600), "200 kB at 8 Mbit/s took {took:?}");
+}
+
+#[tokio::test]
+async fn certain_loss_costs_one_retransmission_per_direction_chunk() {
+    let uri = echo_server().await;
+    let lossy = Direction { loss: 0.999_999, ..Direction::default() };
+    let mut c = Connector::new(link(lossy, Direction::default()), RETRANSMIT, 3);
+    let took = echo_round_trip(&mut c, &uri, 100).await;
+    assert!(took >= RETRANSMIT, "a lost chunk came through in {took:?}");
+    assert!(took < RETRANSMIT * 3, "{took:?}");
+}
+
+#[tokio::test]
+async fn a_grpc_call_pays_both_directions() {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    drop(reporter);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming));
+
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+    let connector = Connector::new(link(delay(15), delay(15)), RETRANSMIT, 4);
+    let channel = endpoint.connect_with_connector(connector).await.unwrap();
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let check = || tonic_health::pb::HealthCheckRequest { service: String::new() };
+    client.check(check()).await.unwrap();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let reply = client.check(check()).await.unwrap().into_inner();
+        let rtt = start.elapsed();
+        assert_eq!(reply.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        assert!(rtt >= Duration::from_millis(30), "a call over 15 + 15 ms took {rtt:?}");
+        assert!(rtt < Duration::from_millis(150), "a call over 15 + 15 ms took {rtt:?}");
+    }
+}
+
+#[test]
+fn the_netem_probe_leaves_no_namespace_behind() {
+    let support = qmec_linkem::netem::probe();
+    println!("netem on this kernel: {support:?}");
+    let listed = std::process::Command::new("ip").args(["netns", "list"]).output();
+    if let Ok(listed) = listed {
+        let names = String::from_utf8_lossy(&listed.stdout);
+        assert!(!names.contains(&format!("qmec-netem-probe-{}", std::process::id())), "{names}");
+    }
+    if let qmec_linkem::netem::Support::Missing(reason) = support {
+        assert!(!reason.is_empty());
+    }
+}
