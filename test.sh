@@ -12,3 +12,6 @@ else
 fi
 
 quantum/crosscheck/run.sh
+
+# Bounded fuzzing of scenario parsing and wire-message validation.
+./fuzz.sh

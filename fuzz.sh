@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Bounded fuzzing of every fuzz target (cargo fuzz, libFuzzer, no sanitizer
+# so the stable toolchain suffices). Each target runs for FUZZ_SECONDS
+# (default 20) from its seed inputs; any crash fails the script and leaves
+# the input under <crate>/fuzz/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds=${FUZZ_SECONDS:-20}
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked --quiet
+fi
+
+for fuzz_dir in */fuzz; do
+    crate=$(dirname "$fuzz_dir")
+    for target_file in "$fuzz_dir"/fuzz_targets/*.rs; do
+        target=$(basename "$target_file" .rs)
+        corpus="$fuzz_dir/corpus/$target"
+        mkdir -p "$corpus"
+        seeds=()
+        [ -d "$fuzz_dir/seeds/$target" ] && seeds=("$fuzz_dir/seeds/$target")
+        echo "fuzzing $crate/$target for ${seconds}s"
+        (cd "$crate" && cargo fuzz run -s none "$target" "fuzz/corpus/$target" "${seeds[@]/#$crate\//}" -- \
+            -max_total_time="$seconds" -print_final_stats=1 2>&1 | tail -n 3)
+    done
+done
