@@ -70,6 +70,8 @@ pub enum ExperimentError {
     Run(#[from] runner::RunError),
     #[error(transparent)]
     Plot(#[from] plot::PlotError),
+    #[error("training {model}: {reason}")]
+    Train { model: String, reason: String },
     #[error("writing {path}: {reason}")]
     Io { path: PathBuf, reason: String },
 }
@@ -83,4 +85,18 @@ impl ExperimentError {
 /// Runs one experiment by name.
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     suites::run(name, settings)
+}
+
+/// Runs experiments in order; once `convergence` has trained models, the
+/// experiments after it compare them beside the classical policies.
+pub fn run_set(names: &[&str], settings: &Settings) -> Result<Vec<Section>, ExperimentError> {
+    let mut settings = settings.clone();
+    let mut sections = Vec::new();
+    for name in names {
+        sections.push(run(name, &settings)?);
+        if *name == "convergence" {
+            settings.learned.extend(suites::convergence::trained_policies(&settings));
+        }
+    }
+    Ok(sections)
 }

@@ -8,6 +8,15 @@ use qmec_model::accounting::SlotRecord;
 use qmec_sim::Summary;
 use std::sync::Mutex;
 
+/// How a policy is named in figures and tables: its name, or for a trained
+/// policy its model file's stem (several trained models may share a name).
+pub fn label(spec: &PolicySpec) -> String {
+    spec.model
+        .as_ref()
+        .and_then(|path| path.file_stem())
+        .map_or_else(|| spec.name.clone(), |stem| stem.to_string_lossy().into_owned())
+}
+
 /// One simulated run.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -78,7 +87,7 @@ pub fn run_all(label: &str, jobs: Vec<Job>) -> Result<Vec<Run>, RunError> {
 
 /// One simulation.
 pub fn run_one(job: &Job) -> Result<Run, RunError> {
-    let fail = |reason: String| RunError::Policy { policy: job.policy.name.clone(), reason };
+    let fail = |reason: String| RunError::Policy { policy: label(&job.policy), reason };
     let mut policy = qmec_catalog::build(&job.policy, &job.scenario, job.seed).map_err(|e| fail(e.to_string()))?;
     let mut decisions = Vec::new();
     let (summary, records) = qmec_sim::simulate(&job.scenario, job.seed, policy.as_mut(), job.slots, |outcome| {
@@ -93,5 +102,5 @@ pub fn run_one(job: &Job) -> Result<Run, RunError> {
         .iter()
         .map(|t| ((t.completion_s / tau).floor() as u64, t.latency_s()))
         .collect();
-    Ok(Run { policy: job.policy.name.clone(), seed: job.seed, summary, slots: records.slots, latencies, decisions })
+    Ok(Run { policy: label(&job.policy), seed: job.seed, summary, slots: records.slots, latencies, decisions })
 }

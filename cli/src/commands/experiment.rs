@@ -2,7 +2,7 @@
 //! claim-by-claim markdown report.
 
 use anyhow::{Context, Result};
-use qmec_experiments::{Settings, run, suites::NAMES, write_report};
+use qmec_experiments::{Settings, run_set, suites::NAMES, write_report};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -27,11 +27,7 @@ pub fn run_command(args: Args) -> Result<()> {
         learned: Vec::new(),
     };
     let names: Vec<&str> = if args.name == "all" { NAMES.to_vec() } else { vec![args.name.as_str()] };
-    let mut sections = Vec::new();
-    for name in names {
-        eprintln!("experiment {name}");
-        sections.push(run(name, &settings).with_context(|| format!("experiment {name}"))?);
-    }
+    let sections = run_set(&names, &settings).context("running experiments")?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = write_report(&args.out, &sections, &command)?;
     for claim in sections.iter().flat_map(|s| &s.claims) {

@@ -6,7 +6,7 @@
 use super::{across_seeds, percent_change};
 use crate::plot::{Chart, Series, line_chart};
 use crate::report::write_csv;
-use crate::runner::{Job, Run, run_all};
+use crate::runner::{Job, Run, label, run_all};
 use crate::series::{latency_over_slots, of_policy, over_slots};
 use crate::{Claim, ExperimentError, Section, Settings, Verdict};
 use qmec_model::Scenario;
@@ -34,7 +34,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         })
         .collect();
     let runs = run_all("baselines", jobs)?;
-    let names: Vec<String> = policies.iter().map(|p| p.name.clone()).collect();
+    let names: Vec<String> = policies.iter().map(label).collect();
 
     let mut section = Section::new("baselines", "Baselines on the paper scenario");
     section.body = format!(

@@ -3,7 +3,7 @@
 //! backlog and power follow.
 
 use crate::plot::{Chart, Series, line_chart};
-use crate::runner::{Job, run_all};
+use crate::runner::{Job, label, run_all};
 use crate::series::{of_policy, over_slots};
 use crate::{ExperimentError, Section, Settings};
 use qmec_model::Scenario;
@@ -45,7 +45,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         ("power", "device power (W)", Box::new(|r| r.power_w())),
     ];
     for (stem, y_label, metric) in &metrics {
-        let mut series: Vec<Series> = policies.iter().map(|p| over_slots(&p.name, &of_policy(&runs, &p.name), metric)).collect();
+        let mut series: Vec<Series> = policies.iter().map(|p| over_slots(&label(p), &of_policy(&runs, &label(p)), metric)).collect();
         if *stem == "throughput" {
             series.push(offered.clone());
         }

@@ -1,6 +1,7 @@
 //! One module per experiment; [`run`] dispatches by name.
 
 mod baselines;
+pub mod convergence;
 mod dynamic;
 mod heatmap;
 mod scaling;
@@ -12,10 +13,11 @@ use crate::{ExperimentError, Section, Settings};
 use qmec_sim::Summary;
 
 /// Every experiment, in the order `all` runs them.
-pub const NAMES: [&str; 5] = ["baselines", "vsweep", "scaling", "dynamic", "heatmap"];
+pub const NAMES: [&str; 6] = ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap"];
 
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     match name {
+        "convergence" => convergence::run(settings),
         "baselines" => baselines::run(settings),
         "vsweep" => vsweep::run(settings),
         "scaling" => scaling::run(settings),

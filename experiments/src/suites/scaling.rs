@@ -5,7 +5,7 @@
 use super::across_seeds;
 use crate::plot::{Chart, Series, line_chart};
 use crate::report::write_csv;
-use crate::runner::{Job, Run, run_all};
+use crate::runner::{Job, label, Run, run_all};
 use crate::series::of_policy;
 use crate::{Claim, ExperimentError, Section, Settings, Verdict};
 use qmec_catalog::PolicySpec;
@@ -48,13 +48,14 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         let series: Vec<Series> = policies
             .iter()
             .map(|p| Series {
-                label: p.name.clone(),
+                label: label(p),
                 points: runs
                     .iter()
                     .zip(xs)
-                    .map(|(point_runs, &x)| {
-                        let e = across_seeds(&of_policy(point_runs, &p.name), metric);
-                        (x, e.mean, e.low(), e.high())
+                    .filter_map(|(point_runs, &x)| {
+                        let of = of_policy(point_runs, &label(p));
+                        let e = across_seeds(&of, metric);
+                        (!of.is_empty()).then(|| (x, e.mean, e.low(), e.high()))
                     })
                     .collect(),
             })
@@ -63,30 +64,34 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label, y_label, series: &series })?);
         section.body.push_str(&format!("\n**{title}**\n"));
         let mut headers = vec![x_label];
-        headers.extend(policies.iter().map(|p| p.name.as_str()));
+        let labels: Vec<String> = policies.iter().map(label).collect();
+        headers.extend(labels.iter().map(String::as_str));
         section.table(&headers, &rows);
     }
     section.claims.push(efficiency_claim(&policies, &device_runs, &device_counts));
     Ok(section)
 }
 
-/// Runs every policy and seed at each (M, S); one entry per size.
+/// Runs every policy that fits and every seed at each (M, S); one entry per
+/// size. A trained model made for other dimensions is left out at that size.
 fn sweep(settings: &Settings, policies: &[PolicySpec], slots: u64, label: &str, sizes: &[(usize, usize)]) -> Result<Vec<Vec<Run>>, ExperimentError> {
-    let jobs: Vec<Job> = sizes
+    sizes
         .iter()
-        .flat_map(|&(m, s)| {
+        .map(|&(m, s)| {
             let mut scenario = Scenario::paper();
             scenario.devices = m;
             scenario.servers = s;
-            policies.iter().flat_map(move |p| {
-                let scenario = scenario.clone();
-                settings.seed_list().into_iter().map(move |seed| Job { scenario: scenario.clone(), policy: p.clone(), seed, slots, keep_decisions: false })
-            })
+            let jobs: Vec<Job> = policies
+                .iter()
+                .filter(|p| qmec_catalog::build(p, &scenario, 1).is_ok())
+                .flat_map(|p| {
+                    let scenario = scenario.clone();
+                    settings.seed_list().into_iter().map(move |seed| Job { scenario: scenario.clone(), policy: p.clone(), seed, slots, keep_decisions: false })
+                })
+                .collect();
+            Ok(run_all(&format!("{label} {m}x{s}"), jobs)?)
         })
-        .collect();
-    let per_size = policies.len() * settings.seed_list().len();
-    let runs = run_all(label, jobs)?;
-    Ok(runs.chunks(per_size).map(<[Run]>::to_vec).collect())
+        .collect()
 }
 
 fn write_points(path: &Path, policies: &[PolicySpec], runs: &[Vec<Run>], xs: &[f64], x_label: &str, metric: fn(&Summary) -> f64) -> Result<Vec<Vec<String>>, ExperimentError> {
@@ -95,12 +100,16 @@ fn write_points(path: &Path, policies: &[PolicySpec], runs: &[Vec<Run>], xs: &[f
         .zip(xs)
         .map(|(point_runs, x)| {
             std::iter::once(format!("{x}"))
-                .chain(policies.iter().map(|p| across_seeds(&of_policy(point_runs, &p.name), metric).display(2)))
+                .chain(policies.iter().map(|p| {
+                    let of = of_policy(point_runs, &label(p));
+                    if of.is_empty() { "—".into() } else { across_seeds(&of, metric).display(2) }
+                }))
                 .collect()
         })
         .collect();
     let mut headers = vec![x_label];
-    headers.extend(policies.iter().map(|p| p.name.as_str()));
+    let labels: Vec<String> = policies.iter().map(label).collect();
+        headers.extend(labels.iter().map(String::as_str));
     write_csv(path, &headers, &rows)?;
     Ok(rows)
 }
@@ -108,7 +117,8 @@ fn write_points(path: &Path, policies: &[PolicySpec], runs: &[Vec<Run>], xs: &[f
 /// "Peak energy efficiency 1.29 bit/J at 10 devices", for the QNN (or the
 /// Lyapunov policy when no QNN was trained).
 fn efficiency_claim(policies: &[PolicySpec], runs: &[Vec<Run>], devices: &[usize]) -> Claim {
-    let name = if policies.iter().any(|p| p.name == "qnn") { "qnn" } else { "lyapunov" };
+    let trained = policies.iter().map(label).find(|l| l == "qnn-per-link");
+    let name = trained.as_deref().unwrap_or("lyapunov");
     let (peak_devices, peak) = runs
         .iter()
         .zip(devices)
