@@ -96,6 +96,10 @@ impl PerLinkNet {
         for (m, row) in rows.zip(out.chunks_exact_mut(s_count + 1)) {
             row[0] = temp * (c0 + c1 * input.device_best[m]);
             for s in 0..s_count {
+                // A closed link's score is masked by the projection: skip it.
+                if !input.links.open[m * s_count + s] {
+                    continue;
+                }
                 let a = angles(input.link(m, s));
                 row[1 + s] = temp * (self.compiled.evaluate(&a, &mut psi) + b);
             }
@@ -139,8 +143,13 @@ impl Architecture for PerLinkNet {
     fn scores(&self, input: &StateInput) -> Result<Vec<f64>> {
         let (m_count, width) = (input.devices(), input.servers() + 1);
         let mut out = vec![0.0; m_count * width];
+        if m_count * (width - 1) < PARALLEL_PAIRS || m_count < 2 {
+            self.score_rows(input, 0..m_count, &mut out);
+            return Ok(out);
+        }
+        // Only asked for large slots: the query reads cgroup files (tens of µs).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if m_count * (width - 1) < PARALLEL_PAIRS || threads < 2 || m_count < 2 {
+        if threads < 2 {
             self.score_rows(input, 0..m_count, &mut out);
             return Ok(out);
         }
