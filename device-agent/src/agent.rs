@@ -23,6 +23,8 @@ pub enum DeviceAgentError {
     Device { device: usize, reason: String },
     #[error("writing records {path}: {message}")]
     Records { path: String, message: String },
+    #[error(transparent)]
+    LinkProfile(#[from] qmec_linkem::ProfileError),
 }
 
 fn endpoint(uri: &str) -> Result<Endpoint, DeviceAgentError> {
@@ -32,17 +34,56 @@ fn endpoint(uri: &str) -> Result<Endpoint, DeviceAgentError> {
         .tcp_nodelay(true))
 }
 
+/// Userspace link emulation: the profile, and which endpoint is the
+/// controller's (every other one is a server's).
+#[derive(Debug)]
+struct Emulation {
+    profile: qmec_linkem::LinkProfile,
+    controller: String,
+    /// Distinct per process, so device processes draw different jitter.
+    seed: u64,
+}
+
 /// Lazily connected channels by endpoint, shared by the agents of a process.
 #[derive(Debug, Clone, Default)]
-struct Channels(Arc<Mutex<HashMap<String, Channel>>>);
+struct Channels {
+    map: Arc<Mutex<HashMap<String, Channel>>>,
+    emulation: Option<Arc<Emulation>>,
+}
 
 impl Channels {
+    fn new(config: &DeviceAgentConfig) -> Result<Channels, DeviceAgentError> {
+        let emulation = match &config.link_profile {
+            Some(path) => {
+                let profile = qmec_linkem::LinkProfile::load(path)?;
+                let first = config.devices.first().copied().unwrap_or(0) as u64;
+                let seed = profile.seed ^ first.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Some(Arc::new(Emulation { profile, controller: config.controller.clone(), seed }))
+            }
+            None => None,
+        };
+        Ok(Channels { map: Arc::default(), emulation })
+    }
+
     fn get(&self, uri: &str) -> Result<Channel, DeviceAgentError> {
-        let mut map = self.0.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
+        let mut map = self.map.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
         if let Some(channel) = map.get(uri) {
             return Ok(channel.clone());
         }
-        let channel = endpoint(uri)?.connect_lazy();
+        let channel = match &self.emulation {
+            None => endpoint(uri)?.connect_lazy(),
+            Some(emulation) => {
+                let profile = &emulation.profile;
+                let link = if uri == emulation.controller {
+                    profile.device_to_controller()
+                } else {
+                    profile.device_to_server()
+                };
+                let seed = emulation.seed.wrapping_add(map.len() as u64);
+                let connector = qmec_linkem::Connector::new(link, profile.retransmit, seed);
+                endpoint(uri)?.connect_with_connector_lazy(connector)
+            }
+        };
         map.insert(uri.to_string(), channel.clone());
         Ok(channel)
     }
@@ -52,7 +93,7 @@ impl Channels {
 /// writes the records file.
 pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Result<ProcessRecords, DeviceAgentError> {
     let started = Instant::now();
-    let channels = Channels::default();
+    let channels = Channels::new(&config)?;
     let controller = channels.get(&config.controller)?;
     let mut tasks = Vec::new();
     for &device in &config.devices {

@@ -17,6 +17,11 @@ pub struct DeviceAgentConfig {
     pub tx_fraction: f64,
     #[serde(default)]
     pub records: Option<PathBuf>,
+    /// Userspace link emulation (qmec-linkem): dial the controller and the
+    /// servers through this link profile, for hosts whose kernel has no
+    /// `tc netem`. None: plain TCP.
+    #[serde(default)]
+    pub link_profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +40,9 @@ pub struct Args {
     pub tx_fraction: f64,
     #[arg(long)]
     pub records: Option<PathBuf>,
+    /// Emulate the device's links in userspace from this link-profile file.
+    #[arg(long)]
+    pub link_profile: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +87,7 @@ impl Args {
                 payload_scale: self.payload_scale,
                 tx_fraction: self.tx_fraction,
                 records: self.records,
+                link_profile: self.link_profile,
             },
         };
         if !(config.payload_scale.is_finite() && config.payload_scale >= 1.0) {
@@ -86,6 +95,10 @@ impl Args {
         }
         if !(config.tx_fraction > 0.0 && config.tx_fraction <= 1.0) {
             return Err(ConfigError::Invalid { field: "tx_fraction", reason: format!("must be in (0, 1], got {}", config.tx_fraction) });
+        }
+        if let Some(path) = &config.link_profile {
+            qmec_linkem::LinkProfile::load(path)
+                .map_err(|e| ConfigError::Invalid { field: "link_profile", reason: e.to_string() })?;
         }
         Ok(config)
     }

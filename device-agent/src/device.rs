@@ -14,8 +14,8 @@ use qmec_model::channel::shannon_rate;
 use qmec_model::device::{DeviceModel, offload_plan};
 use qmec_model::task::TaskRecord;
 use qmec_proto::{pb, validate};
-use std::collections::HashMap;
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 #[derive(Debug)]
@@ -26,8 +26,10 @@ pub struct Device {
     /// The slot begun and not yet ended, with its rates.
     open: Option<(u64, Vec<f64>)>,
     next_slot: u64,
-    next_task: u64,
-    admitted_at: HashMap<u64, Instant>,
+    /// When each slot began on this agent's clock, to place each task's
+    /// modelled arrival (uniform within its slot) in wall time.
+    slot_began: BTreeMap<u64, Instant>,
+    slot_wall_s: f64,
     completed_in_slot: u64,
     /// The last slot each server said all its results were sent for.
     pub results_done: Vec<Option<u64>>,
@@ -42,8 +44,8 @@ impl Device {
             wall_per_modelled: tx_fraction * setup.slot_wall_s / scenario.slot_seconds,
             open: None,
             next_slot: 0,
-            next_task: 0,
-            admitted_at: HashMap::new(),
+            slot_began: BTreeMap::new(),
+            slot_wall_s: setup.slot_wall_s,
             completed_in_slot: 0,
             results_done: vec![None; scenario.servers],
             records: DeviceRecords { device: id, ..Default::default() },
@@ -77,6 +79,7 @@ impl Device {
     }
 
     fn begin(&mut self) -> Vec<f64> {
+        self.slot_began.insert(self.next_slot, Instant::now());
         let gains = self.model.begin_slot();
         let rates = gains
             .iter()
@@ -124,11 +127,6 @@ impl Device {
             self.completed(task);
         }
         let arrivals = self.model.end_slot(slot, record.offloaded_bits + record.local_bits);
-        let now = Instant::now();
-        for _ in 0..arrivals.tasks - arrivals.dropped {
-            self.admitted_at.insert(self.next_task, now);
-            self.next_task += 1;
-        }
         record.arrived_tasks = arrivals.tasks;
         record.arrived_bits = arrivals.bits;
         record.dropped_tasks = arrivals.dropped;
@@ -140,8 +138,17 @@ impl Device {
     }
 
     fn completed(&mut self, task: TaskRecord) {
-        if let Some(admitted) = self.admitted_at.remove(&task.task) {
-            self.records.wall_latency_us.push(admitted.elapsed().as_micros() as u64);
+        // The task arrived `offset` of the way into its slot (the model draws
+        // it uniformly); in wall time that is as far into the slot as this
+        // agent saw it, so network delays before the slot's decision and
+        // after the last result both count.
+        let tau = self.scenario.slot_seconds;
+        let slot = (task.arrival_s / tau).floor().max(0.0);
+        if let Some(began) = self.slot_began.get(&(slot as u64)) {
+            let offset = (task.arrival_s / tau - slot).clamp(0.0, 1.0) * self.slot_wall_s;
+            let arrived = *began + Duration::from_secs_f64(offset);
+            let latency = Instant::now().saturating_duration_since(arrived);
+            self.records.wall_latency_us.push(latency.as_micros() as u64);
         }
         self.completed_in_slot += 1;
         self.records.tasks.push(task);

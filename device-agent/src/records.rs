@@ -30,7 +30,8 @@ pub struct DeviceRecords {
     pub device: usize,
     pub slots: Vec<DeviceSlot>,
     pub tasks: Vec<TaskRecord>,
-    /// Wall-clock latency of each completed task, admission → last result (µs).
+    /// Wall-clock latency of each completed task (µs): its modelled arrival,
+    /// placed in the slot as this agent saw the slot begin, → last result.
     pub wall_latency_us: Vec<u64>,
     pub counters: DeviceCounters,
     pub open_tasks: u64,
