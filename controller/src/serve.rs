@@ -14,7 +14,6 @@ use qmec_proto::pb::controller_server::ControllerServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +51,15 @@ pub fn resolve_scenario(config: &ControllerConfig) -> Result<Scenario, Controlle
 /// thousands of agent sessions over one connection.
 pub const MAX_STREAMS: u32 = 16_384;
 
+/// Accepted connections of `listener` with `TCP_NODELAY` set. tonic's
+/// `Server::tcp_nodelay` applies only when tonic binds the address itself and
+/// is ignored by `serve_with_incoming`; without it, Nagle's algorithm holds a
+/// small frame (a slot announcement, a decision) until the peer's delayed
+/// ACK, tens of milliseconds later, and reports miss their deadline.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Runs one controller on `listener` until the run is over or `shutdown`.
 pub async fn run(
     config: ControllerConfig,
@@ -77,11 +85,10 @@ pub async fn run(
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .max_concurrent_streams(Some(MAX_STREAMS))
-        .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ControllerServer::new(sessions))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), server_stop.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(incoming(listener), server_stop.clone().cancelled_owned());
     let grpc = tokio::spawn(grpc);
 
     if let Some(addr) = &config.metrics {

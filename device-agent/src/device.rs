@@ -14,7 +14,7 @@ use qmec_model::channel::shannon_rate;
 use qmec_model::device::{DeviceModel, offload_plan};
 use qmec_model::task::TaskRecord;
 use qmec_proto::{pb, validate};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -30,7 +30,9 @@ pub struct Device {
     /// modelled arrival (uniform within its slot) in wall time.
     slot_began: BTreeMap<u64, Instant>,
     slot_wall_s: f64,
-    completed_in_slot: u64,
+    /// Completed tasks by the slot that finished them (the local slot, or
+    /// the server's computing slot), as the simulator counts them.
+    completed_by_slot: HashMap<u64, u64>,
     /// The last slot each server said all its results were sent for.
     pub results_done: Vec<Option<u64>>,
     records: DeviceRecords,
@@ -46,7 +48,7 @@ impl Device {
             next_slot: 0,
             slot_began: BTreeMap::new(),
             slot_wall_s: setup.slot_wall_s,
-            completed_in_slot: 0,
+            completed_by_slot: HashMap::new(),
             results_done: vec![None; scenario.servers],
             records: DeviceRecords { device: id, ..Default::default() },
             scenario,
@@ -124,7 +126,7 @@ impl Device {
             compute_power_w(self.scenario.device.kappa, self.scenario.device.cpu_hz, local.busy_fraction);
         record.local_bits = local.bits;
         for task in local.completed {
-            self.completed(task);
+            self.completed(task, slot);
         }
         let arrivals = self.model.end_slot(slot, record.offloaded_bits + record.local_bits);
         record.arrived_tasks = arrivals.tasks;
@@ -132,12 +134,11 @@ impl Device {
         record.dropped_tasks = arrivals.dropped;
         record.queue_bits = self.model.queue_bits();
         record.virtual_bits = self.model.virtual_bits();
-        record.completed_tasks = std::mem::take(&mut self.completed_in_slot);
         self.records.slots.push(record);
         Some(Batch { slot, sends, wall_per_modelled: self.wall_per_modelled })
     }
 
-    fn completed(&mut self, task: TaskRecord) {
+    fn completed(&mut self, task: TaskRecord, done_slot: u64) {
         // The task arrived `offset` of the way into its slot (the model draws
         // it uniformly); in wall time that is as far into the slot as this
         // agent saw it, so network delays before the slot's decision and
@@ -150,7 +151,7 @@ impl Device {
             let latency = Instant::now().saturating_duration_since(arrived);
             self.records.wall_latency_us.push(latency.as_micros() as u64);
         }
-        self.completed_in_slot += 1;
+        *self.completed_by_slot.entry(done_slot).or_default() += 1;
         self.records.tasks.push(task);
     }
 
@@ -159,7 +160,7 @@ impl Device {
         match item {
             Downlink::Result { result, .. } => {
                 if let Some(task) = self.model.fragment_done(result.task, result.done_s) {
-                    self.completed(task);
+                    self.completed(task, result.slot);
                 }
             }
             Downlink::Done { server, slot } => {
@@ -177,6 +178,9 @@ impl Device {
 
     pub fn records(&self, payload_bytes: u64) -> DeviceRecords {
         let mut records = self.records.clone();
+        for slot in &mut records.slots {
+            slot.completed_tasks = self.completed_by_slot.get(&slot.slot).copied().unwrap_or(0);
+        }
         records.counters = self.model.counters().clone();
         records.open_tasks = self.model.open_tasks();
         records.payload_bytes = payload_bytes;

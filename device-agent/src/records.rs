@@ -12,7 +12,8 @@ pub struct DeviceSlot {
     pub arrived_tasks: u64,
     pub arrived_bits: u64,
     pub dropped_tasks: u64,
-    /// Tasks whose last piece completed while this slot was the latest.
+    /// Tasks whose last piece was computed in this slot (locally, or at a
+    /// server in its computing slot), as the simulator counts them.
     pub completed_tasks: u64,
     pub local_bits: u64,
     pub offloaded_bits: u64,

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 /// The grpc-timeout on a session stream: longer than any run we launch, so
@@ -128,6 +128,15 @@ async fn controller_session(
     }
 }
 
+/// Accepted connections of `listener` with `TCP_NODELAY` set. tonic's
+/// `Server::tcp_nodelay` applies only when tonic binds the address itself and
+/// is ignored by `serve_with_incoming`; without it, Nagle's algorithm holds a
+/// small frame (a slot announcement, a decision) until the peer's delayed
+/// ACK, tens of milliseconds later, and reports miss their deadline.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Runs one server agent on `listener` until the run is over or `shutdown`.
 pub async fn run(
     config: ServerAgentConfig,
@@ -151,11 +160,10 @@ pub async fn run(
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(16_384))
-            .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(OffloadServer::new(service))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), server_stop.clone().cancelled_owned()),
+            .serve_with_incoming_shutdown(incoming(listener), server_stop.clone().cancelled_owned()),
     );
 
     let endpoint = tonic::transport::Endpoint::from_shared(config.controller.clone())
