@@ -9,11 +9,25 @@
 //! - [`local`]: a whole testbed on loopback: spawn, watch, tear down.
 //! - [`collect`]: the agents' records merged into slot records, task
 //!   records, conservation and the testbed summary.
+//! - [`cluster`]: container and namespace testbeds: the link-emulation
+//!   choice (tc netem or userspace), supervision with a deadline, records.
+//!   [`plan`] lists their agents on fixed ports; [`docker`] (with
+//!   [`compose`] and [`image`]) and [`netns`] run them; [`shell`] runs
+//!   the external commands with time limits.
+//! - [`k8s`]: Kubernetes manifests for testbeds over several machines.
 
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod collect;
+pub mod compose;
+pub mod docker;
+pub mod image;
+pub mod k8s;
 pub mod local;
+pub mod netns;
+pub mod plan;
 pub mod runtime;
+pub mod shell;
 
 pub use local::{DeployError, TestbedConfig, TestbedOutcome, run_local};

@@ -171,7 +171,7 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     Ok(TestbedOutcome { scenario, summary, merged })
 }
 
-fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecords) -> Result<(), DeployError> {
+pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecords) -> Result<(), DeployError> {
     let io = |path: PathBuf| move |source| DeployError::Io { path, source };
     let path = out.join("testbed.json");
     let json = serde_json::to_string_pretty(figures).unwrap_or_default();

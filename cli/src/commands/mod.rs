@@ -2,8 +2,10 @@
 
 mod agent;
 mod compare;
+mod deploy;
 mod experiment;
 mod export_qasm;
+mod image;
 mod scenario;
 mod simulate;
 mod testbed;
@@ -36,11 +38,17 @@ enum Command {
     Train(train::Args),
     /// Write a trained circuit as OpenQASM 3.
     ExportQasm(export_qasm::Args),
-    /// A local multi-process testbed: controller, server and device agents over gRPC.
+    /// A multi-process testbed (local processes, containers or namespaces): controller, server and device agents over gRPC.
     Testbed(testbed::Args),
     /// Run one testbed agent (what `testbed` spawns; also for multi-machine testbeds).
     #[command(subcommand)]
     Agent(agent::Command),
+    /// Container images built with no registry pull.
+    #[command(subcommand)]
+    Image(image::Command),
+    /// Deployment files for testbeds over several machines.
+    #[command(subcommand)]
+    Deploy(deploy::Command),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -53,6 +61,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExportQasm(args) => export_qasm::run(args),
         Command::Testbed(args) => testbed::run(args),
         Command::Agent(command) => agent::run(command),
+        Command::Image(command) => image::run(command),
+        Command::Deploy(command) => deploy::run(command),
     }
 }
 

@@ -39,6 +39,20 @@ pub struct Args {
     metrics: Option<String>,
     #[arg(long, default_value = "runs/testbed")]
     out: PathBuf,
+    /// Where agents run: local processes, one container each, or one
+    /// network namespace each (root).
+    #[arg(long, value_enum, default_value_t = qmec_deploy::cluster::RuntimeKind::Local)]
+    runtime: qmec_deploy::cluster::RuntimeKind,
+    /// Link-profile file (TOML): delay, jitter, loss and rate of the device
+    /// and server links (docker and netns runtimes).
+    #[arg(long)]
+    link_profile: Option<PathBuf>,
+    /// tc netem where the kernel has it (auto), or force one emulator.
+    #[arg(long, value_enum, default_value_t = qmec_deploy::cluster::EmulationChoice::Auto)]
+    emulation: qmec_deploy::cluster::EmulationChoice,
+    /// Tear everything down if the run has not finished after this many seconds.
+    #[arg(long, default_value_t = 600.0)]
+    deadline_s: f64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -57,10 +71,19 @@ pub fn run(args: Args) -> Result<()> {
         out: args.out.clone(),
         metrics: args.metrics,
     };
+    let options = qmec_deploy::cluster::ClusterOptions {
+        runtime: args.runtime,
+        link_profile: args.link_profile,
+        emulation: args.emulation,
+        deadline: std::time::Duration::from_secs_f64(args.deadline_s.max(1.0)),
+    };
     let runtime = tokio::runtime::Runtime::new()?;
-    let outcome = runtime.block_on(qmec_deploy::run_local(&config))?;
+    let cluster = runtime.block_on(qmec_deploy::cluster::run(&config, &options))?;
+    let outcome = cluster.outcome;
     print!("{}", table(std::slice::from_ref(&outcome.summary)));
     print!("{}", qmec_deploy::local::figures_table(&outcome.merged.figures));
+    println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
+    println!("link emulation: {}", cluster.emulation.describe());
     println!("run folder: {}", args.out.display());
     Ok(())
 }

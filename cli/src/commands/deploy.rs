@@ -1,0 +1,77 @@
+//! `qmec deploy k8s`: Kubernetes manifests for a testbed over several
+//! machines (see `qmec_deploy::k8s` for what they contain).
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct K8sArgs {
+    #[arg(long, default_value = "paper")]
+    scenario: String,
+    #[arg(long)]
+    devices: Option<usize>,
+    #[arg(long)]
+    servers: Option<usize>,
+    #[arg(long, default_value = "lyapunov")]
+    policy: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 1000)]
+    slots: u64,
+    #[arg(long, default_value_t = 100.0)]
+    slot_ms: f64,
+    #[arg(long, default_value_t = 0.5)]
+    report_deadline: f64,
+    #[arg(long, default_value_t = 1000.0)]
+    payload_scale: f64,
+    /// The image every pod runs (load it on the nodes, e.g. from `qmec image build`).
+    #[arg(long, default_value = "qmec:latest")]
+    image: String,
+    #[arg(long, default_value = "qmec")]
+    namespace: String,
+    /// A link profile for the device agents' userspace emulator.
+    #[arg(long)]
+    link_profile: Option<PathBuf>,
+    /// Output file; `-` prints to stdout.
+    #[arg(long, default_value = "qmec-k8s.yaml")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write Kubernetes manifests (ConfigMap, controller Deployment and
+    /// Service, server and device StatefulSets).
+    K8s(K8sArgs),
+}
+
+pub fn run(command: Command) -> Result<()> {
+    let Command::K8s(args) = command;
+    let mut scenario = super::load_scenario(&args.scenario)?;
+    scenario.devices = args.devices.unwrap_or(scenario.devices);
+    scenario.servers = args.servers.unwrap_or(scenario.servers);
+    scenario.validate()?;
+    let link_profile = match &args.link_profile {
+        Some(path) => Some(qmec_linkem::LinkProfile::load(path)?.to_toml()),
+        None => None,
+    };
+    let options = qmec_deploy::k8s::K8sOptions {
+        namespace: args.namespace,
+        image: args.image,
+        policy: args.policy,
+        seed: args.seed,
+        slots: args.slots,
+        slot_ms: args.slot_ms,
+        report_deadline: args.report_deadline,
+        payload_scale: args.payload_scale,
+        link_profile,
+    };
+    let yaml = qmec_deploy::k8s::to_yaml(&qmec_deploy::k8s::manifests(&scenario, &options)?)?;
+    if args.out.as_os_str() == "-" {
+        print!("{yaml}");
+    } else {
+        std::fs::write(&args.out, yaml).with_context(|| format!("writing {}", args.out.display()))?;
+        println!("wrote {}", args.out.display());
+    }
+    Ok(())
+}

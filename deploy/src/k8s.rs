@@ -1,0 +1,207 @@
+//! Kubernetes manifests for a testbed spread over machines: the scenario
+//! (and link profile, if any) in a ConfigMap, the controller as a
+//! Deployment behind a Service, the server agents and the device agents as
+//! StatefulSets with a headless Service each.
+//!
+//! Device agents are a StatefulSet with `replicas = M`, not a Deployment:
+//! each agent must drive a distinct, stable device id (its random streams
+//! and its place in μ), and only a StatefulSet gives pods an ordinal. The
+//! ordinal reaches the arguments through the downward API label
+//! `apps.kubernetes.io/pod-index` (Kubernetes ≥ 1.28) and `$(VAR)`
+//! expansion, so the image needs no shell.
+
+use crate::plan::{CONTROLLER_PORT, METRICS_PORT, SERVER_PORT};
+use qmec_model::Scenario;
+use serde_json::{Value, json};
+
+pub const CONTROLLER: &str = "qmec-controller";
+pub const SERVERS: &str = "qmec-server";
+pub const DEVICES: &str = "qmec-device";
+pub const CONFIG: &str = "qmec-scenario";
+/// Where the ConfigMap is mounted in every pod.
+pub const CONFIG_DIR: &str = "/etc/qmec";
+
+#[derive(Debug, Clone)]
+pub struct K8sOptions {
+    pub namespace: String,
+    pub image: String,
+    pub policy: String,
+    pub seed: u64,
+    pub slots: u64,
+    pub slot_ms: f64,
+    pub report_deadline: f64,
+    pub payload_scale: f64,
+    /// Contents of a link profile for the device agents' userspace emulator.
+    pub link_profile: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum K8sError {
+    #[error("serialising the scenario: {0}")]
+    Scenario(String),
+    #[error("writing YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+}
+
+fn labels(app: &str) -> Value {
+    json!({ "app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "qmec" })
+}
+
+fn meta(name: &str, o: &K8sOptions) -> Value {
+    json!({ "name": name, "namespace": o.namespace, "labels": labels(name) })
+}
+
+fn pod_index_env(var: &str) -> Value {
+    json!({ "name": var, "valueFrom": { "fieldRef": { "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']" } } })
+}
+
+fn pod_spec(name: &str, o: &K8sOptions, args: Vec<String>, ports: Value, env: Value) -> Value {
+    json!({
+        "containers": [{
+            "name": name,
+            "image": o.image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": args,
+            "ports": ports,
+            "env": env,
+            "volumeMounts": [
+                { "name": "config", "mountPath": CONFIG_DIR, "readOnly": true },
+                { "name": "out", "mountPath": "/out" }
+            ]
+        }],
+        "volumes": [
+            { "name": "config", "configMap": { "name": CONFIG } },
+            { "name": "out", "emptyDir": {} }
+        ]
+    })
+}
+
+fn s(v: impl ToString) -> String {
+    v.to_string()
+}
+
+/// Every manifest, in apply order.
+pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sError> {
+    let (devices, servers) = (scenario.devices, scenario.servers);
+    let scenario_toml = toml::to_string(scenario).map_err(|e| K8sError::Scenario(e.to_string()))?;
+    let mut data = json!({ "scenario.toml": scenario_toml });
+    if let Some(profile) = &o.link_profile {
+        data["link-profile.toml"] = json!(profile);
+    }
+    let controller_uri = format!("http://{CONTROLLER}:{CONTROLLER_PORT}");
+    let config_map = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(CONFIG, o), "data": data });
+
+    let controller_args = vec![
+        s("agent"), s("controller"),
+        s("--scenario"), format!("{CONFIG_DIR}/scenario.toml"),
+        s("--devices"), s(devices),
+        s("--servers"), s(servers),
+        s("--policy"), o.policy.clone(),
+        s("--seed"), s(o.seed),
+        s("--slots"), s(o.slots),
+        s("--slot-ms"), s(o.slot_ms),
+        s("--report-deadline"), s(o.report_deadline),
+        s("--listen"), format!("0.0.0.0:{CONTROLLER_PORT}"),
+        s("--metrics"), format!("0.0.0.0:{METRICS_PORT}"),
+        s("--join-timeout-s"), s(600),
+        s("--records"), s("/out/records/controller.json"),
+    ];
+    let controller_ports = json!([
+        { "name": "grpc", "containerPort": CONTROLLER_PORT },
+        { "name": "metrics", "containerPort": METRICS_PORT }
+    ]);
+    let controller = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(CONTROLLER, o),
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": labels(CONTROLLER) },
+            "template": {
+                "metadata": { "labels": labels(CONTROLLER) },
+                "spec": pod_spec(CONTROLLER, o, controller_args, controller_ports, json!([]))
+            }
+        }
+    });
+    let controller_service = json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": meta(CONTROLLER, o),
+        "spec": {
+            "selector": labels(CONTROLLER),
+            "ports": [
+                { "name": "grpc", "port": CONTROLLER_PORT, "targetPort": "grpc" },
+                { "name": "metrics", "port": METRICS_PORT, "targetPort": "metrics" }
+            ]
+        }
+    });
+
+    let server_args = vec![
+        s("agent"), s("server"),
+        s("--id"), s("$(SERVER_ID)"),
+        s("--controller"), controller_uri.clone(),
+        s("--listen"), format!("0.0.0.0:{SERVER_PORT}"),
+        s("--advertise"), format!("http://$(POD_NAME).{SERVERS}:{SERVER_PORT}"),
+        s("--records"), s("/out/records/server.json"),
+    ];
+    let server_env = json!([
+        pod_index_env("SERVER_ID"),
+        { "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }
+    ]);
+    let server_service = json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": meta(SERVERS, o),
+        "spec": {
+            "clusterIP": "None",
+            "selector": labels(SERVERS),
+            "ports": [{ "name": "grpc", "port": SERVER_PORT, "targetPort": "grpc" }]
+        }
+    });
+    let server_set = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(SERVERS, o),
+        "spec": {
+            "serviceName": SERVERS,
+            "replicas": servers,
+            "podManagementPolicy": "Parallel",
+            "selector": { "matchLabels": labels(SERVERS) },
+            "template": {
+                "metadata": { "labels": labels(SERVERS) },
+                "spec": pod_spec(SERVERS, o, server_args, json!([{ "name": "grpc", "containerPort": SERVER_PORT }]), server_env)
+            }
+        }
+    });
+
+    let mut device_args = vec![
+        s("agent"), s("device"),
+        s("--controller"), controller_uri,
+        s("--devices"), s("$(DEVICE_ID)"),
+        s("--payload-scale"), s(o.payload_scale),
+        s("--records"), s("/out/records/device.json"),
+    ];
+    if o.link_profile.is_some() {
+        device_args.extend([s("--link-profile"), format!("{CONFIG_DIR}/link-profile.toml")]);
+    }
+    let device_service = json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": meta(DEVICES, o),
+        "spec": { "clusterIP": "None", "selector": labels(DEVICES), "ports": [] }
+    });
+    let device_set = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(DEVICES, o),
+        "spec": {
+            "serviceName": DEVICES,
+            "replicas": devices,
+            "podManagementPolicy": "Parallel",
+            "selector": { "matchLabels": labels(DEVICES) },
+            "template": {
+                "metadata": { "labels": labels(DEVICES) },
+                "spec": pod_spec(DEVICES, o, device_args, json!([]), json!([pod_index_env("DEVICE_ID")]))
+            }
+        }
+    });
+    Ok(vec![config_map, controller, controller_service, server_service, server_set, device_service, device_set])
+}
+
+/// The manifests as one multi-document YAML file.
+pub fn to_yaml(manifests: &[Value]) -> Result<String, K8sError> {
+    let mut out = String::new();
+    for manifest in manifests {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(manifest)?);
+    }
+    Ok(out)
+}
