@@ -1,0 +1,314 @@
+//! The local testbed end to end: the real `qmec` binary starts a controller,
+//! 2 server agents and 3 device agents as OS processes on 127.0.0.1, runs
+//! 100 slots of `paper-small` and writes its run folder; `qmec simulate`
+//! runs the same seed in process. One testbed run is shared by the tests
+//! that read it; every child run is bounded by a timeout that kills its
+//! whole process group.
+//!
+//! Agreement with the simulator: when no report was late (and every slot
+//! was decided and computed on time), the testbed must reproduce the
+//! simulator exactly: every column of `slots.csv` but the measured decision
+//! time, every task record, and the summary. When some reports were late
+//! (a loaded machine), late devices are decided on stale state, so only a
+//! tolerance holds: throughput within [`THROUGHPUT_TOLERANCE`] and mean
+//! device backlog within [`BACKLOG_TOLERANCE`], provided at most
+//! [`MAX_LATE_SHARE`] of the reports were late. Measured on this scenario:
+//! 9 % of device reports late gave 0.0 % / +7.5 %, 13 % gave -1.2 % / +14 %,
+//! 66 % gave -4.7 % / +61 %.
+
+#![forbid(unsafe_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const SLOTS: u64 = 100;
+const SEED: u64 = 1;
+const SCENARIO: &str = "paper-small";
+/// Longest a child run may take before its process group is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Relative throughput difference allowed when some reports were late.
+const THROUGHPUT_TOLERANCE: f64 = 0.05;
+/// Relative difference of the mean device backlog allowed when some
+/// reports were late (backlog reacts more: a stale Q shifts later slots).
+const BACKLOG_TOLERANCE: f64 = 0.25;
+/// Beyond this share of late reports the testbed is too slow for the
+/// comparison to mean anything, and the test fails.
+const MAX_LATE_SHARE: f64 = 0.10;
+
+fn qmec() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_qmec"))
+}
+
+/// Runs `command` in a process group of its own; on timeout the whole group
+/// (the launcher and every agent it started) is killed and the test fails.
+fn run_bounded(mut command: Command, timeout: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("starting qmec");
+    let pid = child.id();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("waiting for qmec").is_some() {
+            return child.wait_with_output().expect("reading qmec's output");
+        }
+        if started.elapsed() > timeout {
+            kill_group(pid, "KILL");
+            let output = child.wait_with_output().expect("reading qmec's output");
+            panic!(
+                "qmec did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pgid}")).status();
+}
+
+/// Whether any process of group `pgid` is still alive.
+fn group_alive(pgid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}); stdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+struct Runs {
+    _dir: tempfile::TempDir,
+    testbed: PathBuf,
+    simulate: PathBuf,
+}
+
+/// One testbed run and one simulator run of the same scenario and seed.
+fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let testbed = dir.path().join("testbed");
+        let simulate = dir.path().join("simulate");
+        let mut command = qmec();
+        command.args(["testbed", "--scenario", SCENARIO, "--slots", &SLOTS.to_string(), "--seed", &SEED.to_string()]);
+        command.args(["--slot-ms", "20", "--report-deadline", "0.5", "--out"]).arg(&testbed);
+        assert_success(&run_bounded(command, RUN_TIMEOUT), "qmec testbed");
+        let mut command = qmec();
+        command.args(["simulate", "--scenario", SCENARIO, "--slots", &SLOTS.to_string(), "--seed", &SEED.to_string()]);
+        command.arg("--out").arg(&simulate);
+        assert_success(&run_bounded(command, RUN_TIMEOUT), "qmec simulate");
+        Runs { _dir: dir, testbed, simulate }
+    })
+}
+
+fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+fn u(value: &Value, pointer: &str) -> u64 {
+    value.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no integer at {pointer}"))
+}
+
+fn f(value: &Value, pointer: &str) -> f64 {
+    value.pointer(pointer).and_then(Value::as_f64).unwrap_or_else(|| panic!("no number at {pointer}"))
+}
+
+/// A CSV file as its header and rows (these files hold no quoted fields).
+fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header").split(',').map(str::to_string).collect();
+    (header, lines.map(|l| l.split(',').map(str::to_string).collect()).collect())
+}
+
+/// Reports that missed the controller's deadline, and slots that ran
+/// without their decision or allocation.
+fn late_reports(figures: &Value) -> u64 {
+    [
+        "/late_device_reports",
+        "/late_server_reports",
+        "/undelivered_decisions",
+        "/undecided_device_slots",
+        "/forced_server_slots",
+    ]
+    .iter()
+    .map(|p| u(figures, p))
+    .sum()
+}
+
+#[test]
+fn testbed_runs_every_slot_and_writes_the_simulator_folder() {
+    let runs = runs();
+    for file in ["scenario.toml", "summary.json", "slots.csv", "tasks.csv", "testbed.json", "controller_slots.csv"] {
+        assert!(runs.testbed.join(file).is_file(), "the run folder lacks {file}");
+    }
+    let summary = json(&runs.testbed.join("summary.json"));
+    assert_eq!((u(&summary, "/devices"), u(&summary, "/servers")), (3, 2));
+    assert_eq!(u(&summary, "/slots"), SLOTS);
+    let figures = json(&runs.testbed.join("testbed.json"));
+    assert_eq!(u(&figures, "/slots_run"), SLOTS);
+    assert_eq!(csv(&runs.testbed.join("slots.csv")).1.len() as u64, SLOTS);
+    assert_eq!(csv(&runs.testbed.join("controller_slots.csv")).1.len() as u64, SLOTS);
+    assert_eq!(u(&figures, "/invalid_messages"), 0);
+    // Every process reported its CPU use.
+    let processes = figures["processes"].as_array().expect("processes");
+    assert_eq!(processes.len(), 1 + 2 + 3, "controller, 2 servers, 3 device processes");
+    for process in processes {
+        assert!(f(process, "/1/wall_s") > 0.0, "{process}");
+    }
+    assert!(u(&figures, "/payload_bytes") > 0, "real payload bytes went over the wire");
+}
+
+#[test]
+fn testbed_conserves_tasks_and_bits_across_processes() {
+    let runs = runs();
+    let summary = json(&runs.testbed.join("summary.json"));
+    let dropped: u64 =
+        summary["tasks"]["dropped"].as_object().expect("dropped").values().filter_map(Value::as_u64).sum();
+    let (arrived, completed, queued) =
+        (u(&summary, "/tasks/arrived"), u(&summary, "/tasks/completed"), u(&summary, "/tasks/queued"));
+    assert!(arrived > 0 && completed > 0);
+    assert_eq!(arrived, completed + queued + dropped, "tasks arrived = completed + queued + dropped");
+    let (_, tasks) = csv(&runs.testbed.join("tasks.csv"));
+    assert_eq!(tasks.len() as u64, completed, "one task record per completed task");
+
+    let figures = json(&runs.testbed.join("testbed.json"));
+    let offloaded = u(&figures, "/bits/device_offloaded_bits");
+    let received = u(&figures, "/bits/server_received_bits");
+    let computed = u(&figures, "/bits/server_computed_bits");
+    let backlog = u(&figures, "/bits/server_backlog_bits");
+    assert!(offloaded > 0, "the policy offloaded something");
+    assert_eq!(offloaded, received, "every bit a device sent reached a server");
+    assert_eq!(received, computed + backlog, "servers computed or still hold every bit");
+
+    // The per-slot records add up to the same totals.
+    let (header, slots) = csv(&runs.testbed.join("slots.csv"));
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let sum = |name: &str| slots.iter().map(|r| r[column(name)].parse::<u64>().expect(name)).sum::<u64>();
+    assert_eq!(sum("arrived_tasks"), arrived);
+    assert_eq!(sum("completed_tasks"), completed);
+    assert_eq!(sum("offloaded_bits"), offloaded);
+    assert_eq!(sum("server_computed_bits"), computed);
+}
+
+#[test]
+fn testbed_latency_figures_are_positive_and_ordered() {
+    let runs = runs();
+    let summary = json(&runs.testbed.join("summary.json"));
+    let figures = json(&runs.testbed.join("testbed.json"));
+    for (name, latency) in [("modelled", &summary["latency"]), ("wall-clock", &figures["wall_latency"])] {
+        let [p50, p95, p99, max] = ["/p50_s", "/p95_s", "/p99_s", "/max_s"].map(|p| f(latency, p));
+        assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{name} latency not ordered: {latency}");
+        assert!(max < 60.0, "{name} latency beyond a minute: {latency}");
+        assert_eq!(u(latency, "/count"), u(&summary, "/tasks/completed"), "{name}: one latency per completed task");
+    }
+    for name in ["decision", "slot_loop"] {
+        let [p50, p99, max] = ["/p50_s", "/p99_s", "/max_s"].map(|p| f(&figures[name], p));
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{name} not ordered: {}", figures[name]);
+    }
+    // A slot's loop ends after its decision, and within the slot.
+    assert!(f(&figures, "/slot_loop/p50_s") >= f(&figures, "/decision/p50_s"));
+    assert!(f(&figures, "/slot_loop/max_s") < 0.020 * 2.0, "a slot loop ran past two slots");
+}
+
+#[test]
+fn testbed_agrees_with_the_simulator() {
+    let runs = runs();
+    let figures = json(&runs.testbed.join("testbed.json"));
+    let late = late_reports(&figures);
+    let (bed, sim) = (json(&runs.testbed.join("summary.json")), json(&runs.simulate.join("summary.json")));
+    if late == 0 {
+        // Exact: the same slots, bit for bit, but for the measured decision time.
+        let (bed_header, bed_slots) = csv(&runs.testbed.join("slots.csv"));
+        let (sim_header, sim_slots) = csv(&runs.simulate.join("slots.csv"));
+        assert_eq!(bed_header, sim_header);
+        let measured = bed_header.iter().position(|h| h == "decision_seconds").expect("decision_seconds");
+        for (bed_row, sim_row) in bed_slots.iter().zip(&sim_slots) {
+            for (i, name) in bed_header.iter().enumerate().filter(|(i, _)| *i != measured) {
+                assert_eq!(bed_row[i], sim_row[i], "slot {}: {name} differs", sim_row[0]);
+            }
+        }
+        assert_eq!(bed_slots.len(), sim_slots.len());
+        // The same tasks, with the same modelled arrival and completion times.
+        let sorted = |path: PathBuf| {
+            let mut rows = csv(&path).1;
+            rows.sort();
+            rows
+        };
+        assert_eq!(sorted(runs.testbed.join("tasks.csv")), sorted(runs.simulate.join("tasks.csv")));
+        let (mut bed, mut sim) = (bed, sim);
+        for key in ["decision_mean_s", "decision_max_s"] {
+            bed.as_object_mut().expect("summary").remove(key);
+            sim.as_object_mut().expect("summary").remove(key);
+        }
+        assert_eq!(bed, sim, "summaries differ");
+    } else {
+        let reports = SLOTS * (3 + 2);
+        let share = late as f64 / reports as f64;
+        assert!(
+            share <= MAX_LATE_SHARE,
+            "{late} of {reports} reports late or slots undecided: this machine is too slow for a 20 ms slot"
+        );
+        for (key, tolerance) in [("/throughput_bps", THROUGHPUT_TOLERANCE), ("/queue_mean_bits", BACKLOG_TOLERANCE)] {
+            let (b, s) = (f(&bed, key), f(&sim, key));
+            let difference = (b - s).abs() / s.abs().max(1.0);
+            assert!(
+                difference <= tolerance,
+                "{key}: testbed {b}, simulator {s}, {difference:.3} > {tolerance} ({late} late)"
+            );
+        }
+    }
+}
+
+#[test]
+fn testbed_reports_a_crashed_agent_and_leaves_no_process_behind() {
+    // The controller binds, then fails on the unknown policy: the launcher
+    // must say so with the controller's log, stop every agent, and exit.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", SCENARIO, "--slots", "10", "--policy", "no-such-policy", "--out"]);
+    command.arg(dir.path());
+    use std::os::unix::process::CommandExt;
+    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().expect("starting qmec");
+    let pgid = child.id();
+    let output = {
+        let started = Instant::now();
+        let mut child = child;
+        loop {
+            if child.try_wait().expect("waiting").is_some() {
+                break child.wait_with_output().expect("output");
+            }
+            if started.elapsed() > RUN_TIMEOUT {
+                kill_group(pgid, "KILL");
+                panic!("the launcher did not exit within {RUN_TIMEOUT:?} after its controller failed");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a crashed controller must fail the run");
+    assert!(stderr.contains("controller failed"), "the crash is named: {stderr}");
+    assert!(stderr.contains("no-such-policy"), "the controller's log tail is shown: {stderr}");
+    // Give the kernel a moment to reap, then nothing of the group is left.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while group_alive(pgid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!group_alive(pgid), "agents outlived the launcher");
+}
