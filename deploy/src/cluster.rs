@@ -110,10 +110,10 @@ pub fn choose_emulation(profile: Option<&LinkProfile>, choice: EmulationChoice) 
         },
     };
     eprintln!("link emulation: {}", emulation.describe());
-    if let (Emulation::Userspace { .. }, Some(p)) = (&emulation, profile) {
-        if !p.server.is_noop() {
-            eprintln!("link emulation: the server links apply to device ↔ server traffic only (server ↔ controller is not emulated in userspace)");
-        }
+    if let (Emulation::Userspace { .. }, Some(p)) = (&emulation, profile)
+        && !p.server.is_noop()
+    {
+        eprintln!("link emulation: the server links apply to device ↔ server traffic only (server ↔ controller is not emulated in userspace)");
     }
     Ok(emulation)
 }

@@ -64,10 +64,10 @@ async fn container_pid(container: &str) -> Result<u32, ClusterError> {
     let give_up = tokio::time::Instant::now() + STEP;
     loop {
         let out = shell::run("docker", &shell::args(["inspect", "-f", "{{.State.Pid}}", container]), STEP).await?;
-        if let Ok(pid) = out.trim().parse::<u32>() {
-            if pid > 0 {
-                return Ok(pid);
-            }
+        if let Ok(pid) = out.trim().parse::<u32>()
+            && pid > 0
+        {
+            return Ok(pid);
         }
         if tokio::time::Instant::now() >= give_up {
             return Err(ClusterError::Unavailable(format!("container {container} did not start")));
@@ -130,12 +130,12 @@ pub async fn run(
         let container = compose::container(&name, &plan.name);
         let mut agent = runtime.start(&plan.name, &shell::args(["start", "-a", &container])).map_err(DeployError::from)?;
         let pid = container_pid(&container).await?.to_string();
-        if let (Emulation::Netem, Some(profile)) = (&emulation, profile) {
-            if let Some(link) = cluster::link_of(plan.role, profile) {
-                cluster::apply_netem(&["nsenter", "-t", &pid, "-n"], "eth0", &link.up).await?;
-                let veth = host_veth(&pid).await?;
-                cluster::apply_netem(&[], &veth, &link.down).await?;
-            }
+        if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
+            && let Some(link) = cluster::link_of(plan.role, profile)
+        {
+            cluster::apply_netem(&["nsenter", "-t", &pid, "-n"], "eth0", &link.up).await?;
+            let veth = host_veth(&pid).await?;
+            cluster::apply_netem(&[], &veth, &link.down).await?;
         }
         if !matches!(plan.role, Role::Device(_)) {
             agent.listening().await.map_err(DeployError::from)?;

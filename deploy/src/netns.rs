@@ -92,11 +92,11 @@ pub async fn run(
         ip(&["-n", &ns, "addr", "add", &format!("{}/24", ip_of(i)), "dev", "eth0"]).await?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"]).await?;
         ip(&["-n", &ns, "link", "set", "lo", "up"]).await?;
-        if let (Emulation::Netem, Some(profile)) = (&emulation, profile) {
-            if let Some(link) = cluster::link_of(plan.role, profile) {
-                cluster::apply_netem(&["ip", "netns", "exec", &ns], "eth0", &link.up).await?;
-                cluster::apply_netem(&["ip", "netns", "exec", &hub], &peer, &link.down).await?;
-            }
+        if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
+            && let Some(link) = cluster::link_of(plan.role, profile)
+        {
+            cluster::apply_netem(&["ip", "netns", "exec", &ns], "eth0", &link.up).await?;
+            cluster::apply_netem(&["ip", "netns", "exec", &hub], &peer, &link.down).await?;
         }
         agent_ns.push(ns);
     }

@@ -1,0 +1,133 @@
+//! Container and namespace testbeds with an emulated network: 3 devices and
+//! 2 servers, once with plain links and once with a 20 ms one-way delay on
+//! every device link; the delay must raise the end-to-end (wall) latency
+//! p50 by at least 40 ms (a slot's report travels up and its decision down
+//! before the device may send; results come back down). Where Docker or
+//! network namespaces are missing the test is skipped with the reason,
+//! unless `CI` is set, where that is a failure.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const DELAY_MS: f64 = 20.0;
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Fails under CI, else prints why the test does not run. True: go on.
+fn capable(check: Result<(), String>) -> bool {
+    match check {
+        Ok(()) => true,
+        Err(reason) if in_ci() => panic!("CI is set but this machine cannot run the test: {reason}"),
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            false
+        }
+    }
+}
+
+fn command_works(program: &str, args: &[&str]) -> Result<(), String> {
+    match Command::new(program).args(args).output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!("`{program} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())),
+        Err(e) => Err(format!("`{program}` is not usable: {e}")),
+    }
+}
+
+fn netns_available() -> Result<(), String> {
+    let ns = format!("qmec-test-probe-{}", std::process::id());
+    command_works("ip", &["netns", "add", &ns])?;
+    command_works("ip", &["netns", "del", &ns])
+}
+
+fn docker_available() -> Result<(), String> {
+    command_works("docker", &["info", "--format", "{{.ServerVersion}}"])?;
+    command_works("docker-compose", &["version", "--short"])
+}
+
+struct Run {
+    p50_ms: f64,
+    /// (device, task) → wall latency in ms.
+    tasks: HashMap<(u64, u64), f64>,
+    emulation: String,
+}
+
+fn testbed(runtime: &str, profile: Option<&Path>, out: &Path) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmec"));
+    cmd.args(["testbed", "--runtime", runtime, "--devices", "3", "--servers", "2", "--slots", "40"]);
+    cmd.args(["--slot-ms", "100", "--report-deadline", "0.7", "--deadline-s", "90", "--out"]).arg(out);
+    if let Some(profile) = profile {
+        cmd.arg("--link-profile").arg(profile);
+    }
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "qmec testbed --runtime {runtime} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("wall latency p50") && stdout.contains("link emulation:"), "{stdout}");
+    let figures: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("testbed.json")).unwrap()).unwrap();
+    let count = figures["wall_latency"]["count"].as_u64().unwrap();
+    assert!(count > 200, "only {count} tasks completed");
+    let emulation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("emulation.json")).unwrap()).unwrap();
+    let mut tasks = HashMap::new();
+    for device in 0..3 {
+        let path = out.join("records").join(format!("device-{device}.json"));
+        let records: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for agent in records["devices"].as_array().unwrap() {
+            let ids = agent["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_u64().unwrap());
+            let latencies = agent["wall_latency_us"].as_array().unwrap().iter().map(|l| l.as_f64().unwrap() / 1e3);
+            for (id, latency) in ids.zip(latencies) {
+                tasks.insert((agent["device"].as_u64().unwrap(), id), latency);
+            }
+        }
+    }
+    Run {
+        p50_ms: figures["wall_latency"]["p50_s"].as_f64().unwrap() * 1e3,
+        tasks,
+        emulation: emulation["mode"].as_str().unwrap().to_string(),
+    }
+}
+
+fn delay_raises_latency(runtime: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let profile: PathBuf = dir.path().join("links.toml");
+    std::fs::write(&profile, format!("[device]\ndelay_ms = {DELAY_MS}\n")).unwrap();
+    let plain = testbed(runtime, None, &dir.path().join("plain"));
+    let delayed = testbed(runtime, Some(&profile), &dir.path().join("delayed"));
+    assert_eq!(plain.emulation, "off");
+    let expected = if qmec_linkem::netem::support().has_netem() { "netem" } else { "userspace" };
+    assert_eq!(delayed.emulation, expected);
+    let mut shifts: Vec<f64> =
+        plain.tasks.iter().filter_map(|(k, a)| delayed.tasks.get(k).map(|b| b - a)).collect();
+    shifts.sort_by(f64::total_cmp);
+    let paired = shifts[shifts.len() / 2];
+    let raise = delayed.p50_ms - plain.p50_ms;
+    println!(
+        "{runtime} ({}): wall latency p50 {:.1} ms plain, {:.1} ms with {DELAY_MS} ms one-way on device links: +{raise:.1} ms (median per-task shift {paired:.1} ms)",
+        delayed.emulation, plain.p50_ms, delayed.p50_ms
+    );
+    assert!(raise >= 2.0 * DELAY_MS, "p50 rose by {raise:.1} ms only (per-task median {paired:.1} ms)");
+    assert!(raise < 2.0 * DELAY_MS + 100.0, "p50 rose by {raise:.1} ms: more than the delay explains");
+}
+
+#[test]
+fn netns_device_link_delay_raises_latency_p50() {
+    if capable(netns_available()) {
+        delay_raises_latency("netns");
+    }
+}
+
+#[test]
+fn docker_device_link_delay_raises_latency_p50() {
+    if capable(docker_available()) {
+        delay_raises_latency("docker");
+        // The image is per binary build; do not leave one per build behind.
+        if let Ok(tag) = qmec_deploy::image::tag_for(Path::new(env!("CARGO_BIN_EXE_qmec"))) {
+            let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+        }
+    }
+}
