@@ -49,7 +49,7 @@ pub const TRAINED: [&str; 2] = ["qnn", "dl"];
 
 /// Names of every policy [`build`] accepts.
 pub fn known() -> Vec<&'static str> {
-    qmec_policies::CLASSICAL.iter().chain(&TRAINED).copied().collect()
+    qmec_policies::CLASSICAL.iter().chain(&TRAINED).chain(&qmec_qubo::POLICIES).copied().collect()
 }
 
 /// Builds the policy `spec` names for `scenario`; `seed` drives any
@@ -63,6 +63,9 @@ pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dy
             path: path.display().to_string(),
             source,
         })?;
+        return Ok(Box::new(policy));
+    }
+    if let Some(policy) = qmec_qubo::by_name_policy(&spec.name, seed) {
         return Ok(Box::new(policy));
     }
     qmec_policies::classical(&spec.name, seed).ok_or_else(|| CatalogError::Unknown {

@@ -125,14 +125,25 @@ pub struct AigcInstance {
 }
 
 fn draw(rng: &mut ChaCha8Rng, (lo, hi): (f64, f64)) -> f64 {
-    if hi > lo { rng.random_range(lo..=hi) } else { lo }
+    if hi > lo {
+        rng.random_range(lo..=hi)
+    } else {
+        lo
+    }
 }
 
 impl AigcInstance {
     /// A random instance of M devices and S servers from `seed`.
-    pub fn random(config: &AigcConfig, devices: usize, servers: usize, seed: u64) -> Result<AigcInstance, QuboError> {
+    pub fn random(
+        config: &AigcConfig,
+        devices: usize,
+        servers: usize,
+        seed: u64,
+    ) -> Result<AigcInstance, QuboError> {
         if devices == 0 || servers == 0 {
-            return Err(QuboError::Size(format!("{devices} devices × {servers} servers: both must be ≥ 1")));
+            return Err(QuboError::Size(format!(
+                "{devices} devices × {servers} servers: both must be ≥ 1"
+            )));
         }
         check_config(config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -158,8 +169,13 @@ impl AigcInstance {
             uplink_se.push(shannon_rate(&channel, config.device_tx_w, g) / channel.bandwidth_hz);
             downlink_se.push(shannon_rate(&channel, config.server_tx_w, g) / channel.bandwidth_hz);
         }
-        let mut instance =
-            AigcInstance { requests, servers: servers_v, uplink_se, downlink_se, band_hz: vec![0.0; devices] };
+        let mut instance = AigcInstance {
+            requests,
+            servers: servers_v,
+            uplink_se,
+            downlink_se,
+            band_hz: vec![0.0; devices],
+        };
         instance.band_hz = if config.optimal_bandwidth {
             optimal_shares(config.total_band_hz, &instance.band_demand())?
         } else {
@@ -188,7 +204,8 @@ impl AigcInstance {
                     self.uplink_se[m * s_count + a].total_cmp(&self.uplink_se[m * s_count + b])
                 });
                 best.map_or(0.0, |s| {
-                    r.prompt_bits / self.uplink_se[m * s_count + s] + r.result_bits / self.downlink_se[m * s_count + s]
+                    r.prompt_bits / self.uplink_se[m * s_count + s]
+                        + r.result_bits / self.downlink_se[m * s_count + s]
                 })
             })
             .collect()
@@ -267,21 +284,39 @@ fn check_config(c: &AigcConfig) -> Result<(), QuboError> {
         ("distance_m", c.distance_m),
     ] {
         if !(lo.is_finite() && hi.is_finite() && lo <= hi && lo >= 0.0) {
-            return Err(QuboError::Value { what: format!("{what} range"), value: lo });
+            return Err(QuboError::Value {
+                what: format!("{what} range"),
+                value: lo,
+            });
         }
     }
-    for (what, lo) in [("speed_steps_per_s", c.speed_steps_per_s.0), ("distance_m", c.distance_m.0)] {
+    for (what, lo) in [
+        ("speed_steps_per_s", c.speed_steps_per_s.0),
+        ("distance_m", c.distance_m.0),
+    ] {
         if lo <= 0.0 {
-            return Err(QuboError::Value { what: format!("{what} minimum"), value: lo });
+            return Err(QuboError::Value {
+                what: format!("{what} minimum"),
+                value: lo,
+            });
         }
     }
     if c.pipelines.0 == 0 || c.pipelines.0 > c.pipelines.1 {
-        return Err(QuboError::Size(format!("pipelines range {:?}", c.pipelines)));
+        return Err(QuboError::Size(format!(
+            "pipelines range {:?}",
+            c.pipelines
+        )));
     }
-    for (what, v) in [("device_tx_w", c.device_tx_w), ("server_tx_w", c.server_tx_w), ("total_band_hz", c.total_band_hz)]
-    {
+    for (what, v) in [
+        ("device_tx_w", c.device_tx_w),
+        ("server_tx_w", c.server_tx_w),
+        ("total_band_hz", c.total_band_hz),
+    ] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(QuboError::Value { what: what.into(), value: v });
+            return Err(QuboError::Value {
+                what: what.into(),
+                value: v,
+            });
         }
     }
     Ok(())
@@ -296,10 +331,22 @@ mod tests {
         // One pipeline, three new requests in a random order: the mean wait
         // of request 0 over all 6 orders is ½ (w1 + w2) / v.
         let work = [10.0, 20.0, 40.0];
-        let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        let orders = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
         let mean_wait: f64 = orders
             .iter()
-            .map(|o| o.iter().take_while(|&&r| r != 0).map(|&r| work[r]).sum::<f64>())
+            .map(|o| {
+                o.iter()
+                    .take_while(|&&r| r != 0)
+                    .map(|&r| work[r])
+                    .sum::<f64>()
+            })
             .sum::<f64>()
             / 6.0;
         assert_eq!(mean_wait, 0.5 * (20.0 + 40.0));
@@ -310,7 +357,9 @@ mod tests {
         let inst = AigcInstance::random(&AigcConfig::default(), 10, 3, 1).expect("valid");
         let lat = inst.latencies(&[0; 10]).expect("valid");
         for l in &lat {
-            assert!(l.upload > 0.0 && l.download > 0.0 && l.generation >= 1.0 && l.generation <= 10.0);
+            assert!(
+                l.upload > 0.0 && l.download > 0.0 && l.generation >= 1.0 && l.generation <= 10.0
+            );
         }
         assert!((inst.band_hz.iter().sum::<f64>() - 20e6).abs() < 1.0);
         assert!(inst.latencies(&[3; 10]).is_err());
@@ -318,9 +367,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_config() {
-        let bad = AigcConfig { pipelines: (0, 1), ..AigcConfig::default() };
+        let bad = AigcConfig {
+            pipelines: (0, 1),
+            ..AigcConfig::default()
+        };
         assert!(AigcInstance::random(&bad, 2, 2, 0).is_err());
-        let bad = AigcConfig { total_band_hz: f64::NAN, ..AigcConfig::default() };
+        let bad = AigcConfig {
+            total_band_hz: f64::NAN,
+            ..AigcConfig::default()
+        };
         assert!(AigcInstance::random(&bad, 2, 2, 0).is_err());
     }
 }

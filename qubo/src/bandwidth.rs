@@ -44,7 +44,15 @@ pub fn total_transfer_time(demand: &[f64], shares: &[f64]) -> f64 {
     demand
         .iter()
         .zip(shares)
-        .map(|(k, b)| if *k == 0.0 { 0.0 } else if *b > 0.0 { k / b } else { f64::INFINITY })
+        .map(|(k, b)| {
+            if *k == 0.0 {
+                0.0
+            } else if *b > 0.0 {
+                k / b
+            } else {
+                f64::INFINITY
+            }
+        })
         .sum()
 }
 
@@ -52,7 +60,10 @@ fn check_total(total_hz: f64) -> Result<(), QuboError> {
     if total_hz.is_finite() && total_hz > 0.0 {
         Ok(())
     } else {
-        Err(QuboError::Value { what: "total band B".into(), value: total_hz })
+        Err(QuboError::Value {
+            what: "total band B".into(),
+            value: total_hz,
+        })
     }
 }
 
@@ -104,6 +115,9 @@ mod tests {
     fn rejects_bad_input() {
         assert!(optimal_shares(0.0, &[1.0]).is_err());
         assert!(optimal_shares(1.0, &[-1.0]).is_err());
-        assert_eq!(optimal_shares(2.0, &[0.0, 0.0]).expect("valid"), vec![1.0, 1.0]);
+        assert_eq!(
+            optimal_shares(2.0, &[0.0, 0.0]).expect("valid"),
+            vec![1.0, 1.0]
+        );
     }
 }

@@ -55,19 +55,26 @@ pub struct AssignmentQubo {
 pub fn penalty_weight(problem: &SelectionProblem) -> f64 {
     let (m_count, s_count) = (problem.devices(), problem.servers());
     // Σ_{m'} load_m's per server, so Δ_ms is O(1) each.
-    let server_load: Vec<f64> = (0..s_count).map(|s| (0..m_count).map(|m| problem.load(m, s)).sum()).collect();
+    let server_load: Vec<f64> = (0..s_count)
+        .map(|s| (0..m_count).map(|m| problem.load(m, s)).sum())
+        .collect();
     let bound = (0..m_count)
         .map(|m| {
             (0..s_count)
                 .map(|s| {
                     let others = m_count as f64 - 1.0;
-                    let coupling = others * problem.load(m, s) + (server_load[s] - problem.load(m, s));
+                    let coupling =
+                        others * problem.load(m, s) + (server_load[s] - problem.load(m, s));
                     problem.linear(m, s) + coupling
                 })
                 .fold(f64::INFINITY, f64::min)
         })
         .fold(0.0, f64::max);
-    if bound > 0.0 { (1.0 + PENALTY_MARGIN) * bound } else { 1.0 }
+    if bound > 0.0 {
+        (1.0 + PENALTY_MARGIN) * bound
+    } else {
+        1.0
+    }
 }
 
 impl AssignmentQubo {
@@ -79,9 +86,15 @@ impl AssignmentQubo {
 
     /// The QUBO with a penalty weight of the caller's choice (A > 0); below
     /// the rule, optima may be infeasible.
-    pub fn with_penalty(problem: SelectionProblem, penalty: f64) -> Result<AssignmentQubo, QuboError> {
+    pub fn with_penalty(
+        problem: SelectionProblem,
+        penalty: f64,
+    ) -> Result<AssignmentQubo, QuboError> {
         if !(penalty.is_finite() && penalty > 0.0) {
-            return Err(QuboError::Value { what: "penalty weight A".into(), value: penalty });
+            return Err(QuboError::Value {
+                what: "penalty weight A".into(),
+                value: penalty,
+            });
         }
         let (m_count, s_count) = (problem.devices(), problem.servers());
         let n = problem.variables();
@@ -102,7 +115,11 @@ impl AssignmentQubo {
             }
         }
         let qubo = Qubo::new(linear, &quadratic, m_count as f64 * penalty)?;
-        Ok(AssignmentQubo { problem, qubo, penalty })
+        Ok(AssignmentQubo {
+            problem,
+            qubo,
+            penalty,
+        })
     }
 
     pub fn problem(&self) -> &SelectionProblem {
@@ -164,7 +181,8 @@ mod tests {
     use super::*;
 
     fn small() -> SelectionProblem {
-        SelectionProblem::new(2, 2, vec![1.0, 2.0, 3.0, 1.0], vec![0.5, 0.5, 0.25, 0.25]).expect("valid")
+        SelectionProblem::new(2, 2, vec![1.0, 2.0, 3.0, 1.0], vec![0.5, 0.5, 0.25, 0.25])
+            .expect("valid")
     }
 
     #[test]

@@ -12,7 +12,12 @@ pub enum QuboError {
     Value { what: String, value: f64 },
     /// A solver cannot handle an instance this large.
     #[error("{solver} handles at most {limit} {unit}, the instance has {size}")]
-    TooLarge { solver: String, limit: u64, unit: &'static str, size: u64 },
+    TooLarge {
+        solver: String,
+        limit: u64,
+        unit: &'static str,
+        size: u64,
+    },
     /// An assignment does not fit the instance.
     #[error("invalid assignment: {0}")]
     Assignment(String),
@@ -28,13 +33,23 @@ pub enum QuboError {
 }
 
 pub(crate) fn check_finite(what: &str, value: f64) -> Result<(), QuboError> {
-    if value.is_finite() { Ok(()) } else { Err(QuboError::Value { what: what.into(), value }) }
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(QuboError::Value {
+            what: what.into(),
+            value,
+        })
+    }
 }
 
 pub(crate) fn check_non_negative(what: &str, value: f64) -> Result<(), QuboError> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(QuboError::Value { what: what.into(), value })
+        Err(QuboError::Value {
+            what: what.into(),
+            value,
+        })
     }
 }

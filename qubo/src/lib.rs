@@ -28,8 +28,10 @@
 
 pub mod aigc;
 pub mod bandwidth;
+pub mod bench;
 pub mod build;
 pub mod error;
+pub mod policy;
 pub mod problem;
 pub mod qubo;
 pub mod repair;
@@ -38,5 +40,6 @@ pub mod solver;
 
 pub use build::AssignmentQubo;
 pub use error::QuboError;
+pub use policy::{POLICIES, QuboPolicy, by_name_policy};
 pub use problem::SelectionProblem;
 pub use qubo::Qubo;

@@ -26,20 +26,37 @@ pub struct SelectionProblem {
 
 impl SelectionProblem {
     /// Row-major M × S `linear` and `load`, all finite and ≥ 0.
-    pub fn new(devices: usize, servers: usize, linear: Vec<f64>, load: Vec<f64>) -> Result<SelectionProblem, QuboError> {
+    pub fn new(
+        devices: usize,
+        servers: usize,
+        linear: Vec<f64>,
+        load: Vec<f64>,
+    ) -> Result<SelectionProblem, QuboError> {
         if devices == 0 || servers == 0 {
-            return Err(QuboError::Size(format!("{devices} devices × {servers} servers: both must be ≥ 1")));
+            return Err(QuboError::Size(format!(
+                "{devices} devices × {servers} servers: both must be ≥ 1"
+            )));
         }
-        let cells = devices.checked_mul(servers).ok_or_else(|| QuboError::Size("M × S overflows".into()))?;
+        let cells = devices
+            .checked_mul(servers)
+            .ok_or_else(|| QuboError::Size("M × S overflows".into()))?;
         for (name, v) in [("linear", &linear), ("load", &load)] {
             if v.len() != cells {
-                return Err(QuboError::Size(format!("{name} has {} entries, expected {cells}", v.len())));
+                return Err(QuboError::Size(format!(
+                    "{name} has {} entries, expected {cells}",
+                    v.len()
+                )));
             }
             for x in v {
                 check_non_negative(name, *x)?;
             }
         }
-        Ok(SelectionProblem { devices, servers, linear, load })
+        Ok(SelectionProblem {
+            devices,
+            servers,
+            linear,
+            load,
+        })
     }
 
     pub fn devices(&self) -> usize {
@@ -82,8 +99,15 @@ impl SelectionProblem {
                 self.devices
             )));
         }
-        if let Some((m, s)) = assignment.iter().enumerate().find(|(_, s)| **s >= self.servers) {
-            return Err(QuboError::Assignment(format!("device {m} picks option {s} of {}", self.servers)));
+        if let Some((m, s)) = assignment
+            .iter()
+            .enumerate()
+            .find(|(_, s)| **s >= self.servers)
+        {
+            return Err(QuboError::Assignment(format!(
+                "device {m} picks option {s} of {}",
+                self.servers
+            )));
         }
         Ok(())
     }
@@ -104,7 +128,12 @@ impl SelectionProblem {
             count[s] += 1;
             load[s] += self.load(m, s);
         }
-        total + count.iter().zip(&load).map(|(&n, &l)| n.saturating_sub(1) as f64 * l).sum::<f64>()
+        total
+            + count
+                .iter()
+                .zip(&load)
+                .map(|(&n, &l)| n.saturating_sub(1) as f64 * l)
+                .sum::<f64>()
     }
 
     /// Each device's cheapest option ignoring the coupling: the separable
@@ -128,7 +157,8 @@ mod tests {
     fn cost_counts_every_pair_on_a_server_once() {
         // Three devices on server 0, linear 1 each, loads 1, 2, 3:
         // pairs (1+2) + (1+3) + (2+3) = 12.
-        let p = SelectionProblem::new(3, 2, vec![1.0; 6], vec![1.0, 0.0, 2.0, 0.0, 3.0, 0.0]).expect("valid");
+        let p = SelectionProblem::new(3, 2, vec![1.0; 6], vec![1.0, 0.0, 2.0, 0.0, 3.0, 0.0])
+            .expect("valid");
         assert_eq!(p.cost(&[0, 0, 0]).expect("ok"), 3.0 + 12.0);
         assert_eq!(p.cost(&[0, 1, 0]).expect("ok"), 3.0 + 4.0);
     }

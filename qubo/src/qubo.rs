@@ -30,10 +30,16 @@ pub const MAX_VARIABLES: usize = 1 << 24;
 impl Qubo {
     /// Builds a QUBO from linear terms and (i, j, b_ij) couplings with i ≠ j;
     /// repeated pairs, in either order, are summed; zero couplings dropped.
-    pub fn new(linear: Vec<f64>, quadratic: &[(usize, usize, f64)], offset: f64) -> Result<Qubo, QuboError> {
+    pub fn new(
+        linear: Vec<f64>,
+        quadratic: &[(usize, usize, f64)],
+        offset: f64,
+    ) -> Result<Qubo, QuboError> {
         let n = linear.len();
         if n == 0 || n > MAX_VARIABLES {
-            return Err(QuboError::Size(format!("{n} variables (1 to {MAX_VARIABLES} allowed)")));
+            return Err(QuboError::Size(format!(
+                "{n} variables (1 to {MAX_VARIABLES} allowed)"
+            )));
         }
         for a in &linear {
             check_finite("linear coefficient", *a)?;
@@ -43,7 +49,9 @@ impl Qubo {
         for &(i, j, b) in quadratic {
             check_finite("quadratic coefficient", b)?;
             if i >= n || j >= n || i == j {
-                return Err(QuboError::Size(format!("coupling ({i}, {j}) on {n} variables")));
+                return Err(QuboError::Size(format!(
+                    "coupling ({i}, {j}) on {n} variables"
+                )));
             }
             *pairs.entry((i.min(j), i.max(j))).or_insert(0.0) += b;
         }
@@ -66,7 +74,13 @@ impl Qubo {
             }
             row_start.push(cols.len());
         }
-        Ok(Qubo { linear, offset, row_start, cols, vals })
+        Ok(Qubo {
+            linear,
+            offset,
+            row_start,
+            cols,
+            vals,
+        })
     }
 
     pub fn variables(&self) -> usize {
@@ -97,7 +111,10 @@ impl Qubo {
     pub fn quadratic(&self) -> impl Iterator<Item = (usize, usize, f64)> + '_ {
         (0..self.variables()).flat_map(move |i| {
             let (cols, vals) = self.row(i);
-            cols.iter().zip(vals).filter(move |(j, _)| (**j as usize) > i).map(move |(j, b)| (i, *j as usize, *b))
+            cols.iter()
+                .zip(vals)
+                .filter(move |(j, _)| (**j as usize) > i)
+                .map(move |(j, b)| (i, *j as usize, *b))
         })
     }
 
@@ -107,21 +124,27 @@ impl Qubo {
             return 0.0;
         }
         let (cols, vals) = self.row(i);
-        cols.binary_search(&(j as u32)).map(|k| vals[k]).unwrap_or(0.0)
+        cols.binary_search(&(j as u32))
+            .map(|k| vals[k])
+            .unwrap_or(0.0)
     }
 
     /// E(x) for x given as 0/1 bytes; an error if the length is wrong.
     pub fn energy(&self, x: &[u8]) -> Result<f64, QuboError> {
         if x.len() != self.variables() {
-            return Err(QuboError::Size(format!("{} bits for {} variables", x.len(), self.variables())));
+            return Err(QuboError::Size(format!(
+                "{} bits for {} variables",
+                x.len(),
+                self.variables()
+            )));
         }
         Ok(self.energy_unchecked(x))
     }
 
     pub(crate) fn energy_unchecked(&self, x: &[u8]) -> f64 {
         let mut e = self.offset;
-        for i in 0..self.variables() {
-            if x[i] != 0 {
+        for (i, &xi) in x.iter().enumerate() {
+            if xi != 0 {
                 e += self.linear[i];
                 let (cols, vals) = self.row(i);
                 for (j, b) in cols.iter().zip(vals) {
@@ -138,8 +161,8 @@ impl Qubo {
     /// +h_i (0 → 1) or −h_i (1 → 0).
     pub(crate) fn fields(&self, x: &[u8], out: &mut [f64]) {
         out.copy_from_slice(&self.linear);
-        for i in 0..self.variables() {
-            if x[i] != 0 {
+        for (i, &xi) in x.iter().enumerate() {
+            if xi != 0 {
                 let (cols, vals) = self.row(i);
                 for (j, b) in cols.iter().zip(vals) {
                     out[*j as usize] += b;
@@ -168,8 +191,13 @@ impl Qubo {
     /// The dimod-style JSON document.
     pub fn to_dimod_json(&self) -> String {
         let doc = DimodJson {
-            linear: self.linear.iter().enumerate().map(|(i, a)| (i.to_string(), *a)).collect(),
-            quadratic: self.quadratic().map(|(i, j, b)| (i, j, b)).collect(),
+            linear: self
+                .linear
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (i.to_string(), *a))
+                .collect(),
+            quadratic: self.quadratic().collect(),
             offset: self.offset,
             vartype: "BINARY".into(),
         };
@@ -179,14 +207,22 @@ impl Qubo {
 
     /// Reads what [`Qubo::to_dimod_json`] writes (variables labelled 0..n).
     pub fn from_dimod_json(text: &str) -> Result<Qubo, QuboError> {
-        let doc: DimodJson = serde_json::from_str(text).map_err(|e| QuboError::Format(e.to_string()))?;
+        let doc: DimodJson =
+            serde_json::from_str(text).map_err(|e| QuboError::Format(e.to_string()))?;
         if doc.vartype != "BINARY" {
-            return Err(QuboError::Format(format!("vartype {} (only BINARY is read)", doc.vartype)));
+            return Err(QuboError::Format(format!(
+                "vartype {} (only BINARY is read)",
+                doc.vartype
+            )));
         }
         let mut linear = vec![0.0; doc.linear.len()];
         for (label, a) in &doc.linear {
-            let i: usize = label.parse().map_err(|_| QuboError::Format(format!("variable label `{label}`")))?;
-            *linear.get_mut(i).ok_or_else(|| QuboError::Format(format!("label {i} out of range")))? = *a;
+            let i: usize = label
+                .parse()
+                .map_err(|_| QuboError::Format(format!("variable label `{label}`")))?;
+            *linear
+                .get_mut(i)
+                .ok_or_else(|| QuboError::Format(format!("label {i} out of range")))? = *a;
         }
         Qubo::new(linear, &doc.quadratic, doc.offset)
     }
@@ -195,9 +231,18 @@ impl Qubo {
     /// diagonal `i i a_i`, then the upper triangle `i j b_ij`.
     pub fn to_qbsolv(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "c qmec-qubo server selection, energy = x^T Q x + offset");
+        let _ = writeln!(
+            out,
+            "c qmec-qubo server selection, energy = x^T Q x + offset"
+        );
         let _ = writeln!(out, "c offset {:e}", self.offset);
-        let _ = writeln!(out, "p qubo 0 {} {} {}", self.variables(), self.variables(), self.couplings());
+        let _ = writeln!(
+            out,
+            "p qubo 0 {} {} {}",
+            self.variables(),
+            self.variables(),
+            self.couplings()
+        );
         for (i, a) in self.linear.iter().enumerate() {
             let _ = writeln!(out, "{i} {i} {a:e}");
         }
@@ -221,7 +266,12 @@ mod tests {
     use super::*;
 
     fn sample() -> Qubo {
-        Qubo::new(vec![1.0, -2.0, 0.5], &[(0, 1, 3.0), (2, 1, -1.0), (1, 2, 0.25)], 4.0).expect("valid")
+        Qubo::new(
+            vec![1.0, -2.0, 0.5],
+            &[(0, 1, 3.0), (2, 1, -1.0), (1, 2, 0.25)],
+            4.0,
+        )
+        .expect("valid")
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub fn repair(aq: &AssignmentQubo, x: &mut [u8]) -> usize {
             let i = row.start + s;
             let (cols, vals) = qubo.row(i);
             let field: f64 = qubo.linear()[i]
-                + cols.iter().zip(vals).filter(|(j, _)| x[**j as usize] != 0).map(|(_, b)| b).sum::<f64>();
+                + cols
+                    .iter()
+                    .zip(vals)
+                    .filter(|(j, _)| x[**j as usize] != 0)
+                    .map(|(_, b)| b)
+                    .sum::<f64>();
             if field < best.0 {
                 best = (field, s);
             }
@@ -41,7 +46,8 @@ mod tests {
 
     #[test]
     fn repair_fixes_and_counts_only_broken_rows() {
-        let p = SelectionProblem::new(3, 2, vec![1.0, 5.0, 5.0, 1.0, 2.0, 3.0], vec![0.0; 6]).expect("valid");
+        let p = SelectionProblem::new(3, 2, vec![1.0, 5.0, 5.0, 1.0, 2.0, 3.0], vec![0.0; 6])
+            .expect("valid");
         let aq = AssignmentQubo::new(p).expect("builds");
         let mut x = vec![1, 1, 0, 1, 0, 0];
         assert_eq!(repair(&aq, &mut x), 2);

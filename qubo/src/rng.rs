@@ -19,7 +19,9 @@ impl FastRng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        FastRng { s: [next(), next(), next(), next()] }
+        FastRng {
+            s: [next(), next(), next(), next()],
+        }
     }
 
     #[inline]

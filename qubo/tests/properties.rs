@@ -15,7 +15,8 @@ use qmec_qubo::solver::sb::{SimulatedBifurcation, Variant};
 use qmec_qubo::solver::{Solver, by_name};
 
 fn aigc(devices: usize, servers: usize, seed: u64) -> (AigcInstance, AssignmentQubo) {
-    let inst = AigcInstance::random(&AigcConfig::default(), devices, servers, seed).expect("valid instance");
+    let inst = AigcInstance::random(&AigcConfig::default(), devices, servers, seed)
+        .expect("valid instance");
     let aq = AssignmentQubo::new(inst.selection_problem().expect("valid problem")).expect("builds");
     (inst, aq)
 }
@@ -30,11 +31,16 @@ fn feasible_qubo_energy_equals_the_model_latency() {
         let (m, s) = (2 + seed as usize % 7, 2 + seed as usize % 4);
         let (inst, aq) = aigc(m, s, seed);
         for k in 0..30u64 {
-            let a: Vec<usize> = (0..m).map(|d| ((k * 7 + d as u64 * 13 + seed) % s as u64) as usize).collect();
+            let a: Vec<usize> = (0..m)
+                .map(|d| ((k * 7 + d as u64 * 13 + seed) % s as u64) as usize)
+                .collect();
             let x = aq.encode(&a).expect("encodes");
             let energy = aq.qubo().energy(&x).expect("energy");
             let latency = inst.total_latency(&a).expect("latency");
-            assert!((energy - latency).abs() <= 1e-9 * latency, "seed {seed}: {energy} vs {latency}");
+            assert!(
+                (energy - latency).abs() <= 1e-9 * latency,
+                "seed {seed}: {energy} vs {latency}"
+            );
         }
     }
 }
@@ -81,7 +87,10 @@ fn a_penalty_below_the_rule_can_make_the_optimum_infeasible() {
     let (_, aq) = aigc(3, 2, 4);
     let weak = AssignmentQubo::with_penalty(aq.problem().clone(), 1e-3).expect("builds");
     let solution = ExactBits::default().solve(&weak).expect("small");
-    assert!(!solution.raw_feasible, "with A ≪ latency, assigning nobody is cheapest");
+    assert!(
+        !solution.raw_feasible,
+        "with A ≪ latency, assigning nobody is cheapest"
+    );
     assert_eq!(solution.repaired_devices, 3);
     assert!(ExactBits::default().solve(&aq).expect("small").raw_feasible);
 }
@@ -98,7 +107,16 @@ fn both_exact_enumerations_agree_on_aigc_instances() {
 
 #[test]
 fn sa_and_sb_reach_the_exact_optimum_on_95_percent_of_small_instances() {
-    let shapes = [(3, 3), (4, 3), (5, 4), (4, 5), (6, 3), (10, 2), (5, 3), (2, 7)];
+    let shapes = [
+        (3, 3),
+        (4, 3),
+        (5, 4),
+        (4, 5),
+        (6, 3),
+        (10, 2),
+        (5, 3),
+        (2, 7),
+    ];
     let mut hits = [0usize; 3];
     let mut total = 0;
     for seed in 0..25u64 {
@@ -106,9 +124,20 @@ fn sa_and_sb_reach_the_exact_optimum_on_95_percent_of_small_instances() {
             let (_, aq) = aigc(m, s, 1000 + seed);
             let exact = ExactOneHot::default().solve(&aq).expect("small").cost;
             let solvers: [Box<dyn Solver>; 3] = [
-                Box::new(SimulatedAnnealing { seed, polish: false, ..Default::default() }),
-                Box::new(SimulatedBifurcation { seed, ..Default::default() }),
-                Box::new(SimulatedBifurcation { seed, variant: Variant::Discrete, ..Default::default() }),
+                Box::new(SimulatedAnnealing {
+                    seed,
+                    polish: false,
+                    ..Default::default()
+                }),
+                Box::new(SimulatedBifurcation {
+                    seed,
+                    ..Default::default()
+                }),
+                Box::new(SimulatedBifurcation {
+                    seed,
+                    variant: Variant::Discrete,
+                    ..Default::default()
+                }),
             ];
             for (k, mut solver) in solvers.into_iter().enumerate() {
                 let got = solver.solve(&aq).expect("solves");
@@ -123,7 +152,10 @@ fn sa_and_sb_reach_the_exact_optimum_on_95_percent_of_small_instances() {
     // SA without the device-move polish, SB with its defaults (polish on);
     // discrete SB is held to a lower bar (measured 94.5 % at the defaults).
     for ((name, h), bar) in ["sa", "sb", "dsb"].iter().zip(hits).zip([95, 95, 90]) {
-        assert!(h * 100 >= bar * total, "{name}: exact optimum on {h} of {total}");
+        assert!(
+            h * 100 >= bar * total,
+            "{name}: exact optimum on {h} of {total}"
+        );
     }
 }
 
@@ -133,15 +165,27 @@ fn textbook_qaoa_at_depth_three_concentrates_on_the_optimum() {
         let (_, aq) = aigc(3, 3, 50 + seed);
         let n = aq.qubo().variables();
         let energies = all_energies(aq.qubo(), 24).expect("small");
-        let best = (0..energies.len()).min_by(|&a, &b| energies[a].total_cmp(&energies[b])).expect("non-empty");
-        let qaoa = Qaoa { depth: 3, seed, ..Default::default() };
+        let best = (0..energies.len())
+            .min_by(|&a, &b| energies[a].total_cmp(&energies[b]))
+            .expect("non-empty");
+        let qaoa = Qaoa {
+            depth: 3,
+            seed,
+            ..Default::default()
+        };
         let run = qaoa.optimise(aq.qubo()).expect("runs");
         let uniform = 1.0 / (1u64 << n) as f64;
         let ratio = run.probabilities[best] / uniform;
-        assert!(ratio >= 5.0, "seed {seed}: P(optimum) = {ratio:.2} × uniform");
+        assert!(
+            ratio >= 5.0,
+            "seed {seed}: P(optimum) = {ratio:.2} × uniform"
+        );
         let mean: f64 = energies.iter().sum::<f64>() / energies.len() as f64;
         assert!(run.expectation < mean);
-        let solution = by_name("qaoa", seed).expect("known").solve(&aq).expect("runs");
+        let solution = by_name("qaoa", seed)
+            .expect("known")
+            .solve(&aq)
+            .expect("runs");
         let exact = ExactBits::default().solve(&aq).expect("small");
         assert!(solution.cost >= exact.cost - 1e-9);
     }
@@ -154,7 +198,13 @@ fn one_hot_qaoa_concentrates_on_the_optimum_with_both_mixers() {
         let states = 81.0;
         let exact = ExactOneHot::default().solve(&aq).expect("small");
         let best: usize = exact.assignment.iter().rev().fold(0, |acc, s| acc * 3 + s);
-        let run = QaoaXy { depth: 3, mixer, ..Default::default() }.optimise(aq.problem()).expect("runs");
+        let run = QaoaXy {
+            depth: 3,
+            mixer,
+            ..Default::default()
+        }
+        .optimise(aq.problem())
+        .expect("runs");
         let ratio = run.probabilities[best] * states;
         assert!(ratio >= 3.0, "{mixer:?}: P(optimum) = {ratio:.2} × uniform");
         let total: f64 = run.probabilities.iter().sum();

@@ -6,6 +6,7 @@ mod deploy;
 mod experiment;
 mod export_qasm;
 mod image;
+mod qubo;
 mod scenario;
 mod simulate;
 mod testbed;
@@ -31,6 +32,8 @@ enum Command {
     Compare(compare::Args),
     /// Reproduce the papers' comparisons: plots, CSV and a claim-by-claim report.
     Experiment(experiment::Args),
+    /// AIGC server selection as a QUBO: solvers side by side, benchmarks, baselines.
+    Qubo(qubo::Args),
     /// Show built-in scenarios.
     #[command(subcommand)]
     Scenario(scenario::Command),
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Qubo(args) => qubo::run(args),
         Command::Scenario(command) => scenario::run(command),
         Command::Experiment(args) => experiment::run_command(args),
         Command::Train(args) => train::run(args),

@@ -15,7 +15,12 @@ impl Adam {
     const EPS: f64 = 1e-8;
 
     pub(crate) fn new(n: usize, rate: f64) -> Adam {
-        Adam { rate, m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+        Adam {
+            rate,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
     }
 
     /// One descent step on `params` along `grad`.
@@ -23,7 +28,11 @@ impl Adam {
         self.t += 1;
         let c1 = 1.0 - Self::BETA1.powi(self.t);
         let c2 = 1.0 - Self::BETA2.powi(self.t);
-        for ((p, g), (m, v)) in params.iter_mut().zip(grad).zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+        for ((p, g), (m, v)) in params
+            .iter_mut()
+            .zip(grad)
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
             *m = Self::BETA1 * *m + (1.0 - Self::BETA1) * g;
             *v = Self::BETA2 * *v + (1.0 - Self::BETA2) * g * g;
             *p -= self.rate * (*m / c1) / ((*v / c2).sqrt() + Self::EPS);
@@ -43,6 +52,9 @@ mod tests {
             let g = vec![2.0 * (p[0] - 1.0), 20.0 * (p[1] + 0.5)];
             adam.step(&mut p, &g);
         }
-        assert!((p[0] - 1.0).abs() < 1e-2 && (p[1] + 0.5).abs() < 1e-2, "{p:?}");
+        assert!(
+            (p[0] - 1.0).abs() < 1e-2 && (p[1] + 0.5).abs() < 1e-2,
+            "{p:?}"
+        );
     }
 }

@@ -26,7 +26,9 @@ pub struct ExactBits {
 
 impl Default for ExactBits {
     fn default() -> ExactBits {
-        ExactBits { max_variables: MAX_EXACT_VARIABLES }
+        ExactBits {
+            max_variables: MAX_EXACT_VARIABLES,
+        }
     }
 }
 
@@ -53,7 +55,11 @@ fn gray_walk(qubo: &Qubo, mut visit: impl FnMut(usize, f64)) {
     visit(0, energy);
     for k in 1..(1usize << n) {
         let bit = k.trailing_zeros() as usize;
-        energy += if x[bit] == 0 { fields[bit] } else { -fields[bit] };
+        energy += if x[bit] == 0 {
+            fields[bit]
+        } else {
+            -fields[bit]
+        };
         flip(qubo, &mut x, &mut fields, bit);
         index ^= 1 << bit;
         visit(index, energy);
@@ -106,14 +112,20 @@ pub struct ExactOneHot {
 impl Default for ExactOneHot {
     fn default() -> ExactOneHot {
         // About a second per 10^8 states on one core.
-        ExactOneHot { max_states: 200_000_000 }
+        ExactOneHot {
+            max_states: 200_000_000,
+        }
     }
 }
 
 /// Visits the S^M assignments in mixed-radix order (device 0 the least
 /// significant digit), calling `visit(index, cost, assignment)`; each step
 /// moves one device (amortised) and is priced in O(1).
-pub(crate) fn odometer_walk(p: &SelectionProblem, states: u64, mut visit: impl FnMut(u64, f64, &[usize])) {
+pub(crate) fn odometer_walk(
+    p: &SelectionProblem,
+    states: u64,
+    mut visit: impl FnMut(u64, f64, &[usize]),
+) {
     let (m_count, s_count) = (p.devices(), p.servers());
     let mut a = vec![0usize; m_count];
     let mut count = vec![0usize; s_count];
@@ -124,17 +136,18 @@ pub(crate) fn odometer_walk(p: &SelectionProblem, states: u64, mut visit: impl F
     visit(0, cost, &a);
     for index in 1..states {
         // Odometer: advance device 0; carry into the next on wrap.
-        for m in 0..m_count {
-            let s = a[m];
+        for (m, am) in a.iter_mut().enumerate() {
+            let s = *am;
             let t = if s + 1 == s_count { 0 } else { s + 1 };
-            let leave = p.linear(m, s) + (count[s] - 1) as f64 * p.load(m, s) + (load[s] - p.load(m, s));
+            let leave =
+                p.linear(m, s) + (count[s] - 1) as f64 * p.load(m, s) + (load[s] - p.load(m, s));
             count[s] -= 1;
             load[s] -= p.load(m, s);
             let join = p.linear(m, t) + count[t] as f64 * p.load(m, t) + load[t];
             count[t] += 1;
             load[t] += p.load(m, t);
             cost += join - leave;
-            a[m] = t;
+            *am = t;
             if t != 0 {
                 break;
             }
@@ -146,12 +159,14 @@ pub(crate) fn odometer_walk(p: &SelectionProblem, states: u64, mut visit: impl F
 /// The cost of every one-hot assignment, indexed in mixed radix (device 0
 /// least significant), for QAOA-XY's cost layer.
 pub fn one_hot_costs(p: &SelectionProblem, max_states: u64) -> Result<Vec<f64>, QuboError> {
-    let states = one_hot_states(p.devices(), p.servers()).filter(|n| *n <= max_states).ok_or(QuboError::TooLarge {
-        solver: "one-hot cost table".into(),
-        limit: max_states,
-        unit: "one-hot states",
-        size: one_hot_states(p.devices(), p.servers()).unwrap_or(u64::MAX),
-    })?;
+    let states = one_hot_states(p.devices(), p.servers())
+        .filter(|n| *n <= max_states)
+        .ok_or(QuboError::TooLarge {
+            solver: "one-hot cost table".into(),
+            limit: max_states,
+            unit: "one-hot states",
+            size: one_hot_states(p.devices(), p.servers()).unwrap_or(u64::MAX),
+        })?;
     let mut out = vec![0.0; states as usize];
     odometer_walk(p, states, |i, c, _| out[i as usize] = c);
     Ok(out)
@@ -170,14 +185,14 @@ impl Solver for ExactOneHot {
     fn solve(&mut self, aq: &AssignmentQubo) -> Result<Solution, QuboError> {
         let p = aq.problem();
         let (m_count, s_count) = (p.devices(), p.servers());
-        let states = one_hot_states(m_count, s_count).filter(|n| *n <= self.max_states).ok_or(
-            QuboError::TooLarge {
+        let states = one_hot_states(m_count, s_count)
+            .filter(|n| *n <= self.max_states)
+            .ok_or(QuboError::TooLarge {
                 solver: "exact-onehot".into(),
                 limit: self.max_states,
                 unit: "one-hot states",
                 size: one_hot_states(m_count, s_count).unwrap_or(u64::MAX),
-            },
-        )?;
+            })?;
         let mut best = (f64::INFINITY, Vec::new());
         odometer_walk(p, states, |_, cost, a| {
             if cost < best.0 {
@@ -199,7 +214,8 @@ mod tests {
         for _ in 0..10 {
             let linear = (0..12).map(|_| 10.0 * rng.unit()).collect();
             let load = (0..12).map(|_| 3.0 * rng.unit()).collect();
-            let aq = AssignmentQubo::new(SelectionProblem::new(4, 3, linear, load).expect("valid")).expect("builds");
+            let aq = AssignmentQubo::new(SelectionProblem::new(4, 3, linear, load).expect("valid"))
+                .expect("builds");
             let bits = ExactBits::default().solve(&aq).expect("small");
             let onehot = ExactOneHot::default().solve(&aq).expect("small");
             assert!(bits.raw_feasible);
@@ -216,7 +232,10 @@ mod tests {
     fn refuses_large_instances() {
         let p = SelectionProblem::new(10, 3, vec![1.0; 30], vec![0.0; 30]).expect("valid");
         let aq = AssignmentQubo::new(p).expect("builds");
-        assert!(matches!(ExactBits::default().solve(&aq), Err(QuboError::TooLarge { .. })));
+        assert!(matches!(
+            ExactBits::default().solve(&aq),
+            Err(QuboError::TooLarge { .. })
+        ));
         assert!(ExactOneHot { max_states: 1000 }.solve(&aq).is_err());
     }
 }

@@ -21,7 +21,9 @@ impl Solver for Greedy {
         let mut assignment = Vec::with_capacity(p.devices());
         for m in 0..p.devices() {
             let marginal = |s: usize| p.linear(m, s) + count[s] as f64 * p.load(m, s) + load[s];
-            let s = (0..p.servers()).min_by(|&a, &b| marginal(a).total_cmp(&marginal(b))).unwrap_or(0);
+            let s = (0..p.servers())
+                .min_by(|&a, &b| marginal(a).total_cmp(&marginal(b)))
+                .unwrap_or(0);
             count[s] += 1;
             load[s] += p.load(m, s);
             assignment.push(s);

@@ -52,8 +52,8 @@ pub(crate) fn polish(problem: &SelectionProblem, assignment: &mut [usize]) -> f6
     let mut change = 0.0;
     loop {
         let mut improved = false;
-        for m in 0..assignment.len() {
-            let s = assignment[m];
+        for (m, slot) in assignment.iter_mut().enumerate() {
+            let s = *slot;
             let leave = problem.linear(m, s)
                 + (count[s] - 1) as f64 * problem.load(m, s)
                 + (load[s] - problem.load(m, s));
@@ -71,7 +71,7 @@ pub(crate) fn polish(problem: &SelectionProblem, assignment: &mut [usize]) -> f6
                 load[s] -= problem.load(m, s);
                 count[t] += 1;
                 load[t] += problem.load(m, t);
-                assignment[m] = t;
+                *slot = t;
                 change += best.0;
                 improved = true;
             }

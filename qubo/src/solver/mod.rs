@@ -66,11 +66,26 @@ pub(crate) fn from_assignment(
     repaired_devices: usize,
 ) -> Solution {
     let cost = aq.problem().cost_unchecked(&assignment);
-    Solution { assignment, cost, raw_feasible, repaired_devices }
+    Solution {
+        assignment,
+        cost,
+        raw_feasible,
+        repaired_devices,
+    }
 }
 
 /// The names [`by_name`] knows.
-pub const SOLVERS: [&str; 9] = ["exact", "exact-onehot", "greedy", "sa", "sb", "dsb", "qaoa", "qaoa-xy", "qaoa-xy-complete"];
+pub const SOLVERS: [&str; 9] = [
+    "exact",
+    "exact-onehot",
+    "greedy",
+    "sa",
+    "sb",
+    "dsb",
+    "qaoa",
+    "qaoa-xy",
+    "qaoa-xy-complete",
+];
 
 /// A solver with its default settings, seeded.
 pub fn by_name(name: &str, seed: u64) -> Result<Box<dyn Solver>, QuboError> {
@@ -78,16 +93,37 @@ pub fn by_name(name: &str, seed: u64) -> Result<Box<dyn Solver>, QuboError> {
         "exact" => Box::new(exact::ExactBits::default()),
         "exact-onehot" => Box::new(exact::ExactOneHot::default()),
         "greedy" => Box::new(greedy::Greedy),
-        "sa" => Box::new(sa::SimulatedAnnealing { seed, ..Default::default() }),
-        "sb" => Box::new(sb::SimulatedBifurcation { seed, ..Default::default() }),
-        "dsb" => Box::new(sb::SimulatedBifurcation { seed, variant: sb::Variant::Discrete, ..Default::default() }),
-        "qaoa" => Box::new(qaoa::Qaoa { seed, ..Default::default() }),
-        "qaoa-xy" => Box::new(qaoa_xy::QaoaXy { seed, ..Default::default() }),
-        "qaoa-xy-complete" => {
-            Box::new(qaoa_xy::QaoaXy { seed, mixer: qaoa_xy::Mixer::Complete, ..Default::default() })
-        }
+        "sa" => Box::new(sa::SimulatedAnnealing {
+            seed,
+            ..Default::default()
+        }),
+        "sb" => Box::new(sb::SimulatedBifurcation {
+            seed,
+            ..Default::default()
+        }),
+        "dsb" => Box::new(sb::SimulatedBifurcation {
+            seed,
+            variant: sb::Variant::Discrete,
+            ..Default::default()
+        }),
+        "qaoa" => Box::new(qaoa::Qaoa {
+            seed,
+            ..Default::default()
+        }),
+        "qaoa-xy" => Box::new(qaoa_xy::QaoaXy {
+            seed,
+            ..Default::default()
+        }),
+        "qaoa-xy-complete" => Box::new(qaoa_xy::QaoaXy {
+            seed,
+            mixer: qaoa_xy::Mixer::Complete,
+            ..Default::default()
+        }),
         other => {
-            return Err(QuboError::UnknownSolver { name: other.into(), known: SOLVERS.join(", ") });
+            return Err(QuboError::UnknownSolver {
+                name: other.into(),
+                known: SOLVERS.join(", "),
+            });
         }
     })
 }

@@ -36,7 +36,15 @@ pub struct Qaoa {
 
 impl Default for Qaoa {
     fn default() -> Qaoa {
-        Qaoa { depth: 3, restarts: 3, iterations: 100, learning_rate: 0.05, shots: 1024, seed: 0, max_qubits: 22 }
+        Qaoa {
+            depth: 3,
+            restarts: 3,
+            iterations: 100,
+            learning_rate: 0.05,
+            shots: 1024,
+            seed: 0,
+            max_qubits: 22,
+        }
     }
 }
 
@@ -57,7 +65,11 @@ pub(crate) fn standardise(energies: &[f64]) -> (Vec<f64>, f64, f64) {
     let mean = energies.iter().sum::<f64>() / n;
     let var = energies.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n;
     let spread = if var > 0.0 { var.sqrt() } else { 1.0 };
-    (energies.iter().map(|e| (e - mean) / spread).collect(), mean, spread)
+    (
+        energies.iter().map(|e| (e - mean) / spread).collect(),
+        mean,
+        spread,
+    )
 }
 
 /// Start angles: a linear ramp (γ rising, β falling, as in a discretised
@@ -69,7 +81,13 @@ pub(crate) fn initial_angles(depth: usize, restart: usize, rng: &mut FastRng) ->
             let f = (k as f64 + 0.5) / depth as f64;
             [f * total, (1.0 - f) * total]
         })
-        .map(|a| if restart == 0 { a } else { a * (0.5 + rng.unit()) + 0.2 * (rng.unit() - 0.5) })
+        .map(|a| {
+            if restart == 0 {
+                a
+            } else {
+                a * (0.5 + rng.unit()) + 0.2 * (rng.unit() - 0.5)
+            }
+        })
         .collect()
 }
 
@@ -83,10 +101,15 @@ pub(crate) fn train(
     mut value_and_grad: impl FnMut(&[f64]) -> Result<(f64, Vec<f64>), QuboError>,
 ) -> Result<(Vec<f64>, f64), QuboError> {
     if depth == 0 || restarts == 0 {
-        return Err(QuboError::Size("QAOA needs depth ≥ 1 and ≥ 1 restart".into()));
+        return Err(QuboError::Size(
+            "QAOA needs depth ≥ 1 and ≥ 1 restart".into(),
+        ));
     }
     if !(rate.is_finite() && rate > 0.0) {
-        return Err(QuboError::Value { what: "QAOA learning rate".into(), value: rate });
+        return Err(QuboError::Value {
+            what: "QAOA learning rate".into(),
+            value: rate,
+        });
     }
     let mut best: Option<(Vec<f64>, f64)> = None;
     for restart in 0..restarts {
@@ -122,10 +145,10 @@ pub(crate) fn best_sample(
     for _ in 0..shots {
         let u = rng.unit() * acc;
         let i = cdf.partition_point(|c| *c < u).min(probabilities.len() - 1);
-        if let Some(s) = score(i) {
-            if best.is_none_or(|(b, _)| s < b) {
-                best = Some((s, i));
-            }
+        if let Some(s) = score(i)
+            && best.is_none_or(|(b, _)| s < b)
+        {
+            best = Some((s, i));
         }
     }
     best.map(|(_, i)| i)
@@ -136,10 +159,16 @@ impl Qaoa {
     fn circuit(&self, n: usize, diag: &[f64]) -> Result<Circuit, QuboError> {
         let mut c = Circuit::new(n)?;
         for k in 0..self.depth {
-            c.push(Op::PhaseDiag { param: 2 * k, diag: diag.to_vec() })?;
+            c.push(Op::PhaseDiag {
+                param: 2 * k,
+                diag: diag.to_vec(),
+            })?;
             for q in 0..n {
                 // RX(2β) = exp(−iβX).
-                c.push(Op::Rx { qubit: q, angle: Angle::scaled(2 * k + 1, 2.0) })?;
+                c.push(Op::Rx {
+                    qubit: q,
+                    angle: Angle::scaled(2 * k + 1, 2.0),
+                })?;
             }
         }
         Ok(c)
@@ -152,20 +181,42 @@ impl Qaoa {
         let (diag, mean, spread) = standardise(&energies);
         let circuit = self.circuit(n, &diag)?;
         let dim = 1usize << n;
-        let initial = StateVector::from_amplitudes(vec![Complex64::new(1.0 / (dim as f64).sqrt(), 0.0); dim])?;
+        let initial =
+            StateVector::from_amplitudes(vec![
+                Complex64::new(1.0 / (dim as f64).sqrt(), 0.0);
+                dim
+            ])?;
         let observable = [Observable::Diagonal(diag)];
         let mut ws = Workspace::new(n)?;
         let mut rng = FastRng::new(self.seed);
-        let (params, value) =
-            train(self.depth, self.restarts, self.iterations, self.learning_rate, &mut rng, |params| {
+        let (params, value) = train(
+            self.depth,
+            self.restarts,
+            self.iterations,
+            self.learning_rate,
+            &mut rng,
+            |params| {
                 let mut e = [0.0];
                 let mut g = vec![0.0; params.len()];
-                ws.vjp_accumulate(&circuit, params, &initial, &observable, &[1.0], &mut e, &mut g)?;
+                ws.vjp_accumulate(
+                    &circuit,
+                    params,
+                    &initial,
+                    &observable,
+                    &[1.0],
+                    &mut e,
+                    &mut g,
+                )?;
                 Ok((e[0], g))
-            })?;
+            },
+        )?;
         let mut state = initial.clone();
         circuit.run(&params, &mut state)?;
-        Ok(QaoaRun { params, expectation: mean + spread * value, probabilities: state.probabilities() })
+        Ok(QaoaRun {
+            params,
+            expectation: mean + spread * value,
+            probabilities: state.probabilities(),
+        })
     }
 }
 

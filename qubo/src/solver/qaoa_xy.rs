@@ -67,11 +67,20 @@ impl QaoaXy {
         let (diag, mean, spread) = standardise(&costs);
         let circuit = QuditQaoa::new(problem.servers(), diag, self.mixer)?;
         let mut rng = FastRng::new(self.seed);
-        let (params, value) = train(self.depth, self.restarts, self.iterations, self.learning_rate, &mut rng, |p| {
-            Ok(circuit.expectation_and_gradient(p))
-        })?;
+        let (params, value) = train(
+            self.depth,
+            self.restarts,
+            self.iterations,
+            self.learning_rate,
+            &mut rng,
+            |p| Ok(circuit.expectation_and_gradient(p)),
+        )?;
         let probabilities = circuit.run(&params).iter().map(|a| a.norm_sqr()).collect();
-        Ok(QaoaRun { params, expectation: mean + spread * value, probabilities })
+        Ok(QaoaRun {
+            params,
+            expectation: mean + spread * value,
+            probabilities,
+        })
     }
 }
 
@@ -88,8 +97,10 @@ impl Solver for QaoaXy {
         let run = self.optimise(p)?;
         let mut rng = FastRng::new(self.seed ^ 0x5A5A);
         let (m, s) = (p.devices(), p.servers());
-        let index = best_sample(&run.probabilities, self.shots, &mut rng, |i| Some(p.cost_unchecked(&digits(i, m, s))))
-            .unwrap_or(0);
+        let index = best_sample(&run.probabilities, self.shots, &mut rng, |i| {
+            Some(p.cost_unchecked(&digits(i, m, s)))
+        })
+        .unwrap_or(0);
         Ok(from_assignment(aq, digits(index, m, s), true, 0))
     }
 }

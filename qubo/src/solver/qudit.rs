@@ -50,7 +50,10 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut v = vec![0.0; n * n];
     (0..n).for_each(|i| v[i * n + i] = 1.0);
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j))).map(|(i, j)| a[i * n + j].powi(2)).sum();
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
         if off < 1e-30 {
             break;
         }
@@ -103,7 +106,9 @@ pub fn mixer_unitary(values: &[f64], vectors: &[f64], beta: f64) -> Vec<C> {
 
 /// The S^M register size, checked.
 pub fn register_size(levels: usize, sites: usize, max_states: usize) -> Result<usize, QuboError> {
-    let size = u32::try_from(sites).ok().and_then(|m| levels.checked_pow(m));
+    let size = u32::try_from(sites)
+        .ok()
+        .and_then(|m| levels.checked_pow(m));
     match size {
         Some(n) if n <= max_states.min(MAX_STATES) => Ok(n),
         _ => Err(QuboError::TooLarge {
@@ -136,7 +141,11 @@ pub fn apply_to_every_site(amps: &mut [C], levels: usize, u: &[C]) {
                     *b = amps[base + k * stride];
                 }
                 for (i, o) in out.iter_mut().enumerate() {
-                    *o = u[i * levels..(i + 1) * levels].iter().zip(&buf).map(|(x, y)| x * y).sum();
+                    *o = u[i * levels..(i + 1) * levels]
+                        .iter()
+                        .zip(&buf)
+                        .map(|(x, y)| x * y)
+                        .sum();
                 }
                 for (k, o) in out.iter().enumerate() {
                     amps[base + k * stride] = *o;
@@ -189,14 +198,25 @@ impl QuditQaoa {
     /// `diag` holds the cost of every basis state (length S^M).
     pub fn new(levels: usize, diag: Vec<f64>, mixer: Mixer) -> Result<QuditQaoa, QuboError> {
         if levels == 0 || diag.is_empty() {
-            return Err(QuboError::Size("a qudit register needs ≥ 1 level and ≥ 1 state".into()));
+            return Err(QuboError::Size(
+                "a qudit register needs ≥ 1 level and ≥ 1 state".into(),
+            ));
         }
         if let Some(bad) = diag.iter().find(|d| !d.is_finite()) {
-            return Err(QuboError::Value { what: "cost diagonal".into(), value: *bad });
+            return Err(QuboError::Value {
+                what: "cost diagonal".into(),
+                value: *bad,
+            });
         }
         let hopping = hopping(levels, mixer);
         let (values, vectors) = symmetric_eigen(&hopping, levels);
-        Ok(QuditQaoa { levels, diag, hopping, values, vectors })
+        Ok(QuditQaoa {
+            levels,
+            diag,
+            hopping,
+            values,
+            vectors,
+        })
     }
 
     pub fn dim(&self) -> usize {
@@ -224,7 +244,11 @@ impl QuditQaoa {
     pub fn expectation_and_gradient(&self, params: &[f64]) -> (f64, Vec<f64>) {
         let mut psi = self.run(params);
         let mut lambda: Vec<C> = psi.iter().zip(&self.diag).map(|(p, d)| p * d).collect();
-        let value: f64 = psi.iter().zip(&lambda).map(|(p, l)| (p.conj() * l).re).sum();
+        let value: f64 = psi
+            .iter()
+            .zip(&lambda)
+            .map(|(p, l)| (p.conj() * l).re)
+            .sum();
         let mut grad = vec![0.0; params.len()];
         for k in (0..params.len() / 2).rev() {
             let (gamma, beta) = (params[2 * k], params[2 * k + 1]);
@@ -233,7 +257,12 @@ impl QuditQaoa {
             apply_to_every_site(&mut psi, self.levels, &undo);
             apply_to_every_site(&mut lambda, self.levels, &undo);
             grad[2 * k] = 2.0
-                * lambda.iter().zip(&psi).zip(&self.diag).map(|((l, p), d)| (l.conj() * p * d).im).sum::<f64>();
+                * lambda
+                    .iter()
+                    .zip(&psi)
+                    .zip(&self.diag)
+                    .map(|((l, p), d)| (l.conj() * p * d).im)
+                    .sum::<f64>();
             apply_phase(&mut psi, &self.diag, -gamma);
             apply_phase(&mut lambda, &self.diag, -gamma);
         }
@@ -253,7 +282,9 @@ mod tests {
                 let (values, v) = symmetric_eigen(&t, levels);
                 for i in 0..levels {
                     for j in 0..levels {
-                        let r: f64 = (0..levels).map(|k| v[i * levels + k] * values[k] * v[j * levels + k]).sum();
+                        let r: f64 = (0..levels)
+                            .map(|k| v[i * levels + k] * values[k] * v[j * levels + k])
+                            .sum();
                         assert!((r - t[i * levels + j]).abs() < 1e-10);
                     }
                 }
@@ -263,7 +294,8 @@ mod tests {
 
     #[test]
     fn mixer_is_unitary_and_keeps_the_norm() {
-        let q = QuditQaoa::new(3, (0..27).map(|i| (i % 5) as f64).collect(), Mixer::Ring).expect("valid");
+        let q = QuditQaoa::new(3, (0..27).map(|i| (i % 5) as f64).collect(), Mixer::Ring)
+            .expect("valid");
         let psi = q.run(&[0.3, 0.7, -0.2, 0.4]);
         let norm: f64 = psi.iter().map(|a| a.norm_sqr()).sum();
         assert!((norm - 1.0).abs() < 1e-12);
@@ -283,10 +315,18 @@ mod tests {
                 plus[p] += h;
                 minus[p] -= h;
                 let value = |ps: &[f64]| {
-                    q.run(ps).iter().zip(&q.diag).map(|(a, d)| a.norm_sqr() * d).sum::<f64>()
+                    q.run(ps)
+                        .iter()
+                        .zip(&q.diag)
+                        .map(|(a, d)| a.norm_sqr() * d)
+                        .sum::<f64>()
                 };
                 let fd = (value(&plus) - value(&minus)) / (2.0 * h);
-                assert!((fd - grad[p]).abs() < 1e-6, "{mixer:?} param {p}: fd {fd} vs adjoint {}", grad[p]);
+                assert!(
+                    (fd - grad[p]).abs() < 1e-6,
+                    "{mixer:?} param {p}: fd {fd} vs adjoint {}",
+                    grad[p]
+                );
             }
         }
     }

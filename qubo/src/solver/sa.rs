@@ -31,7 +31,13 @@ pub struct SimulatedAnnealing {
 
 impl Default for SimulatedAnnealing {
     fn default() -> SimulatedAnnealing {
-        SimulatedAnnealing { reads: 10, sweeps: 1000, seed: 0, beta_range: None, polish: true }
+        SimulatedAnnealing {
+            reads: 10,
+            sweeps: 1000,
+            seed: 0,
+            beta_range: None,
+            polish: true,
+        }
     }
 }
 
@@ -50,15 +56,26 @@ impl Solver for SimulatedAnnealing {
 
     fn solve(&mut self, aq: &AssignmentQubo) -> Result<Solution, QuboError> {
         if self.reads == 0 || self.sweeps == 0 {
-            return Err(QuboError::Size("simulated annealing needs ≥ 1 read and ≥ 1 sweep".into()));
+            return Err(QuboError::Size(
+                "simulated annealing needs ≥ 1 read and ≥ 1 sweep".into(),
+            ));
         }
         let qubo = aq.qubo();
         let (hot, cold) = match self.beta_range {
             Some((h, c)) if h.is_finite() && c.is_finite() && h > 0.0 && c >= h => (h, c),
-            Some((h, _)) => return Err(QuboError::Value { what: "beta range".into(), value: h }),
+            Some((h, _)) => {
+                return Err(QuboError::Value {
+                    what: "beta range".into(),
+                    value: h,
+                });
+            }
             None => default_beta_range(qubo),
         };
-        let ratio = if self.sweeps > 1 { (cold / hot).powf(1.0 / (self.sweeps - 1) as f64) } else { 1.0 };
+        let ratio = if self.sweeps > 1 {
+            (cold / hot).powf(1.0 / (self.sweeps - 1) as f64)
+        } else {
+            1.0
+        };
         let n = qubo.variables();
         let mut rng = FastRng::new(self.seed);
         let mut x = vec![0u8; n];

@@ -41,7 +41,15 @@ pub struct SimulatedBifurcation {
 
 impl Default for SimulatedBifurcation {
     fn default() -> SimulatedBifurcation {
-        SimulatedBifurcation { agents: 64, steps: 1000, dt: 1.0, seed: 0, variant: Variant::Ballistic, coupling_scale: 1.0, polish: true }
+        SimulatedBifurcation {
+            agents: 64,
+            steps: 1000,
+            dt: 1.0,
+            seed: 0,
+            variant: Variant::Ballistic,
+            coupling_scale: 1.0,
+            polish: true,
+        }
     }
 }
 
@@ -49,7 +57,13 @@ impl Default for SimulatedBifurcation {
 const CHECK_EVERY: usize = 5;
 
 /// out_ia = f_i + Σ_j K_ij φ_ja with K_ij = −b_ij / 4, agents innermost.
-fn ising_forces(qubo: &crate::qubo::Qubo, field: &[f64], phi: &[f64], agents: usize, out: &mut [f64]) {
+fn ising_forces(
+    qubo: &crate::qubo::Qubo,
+    field: &[f64],
+    phi: &[f64],
+    agents: usize,
+    out: &mut [f64],
+) {
     for (i, f) in out.chunks_exact_mut(agents).enumerate() {
         f.fill(field[i]);
         let (cols, vals) = qubo.row(i);
@@ -73,25 +87,39 @@ impl Solver for SimulatedBifurcation {
 
     fn solve(&mut self, aq: &AssignmentQubo) -> Result<Solution, QuboError> {
         if self.agents == 0 || self.steps == 0 {
-            return Err(QuboError::Size("simulated bifurcation needs ≥ 1 agent and ≥ 1 step".into()));
+            return Err(QuboError::Size(
+                "simulated bifurcation needs ≥ 1 agent and ≥ 1 step".into(),
+            ));
         }
         if !(self.coupling_scale.is_finite() && self.coupling_scale > 0.0) {
-            return Err(QuboError::Value { what: "SB coupling scale".into(), value: self.coupling_scale });
+            return Err(QuboError::Value {
+                what: "SB coupling scale".into(),
+                value: self.coupling_scale,
+            });
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
-            return Err(QuboError::Value { what: "SB time step".into(), value: self.dt });
+            return Err(QuboError::Value {
+                what: "SB time step".into(),
+                value: self.dt,
+            });
         }
         let qubo = aq.qubo();
         let n = qubo.variables();
         let agents = self.agents;
         // Ising form.
-        let field: Vec<f64> =
-            (0..n).map(|i| -(qubo.linear()[i] / 2.0 + qubo.row(i).1.iter().sum::<f64>() / 4.0)).collect();
+        let field: Vec<f64> = (0..n)
+            .map(|i| -(qubo.linear()[i] / 2.0 + qubo.row(i).1.iter().sum::<f64>() / 4.0))
+            .collect();
         let mean_sq = (0..n)
             .map(|i| qubo.row(i).1.iter().map(|b| b * b / 16.0).sum::<f64>() + field[i] * field[i])
             .sum::<f64>()
             / n as f64;
-        let c0 = self.coupling_scale * if mean_sq > 0.0 { 0.5 / mean_sq.sqrt() } else { 1.0 };
+        let c0 = self.coupling_scale
+            * if mean_sq > 0.0 {
+                0.5 / mean_sq.sqrt()
+            } else {
+                1.0
+            };
         let a0 = 1.0;
         let dt = self.dt;
         let mut rng = FastRng::new(self.seed);
@@ -128,8 +156,11 @@ impl Solver for SimulatedBifurcation {
             }
             if check {
                 for a in 0..agents {
-                    let h: f64 =
-                        (0..n).map(|i| -0.5 * signs[i * agents + a] * (sign_force[i * agents + a] + field[i])).sum();
+                    let h: f64 = (0..n)
+                        .map(|i| {
+                            -0.5 * signs[i * agents + a] * (sign_force[i * agents + a] + field[i])
+                        })
+                        .sum();
                     if h < tracked.0 {
                         tracked.0 = h;
                         for i in 0..n {
