@@ -35,13 +35,10 @@ pub enum CatalogError {
     Unknown { name: String, known: String },
     #[error("policy `{name}` is a trained one: give its model file (--model FILE, or {name}=FILE in a list)")]
     MissingModel { name: String },
-    #[error("policy `{name}` cannot use model {path}: {source}")]
-    Model {
-        name: String,
-        path: String,
-        #[source]
-        source: qmec_qnn::QnnError,
-    },
+    /// The reason is part of the message (not a `source`), so it is printed
+    /// once however the error is shown.
+    #[error("policy `{name}` cannot use model {path}: {reason}")]
+    Model { name: String, path: String, reason: qmec_qnn::QnnError },
 }
 
 /// Trained policies: `qnn` (paper or per-link QNN) and `dl` (the MLP).
@@ -58,10 +55,10 @@ pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dy
     if TRAINED.contains(&spec.name.as_str()) {
         let path = spec.model.as_ref().ok_or_else(|| CatalogError::MissingModel { name: spec.name.clone() })?;
         // Refuses a model of the other kind, or one that does not fit the scenario, saying why.
-        let policy = qmec_qnn::LearnedPolicy::load(&spec.name, path, scenario).map_err(|source| CatalogError::Model {
+        let policy = qmec_qnn::LearnedPolicy::load(&spec.name, path, scenario).map_err(|reason| CatalogError::Model {
             name: spec.name.clone(),
             path: path.display().to_string(),
-            source,
+            reason,
         })?;
         return Ok(Box::new(policy));
     }

@@ -68,7 +68,7 @@ pub fn collect_states(scenario: &Scenario, count: usize, seed: u64) -> Result<Ve
             };
             let decision = behaviours[pick].decide(scenario, &state)?;
             decision.check(scenario, &state)?;
-            if slot >= WARMUP_SLOTS && (slot - WARMUP_SLOTS) % STRIDE == 0 && states.len() < count {
+            if slot >= WARMUP_SLOTS && (slot - WARMUP_SLOTS).is_multiple_of(STRIDE) && states.len() < count {
                 states.push(state.clone());
             }
             sim.apply(&state, decision);

@@ -22,7 +22,7 @@
 //! - [`policy`]: a trained network as the `qnn` / `dl` [`qmec_model::Policy`].
 //! - [`qasm`]: OpenQASM 3 export and the parser that checks it.
 //! - [`plot`]: the loss curve as CSV and PNG.
-//! - [`error`]: [`QnnError`].
+//! - [`error`]: the crate's typed error, [`QnnError`].
 //!
 //! # Errors
 //! Model files and settings are user input: they are checked where they

@@ -116,16 +116,16 @@ impl ModelFile {
             return Err(field("scales", "every scale must be a finite positive number"));
         }
         let network = Network::from_spec(&file.network)?;
-        if let NetworkSpec::Paper { devices, servers, .. } | NetworkSpec::Mlp { devices, servers, .. } = file.network {
-            if (devices, servers) != (file.scenario.devices, file.scenario.servers) {
-                return Err(field(
-                    "network.devices",
-                    format!(
-                        "network is sized for {devices}×{servers} but scenario records {}×{}",
-                        file.scenario.devices, file.scenario.servers
-                    ),
-                ));
-            }
+        if let NetworkSpec::Paper { devices, servers, .. } | NetworkSpec::Mlp { devices, servers, .. } = file.network
+            && (devices, servers) != (file.scenario.devices, file.scenario.servers)
+        {
+            return Err(field(
+                "network.devices",
+                format!(
+                    "network is sized for {devices}×{servers} but scenario records {}×{}",
+                    file.scenario.devices, file.scenario.servers
+                ),
+            ));
         }
         Ok((file, network))
     }

@@ -205,7 +205,7 @@ pub fn train_on(
     let mut network = Network::init(config.arch, scenario.devices, scenario.servers, config.seed)?;
     let initial = validate(&network, &data.val)?;
     let mut adam = Adam::new(network.arch().params().len(), config.lr);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xba7c_4e5);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x0ba7_c4e5);
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     order.shuffle(&mut rng);
     let mut cursor = 0;
