@@ -129,14 +129,16 @@ async fn gather(
     done: impl Fn(&Run) -> bool,
 ) -> bool {
     while !done(run) {
+        // The deadline before the events: under a flood of events (a
+        // thousand reports) a biased select would otherwise never see it.
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep_until(deadline) => return done(run),
             event = events.recv() => match event {
                 Some(event) => run.handle(event),
                 None => return false,
             },
-            () = tokio::time::sleep_until(deadline) => return done(run),
         }
     }
     true

@@ -142,7 +142,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     for r in &mut slots {
         r.throughput_bits = r.local_bits + r.offloaded_bits;
     }
-    merged.tasks.sort_by(|a, b| (a.device, a.task).cmp(&(b.device, b.task)));
+    merged.tasks.sort_by_key(|t| (t.device, t.task));
     figures.slots_run = count as u64;
     figures.slot_ms = slot_ms;
     figures.wall_latency = LatencySummary::from_latencies(wall_latencies);

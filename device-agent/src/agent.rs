@@ -166,13 +166,13 @@ async fn run_device(
     let slot_wall = Duration::from_secs_f64(setup.slot_wall_s);
     let mut finishing: Option<(u64, tokio::time::Instant)> = None;
     loop {
-        if let Some((last, until)) = finishing {
-            if device.drained(last) || tokio::time::Instant::now() >= until {
-                if !device.drained(last) {
-                    tracing::warn!(device = id, last, "finishing before every server's last results arrived");
-                }
-                break;
+        if let Some((last, until)) = finishing
+            && (device.drained(last) || tokio::time::Instant::now() >= until)
+        {
+            if !device.drained(last) {
+                tracing::warn!(device = id, last, "finishing before every server's last results arrived");
             }
+            break;
         }
         let wake = finishing.map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), |f| f.1);
         tokio::select! {

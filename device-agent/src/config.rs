@@ -105,6 +105,7 @@ impl Args {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn ids_parse_as_lists_and_ranges() {

@@ -94,10 +94,10 @@ impl Device {
 
     /// Applies slot `decision.slot`'s μ row; the fragments go to `uplink`.
     pub async fn decide(&mut self, decision: &validate::Decision, uplink: &mpsc::Sender<Batch>) {
-        if self.open.as_ref().is_some_and(|(slot, _)| *slot == decision.slot) {
-            if let Some(batch) = self.end_slot(Some(decision)) {
-                let _ = uplink.send(batch).await;
-            }
+        if self.open.as_ref().is_some_and(|(slot, _)| *slot == decision.slot)
+            && let Some(batch) = self.end_slot(Some(decision))
+        {
+            let _ = uplink.send(batch).await;
         }
     }
 

@@ -270,6 +270,7 @@ pub fn setup(setup: &pb::RunSetup) -> Result<Setup, Invalid> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

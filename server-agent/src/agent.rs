@@ -325,7 +325,7 @@ async fn compute(
     }
     let done = pb::OffloadDown { msg: Some(offload_down::Msg::ResultsDone(pb::ResultsDone { slot })) };
     for tx in results.iter().flatten() {
-        let _ = tx.send(Ok(done.clone())).await;
+        let _ = tx.send(Ok(done)).await;
     }
 }
 
