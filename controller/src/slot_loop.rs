@@ -1,7 +1,9 @@
 //! The slot loop. It waits for every device and server to join, hands them
 //! the run's setup, and then, slot by slot, in the simulator's order:
 //!
-//! 1. announces slot t (devices draw their channel and report Q, H, h);
+//! 1. announces slot t (a device that has not yet reported slot t draws its
+//!    channel and reports Q, H, h; one that got slot t−1's decision has done
+//!    so already, right after ending slot t−1);
 //! 2. gathers device and server reports until all are in or the report
 //!    deadline passes; a missing one is decided on its last known state and
 //!    counted late;
@@ -67,10 +69,16 @@ struct Run {
     servers: Vec<ServerSlotState>,
     metrics: Arc<Metrics>,
     setup: Option<pb::RunSetup>,
+    /// The slot whose reports are being gathered, and how many of them
+    /// (devices and servers) are in: kept per event, so that gathering a
+    /// thousand reports costs a thousand steps, not a million.
+    gathering: u64,
+    reports_in: usize,
 }
 
 impl Run {
     fn handle(&mut self, event: Event) {
+        let membership = !matches!(event, Event::DeviceReport { .. } | Event::ServerReport { .. } | Event::DeviceReady { .. });
         match event {
             Event::DeviceJoined { device, tx } => {
                 if let Some(setup) = &self.setup {
@@ -80,7 +88,11 @@ impl Run {
                 self.devices[device].tx = Some(tx);
             }
             Event::DeviceReady { device } => self.devices[device].ready = true,
-            Event::DeviceReport { device, report } => self.devices[device].last = Some(report),
+            Event::DeviceReport { device, report } => {
+                let slot = report.slot;
+                let previous = self.devices[device].last.replace(report);
+                self.count_report(previous.map(|r| r.slot), slot);
+            }
             Event::DeviceLeft { device, tx } => {
                 // Only the stream that left is forgotten, not a newer one.
                 if self.devices[device].tx.as_ref().is_some_and(|current| current.same_channel(&tx)) {
@@ -94,16 +106,36 @@ impl Run {
                 self.servers[server].tx = Some(tx);
                 self.servers[server].endpoint = Some(endpoint);
             }
-            Event::ServerReport { server, report } => self.servers[server].last = Some(report),
+            Event::ServerReport { server, report } => {
+                let slot = report.slot;
+                let previous = self.servers[server].last.replace(report);
+                self.count_report(previous.map(|r| r.slot), slot);
+            }
             Event::ServerLeft { server, tx } => {
                 if self.servers[server].tx.as_ref().is_some_and(|current| current.same_channel(&tx)) {
                     self.servers[server].tx = None;
                 }
             }
         }
-        let devices = self.devices.iter().filter(|d| d.tx.is_some()).count() as i64;
-        let servers = self.servers.iter().filter(|s| s.tx.is_some()).count() as i64;
-        self.metrics.connected(devices, servers);
+        if membership {
+            let devices = self.devices.iter().filter(|d| d.tx.is_some()).count() as i64;
+            let servers = self.servers.iter().filter(|s| s.tx.is_some()).count() as i64;
+            self.metrics.connected(devices, servers);
+        }
+    }
+
+    /// A report for `slot` replaced one for `previous`.
+    fn count_report(&mut self, previous: Option<u64>, slot: u64) {
+        if slot == self.gathering && previous != Some(slot) {
+            self.reports_in += 1;
+        }
+    }
+
+    /// Starts gathering slot `slot`'s reports (counting any already in).
+    fn gather_slot(&mut self, slot: u64) {
+        self.gathering = slot;
+        self.reports_in = self.devices.iter().filter(|d| d.last.as_ref().is_some_and(|r| r.slot == slot)).count()
+            + self.servers.iter().filter(|s| s.last.as_ref().is_some_and(|r| r.slot == slot)).count();
     }
 
     fn all_joined(&self) -> bool {
@@ -114,9 +146,9 @@ impl Run {
         self.devices.iter().all(|d| d.ready)
     }
 
-    fn reports_in(&self, slot: u64) -> bool {
-        self.devices.iter().all(|d| d.last.as_ref().is_some_and(|r| r.slot == slot))
-            && self.servers.iter().all(|s| s.last.as_ref().is_some_and(|r| r.slot == slot))
+    /// Every report of the slot being gathered is in.
+    fn reports_in(&self) -> bool {
+        self.reports_in == self.devices.len() + self.servers.len()
     }
 }
 
@@ -158,6 +190,8 @@ pub async fn run(
         devices: (0..m_count).map(|_| DeviceSlotState::default()).collect(),
         servers: (0..s_count).map(|_| ServerSlotState::default()).collect(),
         setup: None,
+        gathering: 0,
+        reports_in: 0,
         settings,
         metrics: metrics.clone(),
     };
@@ -209,6 +243,7 @@ pub async fn run(
             _ = clock.tick() => {}
         }
         let started = Instant::now();
+        run.gather_slot(t);
         let announce = pb::DeviceDown { msg: Some(device_down::Msg::SlotStart(pb::SlotStart { slot: t })) };
         for device in &run.devices {
             if let Some(tx) = &device.tx {
@@ -216,7 +251,7 @@ pub async fn run(
             }
         }
         let deadline = tokio::time::Instant::from_std(started) + report_wait;
-        gather(&mut run, &mut events, deadline, &shutdown, |run| run.reports_in(t)).await;
+        gather(&mut run, &mut events, deadline, &shutdown, Run::reports_in).await;
         if shutdown.is_cancelled() {
             break;
         }

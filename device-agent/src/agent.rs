@@ -180,7 +180,12 @@ async fn run_device(
             () = tokio::time::sleep_until(wake) => {}
             message = down.recv(), if finishing.is_none() => match message.and_then(|m| m.msg) {
                 Some(device_down::Msg::SlotStart(start)) => {
-                    if let Some(batch) = device.end_slot(None) {
+                    // A slot still open without its decision ends locally
+                    // (its batch carries the end-of-slot markers), unless it
+                    // is the announced one, begun and reported early.
+                    if !device.reported_early(start.slot)
+                        && let Some(batch) = device.end_slot(None)
+                    {
                         let _ = batches.send(batch).await;
                     }
                     if let Some(report) = device.start_slot(start.slot) {
@@ -188,7 +193,12 @@ async fn run_device(
                     }
                 }
                 Some(device_down::Msg::Decision(decision)) => match validate::decision(&decision, setup.scenario.servers) {
-                    Ok(decision) => device.decide(&decision, &batches).await,
+                    Ok(decision) => {
+                        device.decide(&decision, &batches).await;
+                        if let Some(report) = device.report_early(setup.slots) {
+                            let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }).await;
+                        }
+                    }
                     Err(invalid) => tracing::warn!(device = id, %invalid, "invalid decision; the slot is computed locally"),
                 },
                 Some(device_down::Msg::Finish(finish)) => {

@@ -1,7 +1,9 @@
 //! One device agent's slot logic around its `DeviceModel`, in the
 //! simulator's order: begin the slot (draw the channel) and report; on the
 //! decision, plan the offload with `offload_plan`, take the fragments, hand
-//! them to the uplink, compute locally and end the slot. A slot with no
+//! them to the uplink, compute locally and end the slot, then begin the next
+//! slot at once and report it ahead of its announcement (the controller then
+//! holds every report when the slot starts). A slot with no
 //! decision (the next slot started, or the run finished) is computed
 //! locally; announced slots that were missed are caught up locally so the
 //! random streams stay aligned with the simulator's.
@@ -25,6 +27,9 @@ pub struct Device {
     wall_per_modelled: f64,
     /// The slot begun and not yet ended, with its rates.
     open: Option<(u64, Vec<f64>)>,
+    /// The open slot was begun and reported as soon as the slot before it
+    /// ended, ahead of its announcement.
+    early: Option<u64>,
     next_slot: u64,
     /// When each slot began on this agent's clock, to place each task's
     /// modelled arrival (uniform within its slot) in wall time.
@@ -45,6 +50,7 @@ impl Device {
             model: DeviceModel::new(&scenario, setup.seed, id),
             wall_per_modelled: tx_fraction * setup.slot_wall_s / scenario.slot_seconds,
             open: None,
+            early: None,
             next_slot: 0,
             slot_began: BTreeMap::new(),
             slot_wall_s: setup.slot_wall_s,
@@ -57,6 +63,11 @@ impl Device {
 
     /// Starts slot `slot` (catching up on missed ones) and returns the report.
     pub fn start_slot(&mut self, slot: u64) -> Option<pb::DeviceReport> {
+        if self.early.take() == Some(slot) && self.open.as_ref().is_some_and(|(open, _)| *open == slot) {
+            // Reported already; the slot starts now on this agent's clock.
+            self.slot_began.insert(slot, Instant::now());
+            return None;
+        }
         if slot < self.next_slot {
             return None;
         }
@@ -78,6 +89,26 @@ impl Device {
             completed_tasks: counters.completed_tasks,
             dropped_tasks: counters.dropped_tasks(),
         })
+    }
+
+    /// Once a decision has ended the open slot, begins the next one at once
+    /// and returns its report, so that the controller holds it before the
+    /// slot is announced: Q and H after slot t−1 are the state at the start
+    /// of slot t, and the channel draw comes next in the model's order
+    /// either way. Not past the run's last slot (`slots`).
+    pub fn report_early(&mut self, slots: u64) -> Option<pb::DeviceReport> {
+        if self.open.is_some() || self.next_slot >= slots {
+            return None;
+        }
+        let slot = self.next_slot;
+        let report = self.start_slot(slot);
+        self.early = Some(slot);
+        report
+    }
+
+    /// Slot `slot` is open, begun and reported ahead of its announcement.
+    pub fn reported_early(&self, slot: u64) -> bool {
+        self.early == Some(slot) && self.open.as_ref().is_some_and(|(open, _)| *open == slot)
     }
 
     fn begin(&mut self) -> Vec<f64> {
