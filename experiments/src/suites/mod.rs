@@ -4,6 +4,7 @@ mod baselines;
 pub mod convergence;
 mod dynamic;
 mod heatmap;
+mod qubo;
 mod scaling;
 mod vsweep;
 
@@ -13,7 +14,7 @@ use crate::{ExperimentError, Section, Settings};
 use qmec_sim::Summary;
 
 /// Every experiment, in the order `all` runs them.
-pub const NAMES: [&str; 6] = ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap"];
+pub const NAMES: [&str; 7] = ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "qubo"];
 
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     match name {
@@ -23,6 +24,7 @@ pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> 
         "scaling" => scaling::run(settings),
         "dynamic" => dynamic::run(settings),
         "heatmap" => heatmap::run(settings),
+        "qubo" => qubo::run(settings),
         other => Err(ExperimentError::Unknown(other.into())),
     }
 }
