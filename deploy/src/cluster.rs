@@ -251,6 +251,7 @@ pub(crate) mod tests {
             devices: Some(3),
             servers: Some(2),
             policy: "lyapunov".into(),
+            model: None,
             seed: 1,
             slots: 10,
             slot_ms: 100.0,

@@ -20,6 +20,8 @@ pub struct TestbedConfig {
     pub devices: Option<usize>,
     pub servers: Option<usize>,
     pub policy: String,
+    /// Model file of a trained policy (qnn, dl), as the controller sees it.
+    pub model: Option<PathBuf>,
     pub seed: u64,
     pub slots: u64,
     pub slot_ms: f64,
@@ -114,6 +116,9 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     ];
     if let Some(metrics) = &config.metrics {
         controller_args.extend([s(&"--metrics"), metrics.clone()]);
+    }
+    if let Some(model) = &config.model {
+        controller_args.extend([s(&"--model"), model.display().to_string()]);
     }
     let mut controller = runtime.start("controller", &controller_args)?;
     let controller_uri = format!("http://{}", controller.listening().await?);

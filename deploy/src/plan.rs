@@ -66,6 +66,9 @@ pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addre
         s(&"--listen"), format!("0.0.0.0:{CONTROLLER_PORT}"),
         s(&"--records"), records("controller"),
     ];
+    if let Some(model) = &config.model {
+        controller.extend([s(&"--model"), model.display().to_string()]);
+    }
     if let Some(metrics) = &config.metrics {
         controller.extend([s(&"--metrics"), metrics.clone()]);
     }

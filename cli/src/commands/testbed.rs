@@ -18,6 +18,10 @@ pub struct Args {
     servers: Option<usize>,
     #[arg(long, default_value = "lyapunov")]
     policy: String,
+    /// Model file for a trained policy (qnn, dl); a path every agent's
+    /// controller can read (inside the run folder for docker).
+    #[arg(long)]
+    model: Option<PathBuf>,
     #[arg(long, default_value_t = 1000)]
     slots: u64,
     /// Wall-clock slot length (ms), independent of the modelled τ.
@@ -62,6 +66,7 @@ pub fn run(args: Args) -> Result<()> {
         devices: args.devices,
         servers: args.servers,
         policy: args.policy,
+        model: args.model,
         seed: args.seed,
         slots: args.slots,
         slot_ms: args.slot_ms,
