@@ -34,6 +34,8 @@ pub struct Settings {
     pub quick: bool,
     /// Trained policies to compare beside the classical ones (e.g. qnn, dl).
     pub learned: Vec<PolicySpec>,
+    /// The `qmec` binary, for experiments that run the testbed.
+    pub qmec_binary: Option<PathBuf>,
 }
 
 impl Settings {

@@ -65,3 +65,26 @@ fn series_from_windows(label: &str, per_seed: &[Vec<f64>], window: usize) -> Ser
 pub fn of_policy<'a>(runs: &'a [crate::runner::Run], policy: &str) -> Vec<&'a Run> {
     runs.iter().filter(|r| r.policy == policy).collect()
 }
+
+/// Writes plotted series as CSV: one row per point, the series side by side
+/// as `label`, `label_low`, `label_high` (series are aligned by position).
+pub fn write_series_csv(path: &std::path::Path, x_label: &str, series: &[Series]) -> Result<std::path::PathBuf, crate::ExperimentError> {
+    let mut headers = vec![x_label.to_string()];
+    for s in series {
+        headers.extend([s.label.clone(), format!("{}_low", s.label), format!("{}_high", s.label)]);
+    }
+    let rows_count = series.iter().map(|s| s.points.len()).max().unwrap_or(0);
+    let rows: Vec<Vec<String>> = (0..rows_count)
+        .map(|i| {
+            let x = series.iter().find_map(|s| s.points.get(i)).map_or(String::new(), |p| format!("{}", p.0));
+            std::iter::once(x)
+                .chain(series.iter().flat_map(|s| match s.points.get(i) {
+                    Some(p) => [format!("{:.6}", p.1), format!("{:.6}", p.2), format!("{:.6}", p.3)],
+                    None => [String::new(), String::new(), String::new()],
+                }))
+                .collect()
+        })
+        .collect();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    crate::report::write_csv(path, &header_refs, &rows)
+}

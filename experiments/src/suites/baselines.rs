@@ -7,7 +7,7 @@ use super::{across_seeds, percent_change};
 use crate::plot::{Chart, Series, line_chart};
 use crate::report::write_csv;
 use crate::runner::{Job, Run, label, run_all};
-use crate::series::{latency_over_slots, of_policy, over_slots};
+use crate::series::{latency_over_slots, of_policy, over_slots, write_series_csv};
 use crate::{Claim, ExperimentError, Section, Settings, Verdict};
 use qmec_model::Scenario;
 use qmec_model::accounting::SlotRecord;
@@ -52,6 +52,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     ];
     for (stem, y_label, metric) in &metrics {
         let series: Vec<Series> = names.iter().map(|n| over_slots(n, &of_policy(&runs, n), metric)).collect();
+        section.files.push(write_series_csv(&dir.join(format!("{stem}.csv")), "slot", &series)?);
         let title = format!("{y_label} over time, paper scenario");
         section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label: "slot", y_label, series: &series })?);
     }

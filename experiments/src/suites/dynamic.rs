@@ -4,7 +4,7 @@
 
 use crate::plot::{Chart, Series, line_chart};
 use crate::runner::{Job, label, run_all};
-use crate::series::{of_policy, over_slots};
+use crate::series::{of_policy, over_slots, write_series_csv};
 use crate::{ExperimentError, Section, Settings};
 use qmec_model::Scenario;
 use qmec_model::accounting::SlotRecord;
@@ -49,6 +49,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         if *stem == "throughput" {
             series.push(offered.clone());
         }
+        section.files.push(write_series_csv(&dir.join(format!("{stem}.csv")), "slot", &series)?);
         let title = format!("{y_label} under time-varying load and channels");
         section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label: "slot", y_label, series: &series })?);
     }

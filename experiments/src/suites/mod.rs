@@ -4,6 +4,7 @@ mod baselines;
 pub mod convergence;
 mod dynamic;
 mod heatmap;
+mod latency_cdf;
 mod qubo;
 mod scaling;
 mod vsweep;
@@ -14,7 +15,8 @@ use crate::{ExperimentError, Section, Settings};
 use qmec_sim::Summary;
 
 /// Every experiment, in the order `all` runs them.
-pub const NAMES: [&str; 7] = ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "qubo"];
+pub const NAMES: [&str; 8] =
+    ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "latency-cdf", "qubo"];
 
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     match name {
@@ -25,6 +27,7 @@ pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> 
         "dynamic" => dynamic::run(settings),
         "heatmap" => heatmap::run(settings),
         "qubo" => qubo::run(settings),
+        "latency-cdf" => latency_cdf::run(settings),
         other => Err(ExperimentError::Unknown(other.into())),
     }
 }
