@@ -37,6 +37,9 @@ pub struct ControllerConfig {
     /// Where to write the controller's records (JSON) at shutdown.
     #[serde(default)]
     pub records: Option<PathBuf>,
+    /// Mutual TLS and the bearer token (off by default).
+    #[serde(default)]
+    pub security: qmec_security::SecurityConfig,
 }
 
 impl ControllerConfig {
@@ -78,6 +81,8 @@ pub struct Args {
     pub join_timeout_s: f64,
     #[arg(long)]
     pub records: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: qmec_security::SecurityArgs,
 }
 
 /// A config file that could not be used.
@@ -113,6 +118,7 @@ impl Args {
                 metrics: self.metrics,
                 join_timeout_s: self.join_timeout_s,
                 records: self.records,
+                security: self.security.into(),
             },
         };
         if !(config.slot_ms.is_finite() && config.slot_ms >= 0.1) {

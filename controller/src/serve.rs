@@ -11,10 +11,12 @@ use crate::sessions::Sessions;
 use crate::slot_loop::{self, LoopError, LoopSettings};
 use qmec_model::Scenario;
 use qmec_proto::pb::controller_server::ControllerServer;
+use qmec_security::Security;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
@@ -32,6 +34,8 @@ pub enum ControllerError {
     Loop(#[from] LoopError),
     #[error("writing records {path}: {message}")]
     Records { path: String, message: String },
+    #[error("security: {0}")]
+    Security(#[from] qmec_security::SecurityError),
 }
 
 /// The scenario with the config's overrides applied and validated.
@@ -67,6 +71,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<ControllerRecords, ControllerError> {
     let started = Instant::now();
+    let security = Security::load(&config.security, &qmec_security::certs::controller_name())?;
     let scenario = resolve_scenario(&config)?;
     let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone() };
     let policy = qmec_catalog::build(&spec, &scenario, config.seed)?;
@@ -82,12 +87,19 @@ pub async fn run(
         .build_v1()?;
 
     let server_stop = CancellationToken::new();
-    let grpc = tonic::transport::Server::builder()
+    // Sessions need the token (health and reflection stay open for probes)
+    // and decode at most `CONTROL_UP` bytes per message.
+    let controller = InterceptedService::new(
+        ControllerServer::new(sessions).max_decoding_message_size(qmec_security::limits::CONTROL_UP),
+        security.check(),
+    );
+    let grpc = security
+        .server_builder()?
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .max_concurrent_streams(Some(MAX_STREAMS))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(ControllerServer::new(sessions))
+        .add_service(controller)
         .serve_with_incoming_shutdown(incoming(listener), server_stop.clone().cancelled_owned());
     let grpc = tokio::spawn(grpc);
 

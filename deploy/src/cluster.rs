@@ -260,6 +260,7 @@ pub(crate) mod tests {
             payload_scale: 1000.0,
             out: PathBuf::from("runs/x"),
             metrics: None,
+            security: Default::default(),
         }
     }
 

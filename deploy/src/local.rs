@@ -30,6 +30,8 @@ pub struct TestbedConfig {
     pub payload_scale: f64,
     pub out: PathBuf,
     pub metrics: Option<String>,
+    /// Mutual TLS and the bearer token for every agent (local runtime).
+    pub security: qmec_security::SecurityConfig,
 }
 
 #[derive(Debug)]
@@ -101,6 +103,7 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     let path = |name: &str| records_dir.join(name).display().to_string();
     let s = |v: &dyn ToString| v.to_string();
 
+    let secure = security_args(config, &config.out)?;
     let mut agents = Vec::new();
     let mut controller_args = vec![
         s(&"agent"), s(&"controller"),
@@ -117,6 +120,7 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     if let Some(metrics) = &config.metrics {
         controller_args.extend([s(&"--metrics"), metrics.clone()]);
     }
+    controller_args.extend(secure.iter().cloned());
     if let Some(model) = &config.model {
         controller_args.extend([s(&"--model"), model.display().to_string()]);
     }
@@ -125,12 +129,13 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     agents.push(controller);
     for server in 0..scenario.servers {
         let name = format!("server-{server}");
-        let args = [
+        let mut args = vec![
             s(&"agent"), s(&"server"),
             s(&"--id"), s(&server),
             s(&"--controller"), controller_uri.clone(),
             s(&"--records"), path(&format!("{name}.json")),
         ];
+        args.extend(secure.iter().cloned());
         let mut agent = runtime.start(&name, &args)?;
         agent.listening().await?;
         agents.push(agent);
@@ -141,13 +146,14 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         let last = (first + per_process).min(scenario.devices);
         let name = format!("devices-{i}");
         let file = path(&format!("{name}.json"));
-        let args = [
+        let mut args = vec![
             s(&"agent"), s(&"device"),
             s(&"--controller"), controller_uri.clone(),
             s(&"--devices"), format!("{first}..{last}"),
             s(&"--payload-scale"), s(&config.payload_scale),
             s(&"--records"), file.clone(),
         ];
+        args.extend(secure.iter().cloned());
         agents.push(runtime.start(&name, &args)?);
         device_files.push(file);
     }
@@ -174,6 +180,34 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     qmec_sim::output::write_run(&config.out, &scenario, &summary, &merged.slots, &merged.tasks)?;
     write_figures(&config.out, &merged.figures, &records)?;
     Ok(TestbedOutcome { scenario, summary, merged })
+}
+
+/// The security flags every agent gets. An inline token is written to
+/// `out/token` (owner-only) and passed by file, so it never shows in `ps`.
+fn security_args(config: &TestbedConfig, out: &Path) -> Result<Vec<String>, DeployError> {
+    let security = &config.security;
+    let mut args = Vec::new();
+    if let Some(dir) = &security.tls_dir {
+        args.extend(["--tls-dir".to_string(), dir.display().to_string()]);
+    }
+    let token_file = match (&security.token, &security.token_file) {
+        (Some(token), _) => {
+            let path = out.join("token");
+            let io = |source| DeployError::Io { path: path.clone(), source };
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).map_err(io)?;
+            std::io::Write::write_all(&mut file, token.as_bytes()).map_err(io)?;
+            Some(path)
+        }
+        (None, file) => file.clone(),
+    };
+    if let Some(file) = token_file {
+        args.extend(["--token-file".to_string(), file.display().to_string()]);
+    }
+    Ok(args)
 }
 
 pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecords) -> Result<(), DeployError> {

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use qmec_security::{Security, TokenAttach};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,13 +27,16 @@ pub enum DeviceAgentError {
     Records { path: String, message: String },
     #[error(transparent)]
     LinkProfile(#[from] qmec_linkem::ProfileError),
+    #[error("security: {0}")]
+    Security(#[from] qmec_security::SecurityError),
 }
 
-fn endpoint(uri: &str) -> Result<Endpoint, DeviceAgentError> {
-    Ok(Endpoint::from_shared(uri.to_string())
-        .map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true))
+/// A channel to a peer that adds the bearer token to every call.
+pub type AgentChannel = InterceptedService<Channel, TokenAttach>;
+
+/// The endpoint of agent `peer` at `uri` (TLS pinned to `peer` when on).
+fn endpoint(security: &Security, uri: &str, peer: &str) -> Result<Endpoint, DeviceAgentError> {
+    Ok(security.endpoint(uri, peer)?.connect_timeout(Duration::from_secs(3)).tcp_nodelay(true))
 }
 
 /// Userspace link emulation: the profile, and which endpoint is the
@@ -49,6 +54,7 @@ struct Emulation {
 struct Channels {
     map: Arc<Mutex<HashMap<String, Channel>>>,
     emulation: Option<Arc<Emulation>>,
+    security: Security,
 }
 
 impl Channels {
@@ -62,16 +68,20 @@ impl Channels {
             }
             None => None,
         };
-        Ok(Channels { map: Arc::default(), emulation })
+        // A process running several devices presents its first device's certificate.
+        let first = config.devices.first().copied().unwrap_or(0);
+        let security = Security::load(&config.security, &qmec_security::certs::device_name(first))?;
+        Ok(Channels { map: Arc::default(), emulation, security })
     }
 
-    fn get(&self, uri: &str) -> Result<Channel, DeviceAgentError> {
+    /// The channel to agent `peer` (a certificate name) at `uri`.
+    fn get(&self, uri: &str, peer: &str) -> Result<AgentChannel, DeviceAgentError> {
         let mut map = self.map.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
         if let Some(channel) = map.get(uri) {
-            return Ok(channel.clone());
+            return Ok(InterceptedService::new(channel.clone(), self.security.attach()));
         }
         let channel = match &self.emulation {
-            None => endpoint(uri)?.connect_lazy(),
+            None => endpoint(&self.security, uri, peer)?.connect_lazy(),
             Some(emulation) => {
                 let profile = &emulation.profile;
                 let link = if uri == emulation.controller {
@@ -81,11 +91,11 @@ impl Channels {
                 };
                 let seed = emulation.seed.wrapping_add(map.len() as u64);
                 let connector = qmec_linkem::Connector::new(link, profile.retransmit, seed);
-                endpoint(uri)?.connect_with_connector_lazy(connector)
+                endpoint(&self.security, uri, peer)?.connect_with_connector_lazy(connector)
             }
         };
         map.insert(uri.to_string(), channel.clone());
-        Ok(channel)
+        Ok(InterceptedService::new(channel, self.security.attach()))
     }
 }
 
@@ -94,7 +104,7 @@ impl Channels {
 pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Result<ProcessRecords, DeviceAgentError> {
     let started = Instant::now();
     let channels = Channels::new(&config)?;
-    let controller = channels.get(&config.controller)?;
+    let controller = channels.get(&config.controller, &qmec_security::certs::controller_name())?;
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let (controller, channels, shutdown, config) = (controller.clone(), channels.clone(), shutdown.clone(), config.clone());
@@ -125,7 +135,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
 
 async fn run_device(
     id: usize,
-    controller: Channel,
+    controller: AgentChannel,
     channels: Channels,
     config: &DeviceAgentConfig,
     shutdown: CancellationToken,
@@ -151,7 +161,7 @@ async fn run_device(
     let (downlink_tx, mut downlink) = mpsc::channel::<Downlink>(4096);
     let mut streams = Vec::new();
     for (server, uri) in setup.server_endpoints.iter().enumerate() {
-        let stream = uplink::open(channels.get(uri)?, id, server, downlink_tx.clone(), &shutdown).await;
+        let stream = uplink::open(channels.get(uri, &qmec_security::certs::server_name(server))?, id, server, downlink_tx.clone(), &shutdown).await;
         if stream.is_none() {
             return Err(fail(format!("could not open the offload stream to server {server} at {uri}")));
         }

@@ -22,6 +22,9 @@ pub struct DeviceAgentConfig {
     /// `tc netem`. None: plain TCP.
     #[serde(default)]
     pub link_profile: Option<PathBuf>,
+    /// Mutual TLS and the bearer token (off by default).
+    #[serde(default)]
+    pub security: qmec_security::SecurityConfig,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +46,8 @@ pub struct Args {
     /// Emulate the device's links in userspace from this link-profile file.
     #[arg(long)]
     pub link_profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: qmec_security::SecurityArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +93,7 @@ impl Args {
                 tx_fraction: self.tx_fraction,
                 records: self.records,
                 link_profile: self.link_profile,
+                security: self.security.into(),
             },
         };
         if !(config.payload_scale.is_finite() && config.payload_scale >= 1.0) {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// The grpc-timeout on a session stream: longer than any run we launch, so
 /// a peer that vanished without closing is still dropped eventually.
@@ -17,7 +16,7 @@ pub const SESSION_DEADLINE: Duration = Duration::from_secs(6 * 3600);
 
 /// Runs until the controller says finish (and `up` closes), or `shutdown`.
 pub async fn run(
-    channel: Channel,
+    channel: crate::agent::AgentChannel,
     device: usize,
     down: mpsc::Sender<pb::DeviceDown>,
     mut up: mpsc::Receiver<pb::DeviceUp>,
@@ -30,7 +29,7 @@ pub async fn run(
         let _ = tx.send(hello).await;
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
         request.set_timeout(SESSION_DEADLINE);
-        let mut client = ControllerClient::new(channel.clone());
+        let mut client = ControllerClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
         let opened = tokio::select! {
             () = shutdown.cancelled() => return,
             opened = client.device_session(request) => opened,

@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// How many connection attempts to a server before giving up on it.
 pub const CONNECT_ATTEMPTS: u32 = 40;
@@ -37,7 +36,7 @@ pub struct Batch {
 
 /// Opens the offload stream to one server (with backoff) and spawns its reader.
 pub async fn open(
-    channel: Channel,
+    channel: crate::agent::AgentChannel,
     device: usize,
     server: usize,
     downlink: mpsc::Sender<Downlink>,
@@ -50,7 +49,7 @@ pub async fn open(
         let _ = tx.send(hello).await;
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
         request.set_timeout(crate::session::SESSION_DEADLINE);
-        let mut client = OffloadClient::new(channel.clone());
+        let mut client = OffloadClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::OFFLOAD_DOWN);
         let opened = tokio::select! {
             () = shutdown.cancelled() => return None,
             opened = client.offload(request) => opened,

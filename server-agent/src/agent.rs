@@ -11,6 +11,8 @@ use crate::records::ServerRecords;
 use qmec_proto::backoff::Backoff;
 use qmec_proto::pb::{self, controller_client::ControllerClient, offload_down, offload_server::OffloadServer, server_down, server_up};
 use qmec_proto::validate;
+use qmec_security::Security;
+use tonic::service::interceptor::InterceptedService;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -38,6 +40,8 @@ pub enum ServerAgentError {
     NoSetup,
     #[error("writing records {path}: {message}")]
     Records { path: String, message: String },
+    #[error("security: {0}")]
+    Security(#[from] qmec_security::SecurityError),
 }
 
 /// Binds the listen address and prints the listening line on stdout.
@@ -53,6 +57,7 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
 /// forwards what the controller says to `down` and sends what `up` holds.
 async fn controller_session(
     endpoint: tonic::transport::Endpoint,
+    attach: qmec_security::TokenAttach,
     hello: pb::ServerHello,
     down: mpsc::Sender<pb::ServerDown>,
     mut up: mpsc::Receiver<pb::ServerUp>,
@@ -73,7 +78,9 @@ async fn controller_session(
                 let _ = tx.send(pb::ServerUp { msg: Some(server_up::Msg::Hello(hello.clone())) }).await;
                 let mut request = tonic::Request::new(ReceiverStream::new(rx));
                 request.set_timeout(SESSION_DEADLINE);
-                match ControllerClient::new(channel).server_session(request).await {
+                let mut client = ControllerClient::with_interceptor(channel, attach.clone())
+                    .max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
+                match client.server_session(request).await {
                     Ok(response) => Some((tx, response.into_inner())),
                     Err(status) => {
                         tracing::warn!(%status, "controller refused the session");
@@ -144,8 +151,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<ServerRecords, ServerAgentError> {
     let started = Instant::now();
+    let security = Security::load(&config.security, &qmec_security::certs::server_name(config.id))?;
     let local = listener.local_addr().map_err(|source| ServerAgentError::Bind { addr: config.listen.clone(), source })?;
-    let advertise = config.advertise.clone().unwrap_or_else(|| format!("http://{local}"));
+    let advertise = config.advertise.clone().unwrap_or_else(|| format!("{}://{local}", security.scheme()));
     let (devices_tx, devices_rx) = watch::channel(None);
     let (events_tx, mut events) = mpsc::channel::<OffloadEvent>(16_384);
     let service = OffloadService::new(devices_rx, events_tx);
@@ -157,24 +165,30 @@ pub async fn run(
         .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let server_stop = CancellationToken::new();
+    // Offload streams need the token and decode at most one fragment's worth.
+    let offload = InterceptedService::new(
+        OffloadServer::new(service).max_decoding_message_size(qmec_security::limits::OFFLOAD_UP),
+        security.check(),
+    );
     let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
+        security
+            .server_builder()?
             .max_concurrent_streams(Some(16_384))
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(OffloadServer::new(service))
+            .add_service(offload)
             .serve_with_incoming_shutdown(incoming(listener), server_stop.clone().cancelled_owned()),
     );
 
-    let endpoint = tonic::transport::Endpoint::from_shared(config.controller.clone())
-        .map_err(|_| ServerAgentError::Endpoint(config.controller.clone()))?
+    let endpoint = security
+        .endpoint(&config.controller, &qmec_security::certs::controller_name())?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
     let (down_tx, mut down) = mpsc::channel(64);
     let (up, up_rx) = mpsc::channel(64);
     let session_stop = shutdown.child_token();
     let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise };
-    let session = tokio::spawn(controller_session(endpoint, hello, down_tx, up_rx, session_stop.clone()));
+    let session = tokio::spawn(controller_session(endpoint, security.attach(), hello, down_tx, up_rx, session_stop.clone()));
 
     // The setup first.
     let setup = loop {

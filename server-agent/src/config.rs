@@ -21,6 +21,9 @@ pub struct ServerAgentConfig {
     pub burn_per_bit: f64,
     #[serde(default)]
     pub records: Option<PathBuf>,
+    /// Mutual TLS and the bearer token (off by default).
+    #[serde(default)]
+    pub security: qmec_security::SecurityConfig,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +43,8 @@ pub struct Args {
     pub burn_per_bit: f64,
     #[arg(long)]
     pub records: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: qmec_security::SecurityArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +72,7 @@ impl Args {
                 advertise: self.advertise,
                 burn_per_bit: self.burn_per_bit,
                 records: self.records,
+                security: self.security.into(),
             },
         };
         if !(config.burn_per_bit.is_finite() && config.burn_per_bit >= 0.0) {

@@ -1,6 +1,7 @@
 //! The subcommands of `qmec`.
 
 mod agent;
+mod certs;
 mod compare;
 mod deploy;
 mod experiment;
@@ -43,6 +44,8 @@ enum Command {
     ExportQasm(export_qasm::Args),
     /// A multi-process testbed (local processes, containers or namespaces): controller, server and device agents over gRPC.
     Testbed(testbed::Args),
+    /// Write a CA, per-agent certificates and a token for mutual TLS.
+    Certs(certs::Args),
     /// Run one testbed agent (what `testbed` spawns; also for multi-machine testbeds).
     #[command(subcommand)]
     Agent(agent::Command),
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExportQasm(args) => export_qasm::run(args),
         Command::Testbed(args) => testbed::run(args),
         Command::Agent(command) => agent::run(command),
+        Command::Certs(args) => certs::run(args),
         Command::Image(command) => image::run(command),
         Command::Deploy(command) => deploy::run(command),
     }

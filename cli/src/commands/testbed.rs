@@ -57,6 +57,8 @@ pub struct Args {
     /// Tear everything down if the run has not finished after this many seconds.
     #[arg(long, default_value_t = 600.0)]
     deadline_s: f64,
+    #[command(flatten)]
+    security: qmec_security::SecurityArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -75,6 +77,7 @@ pub fn run(args: Args) -> Result<()> {
         payload_scale: args.payload_scale,
         out: args.out.clone(),
         metrics: args.metrics,
+        security: args.security.into(),
     };
     let options = qmec_deploy::cluster::ClusterOptions {
         runtime: args.runtime,

@@ -1,0 +1,152 @@
+//! Security with the real binaries on loopback: `qmec certs` then a whole
+//! testbed under mutual TLS and a bearer token completes and conserves every
+//! task; a controller under TLS and a token admits no agent that lacks the
+//! right certificate or token (it times out waiting for them), and an agent
+//! naming an id the run does not have is refused. Every child is bounded
+//! and killed by the test.
+
+#![forbid(unsafe_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn qmec() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_qmec"))
+}
+
+/// A child that is killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(mut command: Command, log: &Path) -> Killed {
+    let log = std::fs::File::create(log).expect("log file");
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
+    Killed(command.spawn().expect("starting qmec"))
+}
+
+/// Waits for the child to exit within `timeout`; its status, or None.
+fn wait(child: &mut Killed, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if let Some(status) = child.0.try_wait().expect("waiting") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn certs(dir: &Path, devices: usize, servers: usize) {
+    let status = qmec()
+        .args(["certs", "--devices", &devices.to_string(), "--servers", &servers.to_string(), "--out"])
+        .arg(dir)
+        .status()
+        .expect("qmec certs");
+    assert!(status.success());
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("reading json")).expect("parsing json")
+}
+
+#[test]
+fn a_testbed_under_mutual_tls_and_a_token_completes_and_conserves_tasks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("certs");
+    certs(&tls, 3, 2);
+    let out = dir.path().join("run");
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", "paper-small", "--slots", "60", "--slot-ms", "20", "--tls-dir"]);
+    command.arg(&tls).arg("--token-file").arg(tls.join("token")).arg("--out").arg(&out);
+    let mut child = spawn(command, &dir.path().join("testbed.log"));
+    let status = wait(&mut child, Duration::from_secs(60)).expect("the secure testbed finished within 60 s");
+    let log = std::fs::read_to_string(dir.path().join("testbed.log")).unwrap_or_default();
+    assert!(status.success(), "qmec testbed failed: {log}");
+    let summary = json(&out.join("summary.json"));
+    let tasks = &summary["tasks"];
+    let arrived = tasks["arrived"].as_u64().expect("arrived");
+    let completed = tasks["completed"].as_u64().expect("completed");
+    let queued = tasks["queued"].as_u64().expect("queued");
+    let dropped: u64 = tasks["dropped"].as_object().expect("dropped").values().filter_map(Value::as_u64).sum();
+    assert!(completed > 0, "no task completed under TLS");
+    assert_eq!(arrived, completed + queued + dropped, "tasks not conserved: {tasks}");
+    let figures = json(&out.join("testbed.json"));
+    assert_eq!(figures["invalid_messages"].as_u64(), Some(0));
+    // No agent's message was refused on the way.
+    let controller_log = std::fs::read_to_string(out.join("logs/controller.log")).unwrap_or_default();
+    assert!(!controller_log.contains("invalid"), "{controller_log}");
+}
+
+#[test]
+fn agents_without_the_right_certificate_or_token_never_join() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("certs");
+    let foreign = dir.path().join("foreign");
+    certs(&tls, 1, 1);
+    certs(&foreign, 1, 1);
+    let mut command = qmec();
+    command.args(["agent", "controller", "--scenario", "paper-small", "--devices", "1", "--servers", "1"]);
+    command.args(["--slots", "5", "--slot-ms", "20", "--join-timeout-s", "6", "--tls-dir"]).arg(&tls);
+    command.arg("--token-file").arg(tls.join("token"));
+    let mut controller = spawn(command, &dir.path().join("controller.log"));
+    let stdout = controller.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    let addr = line.trim().strip_prefix("qmec-listening ").expect("a listening line").to_string();
+    let uri = format!("http://{addr}");
+
+    // Right certificate, foreign token.
+    let mut command = qmec();
+    command.args(["agent", "server", "--id", "0", "--controller", &uri, "--tls-dir"]).arg(&tls);
+    command.arg("--token-file").arg(foreign.join("token"));
+    let server_log = dir.path().join("server.log");
+    let _server = spawn(command, &server_log);
+    // Right token, certificate from another CA.
+    let mut command = qmec();
+    command.args(["agent", "device", "--devices", "0", "--controller", &uri, "--tls-dir"]).arg(&foreign);
+    command.arg("--token-file").arg(tls.join("token"));
+    let _stranger = spawn(command, &dir.path().join("stranger.log"));
+    // Right token, no TLS at all.
+    let mut command = qmec();
+    command.args(["agent", "device", "--devices", "0", "--controller", &uri, "--token-file"]).arg(tls.join("token"));
+    let _plain = spawn(command, &dir.path().join("plain.log"));
+
+    let status = wait(&mut controller, Duration::from_secs(20)).expect("the controller gave up within 20 s");
+    assert!(!status.success(), "the controller ran a run with agents it should have refused");
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+    assert!(log.contains("only 0/1 devices and 0/1 servers joined"), "{log}");
+    let server = std::fs::read_to_string(&server_log).unwrap_or_default();
+    assert!(server.contains("wrong bearer token"), "the server agent was not told why: {server}");
+}
+
+#[test]
+fn an_unknown_device_id_is_refused_by_the_controller() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = qmec();
+    command.args(["agent", "controller", "--scenario", "paper-small", "--devices", "1", "--servers", "1"]);
+    command.args(["--slots", "5", "--slot-ms", "20", "--join-timeout-s", "5"]);
+    let mut controller = spawn(command, &dir.path().join("controller.log"));
+    let stdout = controller.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    let uri = format!("http://{}", line.trim().strip_prefix("qmec-listening ").expect("a listening line"));
+    let mut command = qmec();
+    command.env("RUST_LOG", "debug").args(["agent", "device", "--devices", "7", "--controller", &uri]);
+    let device_log = dir.path().join("device.log");
+    let _device = spawn(command, &device_log);
+    let status = wait(&mut controller, Duration::from_secs(20)).expect("the controller gave up within 20 s");
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+    assert!(log.contains("only 0/1 devices"), "{log}");
+    let device = std::fs::read_to_string(&device_log).unwrap_or_default();
+    assert!(device.contains("unknown id 7 (the run has 1)"), "{device}");
+}
