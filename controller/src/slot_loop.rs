@@ -148,7 +148,9 @@ impl Run {
 
     /// Every report of the slot being gathered is in.
     fn reports_in(&self) -> bool {
-        self.reports_in == self.devices.len() + self.servers.len()
+        // A server that is gone (killed, session broken) is not waited for.
+        let servers = self.servers.iter().filter(|s| s.tx.is_some()).count();
+        self.reports_in >= self.devices.len() + servers
     }
 }
 
@@ -308,6 +310,12 @@ fn decide_and_send(run: &mut Run, policy: &mut dyn Policy, t: u64, started: Inst
     record.late_devices = late_device.iter().filter(|l| **l).count() as u32;
     let mut server_device_bits = Matrix::zeros(m_count, s_count);
     for (s, server) in run.servers.iter().enumerate() {
+        if server.tx.is_none() {
+            // Gone (killed, or its session broke): offered nothing, and its
+            // last backlog is no longer there to serve.
+            record.late_servers += 1;
+            continue;
+        }
         match &server.last {
             Some(report) => {
                 for &(m, bits) in &report.backlogs {
@@ -343,6 +351,9 @@ fn decide_and_send(run: &mut Run, policy: &mut dyn Policy, t: u64, started: Inst
                 let rate = decision.cpu_hz.get(m, s).max(0.0) / scenario.device.cycles_per_bit;
                 let budget = (rate * tau + 1e-6).floor() as u64;
                 backlog += z - z.min(budget);
+            }
+            if run.servers[s].tx.is_none() {
+                return 0;
             }
             scenario.server.queue_cap_bits.saturating_sub(backlog)
         })

@@ -261,6 +261,7 @@ pub(crate) mod tests {
             out: PathBuf::from("runs/x"),
             metrics: None,
             security: Default::default(),
+            faults: Vec::new(),
         }
     }
 

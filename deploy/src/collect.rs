@@ -18,6 +18,8 @@ pub struct AgentRecords {
     pub controller: ControllerRecords,
     pub servers: Vec<ServerRecords>,
     pub device_processes: Vec<ProcessRecords>,
+    /// Servers killed mid-run (their records are empty).
+    pub lost_servers: Vec<usize>,
 }
 
 /// Where the bits went across processes: what devices offloaded, servers
@@ -74,6 +76,16 @@ pub struct TestbedFigures {
     pub forced_server_slots: u64,
     pub invalid_messages: u64,
     pub payload_bytes: u64,
+    /// Fragments (and bits) devices put back in their queues because the
+    /// server they went to was lost before returning their results.
+    #[serde(default)]
+    pub requeued_fragments: u64,
+    #[serde(default)]
+    pub requeued_bits: u64,
+    /// Servers killed mid-run.
+    #[serde(default)]
+    pub lost_servers: Vec<usize>,
+    /// Across processes; bits sent to a killed server are left out.
     pub bits: BitConservation,
     /// name → CPU and wall time of each process.
     pub processes: Vec<(String, ProcessUsage)>,
@@ -124,7 +136,15 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
         merged.conservation.add_device(&device.counters, device.open_tasks);
         figures.undecided_device_slots += device.undecided_slots;
         figures.payload_bytes += device.payload_bytes;
-        figures.bits.device_offloaded_bits += device.counters.offloaded_bits;
+        figures.requeued_fragments += device.requeued_fragments;
+        figures.requeued_bits += device.requeued_bits;
+        figures.bits.device_offloaded_bits += if records.lost_servers.is_empty() {
+            device.counters.offloaded_bits
+        } else {
+            // What the servers that wrote records received from it.
+            let by_server = device.offloaded_bits_by_server.iter().enumerate();
+            by_server.filter(|(s, _)| !records.lost_servers.contains(s)).map(|(_, bits)| bits).sum()
+        };
     }
     for server in &records.servers {
         for s in &server.slots {
@@ -143,6 +163,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
         r.throughput_bits = r.local_bits + r.offloaded_bits;
     }
     merged.tasks.sort_by_key(|t| (t.device, t.task));
+    figures.lost_servers = records.lost_servers.clone();
     figures.slots_run = count as u64;
     figures.slot_ms = slot_ms;
     figures.wall_latency = LatencySummary::from_latencies(wall_latencies);

@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod collect;
 pub mod compose;
 pub mod docker;
+pub mod faults;
 pub mod image;
 pub mod k8s;
 pub mod local;

@@ -6,6 +6,7 @@
 //! run folder written.
 
 use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
+use crate::faults::{self, Action, Signal};
 use crate::runtime::{Agent, LocalProcesses, Runtime, RuntimeError};
 use qmec_model::Scenario;
 use qmec_sim::Summary;
@@ -32,6 +33,8 @@ pub struct TestbedConfig {
     pub metrics: Option<String>,
     /// Mutual TLS and the bearer token for every agent (local runtime).
     pub security: qmec_security::SecurityConfig,
+    /// Faults to inject (local runtime): see [`crate::faults`].
+    pub faults: Vec<crate::faults::Fault>,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,10 @@ pub enum DeployError {
     Output(#[from] qmec_sim::output::OutputError),
     #[error("writing {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Fault(#[from] crate::faults::FaultError),
+    #[error("injecting a fault into {name}: {source}")]
+    Signal { name: String, source: std::io::Error },
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
@@ -65,13 +72,32 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
     serde_json::from_str(&text).map_err(|e| err(e.to_string()))
 }
 
-/// Waits until every agent has exited; fails on the first that fails.
-async fn watch(agents: &mut [Agent]) -> Result<(), DeployError> {
+/// Waits until every agent has exited; fails on the first that fails,
+/// except one this launcher killed on purpose. Sends the fault schedule's
+/// signals on time; returns the names of the agents it killed.
+async fn watch(agents: &mut [Agent], mut actions: Vec<Action>) -> Result<Vec<String>, DeployError> {
+    let started = tokio::time::Instant::now();
+    actions.reverse(); // the next one last
+    let mut killed = Vec::new();
     let mut done = vec![false; agents.len()];
     loop {
+        while let Some(action) = actions.last().filter(|a| started + a.after <= tokio::time::Instant::now()) {
+            let action = action.clone();
+            actions.pop();
+            let Some((i, agent)) = agents.iter_mut().enumerate().find(|(_, a)| a.name == action.agent) else { continue };
+            if done[i] {
+                continue;
+            }
+            let Some(pid) = agent.child.id() else { continue };
+            tracing::warn!(agent = %agent.name, signal = action.signal.name(), "fault injected");
+            faults::send(pid, action.signal).map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
+            if action.signal == Signal::Kill {
+                killed.push(agent.name.clone());
+            }
+        }
         for (agent, done) in agents.iter_mut().zip(done.iter_mut()).filter(|(_, d)| !**d) {
             if let Ok(Some(status)) = agent.child.try_wait() {
-                if !status.success() {
+                if !status.success() && !killed.contains(&agent.name) {
                     return Err(DeployError::Crashed {
                         name: agent.name.clone(),
                         status: status.to_string(),
@@ -82,11 +108,11 @@ async fn watch(agents: &mut [Agent]) -> Result<(), DeployError> {
             }
         }
         if done.iter().all(|d| *d) {
-            return Ok(());
+            return Ok(killed);
         }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Err(DeployError::Interrupted),
-            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = tokio::time::sleep(Duration::from_millis(5)) => {}
         }
     }
 }
@@ -157,12 +183,21 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         agents.push(runtime.start(&name, &args)?);
         device_files.push(file);
     }
+    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
+    let actions = faults::actions(&config.faults, &names, per_process, slot)?;
     // Dropping `agents` on any error kills every child.
-    watch(&mut agents).await?;
+    let killed = watch(&mut agents, actions).await?;
     drop(agents);
 
     let mut records = AgentRecords { controller: read(&records_dir.join("controller.json"))?, ..Default::default() };
     for server in 0..scenario.servers {
+        if killed.contains(&format!("server-{server}")) {
+            // Killed mid-run: it wrote no records; what it held is lost.
+            records.servers.push(qmec_server_agent::records::ServerRecords { server, ..Default::default() });
+            records.lost_servers.push(server);
+            continue;
+        }
         records.servers.push(read(&records_dir.join(format!("server-{server}.json")))?);
     }
     for file in &device_files {
@@ -239,6 +274,12 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     line("late device reports", figures.late_device_reports.to_string());
     line("late server reports", figures.late_server_reports.to_string());
     line("slots without a decision", figures.undecided_device_slots.to_string());
+    if !figures.lost_servers.is_empty() || figures.requeued_fragments > 0 {
+        let lost: Vec<String> = figures.lost_servers.iter().map(|s| format!("server-{s}")).collect();
+        line("servers lost", if lost.is_empty() { "none".into() } else { lost.join(" ") });
+        line("fragments requeued (lost server)", figures.requeued_fragments.to_string());
+        line("bits requeued (lost server)", figures.requeued_bits.to_string());
+    }
     line("payload sent (MB)", format!("{:.2}", figures.payload_bytes as f64 / 1e6));
     line("bits conserved across processes", if figures.bits.holds() { "yes".into() } else { "NO".into() });
     for (name, usage) in &figures.processes {

@@ -160,8 +160,10 @@ async fn run_device(
     };
     let (downlink_tx, mut downlink) = mpsc::channel::<Downlink>(4096);
     let mut streams = Vec::new();
+    let lost = uplink::lost_flags(setup.server_endpoints.len());
     for (server, uri) in setup.server_endpoints.iter().enumerate() {
-        let stream = uplink::open(channels.get(uri, &qmec_security::certs::server_name(server))?, id, server, downlink_tx.clone(), &shutdown).await;
+        let channel = channels.get(uri, &qmec_security::certs::server_name(server))?;
+        let stream = uplink::open(channel, id, server, downlink_tx.clone(), lost.clone(), &shutdown).await;
         if stream.is_none() {
             return Err(fail(format!("could not open the offload stream to server {server} at {uri}")));
         }
@@ -169,7 +171,7 @@ async fn run_device(
     }
     drop(downlink_tx);
     let (batches, batches_rx) = mpsc::channel(8);
-    let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale));
+    let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale, lost));
     let mut device = Device::new(&setup, id, config.tx_fraction);
     let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
 
@@ -227,6 +229,8 @@ async fn run_device(
                 }
             },
             item = downlink.recv() => match item {
+                // Servers close their streams when the run ends.
+                Some(Downlink::Lost { .. }) if finishing.is_some() => {}
                 Some(item) => device.downlink(item),
                 None => break,
             },
@@ -236,7 +240,9 @@ async fn run_device(
     let payload_bytes = sender.await.unwrap_or(0);
     // Results that raced the last marker.
     while let Ok(item) = downlink.try_recv() {
-        device.downlink(item);
+        if !matches!(item, Downlink::Lost { .. }) {
+            device.downlink(item);
+        }
     }
     drop(up);
     session_stop.cancel();

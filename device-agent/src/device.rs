@@ -16,7 +16,8 @@ use qmec_model::channel::shannon_rate;
 use qmec_model::device::{DeviceModel, offload_plan};
 use qmec_model::task::TaskRecord;
 use qmec_proto::{pb, validate};
-use std::collections::{BTreeMap, HashMap};
+use qmec_model::task::Fragment;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -40,6 +41,13 @@ pub struct Device {
     completed_by_slot: HashMap<u64, u64>,
     /// The last slot each server said all its results were sent for.
     pub results_done: Vec<Option<u64>>,
+    /// Per server, the fragments sent to it whose results have not come
+    /// back yet, oldest first: requeued if that server is lost.
+    in_flight: Vec<VecDeque<Fragment>>,
+    /// Servers whose stream broke: offered nothing more, not waited for.
+    lost: Vec<bool>,
+    /// Slots in the run.
+    run_slots: u64,
     records: DeviceRecords,
 }
 
@@ -56,7 +64,14 @@ impl Device {
             slot_wall_s: setup.slot_wall_s,
             completed_by_slot: HashMap::new(),
             results_done: vec![None; scenario.servers],
-            records: DeviceRecords { device: id, ..Default::default() },
+            in_flight: vec![VecDeque::new(); scenario.servers],
+            lost: vec![false; scenario.servers],
+            run_slots: setup.slots,
+            records: DeviceRecords {
+                device: id,
+                offloaded_bits_by_server: vec![0; scenario.servers],
+                ..Default::default()
+            },
             scenario,
         }
     }
@@ -140,14 +155,29 @@ impl Device {
         let mut record = DeviceSlot { slot, decided: decision.is_some(), ..Default::default() };
         let mut sends = Vec::new();
         if let Some(decision) = decision {
-            let plan = offload_plan(&decision.shares, &rates, tau, self.model.queue_bits(), &decision.server_free_bits);
+            // A server this device has lost gets nothing, whatever the
+            // controller (which may not know yet) offered.
+            let free: Vec<u64> = decision
+                .server_free_bits
+                .iter()
+                .enumerate()
+                .map(|(s, &free)| if self.lost.get(s).copied().unwrap_or(false) { 0 } else { free })
+                .collect();
+            let plan = offload_plan(&decision.shares, &rates, tau, self.model.queue_bits(), &free);
             for (s, &bits) in plan.iter().enumerate() {
                 if bits == 0 {
                     continue;
                 }
                 record.tx_power_w += transmit_power_w(self.scenario.device.tx_power_w, bits, rates[s], tau);
                 record.offloaded_bits += bits;
-                sends.push((s, self.model.take_fragments(bits), rates[s]));
+                let fragments = self.model.take_fragments(bits);
+                if let Some(in_flight) = self.in_flight.get_mut(s) {
+                    in_flight.extend(fragments.iter().cloned());
+                }
+                if let Some(sent) = self.records.offloaded_bits_by_server.get_mut(s) {
+                    *sent += fragments.iter().map(|f| f.bits).sum::<u64>();
+                }
+                sends.push((s, fragments, rates[s]));
             }
         } else {
             self.records.undecided_slots += 1;
@@ -189,7 +219,12 @@ impl Device {
     /// A result or an end-of-results marker from a server.
     pub fn downlink(&mut self, item: Downlink) {
         match item {
-            Downlink::Result { result, .. } => {
+            Downlink::Result { server, result } => {
+                if let Some(in_flight) = self.in_flight.get_mut(server)
+                    && let Some(at) = in_flight.iter().position(|f| f.task == result.task)
+                {
+                    in_flight.remove(at);
+                }
                 if let Some(task) = self.model.fragment_done(result.task, result.done_s) {
                     self.completed(task, result.slot);
                 }
@@ -199,12 +234,42 @@ impl Device {
                     *done = Some(done.map_or(slot, |d| d.max(slot)));
                 }
             }
+            Downlink::Lost { server } => self.server_lost(server),
+        }
+    }
+
+    /// Server `server`'s stream broke: every fragment sent to it whose
+    /// result has not come back goes back to the head of the queue (served
+    /// again locally or at another server), and it is offered nothing more.
+    pub fn server_lost(&mut self, server: usize) {
+        // A server that sent the results of the run's last slot finished
+        // normally; closing its stream loses nothing.
+        if self.results_done.get(server).copied().flatten().is_some_and(|d| d + 1 >= self.run_slots) {
+            return;
+        }
+        let Some(lost) = self.lost.get_mut(server) else { return };
+        let in_flight = std::mem::take(&mut self.in_flight[server]);
+        if !*lost && !in_flight.is_empty() {
+            tracing::warn!(device = self.records.device, server, fragments = in_flight.len(), "server lost; requeueing its fragments");
+        }
+        *lost = true;
+        if !self.records.lost_servers.contains(&server) {
+            self.records.lost_servers.push(server);
+        }
+        // Oldest last, so that it ends up at the head of the queue.
+        for fragment in in_flight.iter().rev() {
+            self.model.requeue_fragment(fragment);
+            self.records.requeued_fragments += 1;
+            self.records.requeued_bits += fragment.bits;
+            if let Some(sent) = self.records.offloaded_bits_by_server.get_mut(server) {
+                *sent = sent.saturating_sub(fragment.bits);
+            }
         }
     }
 
     /// Every server has sent its results of slot `last`.
     pub fn drained(&self, last: u64) -> bool {
-        self.results_done.iter().all(|d| d.is_some_and(|d| d >= last))
+        self.results_done.iter().zip(&self.lost).all(|(d, &lost)| lost || d.is_some_and(|d| d >= last))
     }
 
     pub fn records(&self, payload_bytes: u64) -> DeviceRecords {

@@ -38,6 +38,19 @@ pub struct DeviceRecords {
     pub open_tasks: u64,
     pub undecided_slots: u64,
     pub payload_bytes: u64,
+    /// Fragments (and their bits) sent to a server that was lost before
+    /// their results came back, put back at the head of the queue.
+    #[serde(default)]
+    pub requeued_fragments: u64,
+    #[serde(default)]
+    pub requeued_bits: u64,
+    /// Servers whose offload stream broke during the run.
+    #[serde(default)]
+    pub lost_servers: Vec<usize>,
+    /// Per server, the bits offloaded to it whose fragments were not
+    /// requeued (what that server received from this device).
+    #[serde(default)]
+    pub offloaded_bits_by_server: Vec<u64>,
 }
 
 /// Every agent of one process and that process's CPU use.

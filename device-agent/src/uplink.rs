@@ -23,6 +23,21 @@ pub const STREAM_CAPACITY: usize = 256;
 pub enum Downlink {
     Result { server: usize, result: validate::FragmentResult },
     Done { server: usize, slot: u64 },
+    /// The stream to this server broke (the server is gone): its results
+    /// will not come back.
+    Lost { server: usize },
+}
+
+/// Per server, whether its offload stream broke; set by the stream's
+/// reader, read by the sender so that it never waits on a dead stream.
+pub type LostFlags = std::sync::Arc<Vec<std::sync::atomic::AtomicBool>>;
+
+pub fn lost_flags(servers: usize) -> LostFlags {
+    std::sync::Arc::new((0..servers).map(|_| std::sync::atomic::AtomicBool::new(false)).collect())
+}
+
+fn is_lost(lost: &LostFlags, server: usize) -> bool {
+    lost.get(server).is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// One slot's transmission: per server, its fragments and the rate r_ms.
@@ -40,6 +55,7 @@ pub async fn open(
     device: usize,
     server: usize,
     downlink: mpsc::Sender<Downlink>,
+    lost: LostFlags,
     shutdown: &CancellationToken,
 ) -> Option<mpsc::Sender<pb::OffloadUp>> {
     let mut backoff = Backoff::default();
@@ -57,6 +73,7 @@ pub async fn open(
         match opened {
             Ok(response) => {
                 let mut inbound = response.into_inner();
+                let lost = lost.clone();
                 tokio::spawn(async move {
                     loop {
                         let item = match inbound.message().await {
@@ -80,9 +97,14 @@ pub async fn open(
                             }
                         };
                         if downlink.send(item).await.is_err() {
-                            break;
+                            return;
                         }
                     }
+                    // Whatever this server still held will not come back.
+                    if let Some(flag) = lost.get(server) {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let _ = downlink.send(Downlink::Lost { server }).await;
                 });
                 return Some(tx);
             }
@@ -111,6 +133,7 @@ pub async fn sender(
     streams: Vec<Option<mpsc::Sender<pb::OffloadUp>>>,
     mut batches: mpsc::Receiver<Batch>,
     payload_scale: f64,
+    lost: LostFlags,
 ) -> u64 {
     let mut sent_bytes = 0u64;
     while let Some(batch) = batches.recv().await {
@@ -119,6 +142,10 @@ pub async fn sender(
         for (server, fragments, rate) in batch.sends {
             let Some(Some(stream)) = streams.get(server) else { continue };
             for fragment in fragments {
+                // A lost server's fragments are requeued by the device.
+                if is_lost(&lost, server) {
+                    break;
+                }
                 let len = payload_len(fragment.bits, payload_scale);
                 // A cheap, non-constant pattern: real bytes, not a run of zeros.
                 let payload: Vec<u8> = (0..len).map(|i| (fragment.task as usize).wrapping_add(i) as u8).collect();
@@ -140,8 +167,11 @@ pub async fn sender(
             }
         }
         let marker = pb::OffloadUp { msg: Some(offload_up::Msg::EndOfSlot(pb::EndOfSlot { slot: batch.slot })) };
-        for stream in streams.iter().flatten() {
-            let _ = stream.send(marker.clone()).await;
+        for (server, stream) in streams.iter().enumerate() {
+            let Some(stream) = stream else { continue };
+            if !is_lost(&lost, server) {
+                let _ = stream.send(marker.clone()).await;
+            }
         }
     }
     sent_bytes

@@ -57,11 +57,20 @@ pub struct Args {
     /// Tear everything down if the run has not finished after this many seconds.
     #[arg(long, default_value_t = 600.0)]
     deadline_s: f64,
+    /// Faults to inject (local runtime), comma-separated:
+    /// `kill:server-1@40` (SIGKILL at slot 40), `stop:device-1@30+10`
+    /// (SIGSTOP at slot 30, SIGCONT 10 slots later).
+    #[arg(long, default_value = "")]
+    faults: String,
     #[command(flatten)]
     security: qmec_security::SecurityArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let faults = qmec_deploy::faults::parse(&args.faults)?;
+    if !faults.is_empty() && args.runtime != qmec_deploy::cluster::RuntimeKind::Local {
+        anyhow::bail!("--faults needs --runtime local");
+    }
     let config = qmec_deploy::TestbedConfig {
         exe: std::env::current_exe().context("locating the qmec binary")?,
         scenario: args.scenario,
@@ -78,6 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         out: args.out.clone(),
         metrics: args.metrics,
         security: args.security.into(),
+        faults,
     };
     let options = qmec_deploy::cluster::ClusterOptions {
         runtime: args.runtime,
@@ -93,5 +103,15 @@ pub fn run(args: Args) -> Result<()> {
     println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
     println!("link emulation: {}", cluster.emulation.describe());
     println!("run folder: {}", args.out.display());
+    let c = &outcome.summary.tasks;
+    let verdict = format!(
+        "arrived {} = completed {} + queued {} + dropped {}",
+        c.arrived, c.completed, c.queued, c.dropped_total()
+    );
+    if !c.holds() {
+        println!("conservation: FAILED ({verdict})");
+        anyhow::bail!("task conservation failed: {verdict}");
+    }
+    println!("conservation: holds ({verdict})");
     Ok(())
 }

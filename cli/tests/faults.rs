@@ -1,0 +1,152 @@
+//! Faults injected into the local testbed with the real `qmec` binary
+//! (controller, 2 server agents and 3 device agents as OS processes on
+//! 127.0.0.1), through `qmec testbed --faults`. Each run is bounded by a
+//! timeout that kills its whole process group, and each ends with the
+//! task-conservation check: every task that arrived is completed, still
+//! queued (at a device, or requeued after its server was lost) or counted
+//! as dropped with a reason.
+
+#![forbid(unsafe_code)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SCENARIO: &str = "paper-small";
+/// Longest a child run may take before its process group is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(40);
+
+fn qmec() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_qmec"))
+}
+
+/// Runs `command` in a process group of its own; on timeout the whole group
+/// (the launcher and every agent it started) is killed and the test fails.
+fn run_bounded(mut command: Command, timeout: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("starting qmec");
+    let pid = child.id();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("waiting for qmec").is_some() {
+            return child.wait_with_output().expect("reading qmec's output");
+        }
+        if started.elapsed() > timeout {
+            // CONT first: a stopped agent would otherwise stay stopped.
+            for signal in ["CONT", "KILL"] {
+                let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pid}")).status();
+            }
+            let output = child.wait_with_output().expect("reading qmec's output");
+            panic!(
+                "qmec did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}); stdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+fn u(value: &Value, pointer: &str) -> u64 {
+    value.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no integer at {pointer} in {value}"))
+}
+
+/// A column of `slots.csv`, by slot (these files hold no quoted fields).
+fn column(path: &Path, name: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let at = header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    lines.map(|l| l.split(',').nth(at).and_then(|v| v.parse().ok()).expect("a number")).collect()
+}
+
+/// Runs the testbed with `faults`; returns its run folder (inside `dir`)
+/// and stdout, after checking it succeeded.
+fn testbed(dir: &Path, slots: u64, faults: &str) -> (std::path::PathBuf, String) {
+    let out = dir.join("run");
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2"]);
+    command.args(["--slots", &slots.to_string(), "--slot-ms", "20", "--seed", "1", "--faults", faults, "--out"]);
+    command.arg(&out);
+    let output = run_bounded(command, RUN_TIMEOUT);
+    assert_success(&output, &format!("qmec testbed --faults {faults}"));
+    (out, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// arrived = completed + queued + dropped, from the summary.
+fn assert_conserved(out: &Path, stdout: &str) -> Value {
+    let summary = json(&out.join("summary.json"));
+    let tasks = &summary["tasks"];
+    let dropped: u64 = tasks["dropped"].as_object().expect("drop reasons").values().map(|v| v.as_u64().unwrap()).sum();
+    let (arrived, completed, queued) = (u(tasks, "/arrived"), u(tasks, "/completed"), u(tasks, "/queued"));
+    assert!(arrived > 0, "no task arrived");
+    assert_eq!(arrived, completed + queued + dropped, "tasks not conserved: {tasks}");
+    assert!(stdout.contains("conservation: holds"), "no verdict in:\n{stdout}");
+    summary
+}
+
+#[test]
+fn a_killed_server_loses_no_task() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, stdout) = testbed(dir.path(), 120, "kill:server-1@40");
+    assert_conserved(&out, &stdout);
+    let figures = json(&out.join("testbed.json"));
+    assert_eq!(figures["lost_servers"], serde_json::json!([1]), "server-1 not recorded as lost");
+    assert_eq!(u(&figures, "/slots_run"), 120, "the run did not go on after the kill");
+    // What server-1 held when it died went back to the devices' queues.
+    let requeued = u(&figures, "/requeued_fragments");
+    assert!(requeued > 0, "no fragment was requeued after the kill");
+    // Bits still balance between the devices and the surviving server.
+    let bits = &figures["bits"];
+    assert_eq!(u(bits, "/device_offloaded_bits"), u(bits, "/server_received_bits"), "{bits}");
+    assert_eq!(
+        u(bits, "/server_received_bits"),
+        u(bits, "/server_computed_bits") + u(bits, "/server_backlog_bits"),
+        "{bits}"
+    );
+    // Tasks keep completing after the kill, and server-0 keeps computing.
+    let slots = out.join("slots.csv");
+    let completed = column(&slots, "completed_tasks");
+    let computed = column(&slots, "server_computed_bits");
+    let after: f64 = completed[60..].iter().sum();
+    assert!(after > 0.0, "no task completed after the kill");
+    assert!(computed[60..].iter().sum::<f64>() > 0.0, "the surviving server computed nothing after the kill");
+    // The controller stopped waiting for (and counting on) the dead server.
+    assert!(u(&figures, "/late_server_reports") >= 60, "{figures}");
+    eprintln!("requeued {requeued} fragments; {after} tasks completed after slot 60");
+}
+
+#[test]
+fn a_stopped_device_is_decided_on_stale_state_then_recovers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, stdout) = testbed(dir.path(), 100, "stop:device-1@30+10");
+    assert_conserved(&out, &stdout);
+    let figures = json(&out.join("testbed.json"));
+    // Device 1 missed its report deadline for about ten slots.
+    let late = u(&figures, "/late_device_reports");
+    assert!((5..=40).contains(&late), "late device reports {late}, expected about 10");
+    // After SIGCONT it reports and is decided again.
+    let records = json(&out.join("records/devices-1.json"));
+    let slots = records["devices"][0]["slots"].as_array().expect("device slots");
+    assert_eq!(slots.len(), 100, "device 1 did not catch up on every slot");
+    let decided_late = slots.iter().filter(|s| u(s, "/slot") >= 70 && s["decided"] == Value::Bool(true)).count();
+    assert!(decided_late >= 20, "device 1 was decided in only {decided_late} of the last 30 slots");
+    eprintln!("late device reports {late}; device 1 decided in {decided_late} of the last 30 slots");
+}

@@ -1,0 +1,161 @@
+//! Fault schedules for a local testbed: `kill:server-1@40` sends SIGKILL to
+//! the agent process `server-1` at slot 40; `stop:device-1@30+10` pauses a
+//! process with SIGSTOP at slot 30 and resumes it with SIGCONT 10 slots
+//! later. Entries are separated by commas. Slots are counted in wall time
+//! (slot × slot length) from the moment every agent was started, so they
+//! are approximate by the join time (well under a slot's worth of slots on
+//! loopback). `device-N` names the process that runs device N.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// SIGKILL; the agent's exit is then expected, not a failure.
+    Kill,
+    /// SIGSTOP, then SIGCONT after this many slots.
+    Stop { slots: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// An agent process name (`server-1`, `devices-0`) or `device-N`.
+    pub target: String,
+    pub at_slot: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("fault `{entry}`: {reason} (expected kill:NAME@SLOT or stop:NAME@SLOT+SLOTS)")]
+pub struct FaultError {
+    pub entry: String,
+    pub reason: String,
+}
+
+/// Parses a comma-separated schedule; an empty string is no faults.
+pub fn parse(schedule: &str) -> Result<Vec<Fault>, FaultError> {
+    schedule.split(',').map(str::trim).filter(|e| !e.is_empty()).map(parse_one).collect()
+}
+
+fn parse_one(entry: &str) -> Result<Fault, FaultError> {
+    let err = |reason: &str| FaultError { entry: entry.to_string(), reason: reason.to_string() };
+    let (kind, rest) = entry.split_once(':').ok_or_else(|| err("no `:` after the kind"))?;
+    let (target, when) = rest.split_once('@').ok_or_else(|| err("no `@SLOT`"))?;
+    if target.is_empty() || !target.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(err("the target must be an agent name like server-1 or device-0"));
+    }
+    let number = |s: &str| s.parse::<u64>().map_err(|_| err("slots must be whole numbers"));
+    let (kind, at_slot) = match kind {
+        "kill" => {
+            if !target.starts_with("server-") {
+                return Err(err("only server agents can be killed (a device's records die with it)"));
+            }
+            (FaultKind::Kill, number(when)?)
+        }
+        "stop" => {
+            let (at, slots) = when.split_once('+').ok_or_else(|| err("stop needs @SLOT+SLOTS"))?;
+            let slots = number(slots)?;
+            if slots == 0 {
+                return Err(err("a stop lasts at least one slot"));
+            }
+            (FaultKind::Stop { slots }, number(at)?)
+        }
+        _ => return Err(err("unknown kind")),
+    };
+    Ok(Fault { kind, target: target.to_string(), at_slot })
+}
+
+/// The agent process name `target` refers to, given the agents' names and
+/// how many devices each device process runs.
+pub fn resolve(target: &str, names: &[String], agents_per_process: usize) -> Option<String> {
+    if names.iter().any(|n| n == target) {
+        return Some(target.to_string());
+    }
+    let device: usize = target.strip_prefix("device-")?.parse().ok()?;
+    let name = format!("devices-{}", device / agents_per_process.max(1));
+    names.contains(&name).then_some(name)
+}
+
+/// One signal to send at an offset from the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub after: Duration,
+    pub agent: String,
+    pub signal: Signal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Kill,
+    Stop,
+    Cont,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Kill => "KILL",
+            Signal::Stop => "STOP",
+            Signal::Cont => "CONT",
+        }
+    }
+}
+
+/// The signals of a schedule, in time order.
+pub fn actions(faults: &[Fault], names: &[String], agents_per_process: usize, slot: Duration) -> Result<Vec<Action>, FaultError> {
+    let mut actions = Vec::new();
+    for fault in faults {
+        let agent = resolve(&fault.target, names, agents_per_process).ok_or_else(|| FaultError {
+            entry: fault.target.clone(),
+            reason: format!("no such agent (agents: {})", names.join(", ")),
+        })?;
+        let at = slot * fault.at_slot as u32;
+        match fault.kind {
+            FaultKind::Kill => actions.push(Action { after: at, agent, signal: Signal::Kill }),
+            FaultKind::Stop { slots } => {
+                actions.push(Action { after: at, agent: agent.clone(), signal: Signal::Stop });
+                actions.push(Action { after: at + slot * slots as u32, agent, signal: Signal::Cont });
+            }
+        }
+    }
+    actions.sort_by_key(|a| a.after);
+    Ok(actions)
+}
+
+/// Sends `signal` to process `pid`.
+pub fn send(pid: u32, signal: Signal) -> std::io::Result<()> {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{}", signal.name()))
+        .arg(pid.to_string())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("kill -{} {pid} failed", signal.name()))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse() {
+        let faults = parse("kill:server-1@40, stop:device-1@30+10").unwrap();
+        assert_eq!(faults[0], Fault { kind: FaultKind::Kill, target: "server-1".into(), at_slot: 40 });
+        assert_eq!(faults[1], Fault { kind: FaultKind::Stop { slots: 10 }, target: "device-1".into(), at_slot: 30 });
+        assert!(parse("").unwrap().is_empty());
+        for bad in ["kill:server-1", "stop:device-1@30", "boom:server-1@3", "kill:devices-0@3", "stop:x@1+0", "kill:server-1@-1"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn targets_resolve_and_actions_are_ordered() {
+        let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0", "devices-1"].map(String::from).into();
+        assert_eq!(resolve("device-3", &names, 2).as_deref(), Some("devices-1"));
+        assert_eq!(resolve("device-9", &names, 2), None);
+        let faults = parse("stop:device-0@5+10,kill:server-1@8").unwrap();
+        let slot = Duration::from_millis(20);
+        let actions = actions(&faults, &names, 1, slot).unwrap();
+        let order: Vec<(u64, Signal)> = actions.iter().map(|a| (a.after.as_millis() as u64, a.signal)).collect();
+        assert_eq!(order, vec![(100, Signal::Stop), (160, Signal::Kill), (300, Signal::Cont)]);
+        assert!(super::actions(&parse("kill:server-7@1").unwrap(), &names, 1, slot).is_err());
+    }
+}
