@@ -1,7 +1,10 @@
 //! Fault schedules for a local testbed: `kill:server-1@40` sends SIGKILL to
 //! the agent process `server-1` at slot 40; `stop:device-1@30+10` pauses a
 //! process with SIGSTOP at slot 30 and resumes it with SIGCONT 10 slots
-//! later. Entries are separated by commas. Slots are counted in wall time
+//! later; `late:device-0@0` makes device 0 hold every report from slot 0
+//! on for two slot lengths (it reports late every slot);
+//! `slow:server-0@20` makes server 0 wait 3/4 of a slot before returning
+//! each slot's results from slot 20 on. Entries are separated by commas. Slots are counted in wall time
 //! (slot × slot length) from the moment every agent was started, so they
 //! are approximate by the join time (well under a slot's worth of slots on
 //! loopback). `device-N` names the process that runs device N.
@@ -14,7 +17,17 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP, then SIGCONT after this many slots.
     Stop { slots: u64 },
+    /// A device agent that holds its reports (agent flag).
+    Late,
+    /// A server agent that delays its results (agent flag).
+    Slow,
 }
+
+/// How long a late device holds each report, in slots: past the next
+/// slot's report deadline even for a report sent ahead of its announcement.
+pub const LATE_REPORT_SLOTS: f64 = 2.0;
+/// How long a slow server holds each slot's results, in slots.
+pub const SLOW_RESULT_SLOTS: f64 = 0.75;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
@@ -25,7 +38,7 @@ pub struct Fault {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("fault `{entry}`: {reason} (expected kill:NAME@SLOT or stop:NAME@SLOT+SLOTS)")]
+#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, late:device-N@SLOT or slow:server-N@SLOT)")]
 pub struct FaultError {
     pub entry: String,
     pub reason: String,
@@ -58,6 +71,18 @@ fn parse_one(entry: &str) -> Result<Fault, FaultError> {
                 return Err(err("a stop lasts at least one slot"));
             }
             (FaultKind::Stop { slots }, number(at)?)
+        }
+        "late" => {
+            if !target.starts_with("device") {
+                return Err(err("only device agents report late"));
+            }
+            (FaultKind::Late, number(when)?)
+        }
+        "slow" => {
+            if !target.starts_with("server-") {
+                return Err(err("only server agents answer slowly"));
+            }
+            (FaultKind::Slow, number(when)?)
         }
         _ => return Err(err("unknown kind")),
     };
@@ -115,10 +140,28 @@ pub fn actions(faults: &[Fault], names: &[String], agents_per_process: usize, sl
                 actions.push(Action { after: at, agent: agent.clone(), signal: Signal::Stop });
                 actions.push(Action { after: at + slot * slots as u32, agent, signal: Signal::Cont });
             }
+            FaultKind::Late | FaultKind::Slow => {}
         }
     }
     actions.sort_by_key(|a| a.after);
     Ok(actions)
+}
+
+/// The extra flags agent `name` is started with (late and slow faults).
+pub fn agent_args(faults: &[Fault], name: &str, names: &[String], agents_per_process: usize, slot_ms: f64) -> Vec<String> {
+    let mut args = Vec::new();
+    for fault in faults {
+        if resolve(&fault.target, names, agents_per_process).as_deref() != Some(name) {
+            continue;
+        }
+        let (flags, slots) = match fault.kind {
+            FaultKind::Late => (["--report-delay-ms", "--report-delay-from"], LATE_REPORT_SLOTS),
+            FaultKind::Slow => (["--result-delay-ms", "--result-delay-from"], SLOW_RESULT_SLOTS),
+            FaultKind::Kill | FaultKind::Stop { .. } => continue,
+        };
+        args.extend([flags[0].to_string(), (slots * slot_ms).to_string(), flags[1].to_string(), fault.at_slot.to_string()]);
+    }
+    args
 }
 
 /// Sends `signal` to process `pid`.
@@ -157,5 +200,11 @@ mod tests {
         let order: Vec<(u64, Signal)> = actions.iter().map(|a| (a.after.as_millis() as u64, a.signal)).collect();
         assert_eq!(order, vec![(100, Signal::Stop), (160, Signal::Kill), (300, Signal::Cont)]);
         assert!(super::actions(&parse("kill:server-7@1").unwrap(), &names, 1, slot).is_err());
+        let faults = parse("late:device-1@3,slow:server-0@7").unwrap();
+        assert!(super::actions(&faults, &names, 1, slot).unwrap().is_empty());
+        assert_eq!(agent_args(&faults, "devices-1", &names, 1, 20.0), ["--report-delay-ms", "40", "--report-delay-from", "3"]);
+        assert_eq!(agent_args(&faults, "server-0", &names, 1, 20.0), ["--result-delay-ms", "15", "--result-delay-from", "7"]);
+        assert!(agent_args(&faults, "server-1", &names, 1, 20.0).is_empty());
+        assert!(parse("late:server-0@1").is_err() && parse("slow:device-0@1").is_err());
     }
 }

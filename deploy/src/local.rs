@@ -130,6 +130,13 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     let s = |v: &dyn ToString| v.to_string();
 
     let secure = security_args(config, &config.out)?;
+    let per_process = config.agents_per_process.max(1);
+    let mut names = vec!["controller".to_string()];
+    names.extend((0..scenario.servers).map(|s| format!("server-{s}")));
+    names.extend((0..scenario.devices.div_ceil(per_process)).map(|i| format!("devices-{i}")));
+    let fault_args = |name: &str| faults::agent_args(&config.faults, name, &names, per_process, config.slot_ms);
+    // Every fault must name an agent of this run.
+    faults::actions(&config.faults, &names, per_process, Duration::from_secs_f64(config.slot_ms / 1e3))?;
     let mut agents = Vec::new();
     let mut controller_args = vec![
         s(&"agent"), s(&"controller"),
@@ -162,11 +169,11 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
             s(&"--records"), path(&format!("{name}.json")),
         ];
         args.extend(secure.iter().cloned());
+        args.extend(fault_args(&name));
         let mut agent = runtime.start(&name, &args)?;
         agent.listening().await?;
         agents.push(agent);
     }
-    let per_process = config.agents_per_process.max(1);
     let mut device_files = Vec::new();
     for (i, first) in (0..scenario.devices).step_by(per_process).enumerate() {
         let last = (first + per_process).min(scenario.devices);
@@ -180,10 +187,10 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
             s(&"--records"), file.clone(),
         ];
         args.extend(secure.iter().cloned());
+        args.extend(fault_args(&name));
         agents.push(runtime.start(&name, &args)?);
         device_files.push(file);
     }
-    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
     let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
     let actions = faults::actions(&config.faults, &names, per_process, slot)?;
     // Dropping `agents` on any error kills every child.

@@ -201,14 +201,14 @@ async fn run_device(
                         let _ = batches.send(batch).await;
                     }
                     if let Some(report) = device.start_slot(start.slot) {
-                        let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }).await;
+                        send_report(&up, report, config).await;
                     }
                 }
                 Some(device_down::Msg::Decision(decision)) => match validate::decision(&decision, setup.scenario.servers) {
                     Ok(decision) => {
                         device.decide(&decision, &batches).await;
                         if let Some(report) = device.report_early(setup.slots) {
-                            let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }).await;
+                            send_report(&up, report, config).await;
                         }
                     }
                     Err(invalid) => tracing::warn!(device = id, %invalid, "invalid decision; the slot is computed locally"),
@@ -248,4 +248,19 @@ async fn run_device(
     session_stop.cancel();
     let _ = session.await;
     Ok(device.records(payload_bytes))
+}
+
+/// Sends a report to the controller, or, under the report-delay fault,
+/// holds it for the configured time first (without holding up the agent).
+async fn send_report(up: &mpsc::Sender<pb::DeviceUp>, report: pb::DeviceReport, config: &DeviceAgentConfig) {
+    let message = pb::DeviceUp { msg: Some(device_up::Msg::Report(report.clone())) };
+    if config.report_delay_ms > 0.0 && report.slot >= config.report_delay_from {
+        let (up, delay) = (up.clone(), Duration::from_secs_f64(config.report_delay_ms / 1e3));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = up.send(message).await;
+        });
+    } else {
+        let _ = up.send(message).await;
+    }
 }

@@ -25,6 +25,12 @@ pub struct DeviceAgentConfig {
     /// Mutual TLS and the bearer token (off by default).
     #[serde(default)]
     pub security: qmec_security::SecurityConfig,
+    /// Fault injection: hold every report of slot ≥ `report_delay_from`
+    /// this long before sending it (0: none), so the device reports late.
+    #[serde(default)]
+    pub report_delay_ms: f64,
+    #[serde(default)]
+    pub report_delay_from: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -48,6 +54,13 @@ pub struct Args {
     pub link_profile: Option<PathBuf>,
     #[command(flatten)]
     pub security: qmec_security::SecurityArgs,
+    /// Fault injection: delay every report by this many ms (a device that
+    /// reports late every slot).
+    #[arg(long, default_value_t = 0.0)]
+    pub report_delay_ms: f64,
+    /// First slot whose report is delayed.
+    #[arg(long, default_value_t = 0)]
+    pub report_delay_from: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +107,13 @@ impl Args {
                 records: self.records,
                 link_profile: self.link_profile,
                 security: self.security.into(),
+                report_delay_ms: self.report_delay_ms,
+                report_delay_from: self.report_delay_from,
             },
         };
+        if !(config.report_delay_ms.is_finite() && config.report_delay_ms >= 0.0) {
+            return Err(ConfigError::Invalid { field: "report_delay_ms", reason: format!("must be ≥ 0, got {}", config.report_delay_ms) });
+        }
         if !(config.payload_scale.is_finite() && config.payload_scale >= 1.0) {
             return Err(ConfigError::Invalid { field: "payload_scale", reason: format!("must be ≥ 1, got {}", config.payload_scale) });
         }

@@ -224,7 +224,7 @@ pub async fn run(
             if engine.ready_for(slot)
                 && let Some((slot, allocation, _)) = waiting.take()
             {
-                compute(&mut engine, &scenario, slot, &allocation, &results, config.burn_per_bit).await;
+                compute(&mut engine, &scenario, slot, &allocation, &results, &config).await;
                 send_report(&mut engine, &up, false).await;
             }
         }
@@ -254,7 +254,7 @@ pub async fn run(
                             if let Some((slot, held, _)) = waiting.take() {
                                 // A newer allocation supersedes: compute the older one now.
                                 send_report(&mut engine, &up, true).await;
-                                compute(&mut engine, &scenario, slot, &held, &results, config.burn_per_bit).await;
+                                compute(&mut engine, &scenario, slot, &held, &results, &config).await;
                                 send_report(&mut engine, &up, false).await;
                             }
                             waiting = Some((allocation.slot, cpu_hz, tokio::time::Instant::now() + marker_wait));
@@ -318,9 +318,14 @@ async fn compute(
     slot: u64,
     allocation: &[f64],
     results: &[Option<ResultsTx>],
-    burn_per_bit: f64,
+    config: &ServerAgentConfig,
 ) {
+    let burn_per_bit = config.burn_per_bit;
     let computed = engine.compute(slot, slot as f64 * scenario.slot_seconds, allocation);
+    if config.result_delay_ms > 0.0 && slot >= config.result_delay_from {
+        // Fault injection: a server that answers slowly.
+        tokio::time::sleep(Duration::from_secs_f64(config.result_delay_ms / 1e3)).await;
+    }
     if burn_per_bit > 0.0 && computed.bits > 0 {
         let iterations = (computed.bits as f64 * burn_per_bit) as u64;
         let _ = tokio::task::spawn_blocking(move || {

@@ -24,6 +24,13 @@ pub struct ServerAgentConfig {
     /// Mutual TLS and the bearer token (off by default).
     #[serde(default)]
     pub security: qmec_security::SecurityConfig,
+    /// Fault injection: after computing each slot from
+    /// `result_delay_from` on, wait this long before returning its results
+    /// and reporting (a server that answers slowly). 0: none.
+    #[serde(default)]
+    pub result_delay_ms: f64,
+    #[serde(default)]
+    pub result_delay_from: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +52,13 @@ pub struct Args {
     pub records: Option<PathBuf>,
     #[command(flatten)]
     pub security: qmec_security::SecurityArgs,
+    /// Fault injection: delay each slot's results (and the report after
+    /// them) by this many ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub result_delay_ms: f64,
+    /// First slot whose results are delayed.
+    #[arg(long, default_value_t = 0)]
+    pub result_delay_from: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +87,13 @@ impl Args {
                 burn_per_bit: self.burn_per_bit,
                 records: self.records,
                 security: self.security.into(),
+                result_delay_ms: self.result_delay_ms,
+                result_delay_from: self.result_delay_from,
             },
         };
+        if !(config.result_delay_ms.is_finite() && config.result_delay_ms >= 0.0) {
+            return Err(ConfigError::Burn(config.result_delay_ms));
+        }
         if !(config.burn_per_bit.is_finite() && config.burn_per_bit >= 0.0) {
             return Err(ConfigError::Burn(config.burn_per_bit));
         }

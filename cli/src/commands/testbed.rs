@@ -59,7 +59,9 @@ pub struct Args {
     deadline_s: f64,
     /// Faults to inject (local runtime), comma-separated:
     /// `kill:server-1@40` (SIGKILL at slot 40), `stop:device-1@30+10`
-    /// (SIGSTOP at slot 30, SIGCONT 10 slots later).
+    /// (SIGSTOP at slot 30, SIGCONT 10 slots later), `late:device-0@0`
+    /// (reports held two slots from slot 0), `slow:server-0@20` (results
+    /// held 3/4 of a slot from slot 20).
     #[arg(long, default_value = "")]
     faults: String,
     #[command(flatten)]
