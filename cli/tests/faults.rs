@@ -185,3 +185,32 @@ fn slow_servers_raise_latency_and_lose_no_task() {
     assert!(slow > base + 0.005, "mean wall latency {base:.4} s without, {slow:.4} s with slow servers");
     eprintln!("mean wall latency {:.1} ms → {:.1} ms with slow servers", base * 1e3, slow * 1e3);
 }
+
+/// `qmec testbed --soak 60s`: 3000 slots of 20 ms with server 1 killed at
+/// slot 1000 and device 1 stopped for 50 slots from slot 500; the run must
+/// end by itself with the conservation verdict.
+#[test]
+fn soak_60s_with_faults_conserves_tasks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("soak");
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slot-ms", "20"]);
+    command.args(["--soak", "60s", "--faults", "stop:device-1@500+50,kill:server-1@1000", "--out"]).arg(&out);
+    let output = run_bounded(command, Duration::from_secs(120));
+    assert_success(&output, "qmec testbed --soak 60s");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_conserved(&out, &stdout);
+    assert!(stdout.contains("soak: 3000 slots"), "no soak line in:\n{stdout}");
+    let figures = json(&out.join("testbed.json"));
+    assert_eq!(u(&figures, "/slots_run"), 3000);
+    assert_eq!(figures["lost_servers"], serde_json::json!([1]));
+    let late = u(&figures, "/late_device_reports");
+    assert!(late >= 25, "late device reports {late} for a 50-slot stop");
+    let completed = column(&out.join("slots.csv"), "completed_tasks");
+    let last: f64 = completed[2000..].iter().sum();
+    assert!(last > 0.0, "no task completed in the last 1000 slots");
+    eprintln!(
+        "soak: {} fragments requeued, {late} late device reports, {last} tasks completed in the last 1000 slots",
+        u(&figures, "/requeued_fragments")
+    );
+}

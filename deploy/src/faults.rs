@@ -180,10 +180,10 @@ mod tests {
 
     #[test]
     fn schedules_parse() {
-        let faults = parse("kill:server-1@40, stop:device-1@30+10").unwrap();
+        let faults = parse("kill:server-1@40, stop:device-1@30+10").expect("valid");
         assert_eq!(faults[0], Fault { kind: FaultKind::Kill, target: "server-1".into(), at_slot: 40 });
         assert_eq!(faults[1], Fault { kind: FaultKind::Stop { slots: 10 }, target: "device-1".into(), at_slot: 30 });
-        assert!(parse("").unwrap().is_empty());
+        assert!(parse("").expect("empty is valid").is_empty());
         for bad in ["kill:server-1", "stop:device-1@30", "boom:server-1@3", "kill:devices-0@3", "stop:x@1+0", "kill:server-1@-1"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
@@ -194,14 +194,14 @@ mod tests {
         let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0", "devices-1"].map(String::from).into();
         assert_eq!(resolve("device-3", &names, 2).as_deref(), Some("devices-1"));
         assert_eq!(resolve("device-9", &names, 2), None);
-        let faults = parse("stop:device-0@5+10,kill:server-1@8").unwrap();
+        let faults = parse("stop:device-0@5+10,kill:server-1@8").expect("valid");
         let slot = Duration::from_millis(20);
-        let actions = actions(&faults, &names, 1, slot).unwrap();
+        let actions = actions(&faults, &names, 1, slot).expect("known agents");
         let order: Vec<(u64, Signal)> = actions.iter().map(|a| (a.after.as_millis() as u64, a.signal)).collect();
         assert_eq!(order, vec![(100, Signal::Stop), (160, Signal::Kill), (300, Signal::Cont)]);
-        assert!(super::actions(&parse("kill:server-7@1").unwrap(), &names, 1, slot).is_err());
-        let faults = parse("late:device-1@3,slow:server-0@7").unwrap();
-        assert!(super::actions(&faults, &names, 1, slot).unwrap().is_empty());
+        assert!(super::actions(&parse("kill:server-7@1").expect("valid"), &names, 1, slot).is_err());
+        let faults = parse("late:device-1@3,slow:server-0@7").expect("valid");
+        assert!(super::actions(&faults, &names, 1, slot).expect("known agents").is_empty());
         assert_eq!(agent_args(&faults, "devices-1", &names, 1, 20.0), ["--report-delay-ms", "40", "--report-delay-from", "3"]);
         assert_eq!(agent_args(&faults, "server-0", &names, 1, 20.0), ["--result-delay-ms", "15", "--result-delay-from", "7"]);
         assert!(agent_args(&faults, "server-1", &names, 1, 20.0).is_empty());

@@ -64,11 +64,47 @@ pub struct Args {
     /// held 3/4 of a slot from slot 20).
     #[arg(long, default_value = "")]
     faults: String,
+    /// Soak: run for this long (e.g. `60s`, `10m`, `2h`) instead of
+    /// `--slots`, with the `--faults` schedule applied, and end with the
+    /// task-conservation verdict (non-zero exit if it fails).
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<std::time::Duration>,
     #[command(flatten)]
     security: qmec_security::SecurityArgs,
 }
 
+/// `90`, `90s`, `1500ms`, `10m` or `2h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 60s, 10m or 2h"))?;
+    let seconds = match unit {
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}` (ms, s, m, h)")),
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("`{text}` must be a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 pub fn run(args: Args) -> Result<()> {
+    let slots = match args.soak {
+        // As many slots as fit in the soak's duration.
+        Some(duration) => ((duration.as_secs_f64() * 1e3 / args.slot_ms).ceil() as u64).max(1),
+        None => args.slots,
+    };
+    let deadline_s = match args.soak {
+        // Room for joining and draining beyond the soak itself.
+        Some(duration) => args.deadline_s.max(duration.as_secs_f64() * 1.5 + 60.0),
+        None => args.deadline_s,
+    };
     let faults = qmec_deploy::faults::parse(&args.faults)?;
     if !faults.is_empty() && args.runtime != qmec_deploy::cluster::RuntimeKind::Local {
         anyhow::bail!("--faults needs --runtime local");
@@ -81,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
         policy: args.policy,
         model: args.model,
         seed: args.seed,
-        slots: args.slots,
+        slots,
         slot_ms: args.slot_ms,
         report_deadline: args.report_deadline,
         agents_per_process: args.agents_per_process,
@@ -95,7 +131,7 @@ pub fn run(args: Args) -> Result<()> {
         runtime: args.runtime,
         link_profile: args.link_profile,
         emulation: args.emulation,
-        deadline: std::time::Duration::from_secs_f64(args.deadline_s.max(1.0)),
+        deadline: std::time::Duration::from_secs_f64(deadline_s.max(1.0)),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let cluster = runtime.block_on(qmec_deploy::cluster::run(&config, &options))?;
@@ -115,5 +151,24 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("task conservation failed: {verdict}");
     }
     println!("conservation: holds ({verdict})");
+    if let Some(duration) = args.soak {
+        println!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults);
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn soak_durations_parse() {
+        assert_eq!(super::parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(super::parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(super::parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "0s", "5d", "s", "-3s"] {
+            assert!(super::parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }
