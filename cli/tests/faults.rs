@@ -94,7 +94,7 @@ fn testbed(dir: &Path, slots: u64, faults: &str) -> (std::path::PathBuf, String)
 fn assert_conserved(out: &Path, stdout: &str) -> Value {
     let summary = json(&out.join("summary.json"));
     let tasks = &summary["tasks"];
-    let dropped: u64 = tasks["dropped"].as_object().expect("drop reasons").values().map(|v| v.as_u64().unwrap()).sum();
+    let dropped: u64 = tasks["dropped"].as_object().expect("drop reasons").values().map(|v| v.as_u64().expect("a count")).sum();
     let (arrived, completed, queued) = (u(tasks, "/arrived"), u(tasks, "/completed"), u(tasks, "/queued"));
     assert!(arrived > 0, "no task arrived");
     assert_eq!(arrived, completed + queued + dropped, "tasks not conserved: {tasks}");
@@ -131,6 +131,33 @@ fn a_killed_server_loses_no_task() {
     // The controller stopped waiting for (and counting on) the dead server.
     assert!(u(&figures, "/late_server_reports") >= 60, "{figures}");
     eprintln!("requeued {requeued} fragments; {after} tasks completed after slot 60");
+}
+
+/// A server paused with SIGSTOP keeps its streams open, so nothing breaks:
+/// each device gives up on it after `SILENT_SLOTS` (25) slots without a
+/// result or marker, and requeues what it held.
+#[test]
+fn a_silent_server_is_given_up_on_and_loses_no_task() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, stdout) = testbed(dir.path(), 120, "stop:server-1@40+40");
+    assert_conserved(&out, &stdout);
+    let mut requeued = 0;
+    for i in 0..3 {
+        let records = json(&out.join(format!("records/devices-{i}.json")));
+        let device = &records["devices"][0];
+        assert_eq!(device["lost_servers"], serde_json::json!([1]), "device {i} did not give up on server 1");
+        assert_eq!(u(device, "/silent_servers"), 1, "device {i}");
+        requeued += u(device, "/requeued_fragments");
+    }
+    assert!(requeued > 0, "nothing was requeued from the silent server");
+    // Server 1 survived and wrote records: bits balance across processes,
+    // counting what it received before the devices gave up on it.
+    let bits = &json(&out.join("testbed.json"))["bits"];
+    assert_eq!(u(bits, "/device_offloaded_bits"), u(bits, "/server_received_bits"), "{bits}");
+    assert_eq!(u(bits, "/server_received_bits"), u(bits, "/server_computed_bits") + u(bits, "/server_backlog_bits"));
+    let completed = column(&out.join("slots.csv"), "completed_tasks");
+    assert!(completed[70..].iter().sum::<f64>() > 0.0, "no task completed after the devices gave up on server 1");
+    eprintln!("silent server: {requeued} fragments requeued");
 }
 
 #[test]

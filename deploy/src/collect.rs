@@ -138,12 +138,22 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
         figures.payload_bytes += device.payload_bytes;
         figures.requeued_fragments += device.requeued_fragments;
         figures.requeued_bits += device.requeued_bits;
-        figures.bits.device_offloaded_bits += if records.lost_servers.is_empty() {
+        figures.bits.device_offloaded_bits += if device.offloaded_bits_by_server.is_empty() {
             device.counters.offloaded_bits
         } else {
-            // What the servers that wrote records received from it.
+            // What each server that wrote records received from it: what
+            // was not requeued, and what was requeued after it received
+            // it (a server given up on for silence) unless the uplink never
+            // sent it; a killed server's share is left out.
             let by_server = device.offloaded_bits_by_server.iter().enumerate();
-            by_server.filter(|(s, _)| !records.lost_servers.contains(s)).map(|(_, bits)| bits).sum()
+            by_server
+                .filter(|(s, _)| !records.lost_servers.contains(s))
+                .map(|(s, bits)| {
+                    let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
+                    let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
+                    (bits + requeued).saturating_sub(unsent)
+                })
+                .sum()
         };
     }
     for server in &records.servers {

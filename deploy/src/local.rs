@@ -283,7 +283,7 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     line("slots without a decision", figures.undecided_device_slots.to_string());
     if !figures.lost_servers.is_empty() || figures.requeued_fragments > 0 {
         let lost: Vec<String> = figures.lost_servers.iter().map(|s| format!("server-{s}")).collect();
-        line("servers lost", if lost.is_empty() { "none".into() } else { lost.join(" ") });
+        line("servers killed", if lost.is_empty() { "none".into() } else { lost.join(" ") });
         line("fragments requeued (lost server)", figures.requeued_fragments.to_string());
         line("bits requeued (lost server)", figures.requeued_bits.to_string());
     }

@@ -171,8 +171,9 @@ async fn run_device(
     }
     drop(downlink_tx);
     let (batches, batches_rx) = mpsc::channel(8);
-    let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale, lost));
+    let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale, lost.clone()));
     let mut device = Device::new(&setup, id, config.tx_fraction);
+    device.share_lost_flags(lost);
     let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
 
     let slot_wall = Duration::from_secs_f64(setup.slot_wall_s);
@@ -186,7 +187,11 @@ async fn run_device(
             }
             break;
         }
-        let wake = finishing.map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), |f| f.1);
+        if finishing.is_none() {
+            device.tick();
+        }
+        // Wake at least every slot, to notice a silent server.
+        let wake = finishing.map_or_else(|| tokio::time::Instant::now() + slot_wall, |f| f.1);
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep_until(wake) => {}
@@ -237,7 +242,7 @@ async fn run_device(
         }
     }
     drop(batches);
-    let payload_bytes = sender.await.unwrap_or(0);
+    let sent = sender.await.unwrap_or_default();
     // Results that raced the last marker.
     while let Ok(item) = downlink.try_recv() {
         if !matches!(item, Downlink::Lost { .. }) {
@@ -247,7 +252,9 @@ async fn run_device(
     drop(up);
     session_stop.cancel();
     let _ = session.await;
-    Ok(device.records(payload_bytes))
+    let mut records = device.records(sent.payload_bytes);
+    records.unsent_bits_by_server = sent.unsent_bits;
+    Ok(records)
 }
 
 /// Sends a report to the controller, or, under the report-delay fault,

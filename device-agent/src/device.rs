@@ -21,6 +21,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// Slots of silence after which a device gives up on a server that holds
+/// its fragments.
+pub const SILENT_SLOTS: u32 = 25;
+
 #[derive(Debug)]
 pub struct Device {
     model: DeviceModel,
@@ -48,6 +52,16 @@ pub struct Device {
     lost: Vec<bool>,
     /// Slots in the run.
     run_slots: u64,
+    /// When each server was last heard from (a result or an end-of-results
+    /// marker): a server with fragments in flight that stays silent for
+    /// [`SILENT_SLOTS`] slots of this agent's live time is lost.
+    last_heard: Vec<Instant>,
+    /// When this agent's loop last ran: a gap (the agent itself was
+    /// paused) does not count as the servers' silence.
+    last_tick: Instant,
+    /// Shared with the uplink sender, so that it stops sending to a server
+    /// this device gave up on.
+    lost_flags: Option<crate::uplink::LostFlags>,
     records: DeviceRecords,
 }
 
@@ -67,12 +81,46 @@ impl Device {
             in_flight: vec![VecDeque::new(); scenario.servers],
             lost: vec![false; scenario.servers],
             run_slots: setup.slots,
+            last_heard: vec![Instant::now(); scenario.servers],
+            last_tick: Instant::now(),
+            lost_flags: None,
             records: DeviceRecords {
                 device: id,
                 offloaded_bits_by_server: vec![0; scenario.servers],
+                requeued_bits_by_server: vec![0; scenario.servers],
                 ..Default::default()
             },
             scenario,
+        }
+    }
+
+    /// Shares the uplink's lost flags, set when this device gives up on a server.
+    pub fn share_lost_flags(&mut self, flags: crate::uplink::LostFlags) {
+        self.lost_flags = Some(flags);
+    }
+
+    /// Called on every turn of the agent's loop: gives up on a server that
+    /// holds fragments of this device and has been silent for
+    /// [`SILENT_SLOTS`] slots of live time (its results are not coming:
+    /// paused, hung, or cut off without its stream breaking).
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        let slot = Duration::from_secs_f64(self.slot_wall_s);
+        if now.saturating_duration_since(self.last_tick) > slot * 2 {
+            // This agent was not running (paused): nobody was heard.
+            self.last_heard.iter_mut().for_each(|t| *t = now);
+        }
+        self.last_tick = now;
+        let silent = slot * SILENT_SLOTS;
+        for server in 0..self.in_flight.len() {
+            if !self.lost[server]
+                && !self.in_flight[server].is_empty()
+                && now.saturating_duration_since(self.last_heard[server]) > silent
+            {
+                tracing::warn!(device = self.records.device, server, "server silent for {SILENT_SLOTS} slots; giving up on it");
+                self.records.silent_servers += 1;
+                self.server_lost(server);
+            }
         }
     }
 
@@ -220,6 +268,13 @@ impl Device {
     pub fn downlink(&mut self, item: Downlink) {
         match item {
             Downlink::Result { server, result } => {
+                if let Some(heard) = self.last_heard.get_mut(server) {
+                    *heard = Instant::now();
+                }
+                if self.lost.get(server).copied().unwrap_or(true) {
+                    // Given up on: its fragments were requeued already.
+                    return;
+                }
                 if let Some(in_flight) = self.in_flight.get_mut(server)
                     && let Some(at) = in_flight.iter().position(|f| f.task == result.task)
                 {
@@ -230,6 +285,9 @@ impl Device {
                 }
             }
             Downlink::Done { server, slot } => {
+                if let Some(heard) = self.last_heard.get_mut(server) {
+                    *heard = Instant::now();
+                }
                 if let Some(done) = self.results_done.get_mut(server) {
                     *done = Some(done.map_or(slot, |d| d.max(slot)));
                 }
@@ -253,6 +311,9 @@ impl Device {
             tracing::warn!(device = self.records.device, server, fragments = in_flight.len(), "server lost; requeueing its fragments");
         }
         *lost = true;
+        if let Some(flag) = self.lost_flags.as_ref().and_then(|flags| flags.get(server)) {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if !self.records.lost_servers.contains(&server) {
             self.records.lost_servers.push(server);
         }
@@ -263,6 +324,9 @@ impl Device {
             self.records.requeued_bits += fragment.bits;
             if let Some(sent) = self.records.offloaded_bits_by_server.get_mut(server) {
                 *sent = sent.saturating_sub(fragment.bits);
+            }
+            if let Some(requeued) = self.records.requeued_bits_by_server.get_mut(server) {
+                *requeued += fragment.bits;
             }
         }
     }

@@ -51,6 +51,16 @@ pub struct DeviceRecords {
     /// requeued (what that server received from this device).
     #[serde(default)]
     pub offloaded_bits_by_server: Vec<u64>,
+    /// Per server, the bits requeued from it (it received them).
+    #[serde(default)]
+    pub requeued_bits_by_server: Vec<u64>,
+    /// Servers given up on for silence (their stream still open).
+    #[serde(default)]
+    pub silent_servers: u64,
+    /// Per server, bits of fragments the uplink never sent because the
+    /// server was lost first (they were requeued).
+    #[serde(default)]
+    pub unsent_bits_by_server: Vec<u64>,
 }
 
 /// Every agent of one process and that process's CPU use.

@@ -127,15 +127,24 @@ pub fn payload_len(bits: u64, payload_scale: f64) -> usize {
     bytes.min(bits.div_ceil(8)).min(MAX_PAYLOAD_BYTES as u64) as usize
 }
 
+/// What the sender did by the time `batches` closed.
+#[derive(Debug, Clone, Default)]
+pub struct Sent {
+    pub payload_bytes: u64,
+    /// Per server, bits of fragments not sent because the server was lost.
+    pub unsent_bits: Vec<u64>,
+}
+
 /// Sends every batch, paced, then the end-of-slot markers; returns the
-/// payload bytes sent once `batches` closes.
+/// payload bytes sent (and the bits skipped) once `batches` closes.
 pub async fn sender(
     streams: Vec<Option<mpsc::Sender<pb::OffloadUp>>>,
     mut batches: mpsc::Receiver<Batch>,
     payload_scale: f64,
     lost: LostFlags,
-) -> u64 {
+) -> Sent {
     let mut sent_bytes = 0u64;
+    let mut unsent_bits = vec![0u64; streams.len()];
     while let Some(batch) = batches.recv().await {
         let start = tokio::time::Instant::now();
         let mut elapsed_modelled = 0.0;
@@ -144,7 +153,8 @@ pub async fn sender(
             for fragment in fragments {
                 // A lost server's fragments are requeued by the device.
                 if is_lost(&lost, server) {
-                    break;
+                    unsent_bits[server] += fragment.bits;
+                    continue;
                 }
                 let len = payload_len(fragment.bits, payload_scale);
                 // A cheap, non-constant pattern: real bytes, not a run of zeros.
@@ -174,7 +184,7 @@ pub async fn sender(
             }
         }
     }
-    sent_bytes
+    Sent { payload_bytes: sent_bytes, unsent_bits }
 }
 
 #[cfg(test)]
