@@ -133,6 +133,26 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
 }
 
+/// Half the smallest of a few health-check round trips to the controller,
+/// over the same (possibly emulated) link the session uses: an estimate of
+/// how late slot announcements reach this agent, NTP-style, with no clock
+/// shared between machines. Zero if the controller does not answer.
+async fn one_way_delay(controller: &AgentChannel) -> Duration {
+    const PINGS: usize = 3;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(controller.clone());
+    let mut best: Option<Duration> = None;
+    for _ in 0..PINGS {
+        let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest { service: String::new() });
+        request.set_timeout(Duration::from_secs(2));
+        let sent = Instant::now();
+        if client.check(request).await.is_ok() {
+            let rtt = sent.elapsed();
+            best = Some(best.map_or(rtt, |b| b.min(rtt)));
+        }
+    }
+    best.map_or(Duration::ZERO, |rtt| rtt / 2)
+}
+
 async fn run_device(
     id: usize,
     controller: AgentChannel,
@@ -144,6 +164,7 @@ async fn run_device(
     let (down_tx, mut down) = mpsc::channel(64);
     let (up, up_rx) = mpsc::channel(64);
     let session_stop = shutdown.child_token();
+    let probe = controller.clone();
     let session = tokio::spawn(crate::session::run(controller, id, down_tx, up_rx, session_stop.clone()));
 
     // Setup, then the offload streams, then ready.
@@ -173,6 +194,10 @@ async fn run_device(
     let (batches, batches_rx) = mpsc::channel(8);
     let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale, lost.clone()));
     let mut device = Device::new(&setup, id, config.tx_fraction);
+    // The controller is up once it has sent the setup.
+    let announce_delay = one_way_delay(&probe).await;
+    tracing::info!(device = id, ?announce_delay, "one-way delay from the controller");
+    device.set_announce_delay(announce_delay);
     device.share_lost_flags(lost);
     let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
 
@@ -212,7 +237,9 @@ async fn run_device(
                 Some(device_down::Msg::Decision(decision)) => match validate::decision(&decision, setup.scenario.servers) {
                     Ok(decision) => {
                         device.decide(&decision, &batches).await;
-                        if let Some(report) = device.report_early(setup.slots) {
+                        if config.early_reports
+                            && let Some(report) = device.report_early(setup.slots)
+                        {
                             send_report(&up, report, config).await;
                         }
                     }

@@ -31,6 +31,14 @@ pub struct DeviceAgentConfig {
     pub report_delay_ms: f64,
     #[serde(default)]
     pub report_delay_from: u64,
+    /// Report slot t as soon as slot t−1's decision ends it, ahead of the
+    /// announcement. Off (the default), a device reports after the slot is
+    /// announced, as DESIGN.md's protocol has it, so the control-plane round
+    /// trip is part of every task's latency; on, the controller holds every
+    /// report when a slot starts (shorter slot loops at scale), and that
+    /// round trip is hidden.
+    #[serde(default)]
+    pub early_reports: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -61,6 +69,9 @@ pub struct Args {
     /// First slot whose report is delayed.
     #[arg(long, default_value_t = 0)]
     pub report_delay_from: u64,
+    /// Report each slot ahead of its announcement (see DeviceAgentConfig).
+    #[arg(long)]
+    pub early_reports: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +120,7 @@ impl Args {
                 security: self.security.into(),
                 report_delay_ms: self.report_delay_ms,
                 report_delay_from: self.report_delay_from,
+                early_reports: self.early_reports,
             },
         };
         if !(config.report_delay_ms.is_finite() && config.report_delay_ms >= 0.0) {

@@ -39,6 +39,11 @@ pub struct Device {
     /// When each slot began on this agent's clock, to place each task's
     /// modelled arrival (uniform within its slot) in wall time.
     slot_began: BTreeMap<u64, Instant>,
+    /// Estimated one-way delay from the controller (half the smallest
+    /// round trip measured at start): a slot began this long before its
+    /// announcement reached this agent, so delays on the device's link
+    /// count in task latency instead of shifting its clock with them.
+    announce_delay: Duration,
     slot_wall_s: f64,
     /// Completed tasks by the slot that finished them (the local slot, or
     /// the server's computing slot), as the simulator counts them.
@@ -75,6 +80,7 @@ impl Device {
             early: None,
             next_slot: 0,
             slot_began: BTreeMap::new(),
+            announce_delay: Duration::ZERO,
             slot_wall_s: setup.slot_wall_s,
             completed_by_slot: HashMap::new(),
             results_done: vec![None; scenario.servers],
@@ -128,7 +134,7 @@ impl Device {
     pub fn start_slot(&mut self, slot: u64) -> Option<pb::DeviceReport> {
         if self.early.take() == Some(slot) && self.open.as_ref().is_some_and(|(open, _)| *open == slot) {
             // Reported already; the slot starts now on this agent's clock.
-            self.slot_began.insert(slot, Instant::now());
+            self.slot_began.insert(slot, self.slot_start_now());
             return None;
         }
         if slot < self.next_slot {
@@ -174,8 +180,19 @@ impl Device {
         self.early == Some(slot) && self.open.as_ref().is_some_and(|(open, _)| *open == slot)
     }
 
+    /// Sets the one-way delay from the controller (see `announce_delay`).
+    pub fn set_announce_delay(&mut self, delay: Duration) {
+        self.announce_delay = delay;
+    }
+
+    /// When the slot being announced now began, on this agent's clock.
+    fn slot_start_now(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_sub(self.announce_delay).unwrap_or(now)
+    }
+
     fn begin(&mut self) -> Vec<f64> {
-        self.slot_began.insert(self.next_slot, Instant::now());
+        self.slot_began.insert(self.next_slot, self.slot_start_now());
         let gains = self.model.begin_slot();
         let rates = gains
             .iter()
