@@ -258,6 +258,7 @@ pub(crate) mod tests {
             report_deadline: 0.5,
             agents_per_process: 1,
             payload_scale: 1000.0,
+            early_reports: false,
             out: PathBuf::from("runs/x"),
             metrics: None,
             security: Default::default(),

@@ -29,6 +29,8 @@ pub struct TestbedConfig {
     pub report_deadline: f64,
     pub agents_per_process: usize,
     pub payload_scale: f64,
+    /// Devices report each slot ahead of its announcement (`--early-reports`).
+    pub early_reports: bool,
     pub out: PathBuf,
     pub metrics: Option<String>,
     /// Mutual TLS and the bearer token for every agent (local runtime).
@@ -186,6 +188,9 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
             s(&"--payload-scale"), s(&config.payload_scale),
             s(&"--records"), file.clone(),
         ];
+        if config.early_reports {
+            args.push(s(&"--early-reports"));
+        }
         args.extend(secure.iter().cloned());
         args.extend(fault_args(&name));
         agents.push(runtime.start(&name, &args)?);

@@ -94,6 +94,9 @@ pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addre
             s(&"--payload-scale"), s(&config.payload_scale),
             s(&"--records"), records(&name),
         ];
+        if config.early_reports {
+            args.push(s(&"--early-reports"));
+        }
         if let Some(profile) = &at.device_link_profile {
             args.extend([s(&"--link-profile"), profile.clone()]);
         }

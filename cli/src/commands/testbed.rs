@@ -38,6 +38,10 @@ pub struct Args {
     /// Payload bytes on the wire = bits / 8 / scale.
     #[arg(long, default_value_t = 1000.0)]
     payload_scale: f64,
+    /// Devices report each slot as soon as the previous one is decided,
+    /// ahead of its announcement (shorter slot loops; hides the control round trip).
+    #[arg(long)]
+    early_reports: bool,
     /// Prometheus metrics address of the controller.
     #[arg(long)]
     metrics: Option<String>,
@@ -122,6 +126,7 @@ pub fn run(args: Args) -> Result<()> {
         report_deadline: args.report_deadline,
         agents_per_process: args.agents_per_process,
         payload_scale: args.payload_scale,
+        early_reports: args.early_reports,
         out: args.out.clone(),
         metrics: args.metrics,
         security: args.security.into(),
