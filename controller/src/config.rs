@@ -88,10 +88,8 @@ pub struct Args {
 /// A config file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("parsing {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    File(#[from] qmec_proto::config_file::ConfigFileError),
     #[error("`{field}`: {reason}")]
     Invalid { field: &'static str, reason: String },
 }
@@ -99,11 +97,7 @@ pub enum ConfigError {
 impl Args {
     pub fn into_config(self) -> Result<ControllerConfig, ConfigError> {
         let config = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Io { path: path.clone(), source })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
-            }
+            Some(path) => qmec_proto::config_file::read_toml(path)?,
             None => ControllerConfig {
                 scenario: self.scenario,
                 devices: self.devices,

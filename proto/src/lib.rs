@@ -6,6 +6,7 @@
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
 //! - [`validate`]: wire message → model-level value, or an error naming the
 //!   field and the reason; handlers turn it into `InvalidArgument` and carry on.
+//! - [`config_file`]: an agent's `--config` TOML file, read one way.
 //! - [`backoff`]: jittered exponential backoff for every reconnect loop.
 //! - [`process`]: the CPU time a process used, for the records and benchmark.
 //!
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod config_file;
 pub mod process;
 pub mod validate;
 

@@ -63,10 +63,8 @@ pub struct Args {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("parsing {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    File(#[from] qmec_proto::config_file::ConfigFileError),
     #[error("`burn_per_bit` must be finite and ≥ 0, got {0}")]
     Burn(f64),
 }
@@ -74,11 +72,7 @@ pub enum ConfigError {
 impl Args {
     pub fn into_config(self) -> Result<ServerAgentConfig, ConfigError> {
         let config = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Io { path: path.clone(), source })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
-            }
+            Some(path) => qmec_proto::config_file::read_toml(path)?,
             None => ServerAgentConfig {
                 id: self.id,
                 controller: self.controller,
