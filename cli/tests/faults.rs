@@ -8,65 +8,16 @@
 
 #![forbid(unsafe_code)]
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SCENARIO: &str = "paper-small";
 /// Longest a child run may take before its process group is killed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(40);
-
-fn qmec() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_qmec"))
-}
-
-/// Runs `command` in a process group of its own; on timeout the whole group
-/// (the launcher and every agent it started) is killed and the test fails.
-fn run_bounded(mut command: Command, timeout: Duration) -> Output {
-    use std::os::unix::process::CommandExt;
-    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("starting qmec");
-    let pid = child.id();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("waiting for qmec").is_some() {
-            return child.wait_with_output().expect("reading qmec's output");
-        }
-        if started.elapsed() > timeout {
-            // CONT first: a stopped agent would otherwise stay stopped.
-            for signal in ["CONT", "KILL"] {
-                let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pid}")).status();
-            }
-            let output = child.wait_with_output().expect("reading qmec's output");
-            panic!(
-                "qmec did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}); stdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
-}
-
-fn u(value: &Value, pointer: &str) -> u64 {
-    value.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no integer at {pointer} in {value}"))
-}
 
 /// A column of `slots.csv`, by slot (these files hold no quoted fields).
 fn column(path: &Path, name: &str) -> Vec<f64> {

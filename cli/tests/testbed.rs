@@ -18,9 +18,12 @@
 
 #![forbid(unsafe_code)]
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -37,58 +40,6 @@ const BACKLOG_TOLERANCE: f64 = 0.25;
 /// Beyond this share of late reports the testbed is too slow for the
 /// comparison to mean anything, and the test fails.
 const MAX_LATE_SHARE: f64 = 0.10;
-
-fn qmec() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_qmec"))
-}
-
-/// Runs `command` in a process group of its own; on timeout the whole group
-/// (the launcher and every agent it started) is killed and the test fails.
-fn run_bounded(mut command: Command, timeout: Duration) -> Output {
-    use std::os::unix::process::CommandExt;
-    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("starting qmec");
-    let pid = child.id();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("waiting for qmec").is_some() {
-            return child.wait_with_output().expect("reading qmec's output");
-        }
-        if started.elapsed() > timeout {
-            kill_group(pid, "KILL");
-            let output = child.wait_with_output().expect("reading qmec's output");
-            panic!(
-                "qmec did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn kill_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pgid}")).status();
-}
-
-/// Whether any process of group `pgid` is still alive.
-fn group_alive(pgid: u32) -> bool {
-    Command::new("kill")
-        .args(["-0", "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}); stdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 struct Runs {
     _dir: tempfile::TempDir,
@@ -113,19 +64,6 @@ fn runs() -> &'static Runs {
         assert_success(&run_bounded(command, RUN_TIMEOUT), "qmec simulate");
         Runs { _dir: dir, testbed, simulate }
     })
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
-}
-
-fn u(value: &Value, pointer: &str) -> u64 {
-    value.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no integer at {pointer}"))
-}
-
-fn f(value: &Value, pointer: &str) -> f64 {
-    value.pointer(pointer).and_then(Value::as_f64).unwrap_or_else(|| panic!("no number at {pointer}"))
 }
 
 /// A CSV file as its header and rows (these files hold no quoted fields).
