@@ -84,6 +84,52 @@ fn a_killed_server_loses_no_task() {
     eprintln!("requeued {requeued} fragments; {after} tasks completed after slot 60");
 }
 
+/// The controller is killed with SIGKILL at slot 50 and started again 25
+/// slots later on the same address. The agents reconnect with backoff,
+/// keep their queues, and the new controller, which kept nothing, picks
+/// the run up from their hellos and reports.
+#[test]
+fn a_restarted_controller_picks_the_run_up_and_loses_no_task() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, stdout) = testbed(dir.path(), 160, "restart:controller@50+25");
+    assert_conserved(&out, &stdout);
+    let figures = json(&out.join("testbed.json"));
+    let first = u(&figures, "/controller_first_slot");
+    // The schedule counts wall time from launch, so the kill lands near
+    // slot 50, a little earlier by the join time.
+    assert!((30..=55).contains(&first), "the restarted controller went on at slot {first}, expected about 50");
+    assert_eq!(u(&figures, "/slots_run"), 160, "the run did not reach its last slot");
+    let controller = json(&out.join("records/controller.json"));
+    assert_eq!(u(&controller, "/first_slot"), first);
+    assert_eq!(controller["slots"].as_array().expect("slots").len() as u64, 160 - first);
+    let log = std::fs::read_to_string(out.join("logs/controller.restart-1.log")).expect("the restarted controller's log");
+    assert!(log.contains("joined a run in progress"), "{log}");
+    for i in 0..3 {
+        let records = json(&out.join(format!("records/devices-{i}.json")));
+        let slots = records["devices"][0]["slots"].as_array().expect("device slots");
+        // Every slot was begun and ended on the device: none skipped.
+        assert_eq!(slots.len(), 160, "device {i} did not run every slot");
+        // At most the slot open at the kill ends without a decision.
+        let undecided = slots.iter().filter(|s| s["decided"] != Value::Bool(true)).count();
+        assert!(undecided <= 2, "device {i}: {undecided} slots without a decision");
+    }
+    let completed = column(&out.join("slots.csv"), "completed_tasks");
+    let after: f64 = completed[first as usize..].iter().sum();
+    assert!(after > 0.0, "no task completed after the restart");
+    let bits = &figures["bits"];
+    assert_eq!(u(bits, "/device_offloaded_bits"), u(bits, "/server_received_bits"), "{bits}");
+    // The restart costs wall time, not work: against the same run without
+    // it, as many tasks complete (exactly the same task records when no
+    // report was late in either run; within 5 % when some were).
+    let (base, base_stdout) = testbed(&dir.path().join("base"), 160, "");
+    assert_conserved(&base, &base_stdout);
+    let completed = |out: &Path| u(&json(&out.join("summary.json")), "/tasks/completed") as f64;
+    let (with_restart, without) = (completed(&out), completed(&base));
+    assert!((with_restart - without).abs() <= 0.05 * without, "{with_restart} tasks completed with the restart, {without} without");
+    let same = std::fs::read(out.join("tasks.csv")).ok() == std::fs::read(base.join("tasks.csv")).ok();
+    eprintln!("controller restarted at slot {first}; {after} tasks completed after it; task records identical to the run without: {same}");
+}
+
 /// A server paused with SIGSTOP keeps its streams open, so nothing breaks:
 /// each device gives up on it after `SILENT_SLOTS` (25) slots without a
 /// result or marker, and requeues what it held.
@@ -164,16 +210,18 @@ fn slow_servers_raise_latency_and_lose_no_task() {
     eprintln!("mean wall latency {:.1} ms → {:.1} ms with slow servers", base * 1e3, slow * 1e3);
 }
 
-/// `qmec testbed --soak 60s`: 3000 slots of 20 ms with server 1 killed at
-/// slot 1000 and device 1 stopped for 50 slots from slot 500; the run must
-/// end by itself with the conservation verdict.
+/// `qmec testbed --soak 60s`: 3000 slots of 20 ms with the controller
+/// killed at slot 300 and started again 50 slots later, device 1 stopped
+/// for 50 slots from slot 500 and server 1 killed at slot 1000; the run
+/// must end by itself with the conservation verdict. (The restart comes
+/// first because a killed controller's records die with it.)
 #[test]
 fn soak_60s_with_faults_conserves_tasks() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("soak");
     let mut command = qmec();
     command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slot-ms", "20"]);
-    command.args(["--soak", "60s", "--faults", "stop:device-1@500+50,kill:server-1@1000", "--out"]).arg(&out);
+    command.args(["--soak", "60s", "--faults", "restart:controller@300+50,stop:device-1@500+50,kill:server-1@1000", "--out"]).arg(&out);
     let output = run_bounded(command, Duration::from_secs(120));
     assert_success(&output, "qmec testbed --soak 60s");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -182,6 +230,8 @@ fn soak_60s_with_faults_conserves_tasks() {
     let figures = json(&out.join("testbed.json"));
     assert_eq!(u(&figures, "/slots_run"), 3000);
     assert_eq!(figures["lost_servers"], serde_json::json!([1]));
+    let first = u(&figures, "/controller_first_slot");
+    assert!((200..=300).contains(&first), "the controller went on at slot {first}, expected about 300");
     let late = u(&figures, "/late_device_reports");
     assert!(late >= 25, "late device reports {late} for a 50-slot stop");
     let completed = column(&out.join("slots.csv"), "completed_tasks");

@@ -23,6 +23,10 @@ pub struct ControllerSlot {
 pub struct ControllerRecords {
     pub policy: String,
     pub seed: u64,
+    /// The slot this controller started at: 0, or where a restarted
+    /// controller picked the run up.
+    #[serde(default)]
+    pub first_slot: u64,
     pub slots: Vec<ControllerSlot>,
     pub invalid_messages: u64,
     pub usage: qmec_proto::process::ProcessUsage,

@@ -23,11 +23,13 @@ pub type ServerTx = mpsc::Sender<Result<pb::ServerDown, Status>>;
 /// What the sessions tell the slot loop.
 #[derive(Debug)]
 pub enum Event {
-    DeviceJoined { device: usize, tx: DeviceTx },
+    /// `next_slot`: the first slot the agent has not been told of (0 when
+    /// fresh; more after this controller restarted mid-run).
+    DeviceJoined { device: usize, next_slot: u64, tx: DeviceTx },
     DeviceReady { device: usize },
     DeviceReport { device: usize, report: validate::Report },
     DeviceLeft { device: usize, tx: DeviceTx },
-    ServerJoined { server: usize, endpoint: String, tx: ServerTx },
+    ServerJoined { server: usize, endpoint: String, next_slot: u64, tx: ServerTx },
     ServerReport { server: usize, report: validate::ServerReport },
     ServerLeft { server: usize, tx: ServerTx },
 }
@@ -37,13 +39,14 @@ pub enum Event {
 pub struct Sessions {
     devices: usize,
     servers: usize,
+    slots: u64,
     events: mpsc::Sender<Event>,
     metrics: Arc<Metrics>,
 }
 
 impl Sessions {
-    pub fn new(devices: usize, servers: usize, events: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Sessions {
-        Sessions { devices, servers, events, metrics }
+    pub fn new(devices: usize, servers: usize, slots: u64, events: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Sessions {
+        Sessions { devices, servers, slots, events, metrics }
     }
 }
 
@@ -76,9 +79,11 @@ impl Controller for Sessions {
             }
         };
         let device = validate::device_hello(&hello, self.devices).inspect_err(|_| self.metrics.invalid())?;
+        let next_slot =
+            validate::next_slot("hello.next_slot", hello.next_slot, self.slots).inspect_err(|_| self.metrics.invalid())?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events
-            .send(Event::DeviceJoined { device, tx: tx.clone() })
+            .send(Event::DeviceJoined { device, next_slot, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
         let this = self.clone();
@@ -132,9 +137,11 @@ impl Controller for Sessions {
         };
         let (server, endpoint) =
             validate::server_hello(&hello, self.servers).inspect_err(|_| self.metrics.invalid())?;
+        let next_slot =
+            validate::next_slot("hello.next_slot", hello.next_slot, self.slots).inspect_err(|_| self.metrics.invalid())?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events
-            .send(Event::ServerJoined { server, endpoint, tx: tx.clone() })
+            .send(Event::ServerJoined { server, endpoint, next_slot, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
         let this = self.clone();

@@ -13,6 +13,16 @@
 //! 5. streams each device its μ row and each server its CPU allocation.
 //!
 //! The slot-loop time is 1 → 5; the next slot starts on the clock.
+//!
+//! A controller restarted mid-run (same address, same settings) keeps no
+//! state of its own: the agents reconnect, each hello names the first slot
+//! that agent has not been told of, and the devices and servers send their
+//! latest reports again. The loop joins as usual and goes on from the
+//! largest such slot; a slot that was open when the old controller died is
+//! ended locally by its devices when the next one is announced. An agent
+//! that does not come back within [`REJOIN_GRACE`] of the first one (a
+//! server that died while the controller was away) is not waited for: the
+//! run goes on without it, as it would have had the old controller seen it go.
 
 use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, ControllerSlot};
@@ -27,6 +37,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
+
+/// How long a restarted controller waits for the rest of the agents once
+/// the first one is back: agents retry at least every 2 s (their backoff's
+/// cap), so one missing after this is gone.
+pub const REJOIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the loop stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -74,13 +89,16 @@ struct Run {
     /// thousand reports costs a thousand steps, not a million.
     gathering: u64,
     reports_in: usize,
+    /// The largest `next_slot` an agent joined with: where the run goes on.
+    resume_from: u64,
 }
 
 impl Run {
     fn handle(&mut self, event: Event) {
         let membership = !matches!(event, Event::DeviceReport { .. } | Event::ServerReport { .. } | Event::DeviceReady { .. });
         match event {
-            Event::DeviceJoined { device, tx } => {
+            Event::DeviceJoined { device, next_slot, tx } => {
+                self.resume_from = self.resume_from.max(next_slot);
                 if let Some(setup) = &self.setup {
                     // A device that rejoins mid-run gets the setup again.
                     let _ = tx.try_send(Ok(pb::DeviceDown { msg: Some(device_down::Msg::Setup(setup.clone())) }));
@@ -99,7 +117,8 @@ impl Run {
                     self.devices[device].tx = None;
                 }
             }
-            Event::ServerJoined { server, endpoint, tx } => {
+            Event::ServerJoined { server, endpoint, next_slot, tx } => {
+                self.resume_from = self.resume_from.max(next_slot);
                 if let Some(setup) = &self.setup {
                     let _ = tx.try_send(Ok(pb::ServerDown { msg: Some(server_down::Msg::Setup(setup.clone())) }));
                 }
@@ -142,8 +161,14 @@ impl Run {
         self.devices.iter().all(|d| d.tx.is_some()) && self.servers.iter().all(|s| s.tx.is_some() && s.endpoint.is_some())
     }
 
+    /// Every device that is connected has said it is ready.
     fn all_ready(&self) -> bool {
-        self.devices.iter().all(|d| d.ready)
+        self.devices.iter().all(|d| d.ready || d.tx.is_none())
+    }
+
+    /// An agent joined with a run in progress: this controller restarted.
+    fn resuming(&self) -> bool {
+        self.resume_from > 0
     }
 
     /// Every report of the slot being gathered is in.
@@ -194,6 +219,7 @@ pub async fn run(
         setup: None,
         gathering: 0,
         reports_in: 0,
+        resume_from: 0,
         settings,
         metrics: metrics.clone(),
     };
@@ -208,8 +234,21 @@ pub async fn run(
         want_servers: s_count,
         timeout: run.settings.join_timeout,
     };
-    if !gather(&mut run, &mut events, join_deadline, &shutdown, Run::all_joined).await {
+    let joined = |run: &Run| run.all_joined() || run.resuming();
+    if !gather(&mut run, &mut events, join_deadline, &shutdown, joined).await {
         return Err(if shutdown.is_cancelled() { LoopError::Cancelled } else { join_error(&run) });
+    }
+    if run.resuming() {
+        let grace = join_deadline.min(tokio::time::Instant::now() + REJOIN_GRACE);
+        gather(&mut run, &mut events, grace, &shutdown, Run::all_joined).await;
+        if shutdown.is_cancelled() {
+            return Err(LoopError::Cancelled);
+        }
+        if !run.all_joined() {
+            let devices: Vec<usize> = (0..m_count).filter(|&m| run.devices[m].tx.is_none()).collect();
+            let servers: Vec<usize> = (0..s_count).filter(|&s| run.servers[s].tx.is_none()).collect();
+            tracing::warn!(?devices, ?servers, "going on without the agents that did not come back");
+        }
     }
     let setup = pb::RunSetup {
         scenario_toml: scenario.to_toml(),
@@ -232,14 +271,20 @@ pub async fn run(
     if !gather(&mut run, &mut events, join_deadline, &shutdown, Run::all_ready).await {
         return Err(if shutdown.is_cancelled() { LoopError::Cancelled } else { join_error(&run) });
     }
-    tracing::info!(devices = m_count, servers = s_count, "every agent joined; the run starts");
+    let first_slot = run.resume_from;
+    records.first_slot = first_slot;
+    if first_slot > 0 {
+        tracing::warn!(first_slot, "joined a run in progress (this controller restarted); going on from its reports");
+    } else {
+        tracing::info!(devices = m_count, servers = s_count, "every agent joined; the run starts");
+    }
 
     let slot_wall = run.settings.slot_wall;
     let report_wait = slot_wall.mul_f64(run.settings.report_deadline);
     let mut clock = tokio::time::interval(slot_wall);
     clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_slot = None;
-    for t in 0..run.settings.slots {
+    for t in first_slot..run.settings.slots {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = clock.tick() => {}
@@ -264,7 +309,7 @@ pub async fn run(
     }
 
     // Finish: every agent drains, writes its records and leaves.
-    let finish = pb::Finish { last_slot: last_slot.unwrap_or(0) };
+    let finish = pb::Finish { last_slot: last_slot.unwrap_or(first_slot.saturating_sub(1)) };
     for device in &run.devices {
         if let Some(tx) = &device.tx {
             let _ = tx.send(Ok(pb::DeviceDown { msg: Some(device_down::Msg::Finish(finish)) })).await;

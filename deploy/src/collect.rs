@@ -85,6 +85,10 @@ pub struct TestbedFigures {
     /// Servers killed mid-run.
     #[serde(default)]
     pub lost_servers: Vec<usize>,
+    /// Where the controller that finished the run started: above 0 when it
+    /// was restarted mid-run (its timings cover only the slots from there).
+    #[serde(default)]
+    pub controller_first_slot: u64,
     /// Across processes; bits sent to a killed server are left out.
     pub bits: BitConservation,
     /// name → CPU and wall time of each process.
@@ -103,7 +107,8 @@ pub struct Merged {
 /// Merges the agents' records, slot by slot.
 pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     let controller = &records.controller;
-    let count = controller.slots.len();
+    // A restarted controller recorded only the slots from where it went on.
+    let count = controller.slots.last().map_or(0, |s| s.slot as usize + 1);
     let mut slots: Vec<SlotRecord> = (0..count as u64).map(|slot| SlotRecord { slot, ..Default::default() }).collect();
     for c in &controller.slots {
         if let Some(r) = slots.get_mut(c.slot as usize) {
@@ -174,6 +179,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     }
     merged.tasks.sort_by_key(|t| (t.device, t.task));
     figures.lost_servers = records.lost_servers.clone();
+    figures.controller_first_slot = controller.first_slot;
     figures.slots_run = count as u64;
     figures.slot_ms = slot_ms;
     figures.wall_latency = LatencySummary::from_latencies(wall_latencies);

@@ -4,7 +4,9 @@
 //! later; `late:device-0@0` makes device 0 hold every report from slot 0
 //! on for two slot lengths (it reports late every slot);
 //! `slow:server-0@20` makes server 0 wait 3/4 of a slot before returning
-//! each slot's results from slot 20 on. Entries are separated by commas. Slots are counted in wall time
+//! each slot's results from slot 20 on; `restart:controller@50+20` sends
+//! SIGKILL to the controller at slot 50 and starts it again, on the same
+//! address with the same settings, 20 slots later. Entries are separated by commas. Slots are counted in wall time
 //! (slot × slot length) from the moment every agent was started, so they
 //! are approximate by the join time (well under a slot's worth of slots on
 //! loopback). `device-N` names the process that runs device N.
@@ -17,6 +19,8 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP, then SIGCONT after this many slots.
     Stop { slots: u64 },
+    /// SIGKILL, then the same agent started again after this many slots.
+    Restart { slots: u64 },
     /// A device agent that holds its reports (agent flag).
     Late,
     /// A server agent that delays its results (agent flag).
@@ -38,7 +42,7 @@ pub struct Fault {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, late:device-N@SLOT or slow:server-N@SLOT)")]
+#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, restart:controller@SLOT+SLOTS, late:device-N@SLOT or slow:server-N@SLOT)")]
 pub struct FaultError {
     pub entry: String,
     pub reason: String,
@@ -60,17 +64,21 @@ fn parse_one(entry: &str) -> Result<Fault, FaultError> {
     let (kind, at_slot) = match kind {
         "kill" => {
             if !target.starts_with("server-") {
-                return Err(err("only server agents can be killed (a device's records die with it)"));
+                return Err(err("only server agents can be killed (a device's records die with it; see restart:controller)"));
             }
             (FaultKind::Kill, number(when)?)
         }
-        "stop" => {
-            let (at, slots) = when.split_once('+').ok_or_else(|| err("stop needs @SLOT+SLOTS"))?;
+        "stop" | "restart" => {
+            if kind == "restart" && target != "controller" {
+                return Err(err("only the controller is restarted (agents keep state the run needs)"));
+            }
+            let (at, slots) = when.split_once('+').ok_or_else(|| err("this kind needs @SLOT+SLOTS"))?;
             let slots = number(slots)?;
             if slots == 0 {
-                return Err(err("a stop lasts at least one slot"));
+                return Err(err("the outage lasts at least one slot"));
             }
-            (FaultKind::Stop { slots }, number(at)?)
+            let kind = if kind == "stop" { FaultKind::Stop { slots } } else { FaultKind::Restart { slots } };
+            (kind, number(at)?)
         }
         "late" => {
             if !target.starts_with("device") {
@@ -100,12 +108,19 @@ pub fn resolve(target: &str, names: &[String], agents_per_process: usize) -> Opt
     names.contains(&name).then_some(name)
 }
 
-/// One signal to send at an offset from the start.
+/// One step of a schedule, at an offset from the start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
     pub after: Duration,
     pub agent: String,
-    pub signal: Signal,
+    pub step: Step,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Send(Signal),
+    /// Start the (killed) agent again with its first arguments.
+    Start,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +140,7 @@ impl Signal {
     }
 }
 
-/// The signals of a schedule, in time order.
+/// The steps of a schedule, in time order.
 pub fn actions(faults: &[Fault], names: &[String], agents_per_process: usize, slot: Duration) -> Result<Vec<Action>, FaultError> {
     let mut actions = Vec::new();
     for fault in faults {
@@ -134,11 +149,16 @@ pub fn actions(faults: &[Fault], names: &[String], agents_per_process: usize, sl
             reason: format!("no such agent (agents: {})", names.join(", ")),
         })?;
         let at = slot * fault.at_slot as u32;
+        let mut push = |after, step| actions.push(Action { after, agent: agent.clone(), step });
         match fault.kind {
-            FaultKind::Kill => actions.push(Action { after: at, agent, signal: Signal::Kill }),
+            FaultKind::Kill => push(at, Step::Send(Signal::Kill)),
             FaultKind::Stop { slots } => {
-                actions.push(Action { after: at, agent: agent.clone(), signal: Signal::Stop });
-                actions.push(Action { after: at + slot * slots as u32, agent, signal: Signal::Cont });
+                push(at, Step::Send(Signal::Stop));
+                push(at + slot * slots as u32, Step::Send(Signal::Cont));
+            }
+            FaultKind::Restart { slots } => {
+                push(at, Step::Send(Signal::Kill));
+                push(at + slot * slots as u32, Step::Start);
             }
             FaultKind::Late | FaultKind::Slow => {}
         }
@@ -157,7 +177,7 @@ pub fn agent_args(faults: &[Fault], name: &str, names: &[String], agents_per_pro
         let (flags, slots) = match fault.kind {
             FaultKind::Late => (["--report-delay-ms", "--report-delay-from"], LATE_REPORT_SLOTS),
             FaultKind::Slow => (["--result-delay-ms", "--result-delay-from"], SLOW_RESULT_SLOTS),
-            FaultKind::Kill | FaultKind::Stop { .. } => continue,
+            FaultKind::Kill | FaultKind::Stop { .. } | FaultKind::Restart { .. } => continue,
         };
         args.extend([flags[0].to_string(), (slots * slot_ms).to_string(), flags[1].to_string(), fault.at_slot.to_string()]);
     }
@@ -184,7 +204,8 @@ mod tests {
         assert_eq!(faults[0], Fault { kind: FaultKind::Kill, target: "server-1".into(), at_slot: 40 });
         assert_eq!(faults[1], Fault { kind: FaultKind::Stop { slots: 10 }, target: "device-1".into(), at_slot: 30 });
         assert!(parse("").expect("empty is valid").is_empty());
-        for bad in ["kill:server-1", "stop:device-1@30", "boom:server-1@3", "kill:devices-0@3", "stop:x@1+0", "kill:server-1@-1"] {
+        for bad in ["kill:server-1", "stop:device-1@30", "boom:server-1@3", "kill:devices-0@3", "stop:x@1+0", "kill:server-1@-1",
+            "restart:server-0@3+2", "restart:controller@3", "restart:controller@3+0"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
@@ -197,8 +218,12 @@ mod tests {
         let faults = parse("stop:device-0@5+10,kill:server-1@8").expect("valid");
         let slot = Duration::from_millis(20);
         let actions = actions(&faults, &names, 1, slot).expect("known agents");
-        let order: Vec<(u64, Signal)> = actions.iter().map(|a| (a.after.as_millis() as u64, a.signal)).collect();
-        assert_eq!(order, vec![(100, Signal::Stop), (160, Signal::Kill), (300, Signal::Cont)]);
+        let order: Vec<(u64, Step)> = actions.iter().map(|a| (a.after.as_millis() as u64, a.step)).collect();
+        let send = Step::Send;
+        assert_eq!(order, vec![(100, send(Signal::Stop)), (160, send(Signal::Kill)), (300, send(Signal::Cont))]);
+        let restart = super::actions(&parse("restart:controller@5+3").expect("valid"), &names, 1, slot).expect("known");
+        let order: Vec<(u64, Step)> = restart.iter().map(|a| (a.after.as_millis() as u64, a.step)).collect();
+        assert_eq!(order, vec![(100, send(Signal::Kill)), (160, Step::Start)]);
         assert!(super::actions(&parse("kill:server-7@1").expect("valid"), &names, 1, slot).is_err());
         let faults = parse("late:device-1@3,slow:server-0@7").expect("valid");
         assert!(super::actions(&faults, &names, 1, slot).expect("known agents").is_empty());

@@ -6,7 +6,7 @@
 //! run folder written.
 
 use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
-use crate::faults::{self, Action, Signal};
+use crate::faults::{self, Action, Signal, Step};
 use crate::runtime::{Agent, LocalProcesses, Runtime, RuntimeError};
 use qmec_model::Scenario;
 use qmec_sim::Summary;
@@ -75,9 +75,14 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
 }
 
 /// Waits until every agent has exited; fails on the first that fails,
-/// except one this launcher killed on purpose. Sends the fault schedule's
-/// signals on time; returns the names of the agents it killed.
-async fn watch(agents: &mut [Agent], mut actions: Vec<Action>) -> Result<Vec<String>, DeployError> {
+/// except one this launcher killed on purpose. Carries out the fault
+/// schedule on time (`start` starts a killed agent again); returns the
+/// names of the agents it killed and did not start again.
+async fn watch(
+    agents: &mut [Agent],
+    mut actions: Vec<Action>,
+    start: &mut dyn FnMut(&str) -> Result<Agent, DeployError>,
+) -> Result<Vec<String>, DeployError> {
     let started = tokio::time::Instant::now();
     actions.reverse(); // the next one last
     let mut killed = Vec::new();
@@ -86,15 +91,25 @@ async fn watch(agents: &mut [Agent], mut actions: Vec<Action>) -> Result<Vec<Str
         while let Some(action) = actions.last().filter(|a| started + a.after <= tokio::time::Instant::now()) {
             let action = action.clone();
             actions.pop();
-            let Some((i, agent)) = agents.iter_mut().enumerate().find(|(_, a)| a.name == action.agent) else { continue };
-            if done[i] {
-                continue;
-            }
-            let Some(pid) = agent.child.id() else { continue };
-            tracing::warn!(agent = %agent.name, signal = action.signal.name(), "fault injected");
-            faults::send(pid, action.signal).map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
-            if action.signal == Signal::Kill {
-                killed.push(agent.name.clone());
+            let Some(i) = agents.iter().position(|a| a.name == action.agent) else { continue };
+            tracing::warn!(agent = %action.agent, step = ?action.step, "fault injected");
+            match action.step {
+                Step::Send(signal) => {
+                    let Some(pid) = agents[i].child.id().filter(|_| !done[i]) else { continue };
+                    faults::send(pid, signal).map_err(|source| DeployError::Signal { name: action.agent.clone(), source })?;
+                    if signal == Signal::Kill {
+                        killed.push(action.agent.clone());
+                    }
+                }
+                Step::Start if killed.contains(&action.agent) => {
+                    // The old process is reaped first, so that its exit is
+                    // not taken for the new one's.
+                    let _ = agents[i].child.wait().await;
+                    agents[i] = start(&action.agent)?;
+                    done[i] = false;
+                    killed.retain(|name| *name != action.agent);
+                }
+                Step::Start => {}
             }
         }
         for (agent, done) in agents.iter_mut().zip(done.iter_mut()).filter(|(_, d)| !**d) {
@@ -160,8 +175,11 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         controller_args.extend([s(&"--model"), model.display().to_string()]);
     }
     let mut controller = runtime.start("controller", &controller_args)?;
-    let controller_uri = format!("http://{}", controller.listening().await?);
+    let controller_addr = controller.listening().await?;
+    let controller_uri = format!("http://{controller_addr}");
     agents.push(controller);
+    // A restarted controller must come back where the agents look for it.
+    controller_args.extend([s(&"--listen"), controller_addr]);
     for server in 0..scenario.servers {
         let name = format!("server-{server}");
         let mut args = vec![
@@ -198,8 +216,20 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     }
     let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
     let actions = faults::actions(&config.faults, &names, per_process, slot)?;
+    let mut starts = 0;
+    let mut start_again = |name: &str| {
+        if name != "controller" {
+            let reason = "only the controller can be started again".to_string();
+            return Err(DeployError::Fault(faults::FaultError { entry: name.to_string(), reason }));
+        }
+        starts += 1;
+        // Its own log; the same name in the schedule and the records.
+        let mut agent = runtime.start(&format!("{name}.restart-{starts}"), &controller_args)?;
+        agent.name = name.to_string();
+        Ok(agent)
+    };
     // Dropping `agents` on any error kills every child.
-    let killed = watch(&mut agents, actions).await?;
+    let killed = watch(&mut agents, actions, &mut start_again).await?;
     drop(agents);
 
     let mut records = AgentRecords { controller: read(&records_dir.join("controller.json"))?, ..Default::default() };
@@ -291,6 +321,9 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
         line("servers killed", if lost.is_empty() { "none".into() } else { lost.join(" ") });
         line("fragments requeued (lost server)", figures.requeued_fragments.to_string());
         line("bits requeued (lost server)", figures.requeued_bits.to_string());
+    }
+    if figures.controller_first_slot > 0 {
+        line("controller restarted; went on at slot", figures.controller_first_slot.to_string());
     }
     line("payload sent (MB)", format!("{:.2}", figures.payload_bytes as f64 / 1e6));
     line("bits conserved across processes", if figures.bits.holds() { "yes".into() } else { "NO".into() });

@@ -64,6 +64,10 @@ pub struct Device {
     /// When this agent's loop last ran: a gap (the agent itself was
     /// paused) does not count as the servers' silence.
     last_tick: Instant,
+    /// When a slot last began here: while none does (the controller is
+    /// down or restarting) servers get no allocations, so their silence
+    /// does not count either.
+    last_slot_began: Instant,
     /// Shared with the uplink sender, so that it stops sending to a server
     /// this device gave up on.
     lost_flags: Option<crate::uplink::LostFlags>,
@@ -89,6 +93,7 @@ impl Device {
             run_slots: setup.slots,
             last_heard: vec![Instant::now(); scenario.servers],
             last_tick: Instant::now(),
+            last_slot_began: Instant::now(),
             lost_flags: None,
             records: DeviceRecords {
                 device: id,
@@ -112,8 +117,11 @@ impl Device {
     pub fn tick(&mut self) {
         let now = Instant::now();
         let slot = Duration::from_secs_f64(self.slot_wall_s);
-        if now.saturating_duration_since(self.last_tick) > slot * 2 {
-            // This agent was not running (paused): nobody was heard.
+        let paused = now.saturating_duration_since(self.last_tick) > slot * 2;
+        let no_slots = now.saturating_duration_since(self.last_slot_began) > slot * 2;
+        if paused || no_slots {
+            // Nobody could be heard: this agent was not running, or the
+            // servers had nothing to compute.
             self.last_heard.iter_mut().for_each(|t| *t = now);
         }
         self.last_tick = now;
@@ -132,6 +140,7 @@ impl Device {
 
     /// Starts slot `slot` (catching up on missed ones) and returns the report.
     pub fn start_slot(&mut self, slot: u64) -> Option<pb::DeviceReport> {
+        self.last_slot_began = Instant::now();
         if self.early.take() == Some(slot) && self.open.as_ref().is_some_and(|(open, _)| *open == slot) {
             // Reported already; the slot starts now on this agent's clock.
             self.slot_began.insert(slot, self.slot_start_now());

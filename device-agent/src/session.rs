@@ -1,7 +1,11 @@
 //! A device's controller session: opens the `DeviceSession` stream with a
 //! deadline, says hello, forwards what the controller says and sends the
 //! agent's reports; when the stream breaks it reconnects with jittered
-//! exponential backoff (tonic never resumes a broken stream).
+//! exponential backoff (tonic never resumes a broken stream). A new stream
+//! (the controller may have restarted and know nothing) starts with what
+//! a controller needs to pick the run up: the hello names the next slot
+//! this device has not been told of, then its ready and its latest report
+//! are sent again.
 
 use qmec_proto::backoff::Backoff;
 use qmec_proto::pb::{self, controller_client::ControllerClient, device_down, device_up};
@@ -23,10 +27,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
+    let mut replay = Replay::default();
     loop {
         let (tx, rx) = mpsc::channel(64);
-        let hello = pb::DeviceUp { msg: Some(device_up::Msg::Hello(pb::DeviceHello { device: device as u32 })) };
-        let _ = tx.send(hello).await;
+        let hello = pb::DeviceHello { device: device as u32, next_slot: replay.next_slot };
+        let _ = tx.send(pb::DeviceUp { msg: Some(device_up::Msg::Hello(hello)) }).await;
+        for message in replay.messages() {
+            let _ = tx.send(message.clone()).await;
+        }
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
         request.set_timeout(SESSION_DEADLINE);
         let mut client = ControllerClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
@@ -51,6 +59,7 @@ pub async fn run(
                 () = shutdown.cancelled() => return,
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
+                        replay.heard(&message);
                         let finish = matches!(message.msg, Some(device_down::Msg::Finish(_)));
                         if down.send(message).await.is_err() {
                             return;
@@ -67,11 +76,67 @@ pub async fn run(
                 },
                 report = up.recv() => match report {
                     Some(report) => {
+                        replay.sent(&report);
                         let _ = tx.send(report).await;
                     }
                     None => return,
                 },
             }
         }
+    }
+}
+
+/// What a new session stream repeats so that a restarted controller can
+/// rebuild this device's state without asking.
+#[derive(Debug, Default)]
+struct Replay {
+    next_slot: u64,
+    ready: Option<pb::DeviceUp>,
+    report: Option<pb::DeviceUp>,
+}
+
+impl Replay {
+    fn heard(&mut self, message: &pb::DeviceDown) {
+        let slot = match &message.msg {
+            Some(device_down::Msg::SlotStart(start)) => start.slot,
+            Some(device_down::Msg::Decision(decision)) => decision.slot,
+            _ => return,
+        };
+        self.next_slot = self.next_slot.max(slot.saturating_add(1));
+    }
+
+    fn sent(&mut self, message: &pb::DeviceUp) {
+        match message.msg {
+            Some(device_up::Msg::Ready(_)) => self.ready = Some(message.clone()),
+            Some(device_up::Msg::Report(_)) => self.report = Some(message.clone()),
+            _ => {}
+        }
+    }
+
+    fn messages(&self) -> impl Iterator<Item = &pb::DeviceUp> {
+        self.ready.iter().chain(&self.report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_tracks_the_next_slot_and_the_latest_report() {
+        let mut replay = Replay::default();
+        assert_eq!(replay.messages().count(), 0);
+        let start = |slot| pb::DeviceDown { msg: Some(device_down::Msg::SlotStart(pb::SlotStart { slot })) };
+        replay.heard(&start(4));
+        replay.heard(&start(2));
+        assert_eq!(replay.next_slot, 5);
+        let report = |slot| pb::DeviceUp { msg: Some(device_up::Msg::Report(pb::DeviceReport { slot, ..Default::default() })) };
+        replay.sent(&pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) });
+        replay.sent(&report(3));
+        replay.sent(&report(4));
+        let kinds: Vec<_> = replay.messages().map(|m| m.msg.clone()).collect();
+        assert!(matches!(kinds[0], Some(device_up::Msg::Ready(_))));
+        assert!(matches!(&kinds[1], Some(device_up::Msg::Report(r)) if r.slot == 4));
+        assert_eq!(kinds.len(), 2);
     }
 }

@@ -134,6 +134,15 @@ pub fn device_hello(hello: &pb::DeviceHello, devices: usize) -> Result<usize, In
     id("hello.device", hello.device, devices)
 }
 
+/// An agent's `next_slot` (see `DeviceHello`) in a run of `slots` slots:
+/// one beyond the run would make a restarted controller skip to its end.
+pub fn next_slot(field: &str, value: u64, slots: u64) -> Result<u64, Invalid> {
+    if value > slots {
+        return Err(Invalid::new(field, format!("must be ≤ {slots} (the run's slots), got {value}")));
+    }
+    Ok(value)
+}
+
 /// A server id and endpoint, for a run of `servers` servers.
 pub fn server_hello(hello: &pb::ServerHello, servers: usize) -> Result<(usize, String), Invalid> {
     let server = id("hello.server", hello.server, servers)?;
@@ -257,7 +266,7 @@ pub fn setup(setup: &pb::RunSetup) -> Result<Setup, Invalid> {
     }
     length("setup.server_endpoints", setup.server_endpoints.len(), scenario.servers)?;
     for (s, endpoint) in setup.server_endpoints.iter().enumerate() {
-        server_hello(&pb::ServerHello { server: s as u32, endpoint: endpoint.clone() }, scenario.servers)
+        server_hello(&pb::ServerHello { server: s as u32, endpoint: endpoint.clone(), next_slot: 0 }, scenario.servers)
             .map_err(|e| Invalid::new(format!("setup.server_endpoints[{s}]"), e.reason))?;
     }
     Ok(Setup {
@@ -297,9 +306,9 @@ mod tests {
 
     #[test]
     fn unknown_ids_are_refused() {
-        assert!(device_hello(&pb::DeviceHello { device: 3 }, 3).is_err());
-        assert_eq!(device_hello(&pb::DeviceHello { device: 2 }, 3).unwrap(), 2);
-        let hello = pb::ServerHello { server: 0, endpoint: "127.0.0.1:5".into() };
+        assert!(device_hello(&pb::DeviceHello { device: 3, next_slot: 0 }, 3).is_err());
+        assert_eq!(device_hello(&pb::DeviceHello { device: 2, next_slot: 0 }, 3).unwrap(), 2);
+        let hello = pb::ServerHello { server: 0, endpoint: "127.0.0.1:5".into(), next_slot: 0 };
         assert_eq!(server_hello(&hello, 1).unwrap_err().field, "hello.endpoint");
     }
 

@@ -239,7 +239,7 @@ pub(crate) fn expectation_zz(amps: &[C], q1: usize, q2: usize) -> f64 {
         .enumerate()
         .map(|(i, a)| {
             let p = a.norm_sqr();
-            if (i & m).count_ones() % 2 == 0 { p } else { -p }
+            if (i & m).count_ones().is_multiple_of(2) { p } else { -p }
         })
         .sum()
 }

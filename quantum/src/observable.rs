@@ -58,7 +58,7 @@ impl Observable {
             Observable::Zz(a, b) => {
                 let m = (1usize << a) | (1usize << b);
                 for (i, o) in out.iter_mut().enumerate() {
-                    *o += if (i & m).count_ones() % 2 == 0 {
+                    *o += if (i & m).count_ones().is_multiple_of(2) {
                         weight
                     } else {
                         -weight

@@ -55,15 +55,19 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
 
 /// Keeps a session with the controller open, reconnecting with backoff;
 /// forwards what the controller says to `down` and sends what `up` holds.
+/// A new stream (the controller may have restarted and know nothing) says
+/// in its hello the first slot this server has no allocation for, and
+/// repeats the latest report, from which the controller rebuilds Z.
 async fn controller_session(
     endpoint: tonic::transport::Endpoint,
     attach: qmec_security::TokenAttach,
-    hello: pb::ServerHello,
+    mut hello: pb::ServerHello,
     down: mpsc::Sender<pb::ServerDown>,
     mut up: mpsc::Receiver<pb::ServerUp>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
+    let mut last_report: Option<pb::ServerUp> = None;
     loop {
         if shutdown.is_cancelled() {
             return;
@@ -76,6 +80,9 @@ async fn controller_session(
             Ok(channel) => {
                 let (tx, rx) = mpsc::channel(64);
                 let _ = tx.send(pb::ServerUp { msg: Some(server_up::Msg::Hello(hello.clone())) }).await;
+                if let Some(report) = &last_report {
+                    let _ = tx.send(report.clone()).await;
+                }
                 let mut request = tonic::Request::new(ReceiverStream::new(rx));
                 request.set_timeout(SESSION_DEADLINE);
                 let mut client = ControllerClient::with_interceptor(channel, attach.clone())
@@ -106,6 +113,9 @@ async fn controller_session(
                 () = shutdown.cancelled() => return,
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
+                        if let Some(server_down::Msg::Allocation(allocation)) = &message.msg {
+                            hello.next_slot = hello.next_slot.max(allocation.slot.saturating_add(1));
+                        }
                         let finish = matches!(message.msg, Some(server_down::Msg::Finish(_)));
                         if down.send(message).await.is_err() {
                             return;
@@ -126,6 +136,7 @@ async fn controller_session(
                 },
                 report = up.recv() => match report {
                     Some(report) => {
+                        last_report = Some(report.clone());
                         let _ = tx.send(report).await;
                     }
                     None => return,
@@ -187,7 +198,7 @@ pub async fn run(
     let (down_tx, mut down) = mpsc::channel(64);
     let (up, up_rx) = mpsc::channel(64);
     let session_stop = shutdown.child_token();
-    let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise };
+    let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise, next_slot: 0 };
     let session = tokio::spawn(controller_session(endpoint, security.attach(), hello, down_tx, up_rx, session_stop.clone()));
 
     // The setup first.

@@ -63,7 +63,7 @@ impl Offload for OffloadService {
             .map_err(|_| Status::unavailable("this server has no run setup yet"))?
             .map_err(|_| Status::unavailable("this server is shutting down"))?
             .unwrap_or(0);
-        let device = validate::device_hello(&pb::DeviceHello { device: hello.device }, count)
+        let device = validate::device_hello(&pb::DeviceHello { device: hello.device, next_slot: 0 }, count)
             .map_err(|invalid| self.refuse(invalid.to_status()))?;
         let (tx, rx) = mpsc::channel(RESULTS_CAPACITY);
         self.events

@@ -80,9 +80,18 @@ fn check_setup(setup: &pb::RunSetup) {
     }
 }
 
-fn check_hello(device: u32, devices: usize) {
-    if let Ok(id) = validate::device_hello(&pb::DeviceHello { device }, devices) {
+fn check_hello(hello: &pb::DeviceHello, devices: usize) {
+    if let Ok(id) = validate::device_hello(hello, devices) {
         assert!(id < devices);
+    }
+    check_next_slot(hello.next_slot, devices as u64);
+}
+
+/// A run of `slots` slots (any small number will do) takes no agent
+/// beyond its end.
+fn check_next_slot(next_slot: u64, slots: u64) {
+    if let Ok(slot) = validate::next_slot("hello.next_slot", next_slot, slots) {
+        assert!(slot <= slots);
     }
 }
 
@@ -102,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
             let Ok(message) = pb::DeviceUp::decode(bytes) else { return };
             round_trips(&message);
             match &message.msg {
-                Some(device_up::Msg::Hello(hello)) => check_hello(hello.device, devices),
+                Some(device_up::Msg::Hello(hello)) => check_hello(hello, devices),
                 Some(device_up::Msg::Report(report)) => check_report(report, servers),
                 Some(device_up::Msg::Ready(_)) | None => {}
             }
@@ -116,6 +125,7 @@ fuzz_target!(|data: &[u8]| {
                         assert!(id < servers);
                         assert!(endpoint.starts_with("http://") || endpoint.starts_with("https://"));
                     }
+                    check_next_slot(hello.next_slot, devices as u64);
                 }
                 Some(server_up::Msg::Report(report)) => check_server_report(report, devices),
                 None => {}
@@ -125,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
             let Ok(message) = pb::OffloadUp::decode(bytes) else { return };
             round_trips(&message);
             match &message.msg {
-                Some(offload_up::Msg::Hello(hello)) => check_hello(hello.device, devices),
+                Some(offload_up::Msg::Hello(hello)) => check_hello(&pb::DeviceHello { device: hello.device, next_slot: 0 }, devices),
                 Some(offload_up::Msg::Fragment(fragment)) => check_fragment(fragment),
                 Some(offload_up::Msg::EndOfSlot(_)) | None => {}
             }
