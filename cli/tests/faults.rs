@@ -105,7 +105,7 @@ fn a_restarted_controller_picks_the_run_up_and_loses_no_task() {
     let log = std::fs::read_to_string(out.join("logs/controller.restart-1.log")).expect("the restarted controller's log");
     assert!(log.contains("joined a run in progress"), "{log}");
     for i in 0..3 {
-        let records = json(&out.join(format!("records/devices-{i}.json")));
+        let records = json(&out.join(format!("records/device-{i}.json")));
         let slots = records["devices"][0]["slots"].as_array().expect("device slots");
         // Every slot was begun and ended on the device: none skipped.
         assert_eq!(slots.len(), 160, "device {i} did not run every slot");
@@ -140,7 +140,7 @@ fn a_silent_server_is_given_up_on_and_loses_no_task() {
     assert_conserved(&out, &stdout);
     let mut requeued = 0;
     for i in 0..3 {
-        let records = json(&out.join(format!("records/devices-{i}.json")));
+        let records = json(&out.join(format!("records/device-{i}.json")));
         let device = &records["devices"][0];
         assert_eq!(device["lost_servers"], serde_json::json!([1]), "device {i} did not give up on server 1");
         assert_eq!(u(device, "/silent_servers"), 1, "device {i}");
@@ -167,7 +167,7 @@ fn a_stopped_device_is_decided_on_stale_state_then_recovers() {
     let late = u(&figures, "/late_device_reports");
     assert!((5..=40).contains(&late), "late device reports {late}, expected about 10");
     // After SIGCONT it reports and is decided again.
-    let records = json(&out.join("records/devices-1.json"));
+    let records = json(&out.join("records/device-1.json"));
     let slots = records["devices"][0]["slots"].as_array().expect("device slots");
     assert_eq!(slots.len(), 100, "device 1 did not catch up on every slot");
     let decided_late = slots.iter().filter(|s| u(s, "/slot") >= 70 && s["decided"] == Value::Bool(true)).count();
@@ -186,7 +186,7 @@ fn a_device_that_reports_late_every_slot_is_decided_on_stale_state() {
     let late = u(&figures, "/late_device_reports");
     assert!(late >= 95, "late device reports {late}, expected about 100");
     // It is still decided, on its last known (stale) state.
-    let records = json(&out.join("records/devices-0.json"));
+    let records = json(&out.join("records/device-0.json"));
     let slots = records["devices"][0]["slots"].as_array().expect("device slots");
     let decided = slots.iter().filter(|s| s["decided"] == Value::Bool(true)).count();
     assert!(decided >= 90, "device 0 decided in only {decided} of 100 slots");

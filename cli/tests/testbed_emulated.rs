@@ -2,7 +2,8 @@
 //! 2 servers, once with plain links and once with a 20 ms one-way delay on
 //! every device link; the delay must raise the end-to-end (wall) latency
 //! p50 by at least 40 ms (a slot's report travels up and its decision down
-//! before the device may send; results come back down). Where Docker or
+//! before the device may send; results come back down). Then each runtime
+//! under mutual TLS with the faults it takes. Where Docker or
 //! network namespaces are missing the test is skipped with the reason,
 //! unless `CI` is set, where that is a failure.
 
@@ -121,10 +122,70 @@ fn netns_device_link_delay_raises_latency_p50() {
     }
 }
 
+/// A testbed on `runtime` under mutual TLS and a token (certificates from
+/// `qmec certs`), with the fault schedule `faults`; returns testbed.json
+/// and the run folder after checking the run conserved its tasks.
+fn secure_testbed_with_faults(runtime: &str, faults: &str, dir: &Path) -> (serde_json::Value, PathBuf) {
+    let certs = dir.join("certs");
+    let status = Command::new(env!("CARGO_BIN_EXE_qmec"))
+        .args(["certs", "--devices", "3", "--servers", "2", "--out"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "qmec certs: {}", String::from_utf8_lossy(&status.stderr));
+    let out = dir.join(runtime);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmec"));
+    cmd.args(["testbed", "--runtime", runtime, "--scenario", "paper-small", "--devices", "3", "--servers", "2"]);
+    cmd.args(["--slots", "150", "--slot-ms", "20", "--deadline-s", "90", "--faults", faults, "--tls-dir"]).arg(&certs);
+    cmd.arg("--token-file").arg(certs.join("token")).arg("--out").arg(&out);
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "qmec testbed --runtime {runtime} --faults {faults} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("conservation: holds"), "{stdout}");
+    let figures = serde_json::from_str(&std::fs::read_to_string(out.join("testbed.json")).unwrap()).unwrap();
+    (figures, out)
+}
+
+/// Namespaces take the whole fault schedule: the controller restarted and
+/// a server killed, under mutual TLS and a token, and no task is lost.
+#[test]
+fn netns_under_tls_survives_a_controller_restart_and_a_server_kill() {
+    if capable(netns_available()) {
+        let dir = tempfile::tempdir().unwrap();
+        let (figures, out) = secure_testbed_with_faults("netns", "restart:controller@40+20,kill:server-1@100", dir.path());
+        // The sessions the kill broke were TLS: rustls says the peer left
+        // without its close_notify.
+        let log = std::fs::read_to_string(out.join("logs/device-0.log")).unwrap();
+        assert!(log.contains("close_notify"), "device 0's session was not TLS:\n{log}");
+        let first = figures["controller_first_slot"].as_u64().unwrap();
+        assert!((20..=45).contains(&first), "the restarted controller went on at slot {first}");
+        assert_eq!(figures["lost_servers"], serde_json::json!([1]));
+        assert_eq!(figures["slots_run"].as_u64(), Some(150));
+        println!("netns under TLS: controller went on at slot {first}, {} fragments requeued", figures["requeued_fragments"]);
+    }
+}
+
 #[test]
 fn docker_device_link_delay_raises_latency_p50() {
     if capable(docker_available()) {
         delay_raises_latency("docker");
+        // Containers see only the run folder: the certificates and token
+        // travel there. A device late every slot works in a container;
+        // signals do not reach one, and such a schedule is refused.
+        let dir = tempfile::tempdir().unwrap();
+        let (figures, out) = secure_testbed_with_faults("docker", "late:device-0@0", dir.path());
+        let compose = std::fs::read_to_string(out.join("docker-compose.yml")).unwrap();
+        assert!(compose.contains("/out/tls") && compose.contains("/out/token"), "{compose}");
+        assert!(!out.join("tls/ca.key").exists(), "the CA's signing key was copied into the run folder");
+        assert!(figures["late_device_reports"].as_u64().unwrap() >= 140, "{}", figures["late_device_reports"]);
+        let refused = Command::new(env!("CARGO_BIN_EXE_qmec"))
+            .args(["testbed", "--runtime", "docker", "--faults", "kill:server-0@5", "--out"])
+            .arg(dir.path().join("refused"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && stderr.contains("need --runtime local or netns"), "{stderr}");
         // The image is per binary build; do not leave one per build behind.
         if let Ok(tag) = qmec_deploy::image::tag_for(Path::new(env!("CARGO_BIN_EXE_qmec"))) {
             let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();

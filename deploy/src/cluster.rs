@@ -1,17 +1,13 @@
 //! Container and namespace testbeds: what they share. The link emulation is
 //! chosen once per run (tc netem where the kernel has it, else the
-//! userspace emulator in the device agents) and said in the output; agents
-//! are supervised with a deadline; every agent's records are gathered from
-//! the run folder and turned into the same summary as a local testbed.
+//! userspace emulator in the device agents) and said in the output; the
+//! run folder is prepared; and a run is sent to the runtime asked for.
 
-use crate::collect::{self, AgentRecords};
-use crate::local::{DeployError, TestbedConfig, TestbedOutcome};
-use crate::plan::{AgentPlan, Role};
-use crate::runtime::Agent;
+use crate::local::{DeployError, TestbedConfig};
+use crate::outcome::TestbedOutcome;
+use crate::plan::Role;
 use crate::shell::ShellError;
 use qmec_linkem::{Direction, Link, LinkProfile, ProfileError, netem};
-use qmec_model::Scenario;
-use qmec_sim::Summary;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,8 +78,6 @@ pub enum ClusterError {
     NoNetem(String),
     #[error("{0}")]
     Unavailable(String),
-    #[error("the run did not finish within {0:?}; everything was torn down")]
-    Deadline(Duration),
     #[error("building the image: {0}")]
     Image(String),
 }
@@ -118,15 +112,6 @@ pub fn choose_emulation(profile: Option<&LinkProfile>, choice: EmulationChoice) 
     Ok(emulation)
 }
 
-/// The scenario with the run's device and server counts.
-pub fn scenario(config: &TestbedConfig) -> Result<Scenario, DeployError> {
-    let mut scenario = Scenario::load(&config.scenario)?;
-    scenario.devices = config.devices.unwrap_or(scenario.devices);
-    scenario.servers = config.servers.unwrap_or(scenario.servers);
-    scenario.validate()?;
-    Ok(scenario)
-}
-
 /// Creates the run folder (absolute) with `records/` and writes the
 /// resolved link profile and the emulation choice into it.
 pub fn prepare_out(out: &Path, profile: Option<&LinkProfile>, emulation: &Emulation) -> Result<PathBuf, DeployError> {
@@ -146,69 +131,13 @@ pub fn prepare_out(out: &Path, profile: Option<&LinkProfile>, emulation: &Emulat
     Ok(out)
 }
 
-/// Waits until every agent has exited; fails on the first that fails, on
-/// Ctrl-C and at `deadline`.
-pub async fn supervise(agents: &mut [Agent], deadline: Duration) -> Result<(), ClusterError> {
-    let give_up = tokio::time::Instant::now() + deadline;
-    let mut done = vec![false; agents.len()];
-    loop {
-        for (agent, done) in agents.iter_mut().zip(done.iter_mut()).filter(|(_, d)| !**d) {
-            if let Ok(Some(status)) = agent.child.try_wait() {
-                if !status.success() {
-                    return Err(DeployError::Crashed {
-                        name: agent.name.clone(),
-                        status: status.to_string(),
-                        tail: agent.log_tail(),
-                    }
-                    .into());
-                }
-                *done = true;
-            }
-        }
-        if done.iter().all(|d| *d) {
-            return Ok(());
-        }
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Err(DeployError::Interrupted.into()),
-            () = tokio::time::sleep_until(give_up) => return Err(ClusterError::Deadline(deadline)),
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
-        }
-    }
-}
-
-fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
-    let err = |message: String| DeployError::Records { path: path.to_path_buf(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
-}
-
-/// Gathers every agent's records from `out/records` and writes the run folder.
-pub fn finish(config: &TestbedConfig, scenario: Scenario, out: &Path, plans: &[AgentPlan]) -> Result<TestbedOutcome, DeployError> {
-    let records_dir = out.join("records");
-    let file = |plan: &AgentPlan| records_dir.join(format!("{}.json", plan.name));
-    let mut records = AgentRecords::default();
-    for plan in plans {
-        match plan.role {
-            Role::Controller => records.controller = read(&file(plan))?,
-            Role::Server(_) => records.servers.push(read(&file(plan))?),
-            Role::Device(_) => records.device_processes.push(read(&file(plan))?),
-        }
-    }
-    let merged = collect::merge(&records, config.slot_ms);
-    let summary =
-        Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
-    qmec_sim::output::write_run(out, &scenario, &summary, &merged.slots, &merged.tasks)?;
-    crate::local::write_figures(out, &merged.figures, &records)?;
-    Ok(TestbedOutcome { scenario, summary, merged })
-}
-
 /// The link an agent's interface carries under netem (the controller's
 /// link is not modelled).
-pub fn link_of(role: Role, profile: &LinkProfile) -> Option<Link> {
+pub fn link_of(role: &Role, profile: &LinkProfile) -> Option<Link> {
     match role {
         Role::Controller => None,
         Role::Server(_) => Some(profile.server).filter(|l| !l.is_noop()),
-        Role::Device(_) => Some(profile.device).filter(|l| !l.is_noop()),
+        Role::Devices(_) => Some(profile.device).filter(|l| !l.is_noop()),
     }
 }
 

@@ -190,8 +190,10 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     figures.undelivered_decisions = controller.slots.iter().map(|s| u64::from(s.undelivered)).sum();
     figures.invalid_messages += controller.invalid_messages;
     figures.processes.insert(0, ("controller".into(), controller.usage.clone()));
-    for (i, process) in records.device_processes.iter().enumerate() {
-        figures.processes.push((format!("devices-{i}"), process.usage.clone()));
+    for process in &records.device_processes {
+        let ids = process.devices.iter().map(|d| d.device);
+        let range = ids.clone().min().unwrap_or(0)..ids.max().map_or(0, |last| last + 1);
+        figures.processes.push((crate::plan::devices_name(&range), process.usage.clone()));
     }
     merged.slots = slots;
     merged

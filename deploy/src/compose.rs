@@ -76,12 +76,7 @@ mod tests {
 
     #[test]
     fn one_service_per_agent_on_one_network_with_the_run_folder_mounted() {
-        let at = Addressing {
-            controller_host: "controller".into(),
-            server_hosts: vec!["server-0".into(), "server-1".into()],
-            out_dir: OUT_DIR.into(),
-            device_link_profile: None,
-        };
+        let at = Addressing::fixed("controller", &["server-0".into(), "server-1".into()], OUT_DIR.into());
         let plans = agents(&crate::cluster::tests::config(), 3, 2, &at);
         let file = build("qmecrun", "qmec:abc", "/tmp/run", &plans);
         let yaml = to_yaml(&file).unwrap();

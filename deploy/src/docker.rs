@@ -9,7 +9,9 @@
 
 use crate::cluster::{self, ClusterError, ClusterOptions, ClusterOutcome, Emulation};
 use crate::compose;
+use crate::faults::{self, FaultKind};
 use crate::local::{DeployError, TestbedConfig};
+use crate::outcome;
 use crate::plan::{self, Addressing, Role};
 use crate::runtime::{LocalProcesses, Runtime};
 use crate::shell::{self, ShellError};
@@ -102,19 +104,27 @@ pub async fn run(
     profile: Option<&LinkProfile>,
 ) -> Result<ClusterOutcome, ClusterError> {
     available().await.map_err(ClusterError::Unavailable)?;
-    let scenario = cluster::scenario(config)?;
+    if let Some(fault) = config.faults.iter().find(|f| !matches!(f.kind, FaultKind::Late | FaultKind::Slow)) {
+        return Err(ClusterError::Unavailable(format!(
+            "fault on `{}`: kill, stop and restart need --runtime local or netns (here a signal would reach \
+             `docker start -a`, not the agent); late and slow work on every runtime",
+            fault.target
+        )));
+    }
+    let scenario = outcome::scenario(config)?;
     let emulation = cluster::choose_emulation(profile, options.emulation)?;
     let out = cluster::prepare_out(&config.out, profile, &emulation)?;
     let image = crate::image::ensure(&config.exe).await.map_err(|e| ClusterError::Image(e.to_string()))?;
     let (devices, servers) = (scenario.devices, scenario.servers);
-    let at = Addressing {
-        controller_host: "controller".into(),
-        server_hosts: (0..servers).map(|s| format!("server-{s}")).collect(),
-        out_dir: compose::OUT_DIR.into(),
-        device_link_profile: matches!(emulation, Emulation::Userspace { .. })
-            .then(|| format!("{}/link-profile.toml", compose::OUT_DIR)),
-    };
+    let server_hosts: Vec<String> = (0..servers).map(|s| format!("server-{s}")).collect();
+    let mut at = Addressing::fixed("controller", &server_hosts, compose::OUT_DIR.into());
+    at.device_link_profile = matches!(emulation, Emulation::Userspace { .. })
+        .then(|| format!("{}/link-profile.toml", compose::OUT_DIR));
+    // Containers see only the run folder: the files go there.
+    at.security = crate::local::security_args(config, &out, Some(compose::OUT_DIR))?;
     let plans = plan::agents(config, devices, servers, &at);
+    // Every fault must name an agent of this run.
+    faults::actions(&config.faults, &plan::names(config, devices, servers), Duration::ZERO).map_err(DeployError::from)?;
     let name = project_name();
     let file = out.join("docker-compose.yml");
     let yaml = compose::to_yaml(&compose::build(&name, &image, &out.display().to_string(), &plans))
@@ -131,20 +141,23 @@ pub async fn run(
         let mut agent = runtime.start(&plan.name, &shell::args(["start", "-a", &container])).map_err(DeployError::from)?;
         let pid = container_pid(&container).await?.to_string();
         if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
-            && let Some(link) = cluster::link_of(plan.role, profile)
+            && let Some(link) = cluster::link_of(&plan.role, profile)
         {
             cluster::apply_netem(&["nsenter", "-t", &pid, "-n"], "eth0", &link.up).await?;
             let veth = host_veth(&pid).await?;
             cluster::apply_netem(&[], &veth, &link.down).await?;
         }
-        if !matches!(plan.role, Role::Device(_)) {
+        if !matches!(plan.role, Role::Devices(_)) {
             agent.listening().await.map_err(DeployError::from)?;
         }
         agents.push(agent);
     }
-    cluster::supervise(&mut agents, options.deadline).await?;
+    let mut no_restarts = |name: &str| {
+        Err(DeployError::Fault(faults::FaultError { entry: name.to_string(), reason: "not restartable here".into() }))
+    };
+    crate::supervise::supervise(&mut agents, Vec::new(), &mut no_restarts, Some(options.deadline)).await?;
     drop(agents);
     drop(project);
-    let outcome = cluster::finish(config, scenario, &out, &plans)?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, &[])?;
     Ok(ClusterOutcome { outcome, emulation })
 }

@@ -36,7 +36,7 @@ pub const SLOW_RESULT_SLOTS: f64 = 0.75;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub kind: FaultKind,
-    /// An agent process name (`server-1`, `devices-0`) or `device-N`.
+    /// An agent process name (`server-1`, `devices-0-3`) or `device-N`.
     pub target: String,
     pub at_slot: u64,
 }
@@ -97,15 +97,20 @@ fn parse_one(entry: &str) -> Result<Fault, FaultError> {
     Ok(Fault { kind, target: target.to_string(), at_slot })
 }
 
-/// The agent process name `target` refers to, given the agents' names and
-/// how many devices each device process runs.
-pub fn resolve(target: &str, names: &[String], agents_per_process: usize) -> Option<String> {
+/// The agent process name `target` refers to among the run's agents:
+/// itself, or for `device-N` the device process that runs device N
+/// (`devices-A-B` runs A..=B).
+pub fn resolve(target: &str, names: &[String]) -> Option<String> {
     if names.iter().any(|n| n == target) {
         return Some(target.to_string());
     }
     let device: usize = target.strip_prefix("device-")?.parse().ok()?;
-    let name = format!("devices-{}", device / agents_per_process.max(1));
-    names.contains(&name).then_some(name)
+    names.iter().find(|name| runs_device(name, device)).cloned()
+}
+
+fn runs_device(name: &str, device: usize) -> bool {
+    let Some((first, last)) = name.strip_prefix("devices-").and_then(|range| range.split_once('-')) else { return false };
+    matches!((first.parse::<usize>(), last.parse::<usize>()), (Ok(first), Ok(last)) if (first..=last).contains(&device))
 }
 
 /// One step of a schedule, at an offset from the start.
@@ -141,10 +146,10 @@ impl Signal {
 }
 
 /// The steps of a schedule, in time order.
-pub fn actions(faults: &[Fault], names: &[String], agents_per_process: usize, slot: Duration) -> Result<Vec<Action>, FaultError> {
+pub fn actions(faults: &[Fault], names: &[String], slot: Duration) -> Result<Vec<Action>, FaultError> {
     let mut actions = Vec::new();
     for fault in faults {
-        let agent = resolve(&fault.target, names, agents_per_process).ok_or_else(|| FaultError {
+        let agent = resolve(&fault.target, names).ok_or_else(|| FaultError {
             entry: fault.target.clone(),
             reason: format!("no such agent (agents: {})", names.join(", ")),
         })?;
@@ -168,10 +173,10 @@ pub fn actions(faults: &[Fault], names: &[String], agents_per_process: usize, sl
 }
 
 /// The extra flags agent `name` is started with (late and slow faults).
-pub fn agent_args(faults: &[Fault], name: &str, names: &[String], agents_per_process: usize, slot_ms: f64) -> Vec<String> {
+pub fn agent_args(faults: &[Fault], name: &str, names: &[String], slot_ms: f64) -> Vec<String> {
     let mut args = Vec::new();
     for fault in faults {
-        if resolve(&fault.target, names, agents_per_process).as_deref() != Some(name) {
+        if resolve(&fault.target, names).as_deref() != Some(name) {
             continue;
         }
         let (flags, slots) = match fault.kind {
@@ -212,24 +217,26 @@ mod tests {
 
     #[test]
     fn targets_resolve_and_actions_are_ordered() {
-        let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0", "devices-1"].map(String::from).into();
-        assert_eq!(resolve("device-3", &names, 2).as_deref(), Some("devices-1"));
-        assert_eq!(resolve("device-9", &names, 2), None);
+        let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0-1", "devices-2-3"].map(String::from).into();
+        assert_eq!(resolve("device-3", &names).as_deref(), Some("devices-2-3"));
+        assert_eq!(resolve("device-9", &names), None);
+        let names: Vec<String> = ["controller", "server-0", "server-1", "device-0", "device-1"].map(String::from).into();
+        assert_eq!(resolve("device-1", &names).as_deref(), Some("device-1"));
         let faults = parse("stop:device-0@5+10,kill:server-1@8").expect("valid");
         let slot = Duration::from_millis(20);
-        let actions = actions(&faults, &names, 1, slot).expect("known agents");
+        let actions = actions(&faults, &names, slot).expect("known agents");
         let order: Vec<(u64, Step)> = actions.iter().map(|a| (a.after.as_millis() as u64, a.step)).collect();
         let send = Step::Send;
         assert_eq!(order, vec![(100, send(Signal::Stop)), (160, send(Signal::Kill)), (300, send(Signal::Cont))]);
-        let restart = super::actions(&parse("restart:controller@5+3").expect("valid"), &names, 1, slot).expect("known");
+        let restart = super::actions(&parse("restart:controller@5+3").expect("valid"), &names, slot).expect("known");
         let order: Vec<(u64, Step)> = restart.iter().map(|a| (a.after.as_millis() as u64, a.step)).collect();
         assert_eq!(order, vec![(100, send(Signal::Kill)), (160, Step::Start)]);
-        assert!(super::actions(&parse("kill:server-7@1").expect("valid"), &names, 1, slot).is_err());
+        assert!(super::actions(&parse("kill:server-7@1").expect("valid"), &names, slot).is_err());
         let faults = parse("late:device-1@3,slow:server-0@7").expect("valid");
-        assert!(super::actions(&faults, &names, 1, slot).expect("known agents").is_empty());
-        assert_eq!(agent_args(&faults, "devices-1", &names, 1, 20.0), ["--report-delay-ms", "40", "--report-delay-from", "3"]);
-        assert_eq!(agent_args(&faults, "server-0", &names, 1, 20.0), ["--result-delay-ms", "15", "--result-delay-from", "7"]);
-        assert!(agent_args(&faults, "server-1", &names, 1, 20.0).is_empty());
+        assert!(super::actions(&faults, &names, slot).expect("known agents").is_empty());
+        assert_eq!(agent_args(&faults, "device-1", &names, 20.0), ["--report-delay-ms", "40", "--report-delay-from", "3"]);
+        assert_eq!(agent_args(&faults, "server-0", &names, 20.0), ["--result-delay-ms", "15", "--result-delay-from", "7"]);
+        assert!(agent_args(&faults, "server-1", &names, 20.0).is_empty());
         assert!(parse("late:server-0@1").is_err() && parse("slow:device-0@1").is_err());
     }
 }

@@ -3,17 +3,19 @@
 //! run folder as `qmec simulate`, plus the testbed-only figures.
 //!
 //! # Layout
+//! - [`plan`]: which agents a run has and every agent's arguments (security
+//!   and fault flags included), for every runtime; only the addressing differs.
 //! - [`runtime`]: the seam where agents are started ([`runtime::Runtime`]);
 //!   [`runtime::LocalProcesses`] starts OS processes on this machine.
-//!   Containers, namespaces and Kubernetes plug in here later.
-//! - [`local`]: a whole testbed on loopback: spawn, watch, tear down.
-//! - [`collect`]: the agents' records merged into slot records, task
-//!   records, conservation and the testbed summary.
+//! - [`local`]: a whole testbed on loopback, and the security files.
 //! - [`cluster`]: container and namespace testbeds: the link-emulation
-//!   choice (tc netem or userspace), supervision with a deadline, records.
-//!   [`plan`] lists their agents on fixed ports; [`docker`] (with
-//!   [`compose`] and [`image`]) and [`netns`] run them; [`shell`] runs
-//!   the external commands with time limits.
+//!   choice (tc netem or userspace) and the run folder; [`docker`] (with
+//!   [`compose`] and [`image`]) and [`netns`] run them; [`shell`] runs the
+//!   external commands with time limits.
+//! - [`faults`] (the schedule) and [`supervise`] (watching a run and
+//!   carrying the schedule out), for every runtime.
+//! - [`outcome`] and [`collect`]: the agents' records merged into slot
+//!   records, task records, conservation and the testbed figures.
 //! - [`k8s`]: Kubernetes manifests for testbeds over several machines.
 
 #![forbid(unsafe_code)]
@@ -27,8 +29,11 @@ pub mod image;
 pub mod k8s;
 pub mod local;
 pub mod netns;
+pub mod outcome;
 pub mod plan;
 pub mod runtime;
 pub mod shell;
+pub mod supervise;
 
-pub use local::{DeployError, TestbedConfig, TestbedOutcome, run_local};
+pub use local::{DeployError, TestbedConfig, run_local};
+pub use outcome::TestbedOutcome;

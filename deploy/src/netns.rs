@@ -7,10 +7,13 @@
 //! also on failure.
 
 use crate::cluster::{self, ClusterError, ClusterOptions, ClusterOutcome, Emulation};
-use crate::local::TestbedConfig;
+use crate::faults;
+use crate::local::{DeployError, TestbedConfig};
+use crate::outcome;
 use crate::plan::{self, Addressing, Role};
 use crate::runtime::{LocalProcesses, Runtime};
 use crate::shell::{self, ShellError};
+use crate::supervise;
 use qmec_linkem::LinkProfile;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -55,7 +58,7 @@ pub async fn run(
     profile: Option<&LinkProfile>,
 ) -> Result<ClusterOutcome, ClusterError> {
     available().await.map_err(ClusterError::Unavailable)?;
-    let scenario = cluster::scenario(config)?;
+    let scenario = outcome::scenario(config)?;
     let emulation = cluster::choose_emulation(profile, options.emulation)?;
     let out = cluster::prepare_out(&config.out, profile, &emulation)?;
     let (devices, servers) = (scenario.devices, scenario.servers);
@@ -64,14 +67,14 @@ pub async fn run(
     }
     // Agent i (plan order) is 10.77.0.(i + 1).
     let ip_of = |i: usize| format!("10.77.0.{}", i + 1);
-    let at = Addressing {
-        controller_host: ip_of(0),
-        server_hosts: (0..servers).map(|s| ip_of(1 + s)).collect(),
-        out_dir: out.display().to_string(),
-        device_link_profile: matches!(emulation, Emulation::Userspace { .. })
-            .then(|| out.join("link-profile.toml").display().to_string()),
-    };
+    let mut at = Addressing::fixed(&ip_of(0), &(0..servers).map(|s| ip_of(1 + s)).collect::<Vec<_>>(), out.display().to_string());
+    at.device_link_profile = matches!(emulation, Emulation::Userspace { .. })
+        .then(|| out.join("link-profile.toml").display().to_string());
+    // Namespaces share this host's file system: the files are where they are.
+    at.security = crate::local::security_args(config, &out, None)?;
     let plans = plan::agents(config, devices, servers, &at);
+    let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
+    let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), slot).map_err(DeployError::from)?;
 
     let id = run_id();
     let hub = format!("{id}-hub");
@@ -93,7 +96,7 @@ pub async fn run(
         ip(&["-n", &ns, "link", "set", "eth0", "up"]).await?;
         ip(&["-n", &ns, "link", "set", "lo", "up"]).await?;
         if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
-            && let Some(link) = cluster::link_of(plan.role, profile)
+            && let Some(link) = cluster::link_of(&plan.role, profile)
         {
             cluster::apply_netem(&["ip", "netns", "exec", &ns], "eth0", &link.up).await?;
             cluster::apply_netem(&["ip", "netns", "exec", &hub], &peer, &link.down).await?;
@@ -104,20 +107,24 @@ pub async fn run(
     // Devices first (they retry until the controller is up), then servers,
     // then the controller, whose slot clock starts once all have joined.
     let mut runtime = LocalProcesses { exe: "ip".into(), logs: out.join("logs") };
-    let mut agents = Vec::with_capacity(plans.len());
-    let order = plans.iter().enumerate().rev();
-    for (i, plan) in order {
+    // `ip netns exec` execs the agent, so signals reach it by PID.
+    let exec = |i: usize| {
         let mut args = vec!["netns".to_string(), "exec".into(), agent_ns[i].clone(), config.exe.display().to_string()];
-        args.extend(plan.args.iter().cloned());
-        let mut agent = runtime.start(&plan.name, &args).map_err(crate::local::DeployError::from)?;
-        if !matches!(plan.role, Role::Device(_)) {
-            agent.listening().await.map_err(crate::local::DeployError::from)?;
+        args.extend(plans[i].args.iter().cloned());
+        args
+    };
+    let mut agents = Vec::with_capacity(plans.len());
+    for (i, plan) in plans.iter().enumerate().rev() {
+        let mut agent = runtime.start(&plan.name, &exec(i)).map_err(DeployError::from)?;
+        if !matches!(plan.role, Role::Devices(_)) {
+            agent.listening().await.map_err(DeployError::from)?;
         }
         agents.push(agent);
     }
-    cluster::supervise(&mut agents, options.deadline).await?;
+    let mut start_again = supervise::start_again(&mut runtime, &plans, exec);
+    let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
     drop(agents);
     drop(namespaces);
-    let outcome = cluster::finish(config, scenario, &out, &plans)?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
     Ok(ClusterOutcome { outcome, emulation })
 }

@@ -1,9 +1,14 @@
-//! Which agents a container, namespace or Kubernetes testbed runs and with
-//! which arguments: one controller, S server agents and one device agent
-//! per device (each in its own container or namespace, so each has its own
-//! link), addressed by name or IP on fixed ports instead of loopback port 0.
+//! Which agents a testbed runs and with which arguments: one controller, S
+//! server agents and the device agents, `agents_per_process` to an OS
+//! process (containers and namespaces run one each, so each device has its
+//! own link). Every runtime (local processes, namespaces, containers) gets
+//! its argument lists here, with the run's security flags and fault flags,
+//! and differs only in [`Addressing`]: loopback port 0 or fixed ports on
+//! named hosts.
 
+use crate::faults;
 use crate::local::TestbedConfig;
+use std::ops::Range;
 
 /// The controller's gRPC port inside its container or namespace.
 pub const CONTROLLER_PORT: u16 = 50051;
@@ -12,17 +17,19 @@ pub const SERVER_PORT: u16 = 50052;
 /// The controller's Prometheus port (Kubernetes only).
 pub const METRICS_PORT: u16 = 9090;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     Controller,
     Server(usize),
-    Device(usize),
+    /// A device-agent process and the devices it runs.
+    Devices(Range<usize>),
 }
 
 /// One agent to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentPlan {
-    /// `controller`, `server-S`, `device-M`: container, service or namespace name.
+    /// `controller`, `server-S`, `device-M` or `devices-A-B`: the process,
+    /// container, service or namespace name (and its records file's).
     pub name: String,
     pub role: Role,
     /// Arguments after the `qmec` binary.
@@ -32,28 +39,108 @@ pub struct AgentPlan {
 /// How agents find each other and where they write.
 #[derive(Debug, Clone)]
 pub struct Addressing {
-    /// Host the controller is reached at (a DNS name or an IP).
-    pub controller_host: String,
-    /// Host of each server s.
-    pub server_hosts: Vec<String>,
-    /// Prefix of host-side paths as the agents see them (`/out` in a container).
+    /// Where the controller listens.
+    pub controller_listen: String,
+    /// How agents reach the controller.
+    pub controller_uri: String,
+    /// Where each server listens.
+    pub server_listen: String,
+    /// How devices reach server s; none: each server advertises the
+    /// address it bound (loopback, port 0).
+    pub server_uris: Option<Vec<String>>,
+    /// The run folder as the agents see it (`/out` in a container).
     pub out_dir: String,
     /// Devices dial through this userspace link profile (path as agents see it).
     pub device_link_profile: Option<String>,
+    /// `--tls-dir` / `--token-file`, paths as the agents see them.
+    pub security: Vec<String>,
 }
 
 impl Addressing {
-    pub fn controller_uri(&self) -> String {
-        format!("http://{}:{CONTROLLER_PORT}", self.controller_host)
+    /// Fixed ports on named hosts (containers, namespaces): the controller
+    /// on `controller_host`, server s on `server_hosts[s]`.
+    pub fn fixed(controller_host: &str, server_hosts: &[String], out_dir: String) -> Addressing {
+        Addressing {
+            controller_listen: format!("0.0.0.0:{CONTROLLER_PORT}"),
+            controller_uri: format!("http://{controller_host}:{CONTROLLER_PORT}"),
+            server_listen: format!("0.0.0.0:{SERVER_PORT}"),
+            server_uris: Some(server_hosts.iter().map(|host| format!("http://{host}:{SERVER_PORT}")).collect()),
+            out_dir,
+            device_link_profile: None,
+            security: Vec::new(),
+        }
+    }
+
+    /// Loopback, ports picked by the kernel; the controller's URI is known
+    /// once it has started.
+    pub fn loopback(out_dir: String) -> Addressing {
+        Addressing {
+            controller_listen: "127.0.0.1:0".into(),
+            controller_uri: String::new(),
+            server_listen: "127.0.0.1:0".into(),
+            server_uris: None,
+            out_dir,
+            device_link_profile: None,
+            security: Vec::new(),
+        }
+    }
+
+    fn records(&self, name: &str) -> String {
+        format!("{}/records/{name}.json", self.out_dir)
     }
 }
 
+/// The name of the device-agent process running `devices`.
+pub fn devices_name(devices: &Range<usize>) -> String {
+    if devices.len() == 1 { format!("device-{}", devices.start) } else { format!("devices-{}-{}", devices.start, devices.end - 1) }
+}
+
+/// Every agent's name and role, controller first, then servers, then
+/// device processes of `per_process` devices each.
+fn roles(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<(String, Role)> {
+    let per_process = config.agents_per_process.max(1);
+    let mut roles = vec![("controller".to_string(), Role::Controller)];
+    roles.extend((0..servers).map(|s| (format!("server-{s}"), Role::Server(s))));
+    for first in (0..devices).step_by(per_process) {
+        let range = first..(first + per_process).min(devices);
+        roles.push((devices_name(&range), Role::Devices(range)));
+    }
+    roles
+}
+
+/// Every agent's name, in plan order (fault schedules name these).
+pub fn names(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<String> {
+    roles(config, devices, servers).into_iter().map(|(name, _)| name).collect()
+}
+
 /// Every agent of a run, controller first, then servers, then devices.
+/// The controller's URI in `at` must be known by the time the servers and
+/// devices start; the local launcher plans again once it is.
 pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addressing) -> Vec<AgentPlan> {
-    let s = |v: &dyn ToString| v.to_string();
-    let records = |name: &str| format!("{}/records/{name}.json", at.out_dir);
-    let mut plans = Vec::with_capacity(1 + servers + devices);
-    let mut controller = vec![
+    let roles = roles(config, devices, servers);
+    let names: Vec<String> = roles.iter().map(|(name, _)| name.clone()).collect();
+    roles
+        .into_iter()
+        .map(|(name, role)| {
+            let mut args = match &role {
+                Role::Controller => controller_args(config, devices, servers, at),
+                Role::Server(server) => server_args(*server, at),
+                Role::Devices(range) => device_args(config, range, at),
+            };
+            args.extend(at.security.iter().cloned());
+            args.extend(faults::agent_args(&config.faults, &name, &names, config.slot_ms));
+            args.extend([s(&"--records"), at.records(&name)]);
+            AgentPlan { name, role, args }
+        })
+        .collect()
+}
+
+fn s(value: &dyn ToString) -> String {
+    value.to_string()
+}
+
+fn controller_args(config: &TestbedConfig, devices: usize, servers: usize, at: &Addressing) -> Vec<String> {
+    let mut args = vec![
         s(&"agent"), s(&"controller"),
         s(&"--scenario"), config.scenario.clone(),
         s(&"--devices"), s(&devices),
@@ -63,46 +150,45 @@ pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addre
         s(&"--slots"), s(&config.slots),
         s(&"--slot-ms"), s(&config.slot_ms),
         s(&"--report-deadline"), s(&config.report_deadline),
-        s(&"--listen"), format!("0.0.0.0:{CONTROLLER_PORT}"),
-        s(&"--records"), records("controller"),
+        s(&"--listen"), at.controller_listen.clone(),
     ];
     if let Some(model) = &config.model {
-        controller.extend([s(&"--model"), model.display().to_string()]);
+        args.extend([s(&"--model"), model.display().to_string()]);
     }
     if let Some(metrics) = &config.metrics {
-        controller.extend([s(&"--metrics"), metrics.clone()]);
+        args.extend([s(&"--metrics"), metrics.clone()]);
     }
-    plans.push(AgentPlan { name: "controller".into(), role: Role::Controller, args: controller });
-    for server in 0..servers {
-        let name = format!("server-{server}");
-        let args = vec![
-            s(&"agent"), s(&"server"),
-            s(&"--id"), s(&server),
-            s(&"--controller"), at.controller_uri(),
-            s(&"--listen"), format!("0.0.0.0:{SERVER_PORT}"),
-            s(&"--advertise"), format!("http://{}:{SERVER_PORT}", at.server_hosts.get(server).map_or("127.0.0.1", String::as_str)),
-            s(&"--records"), records(&name),
-        ];
-        plans.push(AgentPlan { name, role: Role::Server(server), args });
+    args
+}
+
+fn server_args(server: usize, at: &Addressing) -> Vec<String> {
+    let mut args = vec![
+        s(&"agent"), s(&"server"),
+        s(&"--id"), s(&server),
+        s(&"--controller"), at.controller_uri.clone(),
+        s(&"--listen"), at.server_listen.clone(),
+    ];
+    if let Some(uri) = at.server_uris.as_ref().and_then(|uris| uris.get(server)) {
+        args.extend([s(&"--advertise"), uri.clone()]);
     }
-    for device in 0..devices {
-        let name = format!("device-{device}");
-        let mut args = vec![
-            s(&"agent"), s(&"device"),
-            s(&"--controller"), at.controller_uri(),
-            s(&"--devices"), s(&device),
-            s(&"--payload-scale"), s(&config.payload_scale),
-            s(&"--records"), records(&name),
-        ];
-        if config.early_reports {
-            args.push(s(&"--early-reports"));
-        }
-        if let Some(profile) = &at.device_link_profile {
-            args.extend([s(&"--link-profile"), profile.clone()]);
-        }
-        plans.push(AgentPlan { name, role: Role::Device(device), args });
+    args
+}
+
+fn device_args(config: &TestbedConfig, devices: &Range<usize>, at: &Addressing) -> Vec<String> {
+    let ids = if devices.len() == 1 { s(&devices.start) } else { format!("{}..{}", devices.start, devices.end) };
+    let mut args = vec![
+        s(&"agent"), s(&"device"),
+        s(&"--controller"), at.controller_uri.clone(),
+        s(&"--devices"), ids,
+        s(&"--payload-scale"), s(&config.payload_scale),
+    ];
+    if config.early_reports {
+        args.push(s(&"--early-reports"));
     }
-    plans
+    if let Some(profile) = &at.device_link_profile {
+        args.extend([s(&"--link-profile"), profile.clone()]);
+    }
+    args
 }
 
 #[cfg(test)]
@@ -110,24 +196,46 @@ pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addre
 mod tests {
     use super::*;
 
+    fn fixed() -> Addressing {
+        let mut at = Addressing::fixed("controller", &["server-0".into(), "server-1".into()], "/out".into());
+        at.device_link_profile = Some("/out/link-profile.toml".into());
+        at
+    }
+
     #[test]
     fn every_agent_has_a_fixed_port_and_its_own_records() {
         let config = crate::cluster::tests::config();
-        let at = Addressing {
-            controller_host: "controller".into(),
-            server_hosts: vec!["server-0".into(), "server-1".into()],
-            out_dir: "/out".into(),
-            device_link_profile: Some("/out/link-profile.toml".into()),
-        };
-        let plans = agents(&config, 3, 2, &at);
+        let plans = agents(&config, 3, 2, &fixed());
         assert_eq!(plans.len(), 6);
         let joined = |p: &AgentPlan| p.args.join(" ");
         assert!(joined(&plans[0]).contains("--listen 0.0.0.0:50051"));
         assert!(joined(&plans[2]).contains("--advertise http://server-1:50052"));
         assert!(joined(&plans[5]).contains("--controller http://controller:50051 --devices 2"));
-        assert!(joined(&plans[5]).ends_with("--link-profile /out/link-profile.toml"));
+        assert!(joined(&plans[5]).contains("--link-profile /out/link-profile.toml"));
+        assert!(joined(&plans[5]).ends_with("--records /out/records/device-2.json"));
         let mut records: Vec<String> = plans.iter().map(|p| p.args[p.args.iter().position(|a| a == "--records").unwrap() + 1].clone()).collect();
         records.dedup();
         assert_eq!(records.len(), 6);
+    }
+
+    #[test]
+    fn devices_share_processes_and_every_agent_gets_security_and_fault_flags() {
+        let mut config = crate::cluster::tests::config();
+        config.agents_per_process = 2;
+        config.faults = faults::parse("late:device-2@4,slow:server-1@3").unwrap();
+        let mut at = Addressing::loopback("/runs/x".into());
+        at.controller_uri = "http://127.0.0.1:4000".into();
+        at.security = vec!["--token-file".into(), "/runs/x/token".into()];
+        let plans = agents(&config, 3, 2, &at);
+        let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["controller", "server-0", "server-1", "devices-0-1", "device-2"]);
+        assert_eq!(plans[3].role, Role::Devices(0..2));
+        let joined = |p: &AgentPlan| p.args.join(" ");
+        assert!(joined(&plans[3]).contains("--devices 0..2"));
+        assert!(!joined(&plans[1]).contains("--advertise"), "loopback servers advertise what they bound");
+        assert!(plans.iter().all(|p| joined(p).contains("--token-file /runs/x/token")));
+        assert!(joined(&plans[4]).contains("--report-delay-ms 200 --report-delay-from 4"));
+        assert!(joined(&plans[2]).contains("--result-delay-ms 75 --result-delay-from 3"));
+        assert!(!joined(&plans[3]).contains("--report-delay-ms"));
     }
 }

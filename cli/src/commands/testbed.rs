@@ -110,9 +110,6 @@ pub fn run(args: Args) -> Result<()> {
         None => args.deadline_s,
     };
     let faults = qmec_deploy::faults::parse(&args.faults)?;
-    if !faults.is_empty() && args.runtime != qmec_deploy::cluster::RuntimeKind::Local {
-        anyhow::bail!("--faults needs --runtime local");
-    }
     let config = qmec_deploy::TestbedConfig {
         exe: std::env::current_exe().context("locating the qmec binary")?,
         scenario: args.scenario,
@@ -142,7 +139,7 @@ pub fn run(args: Args) -> Result<()> {
     let cluster = runtime.block_on(qmec_deploy::cluster::run(&config, &options))?;
     let outcome = cluster.outcome;
     print!("{}", table(std::slice::from_ref(&outcome.summary)));
-    print!("{}", qmec_deploy::local::figures_table(&outcome.merged.figures));
+    print!("{}", qmec_deploy::outcome::figures_table(&outcome.merged.figures));
     println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
     println!("link emulation: {}", cluster.emulation.describe());
     println!("run folder: {}", args.out.display());

@@ -95,7 +95,7 @@ fn wall_latencies_s(records: &Path) -> Result<Vec<f64>, ExperimentError> {
     let files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("devices-")))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("device")))
         .collect();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| ExperimentError::io(&file, e))?;

@@ -1,0 +1,111 @@
+//! After a run, whatever ran it: every agent's records read from the run
+//! folder, merged into the same run folder `qmec simulate` writes (summary,
+//! slot and task records) plus the testbed-only figures.
+
+use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
+use crate::local::{DeployError, TestbedConfig};
+use crate::plan::{AgentPlan, Role};
+use qmec_model::Scenario;
+use qmec_sim::Summary;
+use std::path::{Path, PathBuf};
+
+/// A finished testbed run.
+#[derive(Debug)]
+pub struct TestbedOutcome {
+    pub scenario: Scenario,
+    pub summary: Summary,
+    pub merged: Merged,
+}
+
+/// The scenario with the run's device and server counts.
+pub fn scenario(config: &TestbedConfig) -> Result<Scenario, DeployError> {
+    let mut scenario = Scenario::load(&config.scenario)?;
+    scenario.devices = config.devices.unwrap_or(scenario.devices);
+    scenario.servers = config.servers.unwrap_or(scenario.servers);
+    scenario.validate()?;
+    Ok(scenario)
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
+    let err = |message: String| DeployError::Records { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+/// Gathers every agent's records from `out/records` and writes the run
+/// folder. A server in `killed` wrote none: what it held is lost to the
+/// bit balance (its fragments were requeued by the devices).
+pub fn finish(
+    config: &TestbedConfig,
+    scenario: Scenario,
+    out: &Path,
+    plans: &[AgentPlan],
+    killed: &[String],
+) -> Result<TestbedOutcome, DeployError> {
+    let records_dir = out.join("records");
+    let file = |plan: &AgentPlan| records_dir.join(format!("{}.json", plan.name));
+    let mut records = AgentRecords::default();
+    for plan in plans {
+        match plan.role {
+            Role::Controller => records.controller = read(&file(plan))?,
+            Role::Server(server) if killed.contains(&plan.name) => {
+                records.servers.push(qmec_server_agent::records::ServerRecords { server, ..Default::default() });
+                records.lost_servers.push(server);
+            }
+            Role::Server(_) => records.servers.push(read(&file(plan))?),
+            Role::Devices(_) => records.device_processes.push(read(&file(plan))?),
+        }
+    }
+    let merged = collect::merge(&records, config.slot_ms);
+    let summary =
+        Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
+    qmec_sim::output::write_run(out, &scenario, &summary, &merged.slots, &merged.tasks)?;
+    write_figures(out, &merged.figures, &records)?;
+    Ok(TestbedOutcome { scenario, summary, merged })
+}
+
+pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecords) -> Result<(), DeployError> {
+    let io = |path: PathBuf| move |source| DeployError::Io { path, source };
+    let path = out.join("testbed.json");
+    let json = serde_json::to_string_pretty(figures).unwrap_or_default();
+    std::fs::write(&path, json).map_err(io(path.clone()))?;
+    let path = out.join("controller_slots.csv");
+    let mut writer = csv::Writer::from_path(&path)
+        .map_err(|e| DeployError::Records { path: path.clone(), message: e.to_string() })?;
+    for slot in &records.controller.slots {
+        writer.serialize(slot).map_err(|e| DeployError::Records { path: path.clone(), message: e.to_string() })?;
+    }
+    writer.flush().map_err(io(path))
+}
+
+/// The testbed-only lines printed under the summary table.
+pub fn figures_table(figures: &TestbedFigures) -> String {
+    let ms = |s: f64| format!("{:.3}", s * 1e3);
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<34}{value:>14}\n"));
+    line("wall latency p50 (ms)", ms(figures.wall_latency.p50_s));
+    line("wall latency p95 (ms)", ms(figures.wall_latency.p95_s));
+    line("wall latency p99 (ms)", ms(figures.wall_latency.p99_s));
+    line("wall latency max (ms)", ms(figures.wall_latency.max_s));
+    line("decision p50 / p99 (ms)", format!("{} / {}", ms(figures.decision.p50_s), ms(figures.decision.p99_s)));
+    line("slot loop p50 / p99 (ms)", format!("{} / {}", ms(figures.slot_loop.p50_s), ms(figures.slot_loop.p99_s)));
+    line("slot loop max (ms)", ms(figures.slot_loop.max_s));
+    line("late device reports", figures.late_device_reports.to_string());
+    line("late server reports", figures.late_server_reports.to_string());
+    line("slots without a decision", figures.undecided_device_slots.to_string());
+    if !figures.lost_servers.is_empty() || figures.requeued_fragments > 0 {
+        let lost: Vec<String> = figures.lost_servers.iter().map(|s| format!("server-{s}")).collect();
+        line("servers killed", if lost.is_empty() { "none".into() } else { lost.join(" ") });
+        line("fragments requeued (lost server)", figures.requeued_fragments.to_string());
+        line("bits requeued (lost server)", figures.requeued_bits.to_string());
+    }
+    if figures.controller_first_slot > 0 {
+        line("controller restarted; went on at slot", figures.controller_first_slot.to_string());
+    }
+    line("payload sent (MB)", format!("{:.2}", figures.payload_bytes as f64 / 1e6));
+    line("bits conserved across processes", if figures.bits.holds() { "yes".into() } else { "NO".into() });
+    for (name, usage) in &figures.processes {
+        line(&format!("cpu {name} (% of a core)"), format!("{:.1}", usage.cpu_share() * 100.0));
+    }
+    out
+}

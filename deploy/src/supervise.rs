@@ -1,0 +1,112 @@
+//! Watching a running testbed, whatever runs its agents: wait until every
+//! agent has exited, fail on the first that fails (with the tail of its
+//! log), on Ctrl-C and at an optional deadline, and carry out the fault
+//! schedule on time. An agent this launcher killed on purpose may exit
+//! badly; one it starts again is watched like the first.
+
+use crate::faults::{self, Action, Signal, Step};
+use crate::local::DeployError;
+use crate::plan::AgentPlan;
+use crate::runtime::{Agent, Runtime};
+use std::time::Duration;
+
+/// Starts the agent named by the argument again (a `restart` fault).
+pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
+
+/// Starts agent `name` of `plans` again through `runtime` with the
+/// arguments `command` gives for its index; it logs to a file of its own
+/// and keeps its name in the schedule and the records.
+pub fn start_again<'a>(
+    runtime: &'a mut dyn Runtime,
+    plans: &'a [AgentPlan],
+    command: impl Fn(usize) -> Vec<String> + 'a,
+) -> impl FnMut(&str) -> Result<Agent, DeployError> + 'a {
+    let mut starts = 0;
+    move |name| {
+        let i = plans.iter().position(|p| p.name == name).ok_or_else(|| {
+            DeployError::Fault(faults::FaultError { entry: name.to_string(), reason: "no such agent".into() })
+        })?;
+        starts += 1;
+        let mut agent = runtime.start(&format!("{name}.restart-{starts}"), &command(i))?;
+        agent.name = name.to_string();
+        Ok(agent)
+    }
+}
+
+/// Runs until every agent in `agents` has exited; returns the names of the
+/// agents it killed and did not start again.
+pub async fn supervise(
+    agents: &mut [Agent],
+    mut actions: Vec<Action>,
+    start_again: StartAgain<'_>,
+    deadline: Option<Duration>,
+) -> Result<Vec<String>, DeployError> {
+    let started = tokio::time::Instant::now();
+    let give_up = deadline.map(|d| started + d);
+    actions.reverse(); // the next one last
+    let mut killed = Vec::new();
+    let mut done = vec![false; agents.len()];
+    loop {
+        while let Some(action) = actions.last().filter(|a| started + a.after <= tokio::time::Instant::now()) {
+            let action = action.clone();
+            actions.pop();
+            if let Some(i) = agents.iter().position(|a| a.name == action.agent) {
+                act(&action, &mut agents[i], &mut done[i], &mut killed, start_again).await?;
+            }
+        }
+        for (agent, done) in agents.iter_mut().zip(done.iter_mut()).filter(|(_, d)| !**d) {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                if !status.success() && !killed.contains(&agent.name) {
+                    return Err(DeployError::Crashed {
+                        name: agent.name.clone(),
+                        status: status.to_string(),
+                        tail: agent.log_tail(),
+                    });
+                }
+                *done = true;
+            }
+        }
+        if done.iter().all(|d| *d) {
+            return Ok(killed);
+        }
+        let far = started + Duration::from_secs(365 * 24 * 3600);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Err(DeployError::Interrupted),
+            () = tokio::time::sleep_until(give_up.unwrap_or(far)) => {
+                return Err(DeployError::Deadline(deadline.unwrap_or_default()));
+            }
+            () = tokio::time::sleep(Duration::from_millis(5)) => {}
+        }
+    }
+}
+
+/// One step of the fault schedule on `agent`.
+async fn act(
+    action: &Action,
+    agent: &mut Agent,
+    done: &mut bool,
+    killed: &mut Vec<String>,
+    start_again: StartAgain<'_>,
+) -> Result<(), DeployError> {
+    match action.step {
+        Step::Send(signal) => {
+            let Some(pid) = agent.child.id().filter(|_| !*done) else { return Ok(()) };
+            tracing::warn!(agent = %agent.name, signal = signal.name(), "fault injected");
+            faults::send(pid, signal).map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
+            if signal == Signal::Kill {
+                killed.push(agent.name.clone());
+            }
+        }
+        Step::Start if killed.contains(&agent.name) => {
+            tracing::warn!(agent = %agent.name, "starting a killed agent again");
+            // The old process is reaped first, so that its exit is not
+            // taken for the new one's.
+            let _ = agent.child.wait().await;
+            *agent = start_again(&action.agent)?;
+            *done = false;
+            killed.retain(|name| *name != action.agent);
+        }
+        Step::Start => {}
+    }
+    Ok(())
+}
