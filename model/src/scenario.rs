@@ -46,7 +46,7 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
-    #[error("unknown built-in scenario `{0}` (known: paper, paper-small, scaled)")]
+    #[error("unknown built-in scenario `{0}` (known: paper, paper-small, scaled, overload)")]
     UnknownBuiltin(String),
 }
 
@@ -246,7 +246,8 @@ impl Scenario {
     }
 
     /// A built-in scenario by name: `paper`, `paper-small` (3 devices,
-    /// 2 servers, for quick tests) or `scaled` (50 devices, 10 servers).
+    /// 2 servers, for quick tests), `scaled` (50 devices, 10 servers) or
+    /// `overload` (the paper's with 40× the arrivals and small queue caps).
     pub fn builtin(name: &str) -> Result<Scenario, ScenarioError> {
         let mut scenario = Scenario::paper();
         match name {
@@ -260,6 +261,15 @@ impl Scenario {
                 scenario.name = name.into();
                 scenario.devices = 50;
                 scenario.servers = 10;
+            }
+            "overload" => {
+                // 40× the paper's load against small queue caps: most
+                // arrivals are dropped (counted, with their reason) and
+                // memory stays bounded.
+                scenario.name = name.into();
+                scenario.arrivals.tasks_per_slot = 200.0;
+                scenario.device.queue_cap_bits = 5_000_000;
+                scenario.server.queue_cap_bits = 50_000_000;
             }
             other => return Err(ScenarioError::UnknownBuiltin(other.into())),
         }

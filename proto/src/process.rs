@@ -13,6 +13,9 @@ pub struct ProcessUsage {
     pub user_s: f64,
     pub system_s: f64,
     pub wall_s: f64,
+    /// Peak resident memory (VmHWM), KiB; 0 where /proc does not say.
+    #[serde(default)]
+    pub peak_rss_kib: u64,
 }
 
 impl ProcessUsage {
@@ -37,10 +40,21 @@ pub fn cpu_seconds() -> (f64, f64) {
     (ticks(11) / TICKS_PER_SECOND, ticks(12) / TICKS_PER_SECOND)
 }
 
+/// This process's peak resident memory in KiB (`VmHWM` in /proc/self/status).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Usage since `started`.
 pub fn usage_since(started: std::time::Instant) -> ProcessUsage {
     let (user_s, system_s) = cpu_seconds();
-    ProcessUsage { pid: std::process::id(), user_s, system_s, wall_s: started.elapsed().as_secs_f64() }
+    let wall_s = started.elapsed().as_secs_f64();
+    ProcessUsage { pid: std::process::id(), user_s, system_s, wall_s, peak_rss_kib: peak_rss_kib() }
 }
 
 #[cfg(test)]
@@ -57,5 +71,17 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(after - before >= 0.05, "user time moved only {before} → {after}");
         }
+    }
+
+    #[test]
+    fn peak_memory_grows_with_what_was_touched() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let before = super::peak_rss_kib();
+        let block = std::hint::black_box(vec![1u8; 64 << 20]);
+        let after = super::peak_rss_kib();
+        assert!(after >= before + 60_000, "peak RSS {before} → {after} KiB after touching 64 MiB");
+        drop(block);
     }
 }

@@ -48,9 +48,7 @@ fn sweeping_v_trades_backlog_for_transmit_power() {
 
 #[test]
 fn overload_keeps_queues_capped_and_is_reported() {
-    let mut scenario = Scenario::paper();
-    scenario.arrivals.tasks_per_slot = 200.0;
-    scenario.device.queue_cap_bits = 5_000_000;
+    let scenario = Scenario::builtin("overload").expect("built-in");
     let summary = run(&scenario, "lyapunov", 300);
     assert!(summary.overloaded, "40× the load was not reported as overload");
     assert!(summary.tasks.dropped_total() > 0);

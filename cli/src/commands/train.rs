@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Built-in scenario (paper, paper-small, scaled) or a TOML file.
+    /// Built-in scenario (paper, paper-small, scaled, overload) or a TOML file.
     #[arg(long, default_value = "paper")]
     scenario: String,
     /// paper, per-link or mlp.
