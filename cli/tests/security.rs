@@ -1,8 +1,9 @@
 //! Security with the real binaries on loopback: `qmec certs` then a whole
 //! testbed under mutual TLS and a bearer token completes and conserves every
 //! task; a controller under TLS and a token admits no agent that lacks the
-//! right certificate or token (it times out waiting for them), and an agent
-//! naming an id the run does not have is refused. Every child is bounded
+//! right certificate or token (it times out waiting for them), nor a device
+//! whose certificate names another device, and an agent naming an id the
+//! run does not have is refused. Every child is bounded
 //! and killed by the test.
 
 #![forbid(unsafe_code)]
@@ -149,4 +150,41 @@ fn an_unknown_device_id_is_refused_by_the_controller() {
     assert!(log.contains("only 0/1 devices"), "{log}");
     let device = std::fs::read_to_string(&device_log).unwrap_or_default();
     assert!(device.contains("unknown id 7 (the run has 1)"), "{device}");
+}
+
+/// Under TLS a session's hello must name the agent its certificate names:
+/// device 1 presenting device 0's (valid) certificate is refused.
+#[test]
+fn a_device_certificate_cannot_speak_for_another_device() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("certs");
+    certs(&tls, 2, 1);
+    let borrowed = dir.path().join("borrowed");
+    std::fs::create_dir_all(&borrowed).expect("folder");
+    for file in std::fs::read_dir(&tls).expect("certs") {
+        let path = file.expect("entry").path();
+        std::fs::copy(&path, borrowed.join(path.file_name().expect("a name"))).expect("copy");
+    }
+    for ext in ["pem", "key"] {
+        std::fs::copy(tls.join(format!("device-0.{ext}")), borrowed.join(format!("device-1.{ext}"))).expect("copy");
+    }
+    let mut command = qmec();
+    command.args(["agent", "controller", "--scenario", "paper-small", "--devices", "2", "--servers", "1"]);
+    command.args(["--slots", "5", "--slot-ms", "20", "--join-timeout-s", "5", "--tls-dir"]).arg(&tls);
+    let mut controller = spawn(command, &dir.path().join("controller.log"));
+    let stdout = controller.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    let uri = format!("http://{}", line.trim().strip_prefix("qmec-listening ").expect("a listening line"));
+    let mut command = qmec();
+    command.env("RUST_LOG", "debug").args(["agent", "device", "--devices", "1", "--controller", &uri, "--tls-dir"]);
+    command.arg(&borrowed);
+    let device_log = dir.path().join("device.log");
+    let _device = spawn(command, &device_log);
+    let status = wait(&mut controller, Duration::from_secs(20)).expect("the controller gave up within 20 s");
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+    assert!(log.contains("only 0/2 devices"), "{log}");
+    let device = std::fs::read_to_string(&device_log).unwrap_or_default();
+    assert!(device.contains("does not name `device-1`"), "{device}");
 }

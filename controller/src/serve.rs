@@ -78,7 +78,7 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     // Room for every device's report of a slot at once, and then some.
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (scenario.devices + scenario.servers) + 64);
-    let sessions = Sessions::new(scenario.devices, scenario.servers, config.slots, events_tx, metrics.clone());
+    let sessions = Sessions::new((scenario.devices, scenario.servers, config.slots), events_tx, metrics.clone(), security.clone());
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ControllerServer<Sessions>>().await;

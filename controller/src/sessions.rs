@@ -8,6 +8,7 @@
 use crate::metrics::Metrics;
 use qmec_proto::pb::{self, controller_server::Controller, device_up, server_up};
 use qmec_proto::validate;
+use qmec_security::{PeerCert, Security};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -42,11 +43,23 @@ pub struct Sessions {
     slots: u64,
     events: mpsc::Sender<Event>,
     metrics: Arc<Metrics>,
+    /// With TLS on, a hello must name the agent its certificate names.
+    security: Security,
 }
 
 impl Sessions {
-    pub fn new(devices: usize, servers: usize, slots: u64, events: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Sessions {
-        Sessions { devices, servers, slots, events, metrics }
+    pub fn new(
+        (devices, servers, slots): (usize, usize, u64),
+        events: mpsc::Sender<Event>,
+        metrics: Arc<Metrics>,
+        security: Security,
+    ) -> Sessions {
+        Sessions { devices, servers, slots, events, metrics, security }
+    }
+
+    /// Refuses the session unless the client certificate names `name`.
+    fn verify_peer(&self, certs: &Option<Arc<Vec<PeerCert>>>, name: &str) -> Result<(), Status> {
+        self.security.verify_peer(certs.as_deref().map(Vec::as_slice), name).inspect_err(|_| self.metrics.invalid())
     }
 }
 
@@ -70,6 +83,7 @@ impl Controller for Sessions {
         &self,
         request: Request<Streaming<pb::DeviceUp>>,
     ) -> Result<Response<Self::DeviceSessionStream>, Status> {
+        let certs = request.peer_certs();
         let mut inbound = request.into_inner();
         let hello = match first(&mut inbound).await?.msg {
             Some(device_up::Msg::Hello(hello)) => hello,
@@ -81,6 +95,7 @@ impl Controller for Sessions {
         let device = validate::device_hello(&hello, self.devices).inspect_err(|_| self.metrics.invalid())?;
         let next_slot =
             validate::next_slot("hello.next_slot", hello.next_slot, self.slots).inspect_err(|_| self.metrics.invalid())?;
+        self.verify_peer(&certs, &qmec_security::certs::device_name(device))?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events
             .send(Event::DeviceJoined { device, next_slot, tx: tx.clone() })
@@ -127,6 +142,7 @@ impl Controller for Sessions {
         &self,
         request: Request<Streaming<pb::ServerUp>>,
     ) -> Result<Response<Self::ServerSessionStream>, Status> {
+        let certs = request.peer_certs();
         let mut inbound = request.into_inner();
         let hello = match first(&mut inbound).await?.msg {
             Some(server_up::Msg::Hello(hello)) => hello,
@@ -139,6 +155,7 @@ impl Controller for Sessions {
             validate::server_hello(&hello, self.servers).inspect_err(|_| self.metrics.invalid())?;
         let next_slot =
             validate::next_slot("hello.next_slot", hello.next_slot, self.slots).inspect_err(|_| self.metrics.invalid())?;
+        self.verify_peer(&certs, &qmec_security::certs::server_name(server))?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events
             .send(Event::ServerJoined { server, endpoint, next_slot, tx: tx.clone() })

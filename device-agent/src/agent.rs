@@ -49,12 +49,16 @@ struct Emulation {
     seed: u64,
 }
 
-/// Lazily connected channels by endpoint, shared by the agents of a process.
+/// Lazily connected channels, shared by the agents of a process: one per
+/// endpoint, or with TLS on one per endpoint and device, since a TLS
+/// connection carries one identity and each device speaks as itself.
 #[derive(Debug, Clone, Default)]
 struct Channels {
-    map: Arc<Mutex<HashMap<String, Channel>>>,
+    map: Arc<Mutex<HashMap<(String, Option<usize>), Channel>>>,
     emulation: Option<Arc<Emulation>>,
-    security: Security,
+    /// Each device's loaded security material (the same for all without TLS).
+    security: Arc<HashMap<usize, Security>>,
+    tls: bool,
 }
 
 impl Channels {
@@ -68,20 +72,24 @@ impl Channels {
             }
             None => None,
         };
-        // A process running several devices presents its first device's certificate.
-        let first = config.devices.first().copied().unwrap_or(0);
-        let security = Security::load(&config.security, &qmec_security::certs::device_name(first))?;
-        Ok(Channels { map: Arc::default(), emulation, security })
+        let mut security = HashMap::new();
+        for &device in &config.devices {
+            security.insert(device, Security::load(&config.security, &qmec_security::certs::device_name(device))?);
+        }
+        let tls = security.values().any(Security::tls);
+        Ok(Channels { map: Arc::default(), emulation, security: Arc::new(security), tls })
     }
 
-    /// The channel to agent `peer` (a certificate name) at `uri`.
-    fn get(&self, uri: &str, peer: &str) -> Result<AgentChannel, DeviceAgentError> {
+    /// Device `device`'s channel to agent `peer` (a certificate name) at `uri`.
+    fn get(&self, uri: &str, peer: &str, device: usize) -> Result<AgentChannel, DeviceAgentError> {
+        let security = self.security.get(&device).cloned().unwrap_or_default();
         let mut map = self.map.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
-        if let Some(channel) = map.get(uri) {
-            return Ok(InterceptedService::new(channel.clone(), self.security.attach()));
+        let key = (uri.to_string(), self.tls.then_some(device));
+        if let Some(channel) = map.get(&key) {
+            return Ok(InterceptedService::new(channel.clone(), security.attach()));
         }
         let channel = match &self.emulation {
-            None => endpoint(&self.security, uri, peer)?.connect_lazy(),
+            None => endpoint(&security, uri, peer)?.connect_lazy(),
             Some(emulation) => {
                 let profile = &emulation.profile;
                 let link = if uri == emulation.controller {
@@ -91,11 +99,11 @@ impl Channels {
                 };
                 let seed = emulation.seed.wrapping_add(map.len() as u64);
                 let connector = qmec_linkem::Connector::new(link, profile.retransmit, seed);
-                endpoint(&self.security, uri, peer)?.connect_with_connector_lazy(connector)
+                endpoint(&security, uri, peer)?.connect_with_connector_lazy(connector)
             }
         };
-        map.insert(uri.to_string(), channel.clone());
-        Ok(InterceptedService::new(channel, self.security.attach()))
+        map.insert(key, channel.clone());
+        Ok(InterceptedService::new(channel, security.attach()))
     }
 }
 
@@ -104,10 +112,10 @@ impl Channels {
 pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Result<ProcessRecords, DeviceAgentError> {
     let started = Instant::now();
     let channels = Channels::new(&config)?;
-    let controller = channels.get(&config.controller, &qmec_security::certs::controller_name())?;
     let mut tasks = Vec::new();
     for &device in &config.devices {
-        let (controller, channels, shutdown, config) = (controller.clone(), channels.clone(), shutdown.clone(), config.clone());
+        let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
+        let (channels, shutdown, config) = (channels.clone(), shutdown.clone(), config.clone());
         tasks.push(tokio::spawn(async move { run_device(device, controller, channels, &config, shutdown).await }));
     }
     let mut records = ProcessRecords::default();
@@ -183,7 +191,7 @@ async fn run_device(
     let mut streams = Vec::new();
     let lost = uplink::lost_flags(setup.server_endpoints.len());
     for (server, uri) in setup.server_endpoints.iter().enumerate() {
-        let channel = channels.get(uri, &qmec_security::certs::server_name(server))?;
+        let channel = channels.get(uri, &qmec_security::certs::server_name(server), id)?;
         let stream = uplink::open(channel, id, server, downlink_tx.clone(), lost.clone(), &shutdown).await;
         if stream.is_none() {
             return Err(fail(format!("could not open the offload stream to server {server} at {uri}")));

@@ -13,6 +13,9 @@
 //!   the `authorization` header, checked in constant time by an interceptor
 //!   on the `Controller` and `Offload` services; health and reflection stay
 //!   open so probes need no secret.
+//! - **Who is speaking** ([`Security::verify_peer`]): with TLS on, a
+//!   session's hello must name the agent its client certificate names, so
+//!   one device's certificate cannot speak for another device.
 //! - **Message size limits** ([`limits`]): what each side decodes at most.
 //!
 //! # Layout
@@ -41,6 +44,9 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, Server,
 /// How long a TLS handshake may take before the connection is dropped, so a
 /// client that connects and stays silent holds nothing for long.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client certificate as tonic hands it over.
+pub type PeerCert = rustls_pki_types::CertificateDer<'static>;
 
 /// What went wrong loading or applying the security settings.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +196,21 @@ impl Security {
         })
     }
 
+    /// With TLS on, refuses a request unless its verified client
+    /// certificate (`certs`: `Request::peer_certs`, taken before the stream
+    /// is read for its hello) names `name` (`device-3`, `server-1`);
+    /// without TLS there is no certificate to check and everything passes.
+    pub fn verify_peer(&self, certs: Option<&[PeerCert]>, name: &str) -> Result<(), tonic::Status> {
+        if self.tls.is_none() {
+            return Ok(());
+        }
+        match certs.and_then(<[PeerCert]>::first) {
+            Some(leaf) if certificate_names(leaf, name) => Ok(()),
+            Some(_) => Err(tonic::Status::permission_denied(format!("the client certificate does not name `{name}`"))),
+            None => Err(tonic::Status::unauthenticated("no client certificate")),
+        }
+    }
+
     /// The server-side interceptor (lets everything through without a token).
     pub fn check(&self) -> TokenCheck {
         TokenCheck::new(self.token.clone())
@@ -198,5 +219,32 @@ impl Security {
     /// The client-side interceptor (adds nothing without a token).
     pub fn attach(&self) -> TokenAttach {
         TokenAttach::new(self.token.as_ref())
+    }
+}
+
+/// Whether the certificate `der` is valid for the DNS name `name` (its
+/// subject alternative names; the chain was verified in the handshake).
+fn certificate_names(der: &rustls_pki_types::CertificateDer<'_>, name: &str) -> bool {
+    let Ok(cert) = webpki::EndEntityCert::try_from(der) else { return false };
+    let Ok(name) = rustls_pki_types::ServerName::try_from(name) else { return false };
+    cert.verify_is_valid_for_subject_name(&name).is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    #[test]
+    fn a_certificate_names_its_own_agent_only() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::generate(dir.path(), 2, 1, &[]).unwrap();
+        let (pem, _) = crate::certs::agent_paths(dir.path(), "device-1");
+        let der = CertificateDer::from_pem_file(pem).unwrap();
+        assert!(super::certificate_names(&der, "device-1"));
+        for other in ["device-0", "device-10", "server-0", "controller", "not a name"] {
+            assert!(!super::certificate_names(&der, other), "{other}");
+        }
     }
 }

@@ -167,7 +167,7 @@ pub async fn run(
     let advertise = config.advertise.clone().unwrap_or_else(|| format!("{}://{local}", security.scheme()));
     let (devices_tx, devices_rx) = watch::channel(None);
     let (events_tx, mut events) = mpsc::channel::<OffloadEvent>(16_384);
-    let service = OffloadService::new(devices_rx, events_tx);
+    let service = OffloadService::new(devices_rx, events_tx, security.clone());
     let (invalid, payload_bytes) = (service.invalid.clone(), service.payload_bytes.clone());
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

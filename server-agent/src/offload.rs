@@ -5,6 +5,7 @@
 
 use qmec_proto::pb::{self, offload_server::Offload, offload_up};
 use qmec_proto::validate;
+use qmec_security::Security;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,11 +32,13 @@ pub struct OffloadService {
     events: mpsc::Sender<OffloadEvent>,
     pub invalid: Arc<AtomicU64>,
     pub payload_bytes: Arc<AtomicU64>,
+    /// With TLS on, a device's hello must name the device its certificate names.
+    security: Security,
 }
 
 impl OffloadService {
-    pub fn new(devices: watch::Receiver<Option<usize>>, events: mpsc::Sender<OffloadEvent>) -> OffloadService {
-        OffloadService { devices, events, invalid: Arc::default(), payload_bytes: Arc::default() }
+    pub fn new(devices: watch::Receiver<Option<usize>>, events: mpsc::Sender<OffloadEvent>, security: Security) -> OffloadService {
+        OffloadService { devices, events, invalid: Arc::default(), payload_bytes: Arc::default(), security }
     }
 
     fn refuse(&self, status: Status) -> Status {
@@ -51,6 +54,7 @@ impl Offload for OffloadService {
     type OffloadStream = BoxStream<pb::OffloadDown>;
 
     async fn offload(&self, request: Request<Streaming<pb::OffloadUp>>) -> Result<Response<Self::OffloadStream>, Status> {
+        let certs = request.peer_certs();
         let mut inbound = request.into_inner();
         let hello = match inbound.next().await {
             Some(Ok(pb::OffloadUp { msg: Some(offload_up::Msg::Hello(hello)) })) => hello,
@@ -65,6 +69,8 @@ impl Offload for OffloadService {
             .unwrap_or(0);
         let device = validate::device_hello(&pb::DeviceHello { device: hello.device, next_slot: 0 }, count)
             .map_err(|invalid| self.refuse(invalid.to_status()))?;
+        let name = qmec_security::certs::device_name(device);
+        self.security.verify_peer(certs.as_deref().map(Vec::as_slice), &name).map_err(|status| self.refuse(status))?;
         let (tx, rx) = mpsc::channel(RESULTS_CAPACITY);
         self.events
             .send(OffloadEvent::Joined { device, tx: tx.clone() })
