@@ -49,12 +49,15 @@ struct Emulation {
     seed: u64,
 }
 
+/// A channel's key: the endpoint, and with TLS on the device it speaks for.
+type ChannelKey = (String, Option<usize>);
+
 /// Lazily connected channels, shared by the agents of a process: one per
 /// endpoint, or with TLS on one per endpoint and device, since a TLS
 /// connection carries one identity and each device speaks as itself.
 #[derive(Debug, Clone, Default)]
 struct Channels {
-    map: Arc<Mutex<HashMap<(String, Option<usize>), Channel>>>,
+    map: Arc<Mutex<HashMap<ChannelKey, Channel>>>,
     emulation: Option<Arc<Emulation>>,
     /// Each device's loaded security material (the same for all without TLS).
     security: Arc<HashMap<usize, Security>>,
