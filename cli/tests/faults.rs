@@ -56,7 +56,10 @@ fn assert_conserved(out: &Path, stdout: &str) -> Value {
 #[test]
 fn a_killed_server_loses_no_task() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (out, stdout) = testbed(dir.path(), 120, "kill:server-1@40");
+    // Server 1 holds each slot's results for 3/4 of a slot, so that the
+    // kill finds fragments in flight (a fast server returns them within
+    // milliseconds, and a kill between two slots would find none).
+    let (out, stdout) = testbed(dir.path(), 120, "slow:server-1@0,kill:server-1@40");
     assert_conserved(&out, &stdout);
     let figures = json(&out.join("testbed.json"));
     assert_eq!(figures["lost_servers"], serde_json::json!([1]), "server-1 not recorded as lost");
@@ -95,9 +98,9 @@ fn a_restarted_controller_picks_the_run_up_and_loses_no_task() {
     assert_conserved(&out, &stdout);
     let figures = json(&out.join("testbed.json"));
     let first = u(&figures, "/controller_first_slot");
-    // The schedule counts wall time from launch, so the kill lands near
-    // slot 50, a little earlier by the join time.
-    assert!((30..=55).contains(&first), "the restarted controller went on at slot {first}, expected about 50");
+    // The schedule counts wall time from the controller's run-started
+    // line, so the kill lands within a slot or two of slot 50.
+    assert!((47..=53).contains(&first), "the restarted controller went on at slot {first}, expected about 51");
     assert_eq!(u(&figures, "/slots_run"), 160, "the run did not reach its last slot");
     let controller = json(&out.join("records/controller.json"));
     assert_eq!(u(&controller, "/first_slot"), first);
@@ -231,7 +234,7 @@ fn soak_60s_with_faults_conserves_tasks() {
     assert_eq!(u(&figures, "/slots_run"), 3000);
     assert_eq!(figures["lost_servers"], serde_json::json!([1]));
     let first = u(&figures, "/controller_first_slot");
-    assert!((200..=300).contains(&first), "the controller went on at slot {first}, expected about 300");
+    assert!((290..=310).contains(&first), "the controller went on at slot {first}, expected about 301");
     let late = u(&figures, "/late_device_reports");
     assert!(late >= 25, "late device reports {late} for a 50-slot stop");
     let completed = column(&out.join("slots.csv"), "completed_tasks");

@@ -118,6 +118,7 @@ pub async fn run(
         slot_wall: config.slot_wall(),
         report_deadline: config.report_deadline,
         join_timeout: Duration::from_secs_f64(config.join_timeout_s),
+        started: Some(say_when_started()),
     };
     let outcome = slot_loop::run(settings, policy, events_rx, metrics, shutdown).await;
     server_stop.cancel();
@@ -134,6 +135,17 @@ pub async fn run(
         std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
     }
     Ok(records)
+}
+
+/// A sender that prints the run-started line on stdout when told the slot.
+fn say_when_started() -> tokio::sync::oneshot::Sender<u64> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Ok(slot) = rx.await {
+            println!("{}{slot}", qmec_proto::RUN_STARTED_PREFIX);
+        }
+    });
+    tx
 }
 
 /// Binds the configured address and prints the listening line on stdout.

@@ -61,6 +61,8 @@ pub struct LoopSettings {
     pub slot_wall: Duration,
     pub report_deadline: f64,
     pub join_timeout: Duration,
+    /// Told the first slot once every agent has joined and the clock starts.
+    pub started: Option<tokio::sync::oneshot::Sender<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -273,6 +275,9 @@ pub async fn run(
     }
     let first_slot = run.resume_from;
     records.first_slot = first_slot;
+    if let Some(started) = run.settings.started.take() {
+        let _ = started.send(first_slot);
+    }
     if first_slot > 0 {
         tracing::warn!(first_slot, "joined a run in progress (this controller restarted); going on from its reports");
     } else {

@@ -7,9 +7,10 @@
 //! each slot's results from slot 20 on; `restart:controller@50+20` sends
 //! SIGKILL to the controller at slot 50 and starts it again, on the same
 //! address with the same settings, 20 slots later. Entries are separated by commas. Slots are counted in wall time
-//! (slot × slot length) from the moment every agent was started, so they
-//! are approximate by the join time (well under a slot's worth of slots on
-//! loopback). `device-N` names the process that runs device N.
+//! (slot × slot length) from the controller's run-started line (its clock
+//! starts once every agent has joined), so a fault lands within a slot or
+//! so of its slot (faults after a controller restart land later in slots
+//! by the outage: the schedule keeps counting wall time). `device-N` names the process that runs device N.
 
 use std::time::Duration;
 

@@ -63,6 +63,10 @@ pub enum DeployError {
     Deadline(Duration),
 }
 
+/// How long a launcher waits for the controller's clock to start: the
+/// controller's own join timeout (60 s by default) and then some.
+pub const JOIN_LIMIT: Duration = Duration::from_secs(70);
+
 /// Runs a whole testbed and writes its run folder.
 pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployError> {
     let scenario = outcome::scenario(config)?;
@@ -92,6 +96,7 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         }
         agents.push(agent);
     }
+    supervise::wait_for_run_start(&mut agents[0], JOIN_LIMIT).await;
     let mut start_again = supervise::start_again(&mut runtime, &plans, |i| plans[i].args.clone());
     // Dropping `agents` on any error kills every child.
     let killed = supervise::supervise(&mut agents, actions, &mut start_again, None).await?;

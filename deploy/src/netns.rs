@@ -121,6 +121,10 @@ pub async fn run(
         }
         agents.push(agent);
     }
+    // Started last: the controller.
+    if let Some(controller) = agents.last_mut() {
+        supervise::wait_for_run_start(controller, crate::local::JOIN_LIMIT).await;
+    }
     let mut start_again = supervise::start_again(&mut runtime, &plans, exec);
     let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
     drop(agents);

@@ -12,8 +12,8 @@ use tokio::process::{Child, ChildStdout, Command};
 pub enum RuntimeError {
     #[error("starting {name}: {source}")]
     Spawn { name: String, source: std::io::Error },
-    #[error("{name} exited before it said where it listens")]
-    NoAddress { name: String },
+    #[error("{name} closed its output before printing `{prefix}`")]
+    NoLine { name: String, prefix: String },
 }
 
 /// One running agent.
@@ -28,17 +28,28 @@ pub struct Agent {
 impl Agent {
     /// Waits for the agent's listening line and returns the address.
     pub async fn listening(&mut self) -> Result<String, RuntimeError> {
-        let no_address = || RuntimeError::NoAddress { name: self.name.clone() };
-        let stdout = self.stdout.as_mut().ok_or_else(no_address)?;
+        self.line(qmec_proto::LISTENING_PREFIX).await
+    }
+
+    /// Waits for the controller's line saying the run started; the slot.
+    pub async fn run_started(&mut self) -> Result<String, RuntimeError> {
+        self.line(qmec_proto::RUN_STARTED_PREFIX).await
+    }
+
+    /// Reads stdout up to the first line starting with `prefix`; the rest
+    /// of that line.
+    async fn line(&mut self, prefix: &str) -> Result<String, RuntimeError> {
+        let no_line = || RuntimeError::NoLine { name: self.name.clone(), prefix: prefix.trim().to_string() };
+        let stdout = self.stdout.as_mut().ok_or_else(no_line)?;
         let mut line = String::new();
         loop {
             line.clear();
-            let read = stdout.read_line(&mut line).await.map_err(|_| no_address())?;
+            let read = stdout.read_line(&mut line).await.map_err(|_| no_line())?;
             if read == 0 {
-                return Err(no_address());
+                return Err(no_line());
             }
-            if let Some(addr) = line.trim().strip_prefix(qmec_proto::LISTENING_PREFIX.trim()) {
-                return Ok(addr.trim().to_string());
+            if let Some(rest) = line.trim().strip_prefix(prefix.trim()) {
+                return Ok(rest.trim().to_string());
             }
         }
     }

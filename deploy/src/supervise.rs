@@ -13,6 +13,17 @@ use std::time::Duration;
 /// Starts the agent named by the argument again (a `restart` fault).
 pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
 
+/// Waits (at most `limit`) until the controller says its slot clock has
+/// started, so that a fault schedule counts slots from there. A controller
+/// that fails first is left for [`supervise`] to report.
+pub async fn wait_for_run_start(controller: &mut Agent, limit: Duration) {
+    match tokio::time::timeout(limit, controller.run_started()).await {
+        Ok(Ok(slot)) => tracing::info!(slot, "the run started"),
+        Ok(Err(error)) => tracing::warn!(%error, "no run-started line"),
+        Err(_) => tracing::warn!(?limit, "the run did not start in time"),
+    }
+}
+
 /// Starts agent `name` of `plans` again through `runtime` with the
 /// arguments `command` gives for its index; it logs to a file of its own
 /// and keeps its name in the schedule and the records.

@@ -11,7 +11,9 @@
 //! - [`process`]: the CPU time a process used, for the records and benchmark.
 //!
 //! Agents that bind port 0 print [`LISTENING_PREFIX`] and their address on
-//! stdout, so a launcher learns the port without racing for a free one.
+//! stdout, so a launcher learns the port without racing for a free one; the
+//! controller prints [`RUN_STARTED_PREFIX`] and its first slot once every
+//! agent has joined, so a fault schedule counts slots from there.
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,9 @@ pub mod validate;
 
 /// First stdout line of an agent once its gRPC port is bound.
 pub const LISTENING_PREFIX: &str = "qmec-listening ";
+
+/// The controller's stdout line when its slot clock starts (then the slot).
+pub const RUN_STARTED_PREFIX: &str = "qmec-run-started ";
 
 /// Generated code for package `qmec.v1`.
 #[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]

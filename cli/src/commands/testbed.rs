@@ -61,11 +61,12 @@ pub struct Args {
     /// Tear everything down if the run has not finished after this many seconds.
     #[arg(long, default_value_t = 600.0)]
     deadline_s: f64,
-    /// Faults to inject (local runtime), comma-separated:
-    /// `kill:server-1@40` (SIGKILL at slot 40), `stop:device-1@30+10`
-    /// (SIGSTOP at slot 30, SIGCONT 10 slots later), `late:device-0@0`
-    /// (reports held two slots from slot 0), `slow:server-0@20` (results
-    /// held 3/4 of a slot from slot 20).
+    /// Faults to inject, comma-separated: `kill:server-1@40` (SIGKILL at
+    /// slot 40), `stop:device-1@30+10` (SIGSTOP at slot 30, SIGCONT 10
+    /// slots later), `restart:controller@50+20` (SIGKILL at slot 50, started
+    /// again 20 slots later), `late:device-0@0` (reports held two slots from
+    /// slot 0), `slow:server-0@20` (results held 3/4 of a slot from slot
+    /// 20). Every kind on local and netns; late and slow only on docker.
     #[arg(long, default_value = "")]
     faults: String,
     /// Soak: run for this long (e.g. `60s`, `10m`, `2h`) instead of
