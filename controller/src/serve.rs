@@ -161,25 +161,5 @@ pub async fn bind(config: &ControllerConfig) -> Result<TcpListener, ControllerEr
 /// The whole process: bind, run, and stop on Ctrl-C or SIGTERM.
 pub async fn main(config: ControllerConfig) -> Result<ControllerRecords, ControllerError> {
     let listener = bind(&config).await?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    run(config, listener, shutdown).await
-}
-
-/// Cancels `token` on Ctrl-C or SIGTERM.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            token.cancel();
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    token.cancel();
+    run(config, listener, qmec_proto::agent_process::shutdown_on_signal()).await
 }

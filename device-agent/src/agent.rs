@@ -144,6 +144,11 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
 }
 
+/// The whole process: every agent of `config`, stopped on Ctrl-C or SIGTERM.
+pub async fn main(config: DeviceAgentConfig) -> Result<ProcessRecords, DeviceAgentError> {
+    run(config, qmec_proto::agent_process::shutdown_on_signal()).await
+}
+
 /// Half the smallest of a few health-check round trips to the controller,
 /// over the same (possibly emulated) link the session uses: an estimate of
 /// how late slot announcements reach this agent, NTP-style, with no clock

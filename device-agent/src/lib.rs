@@ -23,5 +23,5 @@ pub mod records;
 pub mod session;
 pub mod uplink;
 
-pub use agent::{DeviceAgentError, run};
+pub use agent::{DeviceAgentError, main, run};
 pub use config::{Args, DeviceAgentConfig};

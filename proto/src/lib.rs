@@ -8,6 +8,8 @@
 //!   field and the reason; handlers turn it into `InvalidArgument` and carry on.
 //! - [`config_file`]: an agent's `--config` TOML file, read one way.
 //! - [`backoff`]: jittered exponential backoff for every reconnect loop.
+//! - [`agent_process`]: logging and signal-driven shutdown, set up once for
+//!   every process.
 //! - [`process`]: the CPU time a process used, for the records and benchmark.
 //!
 //! Agents that bind port 0 print [`LISTENING_PREFIX`] and their address on
@@ -17,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent_process;
 pub mod backoff;
 pub mod config_file;
 pub mod process;

@@ -362,11 +362,5 @@ async fn compute(
 /// The whole process: bind, run, and stop on Ctrl-C or SIGTERM.
 pub async fn main(config: ServerAgentConfig) -> Result<ServerRecords, ServerAgentError> {
     let listener = bind(&config).await?;
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        token.cancel();
-    });
-    run(config, listener, shutdown).await
+    run(config, listener, qmec_proto::agent_process::shutdown_on_signal()).await
 }

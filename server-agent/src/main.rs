@@ -13,12 +13,8 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let config = Cli::parse().args.into_config()?;
-    let records = qmec_server_agent::agent::main(config).await?;
+    qmec_proto::agent_process::init_logging("info");
+    let records = qmec_server_agent::agent::main(Cli::parse().args.into_config()?).await?;
     tracing::info!(slots = records.slots.len(), "server agent done");
     Ok(())
 }

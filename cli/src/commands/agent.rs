@@ -25,13 +25,7 @@ pub fn run(command: Command) -> Result<()> {
                 qmec_server_agent::agent::main(args.into_config()?).await?;
             }
             Command::Device(args) => {
-                let shutdown = tokio_util::sync::CancellationToken::new();
-                let token = shutdown.clone();
-                tokio::spawn(async move {
-                    let _ = tokio::signal::ctrl_c().await;
-                    token.cancel();
-                });
-                qmec_device_agent::run(args.into_config()?, shutdown).await?;
+                qmec_device_agent::main(args.into_config()?).await?;
             }
         }
         Ok(())
