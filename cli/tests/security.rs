@@ -34,6 +34,17 @@ fn spawn(mut command: Command, log: &Path) -> Killed {
     Killed(command.spawn().expect("starting qmec"))
 }
 
+/// Starts a controller (logging to `dir/controller.log`) and returns it
+/// with the URI from its listening line.
+fn spawn_controller(command: Command, dir: &Path) -> (Killed, String) {
+    let mut controller = spawn(command, &dir.join("controller.log"));
+    let stdout = controller.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    let addr = line.trim().strip_prefix("qmec-listening ").expect("a listening line").to_string();
+    (controller, format!("http://{addr}"))
+}
+
 /// Waits for the child to exit within `timeout`; its status, or None.
 fn wait(child: &mut Killed, timeout: Duration) -> Option<std::process::ExitStatus> {
     let started = Instant::now();
@@ -98,12 +109,7 @@ fn agents_without_the_right_certificate_or_token_never_join() {
     command.args(["agent", "controller", "--scenario", "paper-small", "--devices", "1", "--servers", "1"]);
     command.args(["--slots", "5", "--slot-ms", "20", "--join-timeout-s", "6", "--tls-dir"]).arg(&tls);
     command.arg("--token-file").arg(tls.join("token"));
-    let mut controller = spawn(command, &dir.path().join("controller.log"));
-    let stdout = controller.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("listening line");
-    let addr = line.trim().strip_prefix("qmec-listening ").expect("a listening line").to_string();
-    let uri = format!("http://{addr}");
+    let (mut controller, uri) = spawn_controller(command, dir.path());
 
     // Right certificate, foreign token.
     let mut command = qmec();
@@ -135,11 +141,7 @@ fn an_unknown_device_id_is_refused_by_the_controller() {
     let mut command = qmec();
     command.args(["agent", "controller", "--scenario", "paper-small", "--devices", "1", "--servers", "1"]);
     command.args(["--slots", "5", "--slot-ms", "20", "--join-timeout-s", "5"]);
-    let mut controller = spawn(command, &dir.path().join("controller.log"));
-    let stdout = controller.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("listening line");
-    let uri = format!("http://{}", line.trim().strip_prefix("qmec-listening ").expect("a listening line"));
+    let (mut controller, uri) = spawn_controller(command, dir.path());
     let mut command = qmec();
     command.env("RUST_LOG", "debug").args(["agent", "device", "--devices", "7", "--controller", &uri]);
     let device_log = dir.path().join("device.log");
@@ -171,11 +173,7 @@ fn a_device_certificate_cannot_speak_for_another_device() {
     let mut command = qmec();
     command.args(["agent", "controller", "--scenario", "paper-small", "--devices", "2", "--servers", "1"]);
     command.args(["--slots", "5", "--slot-ms", "20", "--join-timeout-s", "5", "--tls-dir"]).arg(&tls);
-    let mut controller = spawn(command, &dir.path().join("controller.log"));
-    let stdout = controller.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("listening line");
-    let uri = format!("http://{}", line.trim().strip_prefix("qmec-listening ").expect("a listening line"));
+    let (mut controller, uri) = spawn_controller(command, dir.path());
     let mut command = qmec();
     command.env("RUST_LOG", "debug").args(["agent", "device", "--devices", "1", "--controller", &uri, "--tls-dir"]);
     command.arg(&borrowed);

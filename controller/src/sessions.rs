@@ -57,6 +57,49 @@ impl Sessions {
         Sessions { devices, servers, slots, events, metrics, security }
     }
 
+    /// Reads an agent's stream after its hello until it ends, turning each
+    /// message into an event for the slot loop. A message `to_event`
+    /// refuses ends the stream with that status and counts as invalid;
+    /// the agent (`kind`, id) may reconnect. Then `left` tells the loop.
+    fn forward<Up, Down>(
+        &self,
+        mut inbound: Streaming<Up>,
+        tx: mpsc::Sender<Result<Down, Status>>,
+        (kind, id): (&'static str, usize),
+        to_event: impl Fn(Up) -> Result<Event, Status> + Send + 'static,
+        left: impl FnOnce(mpsc::Sender<Result<Down, Status>>) -> Event + Send + 'static,
+    ) where
+        Up: Send + 'static,
+        Down: Send + 'static,
+    {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match inbound.next().await {
+                    Some(Ok(message)) => message,
+                    Some(Err(status)) => {
+                        tracing::debug!(kind, id, %status, "session stream broke");
+                        break;
+                    }
+                    None => break,
+                };
+                let event = match to_event(message) {
+                    Ok(event) => event,
+                    Err(status) => {
+                        this.metrics.invalid();
+                        tracing::warn!(kind, id, %status, "invalid message");
+                        let _ = tx.send(Err(status)).await;
+                        break;
+                    }
+                };
+                if this.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+            let _ = this.events.send(left(tx)).await;
+        });
+    }
+
     /// Refuses the session unless the client certificate names `name`.
     fn verify_peer(&self, certs: &Option<Arc<Vec<PeerCert>>>, name: &str) -> Result<(), Status> {
         self.security.verify_peer(certs.as_deref().map(Vec::as_slice), name).inspect_err(|_| self.metrics.invalid())
@@ -101,40 +144,15 @@ impl Controller for Sessions {
             .send(Event::DeviceJoined { device, next_slot, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = match inbound.next().await {
-                    Some(Ok(message)) => message,
-                    Some(Err(status)) => {
-                        tracing::debug!(device, %status, "device stream broke");
-                        break;
-                    }
-                    None => break,
-                };
-                let event = match message.msg {
-                    Some(device_up::Msg::Report(report)) => match validate::device_report(&report, this.servers) {
-                        Ok(report) => Event::DeviceReport { device, report },
-                        Err(invalid) => {
-                            this.metrics.invalid();
-                            tracing::warn!(device, %invalid, "invalid report");
-                            let _ = tx.send(Err(invalid.to_status())).await;
-                            break;
-                        }
-                    },
-                    Some(device_up::Msg::Ready(_)) => Event::DeviceReady { device },
-                    Some(device_up::Msg::Hello(_)) | None => {
-                        this.metrics.invalid();
-                        let _ = tx.send(Err(Status::invalid_argument("field `msg`: expected a report"))).await;
-                        break;
-                    }
-                };
-                if this.events.send(event).await.is_err() {
-                    break;
-                }
-            }
-            let _ = this.events.send(Event::DeviceLeft { device, tx }).await;
-        });
+        let servers = self.servers;
+        let to_event = move |message: pb::DeviceUp| match message.msg {
+            Some(device_up::Msg::Report(report)) => validate::device_report(&report, servers)
+                .map(|report| Event::DeviceReport { device, report })
+                .map_err(|invalid| invalid.to_status()),
+            Some(device_up::Msg::Ready(_)) => Ok(Event::DeviceReady { device }),
+            Some(device_up::Msg::Hello(_)) | None => Err(Status::invalid_argument("field `msg`: expected a report")),
+        };
+        self.forward(inbound, tx, ("device", device), to_event, move |tx| Event::DeviceLeft { device, tx });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -161,39 +179,14 @@ impl Controller for Sessions {
             .send(Event::ServerJoined { server, endpoint, next_slot, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = match inbound.next().await {
-                    Some(Ok(message)) => message,
-                    Some(Err(status)) => {
-                        tracing::debug!(server, %status, "server stream broke");
-                        break;
-                    }
-                    None => break,
-                };
-                let event = match message.msg {
-                    Some(server_up::Msg::Report(report)) => match validate::server_report(&report, this.devices) {
-                        Ok(report) => Event::ServerReport { server, report },
-                        Err(invalid) => {
-                            this.metrics.invalid();
-                            tracing::warn!(server, %invalid, "invalid report");
-                            let _ = tx.send(Err(invalid.to_status())).await;
-                            break;
-                        }
-                    },
-                    Some(server_up::Msg::Hello(_)) | None => {
-                        this.metrics.invalid();
-                        let _ = tx.send(Err(Status::invalid_argument("field `msg`: expected a report"))).await;
-                        break;
-                    }
-                };
-                if this.events.send(event).await.is_err() {
-                    break;
-                }
-            }
-            let _ = this.events.send(Event::ServerLeft { server, tx }).await;
-        });
+        let devices = self.devices;
+        let to_event = move |message: pb::ServerUp| match message.msg {
+            Some(server_up::Msg::Report(report)) => validate::server_report(&report, devices)
+                .map(|report| Event::ServerReport { server, report })
+                .map_err(|invalid| invalid.to_status()),
+            Some(server_up::Msg::Hello(_)) | None => Err(Status::invalid_argument("field `msg`: expected a report")),
+        };
+        self.forward(inbound, tx, ("server", server), to_event, move |tx| Event::ServerLeft { server, tx });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
