@@ -76,9 +76,21 @@ pub async fn run(
     let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone() };
     let policy = qmec_catalog::build(&spec, &scenario, config.seed)?;
     let metrics = Arc::new(Metrics::default());
+    let (devices, servers) = (scenario.devices, scenario.servers);
+    let settings = LoopSettings {
+        scenario,
+        seed: config.seed,
+        slots: config.slots,
+        slot_wall: config.slot_wall(),
+        report_deadline: config.report_deadline,
+        join_timeout: Duration::from_secs_f64(config.join_timeout_s),
+        started: Some(say_when_started()),
+    };
+    let run_digest = qmec_proto::validate::run_digest(&settings.setup());
     // Room for every device's report of a slot at once, and then some.
-    let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (scenario.devices + scenario.servers) + 64);
-    let sessions = Sessions::new((scenario.devices, scenario.servers, config.slots), events_tx, metrics.clone(), security.clone());
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (devices + servers) + 64);
+    let shape = (devices, servers, config.slots, run_digest);
+    let sessions = Sessions::new(shape, events_tx, metrics.clone(), security.clone());
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ControllerServer<Sessions>>().await;
@@ -111,15 +123,6 @@ pub async fn run(
         tokio::spawn(metrics::serve(listener, metrics.clone(), server_stop.clone()));
     }
 
-    let settings = LoopSettings {
-        scenario,
-        seed: config.seed,
-        slots: config.slots,
-        slot_wall: config.slot_wall(),
-        report_deadline: config.report_deadline,
-        join_timeout: Duration::from_secs_f64(config.join_timeout_s),
-        started: Some(say_when_started()),
-    };
     let outcome = slot_loop::run(settings, policy, events_rx, metrics, shutdown).await;
     server_stop.cancel();
     match tokio::time::timeout(Duration::from_secs(5), grpc).await {

@@ -41,6 +41,8 @@ pub struct Sessions {
     devices: usize,
     servers: usize,
     slots: u64,
+    /// The run's digest: a hello from another run is refused.
+    run_digest: u64,
     events: mpsc::Sender<Event>,
     metrics: Arc<Metrics>,
     /// With TLS on, a hello must name the agent its certificate names.
@@ -49,12 +51,23 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(
-        (devices, servers, slots): (usize, usize, u64),
+        (devices, servers, slots, run_digest): (usize, usize, u64, u64),
         events: mpsc::Sender<Event>,
         metrics: Arc<Metrics>,
         security: Security,
     ) -> Sessions {
-        Sessions { devices, servers, slots, events, metrics, security }
+        Sessions { devices, servers, slots, run_digest, events, metrics, security }
+    }
+
+    /// Where a hello says the agent is in the run: its next slot, checked
+    /// against this run's length and digest.
+    fn hello_progress(&self, next_slot: u64, run_digest: u64) -> Result<u64, Status> {
+        let checked = validate::hello_run("hello.run_digest", run_digest, self.run_digest)
+            .and_then(|()| validate::next_slot("hello.next_slot", next_slot, self.slots));
+        checked.map_err(|invalid| {
+            self.metrics.invalid();
+            invalid.to_status()
+        })
     }
 
     /// Reads an agent's stream after its hello until it ends, turning each
@@ -136,8 +149,7 @@ impl Controller for Sessions {
             }
         };
         let device = validate::device_hello(&hello, self.devices).inspect_err(|_| self.metrics.invalid())?;
-        let next_slot =
-            validate::next_slot("hello.next_slot", hello.next_slot, self.slots).inspect_err(|_| self.metrics.invalid())?;
+        let next_slot = self.hello_progress(hello.next_slot, hello.run_digest)?;
         self.verify_peer(&certs, &qmec_security::certs::device_name(device))?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events
@@ -171,8 +183,7 @@ impl Controller for Sessions {
         };
         let (server, endpoint) =
             validate::server_hello(&hello, self.servers).inspect_err(|_| self.metrics.invalid())?;
-        let next_slot =
-            validate::next_slot("hello.next_slot", hello.next_slot, self.slots).inspect_err(|_| self.metrics.invalid())?;
+        let next_slot = self.hello_progress(hello.next_slot, hello.run_digest)?;
         self.verify_peer(&certs, &qmec_security::certs::server_name(server))?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events

@@ -43,6 +43,20 @@ use tokio_util::sync::CancellationToken;
 /// cap), so one missing after this is gone.
 pub const REJOIN_GRACE: Duration = Duration::from_secs(5);
 
+impl LoopSettings {
+    /// The run's setup as agents get it, before the servers' endpoints
+    /// are known.
+    pub fn setup(&self) -> pb::RunSetup {
+        pb::RunSetup {
+            scenario_toml: self.scenario.to_toml(),
+            seed: self.seed,
+            slots: self.slots,
+            slot_wall_s: self.slot_wall.as_secs_f64(),
+            server_endpoints: Vec::new(),
+        }
+    }
+}
+
 /// Why the loop stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum LoopError {
@@ -253,11 +267,8 @@ pub async fn run(
         }
     }
     let setup = pb::RunSetup {
-        scenario_toml: scenario.to_toml(),
-        seed: run.settings.seed,
-        slots: run.settings.slots,
-        slot_wall_s: run.settings.slot_wall.as_secs_f64(),
         server_endpoints: run.servers.iter().map(|s| s.endpoint.clone().unwrap_or_default()).collect(),
+        ..run.settings.setup()
     };
     for device in &run.devices {
         if let Some(tx) = &device.tx {

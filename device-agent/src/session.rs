@@ -4,8 +4,8 @@
 //! exponential backoff (tonic never resumes a broken stream). A new stream
 //! (the controller may have restarted and know nothing) starts with what
 //! a controller needs to pick the run up: the hello names the next slot
-//! this device has not been told of, then its ready and its latest report
-//! are sent again.
+//! this device has not been told of and the run it belongs to, then its
+//! ready and its latest report are sent again.
 
 use qmec_proto::backoff::Backoff;
 use qmec_proto::pb::{self, controller_client::ControllerClient, device_down, device_up};
@@ -30,7 +30,7 @@ pub async fn run(
     let mut replay = Replay::default();
     loop {
         let (tx, rx) = mpsc::channel(64);
-        let hello = pb::DeviceHello { device: device as u32, next_slot: replay.next_slot };
+        let hello = pb::DeviceHello { device: device as u32, next_slot: replay.next_slot, run_digest: replay.run_digest };
         let _ = tx.send(pb::DeviceUp { msg: Some(device_up::Msg::Hello(hello)) }).await;
         for message in replay.messages() {
             let _ = tx.send(message.clone()).await;
@@ -91,6 +91,8 @@ pub async fn run(
 #[derive(Debug, Default)]
 struct Replay {
     next_slot: u64,
+    /// The run's digest, once its setup came (0 before).
+    run_digest: u64,
     ready: Option<pb::DeviceUp>,
     report: Option<pb::DeviceUp>,
 }
@@ -100,6 +102,10 @@ impl Replay {
         let slot = match &message.msg {
             Some(device_down::Msg::SlotStart(start)) => start.slot,
             Some(device_down::Msg::Decision(decision)) => decision.slot,
+            Some(device_down::Msg::Setup(setup)) if self.run_digest == 0 => {
+                self.run_digest = qmec_proto::validate::run_digest(setup);
+                return;
+            }
             _ => return,
         };
         self.next_slot = self.next_slot.max(slot.saturating_add(1));
@@ -130,6 +136,10 @@ mod tests {
         replay.heard(&start(4));
         replay.heard(&start(2));
         assert_eq!(replay.next_slot, 5);
+        assert_eq!(replay.run_digest, 0);
+        let setup = pb::RunSetup { seed: 7, ..Default::default() };
+        replay.heard(&pb::DeviceDown { msg: Some(device_down::Msg::Setup(setup.clone())) });
+        assert_eq!(replay.run_digest, qmec_proto::validate::run_digest(&setup));
         let report = |slot| pb::DeviceUp { msg: Some(device_up::Msg::Report(pb::DeviceReport { slot, ..Default::default() })) };
         replay.sent(&pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) });
         replay.sent(&report(3));

@@ -143,6 +143,29 @@ pub fn next_slot(field: &str, value: u64, slots: u64) -> Result<u64, Invalid> {
     Ok(value)
 }
 
+/// What identifies a run to its agents: a digest of its setup without the
+/// server endpoints (which a restarted controller learns anew). Never 0,
+/// which in a hello means "no run yet". FNV-1a over the encoded message,
+/// which prost writes the same way for the same setup.
+pub fn run_digest(setup: &pb::RunSetup) -> u64 {
+    use prost::Message;
+    let bytes = pb::RunSetup { server_endpoints: Vec::new(), ..setup.clone() }.encode_to_vec();
+    let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    digest.max(1)
+}
+
+/// An agent's `run_digest` in a run whose digest is `run`: 0 (a fresh
+/// agent) or the same run.
+pub fn hello_run(field: &str, digest: u64, run: u64) -> Result<(), Invalid> {
+    if digest != 0 && digest != run {
+        return Err(Invalid::new(
+            field,
+            format!("this agent belongs to another run ({digest:016x}, not {run:016x}): scenario, seed, slots or slot length differ"),
+        ));
+    }
+    Ok(())
+}
+
 /// A server id and endpoint, for a run of `servers` servers.
 pub fn server_hello(hello: &pb::ServerHello, servers: usize) -> Result<(usize, String), Invalid> {
     let server = id("hello.server", hello.server, servers)?;
@@ -266,7 +289,7 @@ pub fn setup(setup: &pb::RunSetup) -> Result<Setup, Invalid> {
     }
     length("setup.server_endpoints", setup.server_endpoints.len(), scenario.servers)?;
     for (s, endpoint) in setup.server_endpoints.iter().enumerate() {
-        server_hello(&pb::ServerHello { server: s as u32, endpoint: endpoint.clone(), next_slot: 0 }, scenario.servers)
+        server_hello(&pb::ServerHello { server: s as u32, endpoint: endpoint.clone(), next_slot: 0, run_digest: 0 }, scenario.servers)
             .map_err(|e| Invalid::new(format!("setup.server_endpoints[{s}]"), e.reason))?;
     }
     Ok(Setup {
@@ -282,6 +305,19 @@ pub fn setup(setup: &pb::RunSetup) -> Result<Setup, Invalid> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_digest_names_the_run_not_its_endpoints() {
+        let setup = pb::RunSetup { scenario_toml: "x".into(), seed: 1, slots: 10, slot_wall_s: 0.02, server_endpoints: vec!["http://a:1".into()] };
+        let moved = pb::RunSetup { server_endpoints: vec!["http://b:2".into()], ..setup.clone() };
+        assert_eq!(run_digest(&setup), run_digest(&moved));
+        let reseeded = pb::RunSetup { seed: 2, ..setup.clone() };
+        assert_ne!(run_digest(&setup), run_digest(&reseeded));
+        assert_ne!(run_digest(&pb::RunSetup::default()), 0);
+        let run = run_digest(&setup);
+        assert!(hello_run("hello.run_digest", 0, run).is_ok() && hello_run("hello.run_digest", run, run).is_ok());
+        assert_eq!(hello_run("hello.run_digest", run_digest(&reseeded), run).unwrap_err().field, "hello.run_digest");
+    }
 
     #[test]
     fn report_with_nan_names_the_field() {
@@ -306,9 +342,9 @@ mod tests {
 
     #[test]
     fn unknown_ids_are_refused() {
-        assert!(device_hello(&pb::DeviceHello { device: 3, next_slot: 0 }, 3).is_err());
-        assert_eq!(device_hello(&pb::DeviceHello { device: 2, next_slot: 0 }, 3).unwrap(), 2);
-        let hello = pb::ServerHello { server: 0, endpoint: "127.0.0.1:5".into(), next_slot: 0 };
+        assert!(device_hello(&pb::DeviceHello { device: 3, next_slot: 0, run_digest: 0 }, 3).is_err());
+        assert_eq!(device_hello(&pb::DeviceHello { device: 2, next_slot: 0, run_digest: 0 }, 3).unwrap(), 2);
+        let hello = pb::ServerHello { server: 0, endpoint: "127.0.0.1:5".into(), next_slot: 0, run_digest: 0 };
         assert_eq!(server_hello(&hello, 1).unwrap_err().field, "hello.endpoint");
     }
 

@@ -124,9 +124,9 @@ proptest! {
 
     #[test]
     fn hellos_name_only_ids_the_run_has(device in any::<u32>(), devices in 0usize..1000) {
-        let result = validate::device_hello(&pb::DeviceHello { device, next_slot: 0 }, devices);
+        let result = validate::device_hello(&pb::DeviceHello { device, next_slot: 0, run_digest: 0 }, devices);
         prop_assert_eq!(result.is_ok(), (device as usize) < devices);
-        let server = validate::server_hello(&pb::ServerHello { server: device, endpoint: "https://a:1".into(), next_slot: 0 }, devices);
+        let server = validate::server_hello(&pb::ServerHello { server: device, endpoint: "https://a:1".into(), next_slot: 0, run_digest: 0 }, devices);
         prop_assert_eq!(server.is_ok(), (device as usize) < devices);
     }
 
@@ -196,10 +196,11 @@ fn bad_input_table() {
         validate::setup(&s).map(|_| ())
     };
     let cases: Vec<(&str, Result<(), validate::Invalid>, &str)> = vec![
-        ("device hello with id 10 in a run of 10", validate::device_hello(&pb::DeviceHello { device: 10, next_slot: 0 }, 10).map(|_| ()), "hello.device"),
-        ("server hello with id u32::MAX", validate::server_hello(&pb::ServerHello { server: u32::MAX, endpoint: "http://a:1".into(), next_slot: 0 }, 3).map(|_| ()), "hello.server"),
-        ("server hello endpoint without a scheme", validate::server_hello(&pb::ServerHello { server: 0, endpoint: "10.0.0.1:80".into(), next_slot: 0 }, 3).map(|_| ()), "hello.endpoint"),
-        ("server hello endpoint of 300 characters", validate::server_hello(&pb::ServerHello { server: 0, endpoint: format!("http://{}", "a".repeat(293)), next_slot: 0 }, 3).map(|_| ()), "hello.endpoint"),
+        ("device hello with id 10 in a run of 10", validate::device_hello(&pb::DeviceHello { device: 10, next_slot: 0, run_digest: 0 }, 10).map(|_| ()), "hello.device"),
+        ("server hello with id u32::MAX", validate::server_hello(&pb::ServerHello { server: u32::MAX, endpoint: "http://a:1".into(), next_slot: 0, run_digest: 0 }, 3).map(|_| ()), "hello.server"),
+        ("server hello endpoint without a scheme", validate::server_hello(&pb::ServerHello { server: 0, endpoint: "10.0.0.1:80".into(), next_slot: 0, run_digest: 0 }, 3).map(|_| ()), "hello.endpoint"),
+        ("server hello endpoint of 300 characters", validate::server_hello(&pb::ServerHello { server: 0, endpoint: format!("http://{}", "a".repeat(293)), next_slot: 0, run_digest: 0 }, 3).map(|_| ()), "hello.endpoint"),
+        ("hello from another run (setup digest differs)", validate::hello_run("hello.run_digest", 5, 6), "hello.run_digest"),
         ("device hello next_slot 11 in a run of 10 slots", validate::next_slot("hello.next_slot", 11, 10).map(|_| ()), "hello.next_slot"),
         ("report queue NaN", report(|r| r.queue_bits = f64::NAN), "report.queue_bits"),
         ("report queue −1", report(|r| r.queue_bits = -1.0), "report.queue_bits"),

@@ -56,7 +56,8 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
 /// Keeps a session with the controller open, reconnecting with backoff;
 /// forwards what the controller says to `down` and sends what `up` holds.
 /// A new stream (the controller may have restarted and know nothing) says
-/// in its hello the first slot this server has no allocation for, and
+/// in its hello the run it belongs to and the first slot this server has
+/// no allocation for, and
 /// repeats the latest report, from which the controller rebuilds Z.
 async fn controller_session(
     endpoint: tonic::transport::Endpoint,
@@ -113,8 +114,14 @@ async fn controller_session(
                 () = shutdown.cancelled() => return,
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
-                        if let Some(server_down::Msg::Allocation(allocation)) = &message.msg {
-                            hello.next_slot = hello.next_slot.max(allocation.slot.saturating_add(1));
+                        match &message.msg {
+                            Some(server_down::Msg::Allocation(allocation)) => {
+                                hello.next_slot = hello.next_slot.max(allocation.slot.saturating_add(1));
+                            }
+                            Some(server_down::Msg::Setup(setup)) if hello.run_digest == 0 => {
+                                hello.run_digest = validate::run_digest(setup);
+                            }
+                            _ => {}
                         }
                         let finish = matches!(message.msg, Some(server_down::Msg::Finish(_)));
                         if down.send(message).await.is_err() {
@@ -198,7 +205,7 @@ pub async fn run(
     let (down_tx, mut down) = mpsc::channel(64);
     let (up, up_rx) = mpsc::channel(64);
     let session_stop = shutdown.child_token();
-    let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise, next_slot: 0 };
+    let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise, next_slot: 0, run_digest: 0 };
     let session = tokio::spawn(controller_session(endpoint, security.attach(), hello, down_tx, up_rx, session_stop.clone()));
 
     // The setup first.

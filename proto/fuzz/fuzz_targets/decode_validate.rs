@@ -135,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
             let Ok(message) = pb::OffloadUp::decode(bytes) else { return };
             round_trips(&message);
             match &message.msg {
-                Some(offload_up::Msg::Hello(hello)) => check_hello(&pb::DeviceHello { device: hello.device, next_slot: 0 }, devices),
+                Some(offload_up::Msg::Hello(hello)) => check_hello(&pb::DeviceHello { device: hello.device, next_slot: 0, run_digest: 0 }, devices),
                 Some(offload_up::Msg::Fragment(fragment)) => check_fragment(fragment),
                 Some(offload_up::Msg::EndOfSlot(_)) | None => {}
             }

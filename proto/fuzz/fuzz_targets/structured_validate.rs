@@ -127,7 +127,7 @@ fuzz_target!(|input: Input| match input {
     }
     Input::Hello { device, devices } => {
         let (device, devices) = (u32::from(device), usize::from(devices));
-        let ok = validate::device_hello(&pb::DeviceHello { device, next_slot: 0 }, devices);
+        let ok = validate::device_hello(&pb::DeviceHello { device, next_slot: 0, run_digest: 0 }, devices);
         assert_eq!(ok.is_ok(), (device as usize) < devices);
     }
 });
