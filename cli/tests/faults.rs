@@ -166,16 +166,19 @@ fn a_stopped_device_is_decided_on_stale_state_then_recovers() {
     let (out, stdout) = testbed(dir.path(), 100, "stop:device-1@30+10");
     assert_conserved(&out, &stdout);
     let figures = json(&out.join("testbed.json"));
-    // Device 1 missed its report deadline for about ten slots.
+    // Device 1 missed its report deadline for about ten slots: decided on
+    // its last report for five, then local.
     let late = u(&figures, "/late_device_reports");
     assert!((5..=40).contains(&late), "late device reports {late}, expected about 10");
+    let stale = u(&figures, "/stale_device_slots");
+    assert!((1..=late).contains(&stale), "{stale} device-slots decided local, expected about 5 of {late} late");
     // After SIGCONT it reports and is decided again.
     let records = json(&out.join("records/device-1.json"));
     let slots = records["devices"][0]["slots"].as_array().expect("device slots");
     assert_eq!(slots.len(), 100, "device 1 did not catch up on every slot");
     let decided_late = slots.iter().filter(|s| u(s, "/slot") >= 70 && s["decided"] == Value::Bool(true)).count();
     assert!(decided_late >= 20, "device 1 was decided in only {decided_late} of the last 30 slots");
-    eprintln!("late device reports {late}; device 1 decided in {decided_late} of the last 30 slots");
+    eprintln!("late device reports {late} ({stale} decided local); device 1 decided in {decided_late} of the last 30 slots");
 }
 
 #[test]

@@ -10,6 +10,9 @@ pub struct ControllerSlot {
     pub decision_s: f64,
     pub slot_loop_s: f64,
     pub late_devices: u32,
+    /// Devices silent for more than `STALE_SLOTS` slots, decided local.
+    #[serde(default)]
+    pub stale_devices: u32,
     pub late_servers: u32,
     /// Decisions that could not be handed to a device or server stream.
     pub undelivered: u32,

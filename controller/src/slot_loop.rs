@@ -6,7 +6,7 @@
 //!    so already, right after ending slot t−1);
 //! 2. gathers device and server reports until all are in or the report
 //!    deadline passes; a missing one is decided on its last known state and
-//!    counted late;
+//!    counted late (after [`STALE_SLOTS`] without a report, decided local);
 //! 3. runs the policy (checked; a failure falls back to local computing);
 //! 4. replays the servers' queue caps exactly as the simulator does, so each
 //!    device can cap its offload on its own;
@@ -37,6 +37,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
+
+/// Slots a device may go without reporting and still be decided on its
+/// last report; beyond that it is decided local until it reports again, so
+/// that no server capacity waits on a device that may be gone.
+pub const STALE_SLOTS: u64 = 5;
 
 /// How long a restarted controller waits for the rest of the agents once
 /// the first one is back: agents retry at least every 2 s (their backoff's
@@ -360,10 +365,16 @@ fn decide_and_send(run: &mut Run, policy: &mut dyn Policy, t: u64, started: Inst
     for (m, device) in run.devices.iter().enumerate() {
         match &device.last {
             Some(report) => {
-                queue[m] = report.queue_bits;
-                virtual_bits[m] = report.virtual_bits;
                 gains.row_mut(m).copy_from_slice(&report.gains);
                 late_device[m] = report.slot != t;
+                if t.saturating_sub(report.slot) > STALE_SLOTS {
+                    // Silent too long: decided local (its queue counts as
+                    // empty, so nothing is offered to it or kept for it).
+                    record.stale_devices += 1;
+                    continue;
+                }
+                queue[m] = report.queue_bits;
+                virtual_bits[m] = report.virtual_bits;
             }
             None => late_device[m] = true,
         }

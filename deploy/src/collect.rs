@@ -70,6 +70,10 @@ pub struct TestbedFigures {
     pub decision: Percentiles,
     pub slot_loop: Percentiles,
     pub late_device_reports: u64,
+    /// Device-slots decided local because the device had been silent for
+    /// more than the controller's `STALE_SLOTS`.
+    #[serde(default)]
+    pub stale_device_slots: u64,
     pub late_server_reports: u64,
     pub undelivered_decisions: u64,
     pub undecided_device_slots: u64,
@@ -186,6 +190,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     figures.decision = Percentiles::of(controller.slots.iter().map(|s| s.decision_s));
     figures.slot_loop = Percentiles::of(controller.slots.iter().map(|s| s.slot_loop_s));
     figures.late_device_reports = controller.slots.iter().map(|s| u64::from(s.late_devices)).sum();
+    figures.stale_device_slots = controller.slots.iter().map(|s| u64::from(s.stale_devices)).sum();
     figures.late_server_reports = controller.slots.iter().map(|s| u64::from(s.late_servers)).sum();
     figures.undelivered_decisions = controller.slots.iter().map(|s| u64::from(s.undelivered)).sum();
     figures.invalid_messages += controller.invalid_messages;

@@ -91,6 +91,7 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     line("slot loop p50 / p99 (ms)", format!("{} / {}", ms(figures.slot_loop.p50_s), ms(figures.slot_loop.p99_s)));
     line("slot loop max (ms)", ms(figures.slot_loop.max_s));
     line("late device reports", figures.late_device_reports.to_string());
+    line("device-slots decided local (stale)", figures.stale_device_slots.to_string());
     line("late server reports", figures.late_server_reports.to_string());
     line("slots without a decision", figures.undecided_device_slots.to_string());
     if !figures.lost_servers.is_empty() || figures.requeued_fragments > 0 {
