@@ -64,7 +64,7 @@ pub async fn open(
         let hello = pb::OffloadUp { msg: Some(offload_up::Msg::Hello(pb::OffloadHello { device: device as u32 })) };
         let _ = tx.send(hello).await;
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
-        request.set_timeout(crate::session::SESSION_DEADLINE);
+        request.set_timeout(qmec_proto::session::SESSION_DEADLINE);
         let mut client = OffloadClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::OFFLOAD_DOWN);
         let opened = tokio::select! {
             () = shutdown.cancelled() => return None,

@@ -8,6 +8,7 @@
 //!   field and the reason; handlers turn it into `InvalidArgument` and carry on.
 //! - [`config_file`]: an agent's `--config` TOML file, read one way.
 //! - [`backoff`]: jittered exponential backoff for every reconnect loop.
+//! - [`session`]: an agent's controller session, reopened across breaks.
 //! - [`agent_process`]: logging and signal-driven shutdown, set up once for
 //!   every process.
 //! - [`process`]: the CPU time a process used, for the records and benchmark.
@@ -23,6 +24,7 @@ pub mod agent_process;
 pub mod backoff;
 pub mod config_file;
 pub mod process;
+pub mod session;
 pub mod validate;
 
 /// First stdout line of an agent once its gRPC port is bound.

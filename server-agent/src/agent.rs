@@ -8,21 +8,18 @@ use crate::config::ServerAgentConfig;
 use crate::engine::Engine;
 use crate::offload::{OffloadEvent, OffloadService, ResultsTx};
 use crate::records::ServerRecords;
-use qmec_proto::backoff::Backoff;
 use qmec_proto::pb::{self, controller_client::ControllerClient, offload_down, offload_server::OffloadServer, server_down, server_up};
+use qmec_proto::session::{self, SessionMemory};
 use qmec_proto::validate;
 use qmec_security::Security;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-/// The grpc-timeout on a session stream: longer than any run we launch, so
-/// a peer that vanished without closing is still dropped eventually.
-pub const SESSION_DEADLINE: Duration = Duration::from_secs(6 * 3600);
 /// The deadline on connecting to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -53,104 +50,68 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
     Ok(listener)
 }
 
-/// Keeps a session with the controller open, reconnecting with backoff;
-/// forwards what the controller says to `down` and sends what `up` holds.
-/// A new stream (the controller may have restarted and know nothing) says
-/// in its hello the run it belongs to and the first slot this server has
-/// no allocation for, and
-/// repeats the latest report, from which the controller rebuilds Z.
+/// What a server's session stream starts with and remembers: a new stream
+/// (the controller may have restarted and know nothing) says in its hello
+/// the run it belongs to and the first slot this server has no allocation
+/// for, and repeats the latest report, from which the controller rebuilds Z.
+#[derive(Debug)]
+struct ServerMemory {
+    hello: pb::ServerHello,
+    last_report: Option<pb::ServerUp>,
+}
+
+impl SessionMemory for ServerMemory {
+    type Up = pb::ServerUp;
+    type Down = pb::ServerDown;
+
+    fn opening(&self) -> Vec<pb::ServerUp> {
+        let hello = pb::ServerUp { msg: Some(server_up::Msg::Hello(self.hello.clone())) };
+        std::iter::once(hello).chain(self.last_report.clone()).collect()
+    }
+
+    fn heard(&mut self, message: &pb::ServerDown) {
+        match &message.msg {
+            Some(server_down::Msg::Allocation(allocation)) => {
+                self.hello.next_slot = self.hello.next_slot.max(allocation.slot.saturating_add(1));
+            }
+            Some(server_down::Msg::Setup(setup)) if self.hello.run_digest == 0 => {
+                self.hello.run_digest = validate::run_digest(setup);
+            }
+            _ => {}
+        }
+    }
+
+    fn sent(&mut self, message: &pb::ServerUp) {
+        self.last_report = Some(message.clone());
+    }
+
+    fn is_finish(message: &pb::ServerDown) -> bool {
+        matches!(message.msg, Some(server_down::Msg::Finish(_)))
+    }
+}
+
+/// Keeps a session with the controller open ([`session::keep_open`]),
+/// connecting anew for each stream.
 async fn controller_session(
     endpoint: tonic::transport::Endpoint,
     attach: qmec_security::TokenAttach,
-    mut hello: pb::ServerHello,
+    hello: pb::ServerHello,
     down: mpsc::Sender<pb::ServerDown>,
-    mut up: mpsc::Receiver<pb::ServerUp>,
+    up: mpsc::Receiver<pb::ServerUp>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::default();
-    let mut last_report: Option<pb::ServerUp> = None;
-    loop {
-        if shutdown.is_cancelled() {
-            return;
+    let who = format!("server-{}", hello.server);
+    let open = move |request| {
+        let (endpoint, attach) = (endpoint.clone(), attach.clone());
+        async move {
+            let channel = endpoint.connect().await.map_err(|error| Status::unavailable(error.to_string()))?;
+            let mut client = ControllerClient::with_interceptor(channel, attach)
+                .max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
+            client.server_session(request).await.map(tonic::Response::into_inner)
         }
-        let channel = tokio::select! {
-            () = shutdown.cancelled() => return,
-            channel = endpoint.connect() => channel,
-        };
-        let inbound = match channel {
-            Ok(channel) => {
-                let (tx, rx) = mpsc::channel(64);
-                let _ = tx.send(pb::ServerUp { msg: Some(server_up::Msg::Hello(hello.clone())) }).await;
-                if let Some(report) = &last_report {
-                    let _ = tx.send(report.clone()).await;
-                }
-                let mut request = tonic::Request::new(ReceiverStream::new(rx));
-                request.set_timeout(SESSION_DEADLINE);
-                let mut client = ControllerClient::with_interceptor(channel, attach.clone())
-                    .max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
-                match client.server_session(request).await {
-                    Ok(response) => Some((tx, response.into_inner())),
-                    Err(status) => {
-                        tracing::warn!(%status, "controller refused the session");
-                        None
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::debug!(%error, "controller not reachable");
-                None
-            }
-        };
-        let Some((tx, mut inbound)) = inbound else {
-            let delay = backoff.next_delay();
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(delay) => continue,
-            }
-        };
-        backoff.reset();
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                message = inbound.message() => match message {
-                    Ok(Some(message)) => {
-                        match &message.msg {
-                            Some(server_down::Msg::Allocation(allocation)) => {
-                                hello.next_slot = hello.next_slot.max(allocation.slot.saturating_add(1));
-                            }
-                            Some(server_down::Msg::Setup(setup)) if hello.run_digest == 0 => {
-                                hello.run_digest = validate::run_digest(setup);
-                            }
-                            _ => {}
-                        }
-                        let finish = matches!(message.msg, Some(server_down::Msg::Finish(_)));
-                        if down.send(message).await.is_err() {
-                            return;
-                        }
-                        if finish {
-                            // Keep sending the last reports; the controller closes.
-                            while let Some(report) = up.recv().await {
-                                let _ = tx.send(report).await;
-                            }
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(status) => {
-                        tracing::warn!(%status, "controller session broke; reconnecting");
-                        break;
-                    }
-                },
-                report = up.recv() => match report {
-                    Some(report) => {
-                        last_report = Some(report.clone());
-                        let _ = tx.send(report).await;
-                    }
-                    None => return,
-                },
-            }
-        }
-    }
+    };
+    let memory = ServerMemory { hello, last_report: None };
+    session::keep_open(&who, memory, open, down, up, shutdown).await;
 }
 
 /// Accepted connections of `listener` with `TCP_NODELAY` set. tonic's

@@ -1,0 +1,134 @@
+//! An agent's session with the controller, kept open across breaks. tonic
+//! never resumes a broken stream, so each break opens a new one after a
+//! jittered backoff ([`Backoff`]). A new stream may reach a controller that
+//! restarted and knows nothing, so it starts with what the agent's
+//! [`SessionMemory`] says a controller needs to pick the run up (the hello,
+//! naming the next slot and the run, then the agent's latest messages).
+//! What the controller says goes to `down`; what the agent queues in `up`
+//! goes up. Device and server agents differ only in their memory and in
+//! how a stream is opened.
+
+use crate::backoff::Backoff;
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+/// The grpc-timeout on a session stream: longer than any run we launch, so
+/// a peer that vanished without closing is still dropped eventually.
+pub const SESSION_DEADLINE: Duration = Duration::from_secs(6 * 3600);
+
+/// Messages queued on one session stream before the agent waits.
+const STREAM_CAPACITY: usize = 64;
+
+/// What one kind of agent says first on every stream and remembers across
+/// them.
+pub trait SessionMemory: Send {
+    type Up: Clone + Send + 'static;
+    type Down: Send + 'static;
+    /// What a new stream starts with: the hello, then whatever a restarted
+    /// controller needs again.
+    fn opening(&self) -> Vec<Self::Up>;
+    /// The controller said `message`.
+    fn heard(&mut self, message: &Self::Down);
+    /// The agent sent `message`.
+    fn sent(&mut self, message: &Self::Up);
+    /// `message` ends the run.
+    fn is_finish(message: &Self::Down) -> bool;
+}
+
+/// Keeps a session open until the controller says finish and `up` closes,
+/// or `shutdown`. `open` opens one stream from its outgoing messages; `who`
+/// names the agent in logs.
+pub async fn keep_open<M, Open, Opening>(
+    who: &str,
+    mut memory: M,
+    mut open: Open,
+    down: mpsc::Sender<M::Down>,
+    mut up: mpsc::Receiver<M::Up>,
+    shutdown: CancellationToken,
+) where
+    M: SessionMemory,
+    Open: FnMut(tonic::Request<ReceiverStream<M::Up>>) -> Opening,
+    Opening: Future<Output = Result<Streaming<M::Down>, Status>>,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        let (tx, rx) = mpsc::channel(STREAM_CAPACITY);
+        for message in memory.opening() {
+            let _ = tx.send(message).await;
+        }
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        request.set_timeout(SESSION_DEADLINE);
+        let opened = tokio::select! {
+            () = shutdown.cancelled() => return,
+            opened = open(request) => opened,
+        };
+        let mut inbound = match opened {
+            Ok(inbound) => inbound,
+            Err(status) => {
+                // Not up yet is expected at start and after a restart; a
+                // refusal (token, certificate, hello) is worth saying.
+                if status.code() == tonic::Code::Unavailable {
+                    tracing::debug!(who, %status, "controller session not open");
+                } else {
+                    tracing::warn!(who, %status, "controller refused the session");
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(backoff.next_delay()) => continue,
+                }
+            }
+        };
+        backoff.reset();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                message = inbound.message() => match message {
+                    Ok(Some(message)) => {
+                        memory.heard(&message);
+                        let finish = M::is_finish(&message);
+                        if down.send(message).await.is_err() {
+                            return;
+                        }
+                        if finish {
+                            // The agent's last reports still go up; the
+                            // controller closes the stream.
+                            drain(&mut up, &tx, &shutdown).await;
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::warn!(who, %status, "controller session broke; reconnecting");
+                        break;
+                    }
+                },
+                message = up.recv() => match message {
+                    Some(message) => {
+                        memory.sent(&message);
+                        let _ = tx.send(message).await;
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// Sends what `up` holds until it closes or `shutdown`.
+async fn drain<Up>(up: &mut mpsc::Receiver<Up>, tx: &mpsc::Sender<Up>, shutdown: &CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            message = up.recv() => match message {
+                Some(message) => {
+                    let _ = tx.send(message).await;
+                }
+                None => return,
+            },
+        }
+    }
+}
