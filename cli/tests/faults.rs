@@ -105,7 +105,10 @@ fn a_restarted_controller_picks_the_run_up_and_loses_no_task() {
     assert_eq!(u(&figures, "/slots_run"), 160, "the run did not reach its last slot");
     let controller = json(&out.join("records/controller.json"));
     assert_eq!(u(&controller, "/first_slot"), first);
-    assert_eq!(controller["slots"].as_array().expect("slots").len() as u64, 160 - first);
+    // The killed controller's slots are in the journal the new one appended
+    // to: every slot is recorded, but the one the kill may have cut short.
+    let recorded = controller["slots"].as_array().expect("slots").len();
+    assert!(recorded >= 159, "the controller records hold {recorded} of 160 slots");
     let log = std::fs::read_to_string(out.join("logs/controller.restart-1.log")).expect("the restarted controller's log");
     assert!(log.contains("joined a run in progress"), "{log}");
     for i in 0..3 {

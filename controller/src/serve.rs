@@ -6,7 +6,7 @@
 
 use crate::config::ControllerConfig;
 use crate::metrics::{self, Metrics};
-use crate::records::ControllerRecords;
+use crate::records::{ControllerRecords, SlotJournal};
 use crate::sessions::Sessions;
 use crate::slot_loop::{self, LoopError, LoopSettings};
 use qmec_model::Scenario;
@@ -85,6 +85,7 @@ pub async fn run(
         report_deadline: config.report_deadline,
         join_timeout: Duration::from_secs_f64(config.join_timeout_s),
         started: Some(say_when_started()),
+        journal: config.records.as_deref().map(SlotJournal::path),
     };
     let run_digest = qmec_proto::validate::run_digest(&settings.setup());
     // Room for every device's report of a slot at once, and then some.
@@ -133,6 +134,13 @@ pub async fn run(
     let mut records = outcome?;
     records.usage = qmec_proto::process::usage_since(started);
     if let Some(path) = &config.records {
+        if records.first_slot > 0 {
+            // Picked up from a killed controller: its slots are in the journal.
+            match SlotJournal::read(&SlotJournal::path(path)) {
+                Ok(slots) => records.slots = slots,
+                Err(error) => tracing::warn!(%error, "the slot journal could not be read; recording this controller's slots only"),
+            }
+        }
         let records_err = |message: String| ControllerError::Records { path: path.display().to_string(), message };
         let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
         std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;

@@ -25,7 +25,7 @@
 //! run goes on without it, as it would have had the old controller seen it go.
 
 use crate::metrics::Metrics;
-use crate::records::{ControllerRecords, ControllerSlot};
+use crate::records::{ControllerRecords, ControllerSlot, SlotJournal};
 use crate::sessions::{DeviceTx, Event, ServerTx};
 use qmec_model::device::offload_plan;
 use qmec_model::lyapunov::dpp_weights;
@@ -82,6 +82,8 @@ pub struct LoopSettings {
     pub join_timeout: Duration,
     /// Told the first slot once every agent has joined and the clock starts.
     pub started: Option<tokio::sync::oneshot::Sender<u64>>,
+    /// Where each decided slot's record is appended as it is decided.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -294,6 +296,11 @@ pub async fn run(
     if let Some(started) = run.settings.started.take() {
         let _ = started.send(first_slot);
     }
+    let mut journal = run.settings.journal.as_deref().and_then(|path| {
+        SlotJournal::open(path, first_slot == 0)
+            .inspect_err(|error| tracing::warn!(path = %path.display(), %error, "no slot journal"))
+            .ok()
+    });
     if first_slot > 0 {
         tracing::warn!(first_slot, "joined a run in progress (this controller restarted); going on from its reports");
     } else {
@@ -325,6 +332,12 @@ pub async fn run(
         }
         let record = decide_and_send(&mut run, policy.as_mut(), t, started);
         metrics.slot(&record);
+        if let Some(writer) = &mut journal
+            && let Err(error) = writer.append(&record)
+        {
+            tracing::warn!(%error, "slot journal stopped");
+            journal = None;
+        }
         records.slots.push(record);
         last_slot = Some(t);
     }
