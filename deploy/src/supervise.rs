@@ -80,12 +80,15 @@ pub async fn supervise(
         if done.iter().all(|d| *d) {
             return Ok(killed);
         }
-        let far = started + Duration::from_secs(365 * 24 * 3600);
+        let past_deadline = async {
+            match give_up {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Err(DeployError::Interrupted),
-            () = tokio::time::sleep_until(give_up.unwrap_or(far)) => {
-                return Err(DeployError::Deadline(deadline.unwrap_or_default()));
-            }
+            () = past_deadline => return Err(DeployError::Deadline(deadline.unwrap_or_default())),
             () = tokio::time::sleep(Duration::from_millis(5)) => {}
         }
     }

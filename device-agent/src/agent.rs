@@ -52,16 +52,50 @@ struct Emulation {
 /// A channel's key: the endpoint, and with TLS on the device it speaks for.
 type ChannelKey = (String, Option<usize>);
 
+/// Who the devices of a process speak as: without TLS one security setup
+/// (the token) serves them all; with TLS each device has its certificate.
+#[derive(Debug)]
+enum Identities {
+    Shared(Security),
+    PerDevice(HashMap<usize, Security>),
+}
+
+impl Identities {
+    fn load(config: &DeviceAgentConfig) -> Result<Identities, DeviceAgentError> {
+        let load = |device| Security::load(&config.security, &qmec_security::certs::device_name(device));
+        let first = config.devices.first().copied().unwrap_or(0);
+        let security = load(first)?;
+        if !security.tls() {
+            return Ok(Identities::Shared(security));
+        }
+        let mut each = HashMap::from([(first, security)]);
+        for &device in config.devices.iter().skip(1) {
+            each.insert(device, load(device)?);
+        }
+        Ok(Identities::PerDevice(each))
+    }
+
+    /// Device `device`'s security, and the device its channels are kept
+    /// for (none: shared by the process).
+    fn of(&self, device: usize) -> Result<(Security, Option<usize>), DeviceAgentError> {
+        match self {
+            Identities::Shared(security) => Ok((security.clone(), None)),
+            Identities::PerDevice(each) => each
+                .get(&device)
+                .map(|security| (security.clone(), Some(device)))
+                .ok_or_else(|| DeviceAgentError::Device { device, reason: "no certificate was loaded for it".into() }),
+        }
+    }
+}
+
 /// Lazily connected channels, shared by the agents of a process: one per
 /// endpoint, or with TLS on one per endpoint and device, since a TLS
 /// connection carries one identity and each device speaks as itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Channels {
     map: Arc<Mutex<HashMap<ChannelKey, Channel>>>,
     emulation: Option<Arc<Emulation>>,
-    /// Each device's loaded security material (the same for all without TLS).
-    security: Arc<HashMap<usize, Security>>,
-    tls: bool,
+    identities: Arc<Identities>,
 }
 
 impl Channels {
@@ -75,19 +109,14 @@ impl Channels {
             }
             None => None,
         };
-        let mut security = HashMap::new();
-        for &device in &config.devices {
-            security.insert(device, Security::load(&config.security, &qmec_security::certs::device_name(device))?);
-        }
-        let tls = security.values().any(Security::tls);
-        Ok(Channels { map: Arc::default(), emulation, security: Arc::new(security), tls })
+        Ok(Channels { map: Arc::default(), emulation, identities: Arc::new(Identities::load(config)?) })
     }
 
     /// Device `device`'s channel to agent `peer` (a certificate name) at `uri`.
     fn get(&self, uri: &str, peer: &str, device: usize) -> Result<AgentChannel, DeviceAgentError> {
-        let security = self.security.get(&device).cloned().unwrap_or_default();
+        let (security, owner) = self.identities.of(device)?;
         let mut map = self.map.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
-        let key = (uri.to_string(), self.tls.then_some(device));
+        let key = (uri.to_string(), owner);
         if let Some(channel) = map.get(&key) {
             return Ok(InterceptedService::new(channel.clone(), security.attach()));
         }

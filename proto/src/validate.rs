@@ -131,7 +131,13 @@ fn length(field: &str, len: usize, expected: usize) -> Result<(), Invalid> {
 
 /// A device id, known to a run of `devices` devices.
 pub fn device_hello(hello: &pb::DeviceHello, devices: usize) -> Result<usize, Invalid> {
-    id("hello.device", hello.device, devices)
+    device_id("hello.device", hello.device, devices)
+}
+
+/// A device id in any message (`field` names it), known to a run of
+/// `devices` devices.
+pub fn device_id(field: &str, device: u32, devices: usize) -> Result<usize, Invalid> {
+    id(field, device, devices)
 }
 
 /// An agent's `next_slot` (see `DeviceHello`) in a run of `slots` slots:

@@ -67,7 +67,7 @@ impl Offload for OffloadService {
             .map_err(|_| Status::unavailable("this server has no run setup yet"))?
             .map_err(|_| Status::unavailable("this server is shutting down"))?
             .unwrap_or(0);
-        let device = validate::device_hello(&pb::DeviceHello { device: hello.device, next_slot: 0, run_digest: 0 }, count)
+        let device = validate::device_id("hello.device", hello.device, count)
             .map_err(|invalid| self.refuse(invalid.to_status()))?;
         let name = qmec_security::certs::device_name(device);
         self.security.verify_peer(certs.as_deref().map(Vec::as_slice), &name).map_err(|status| self.refuse(status))?;
