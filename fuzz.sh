@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-20}
+# One target folder for every fuzz crate, so that the crates they share
+# are built once; line tables suffice for a crash's backtrace.
+target_dir="$PWD/target/fuzz"
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
@@ -21,7 +25,7 @@ for fuzz_dir in */fuzz; do
         seeds=()
         [ -d "$fuzz_dir/seeds/$target" ] && seeds=("$fuzz_dir/seeds/$target")
         echo "fuzzing $crate/$target for ${seconds}s"
-        (cd "$crate" && cargo fuzz run --dev -s none "$target" "fuzz/corpus/$target" "${seeds[@]/#$crate\//}" -- \
+        (cd "$crate" && cargo fuzz run --dev -s none --target-dir "$target_dir" "$target" "fuzz/corpus/$target" "${seeds[@]/#$crate\//}" -- \
             -max_total_time="$seconds" -print_final_stats=1 2>&1 | tail -n 3)
     done
 done
