@@ -2,18 +2,21 @@
 //! generated into the run folder, containers created with
 //! `docker-compose up --no-start` and started one by one (devices first, so
 //! their links are shaped before the controller's slot clock can start),
-//! each watched through `docker start -a`. With netem, a device's `up`
+//! each watched through `docker start -a`. Fault signals go through
+//! `docker kill --signal`, which reaches the agent (the container's only
+//! process); a restart starts the same container again. With netem, a device's `up`
 //! direction goes on its `eth0` (entered with `nsenter`) and `down` on the
 //! host end of its veth. `docker-compose down` removes everything when the
 //! run ends, also on failure.
 
 use crate::cluster::{self, ClusterError, ClusterOptions, ClusterOutcome, Emulation};
 use crate::compose;
-use crate::faults::{self, FaultKind};
+use crate::faults;
 use crate::local::{DeployError, TestbedConfig};
 use crate::outcome;
 use crate::plan::{self, Addressing, Role};
-use crate::runtime::{LocalProcesses, Runtime};
+use crate::runtime::{Agent, LocalProcesses, Runtime};
+use crate::supervise;
 use crate::shell::{self, ShellError};
 use qmec_linkem::LinkProfile;
 use std::path::PathBuf;
@@ -98,19 +101,20 @@ async fn host_veth(pid: &str) -> Result<String, ClusterError> {
     .into())
 }
 
+/// Starts `container` and watches it through `docker start -a`, logging
+/// to `log`; faults reach it through `docker kill`.
+fn watch(runtime: &mut LocalProcesses, log: &str, container: &str) -> Result<Agent, DeployError> {
+    let mut agent = runtime.start(log, &shell::args(["start", "-a", container]))?;
+    agent.container = Some(container.to_string());
+    Ok(agent)
+}
+
 pub async fn run(
     config: &TestbedConfig,
     options: &ClusterOptions,
     profile: Option<&LinkProfile>,
 ) -> Result<ClusterOutcome, ClusterError> {
     available().await.map_err(ClusterError::Unavailable)?;
-    if let Some(fault) = config.faults.iter().find(|f| !matches!(f.kind, FaultKind::Late | FaultKind::Slow)) {
-        return Err(ClusterError::Unavailable(format!(
-            "fault on `{}`: kill, stop and restart need --runtime local or netns (here a signal would reach \
-             `docker start -a`, not the agent); late and slow work on every runtime",
-            fault.target
-        )));
-    }
     let scenario = outcome::scenario(config)?;
     let emulation = cluster::choose_emulation(profile, options.emulation)?;
     let out = cluster::prepare_out(&config.out, profile, &emulation)?;
@@ -124,7 +128,8 @@ pub async fn run(
     at.security = crate::local::security_args(config, &out, Some(compose::OUT_DIR))?;
     let plans = plan::agents(config, devices, servers, &at);
     // Every fault must name an agent of this run.
-    faults::actions(&config.faults, &plan::names(config, devices, servers), Duration::ZERO).map_err(DeployError::from)?;
+    let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
+    let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), slot).map_err(DeployError::from)?;
     let name = project_name();
     let file = out.join("docker-compose.yml");
     let yaml = compose::to_yaml(&compose::build(&name, &image, &out.display().to_string(), &plans))
@@ -138,7 +143,7 @@ pub async fn run(
     let mut agents = Vec::with_capacity(plans.len());
     for plan in plans.iter().rev() {
         let container = compose::container(&name, &plan.name);
-        let mut agent = runtime.start(&plan.name, &shell::args(["start", "-a", &container])).map_err(DeployError::from)?;
+        let mut agent = watch(&mut runtime, &plan.name, &container)?;
         let pid = container_pid(&container).await?.to_string();
         if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
             && let Some(link) = cluster::link_of(&plan.role, profile)
@@ -152,12 +157,16 @@ pub async fn run(
         }
         agents.push(agent);
     }
-    let mut no_restarts = |name: &str| {
-        Err(DeployError::Fault(faults::FaultError { entry: name.to_string(), reason: "not restartable here".into() }))
-    };
-    crate::supervise::supervise(&mut agents, Vec::new(), &mut no_restarts, Some(options.deadline)).await?;
+    // Started last: the controller.
+    if let Some(controller) = agents.last_mut() {
+        supervise::wait_for_run_start(controller, crate::local::JOIN_LIMIT).await;
+    }
+    // A restart starts the agent's stopped container again.
+    let mut start_again =
+        supervise::start_again(&plans, |log, i| watch(&mut runtime, log, &compose::container(&name, &plans[i].name)));
+    let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
     drop(agents);
     drop(project);
-    let outcome = outcome::finish(config, scenario, &out, &plans, &[])?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
     Ok(ClusterOutcome { outcome, emulation })
 }

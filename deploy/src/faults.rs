@@ -1,4 +1,4 @@
-//! Fault schedules for a local testbed: `kill:server-1@40` sends SIGKILL to
+//! Fault schedules for a testbed: `kill:server-1@40` sends SIGKILL to
 //! the agent process `server-1` at slot 40; `stop:device-1@30+10` pauses a
 //! process with SIGSTOP at slot 30 and resumes it with SIGCONT 10 slots
 //! later; `late:device-0@0` makes device 0 hold every report from slot 0

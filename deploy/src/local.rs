@@ -97,7 +97,7 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         agents.push(agent);
     }
     supervise::wait_for_run_start(&mut agents[0], JOIN_LIMIT).await;
-    let mut start_again = supervise::start_again(&mut runtime, &plans, |i| plans[i].args.clone());
+    let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &plans[i].args)?));
     // Dropping `agents` on any error kills every child.
     let killed = supervise::supervise(&mut agents, actions, &mut start_again, None).await?;
     drop(agents);

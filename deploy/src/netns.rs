@@ -125,7 +125,7 @@ pub async fn run(
     if let Some(controller) = agents.last_mut() {
         supervise::wait_for_run_start(controller, crate::local::JOIN_LIMIT).await;
     }
-    let mut start_again = supervise::start_again(&mut runtime, &plans, exec);
+    let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &exec(i))?));
     let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
     drop(agents);
     drop(namespaces);

@@ -22,6 +22,10 @@ pub struct Agent {
     pub name: String,
     pub child: Child,
     pub log: PathBuf,
+    /// The container the agent runs in, when `child` only watches it
+    /// (`docker start -a`): a signal to `child` would not reach the agent,
+    /// so faults go through `docker kill`.
+    pub container: Option<String>,
     stdout: Option<BufReader<ChildStdout>>,
 }
 
@@ -90,6 +94,6 @@ impl Runtime for LocalProcesses {
             .spawn()
             .map_err(spawn_err)?;
         let stdout = child.stdout.take().map(BufReader::new);
-        Ok(Agent { name: name.to_string(), child, log, stdout })
+        Ok(Agent { name: name.to_string(), child, log, container: None, stdout })
     }
 }

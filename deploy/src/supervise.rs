@@ -7,8 +7,12 @@
 use crate::faults::{self, Action, Signal, Step};
 use crate::local::DeployError;
 use crate::plan::AgentPlan;
-use crate::runtime::{Agent, Runtime};
+use crate::runtime::Agent;
+use crate::shell;
 use std::time::Duration;
+
+/// Longest a `docker kill` may take to deliver a fault's signal.
+const DOCKER_KILL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Starts the agent named by the argument again (a `restart` fault).
 pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
@@ -24,13 +28,12 @@ pub async fn wait_for_run_start(controller: &mut Agent, limit: Duration) {
     }
 }
 
-/// Starts agent `name` of `plans` again through `runtime` with the
-/// arguments `command` gives for its index; it logs to a file of its own
-/// and keeps its name in the schedule and the records.
+/// Starts agent `name` of `plans` again with `start`, which gets a log
+/// name of its own for the new process and the agent's index in `plans`;
+/// the new agent keeps its name in the schedule and the records.
 pub fn start_again<'a>(
-    runtime: &'a mut dyn Runtime,
     plans: &'a [AgentPlan],
-    command: impl Fn(usize) -> Vec<String> + 'a,
+    mut start: impl FnMut(&str, usize) -> Result<Agent, DeployError> + 'a,
 ) -> impl FnMut(&str) -> Result<Agent, DeployError> + 'a {
     let mut starts = 0;
     move |name| {
@@ -38,7 +41,7 @@ pub fn start_again<'a>(
             DeployError::Fault(faults::FaultError { entry: name.to_string(), reason: "no such agent".into() })
         })?;
         starts += 1;
-        let mut agent = runtime.start(&format!("{name}.restart-{starts}"), &command(i))?;
+        let mut agent = start(&format!("{name}.restart-{starts}"), i)?;
         agent.name = name.to_string();
         Ok(agent)
     }
@@ -106,7 +109,14 @@ async fn act(
         Step::Send(signal) => {
             let Some(pid) = agent.child.id().filter(|_| !*done) else { return Ok(()) };
             tracing::warn!(agent = %agent.name, signal = signal.name(), "fault injected");
-            faults::send(pid, signal).map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
+            let sent = match &agent.container {
+                Some(container) => {
+                    let args = shell::args(["kill", "--signal", signal.name(), container]);
+                    shell::run("docker", &args, DOCKER_KILL_LIMIT).await.map(drop).map_err(std::io::Error::other)
+                }
+                None => faults::send(pid, signal),
+            };
+            sent.map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
             if signal == Signal::Kill {
                 killed.push(agent.name.clone());
             }

@@ -66,7 +66,7 @@ pub struct Args {
     /// slots later), `restart:controller@50+20` (SIGKILL at slot 50, started
     /// again 20 slots later), `late:device-0@0` (reports held two slots from
     /// slot 0), `slow:server-0@20` (results held 3/4 of a slot from slot
-    /// 20). Every kind on local and netns; late and slow only on docker.
+    /// 20). Every kind on every runtime.
     #[arg(long, default_value = "")]
     faults: String,
     /// Soak: run for this long (e.g. `60s`, `10m`, `2h`) instead of
