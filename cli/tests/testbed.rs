@@ -250,3 +250,57 @@ fn testbed_reports_a_crashed_agent_and_leaves_no_process_behind() {
     }
     assert!(!group_alive(pgid), "agents outlived the launcher");
 }
+
+/// One GET of `/metrics` at `port`; the body, or None if nothing answers.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut socket = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    socket.write_all(b"GET /metrics HTTP/1.1\r\nhost: qmec\r\n\r\n").ok()?;
+    let mut response = String::new();
+    socket.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+/// The value of the sample `sample` (name and labels) on a metrics page.
+fn sample(page: &str, sample: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn every_agent_serves_prometheus_metrics_during_the_run() {
+    // Above the kernel's ephemeral range, so other tests' port-0 binds do
+    // not take these; per test process, so parallel runs do not collide.
+    let base = 20_000 + (std::process::id() % 9_000) as u16;
+    // Plan order: controller, servers, then device processes.
+    let expected = [
+        "qmec_slots_total",
+        "qmec_server_slots_total",
+        "qmec_server_slots_total",
+        "qmec_device_slots_total{device=\"0\"}",
+        "qmec_device_slots_total{device=\"1\"}",
+        "qmec_device_slots_total{device=\"2\"}",
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slots", "100"]);
+    command.args(["--slot-ms", "40", "--metrics", &format!("127.0.0.1:{base}"), "--out"]).arg(dir.path());
+    let run = std::thread::spawn(move || run_bounded(command, RUN_TIMEOUT));
+    // Scrape until every agent has shown a slot it ran.
+    let mut seen: Vec<Option<f64>> = vec![None; expected.len()];
+    let give_up = Instant::now() + RUN_TIMEOUT;
+    while seen.iter().any(Option::is_none) && Instant::now() < give_up && !run.is_finished() {
+        for (i, name) in expected.iter().enumerate() {
+            if seen[i].is_none() {
+                seen[i] = scrape(base + i as u16).and_then(|page| sample(&page, name)).filter(|slots| *slots > 0.0);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = run.join().expect("the run thread");
+    assert_success(&output, "qmec testbed --metrics");
+    for (name, slots) in expected.iter().zip(&seen) {
+        assert!(slots.is_some(), "no agent page showed `{name}` above 0 while the run went on: {seen:?}");
+    }
+}

@@ -5,7 +5,7 @@
 //! records are written.
 
 use crate::config::ControllerConfig;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, SlotJournal};
 use crate::sessions::Sessions;
 use crate::slot_loop::{self, LoopError, LoopSettings};
@@ -117,11 +117,9 @@ pub async fn run(
     let grpc = tokio::spawn(grpc);
 
     if let Some(addr) = &config.metrics {
-        let listener = TcpListener::bind(addr)
+        qmec_proto::metrics::serve(addr, metrics.clone(), server_stop.clone())
             .await
             .map_err(|source| ControllerError::Bind { addr: addr.clone(), source })?;
-        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics");
-        tokio::spawn(metrics::serve(listener, metrics.clone(), server_stop.clone()));
     }
 
     let outcome = slot_loop::run(settings, policy, events_rx, metrics, shutdown).await;

@@ -126,7 +126,7 @@ pub async fn run(
         .then(|| format!("{}/link-profile.toml", compose::OUT_DIR));
     // Containers see only the run folder: the files go there.
     at.security = crate::local::security_args(config, &out, Some(compose::OUT_DIR))?;
-    let plans = plan::agents(config, devices, servers, &at);
+    let plans = plan::agents(config, devices, servers, &at)?;
     // Every fault must name an agent of this run.
     let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
     let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), slot).map_err(DeployError::from)?;

@@ -76,6 +76,11 @@ fn pod_spec(name: &str, o: &K8sOptions, args: Vec<String>, ports: Value, env: Va
     })
 }
 
+/// Every agent serves Prometheus metrics on the same container port.
+fn metrics_port() -> Value {
+    json!({ "name": "metrics", "containerPort": METRICS_PORT })
+}
+
 fn s(v: impl ToString) -> String {
     v.to_string()
 }
@@ -106,10 +111,7 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
         s("--join-timeout-s"), s(600),
         s("--records"), s("/out/records/controller.json"),
     ];
-    let controller_ports = json!([
-        { "name": "grpc", "containerPort": CONTROLLER_PORT },
-        { "name": "metrics", "containerPort": METRICS_PORT }
-    ]);
+    let controller_ports = json!([{ "name": "grpc", "containerPort": CONTROLLER_PORT }, metrics_port()]);
     let controller = json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(CONTROLLER, o),
         "spec": {
@@ -138,6 +140,7 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
         s("--controller"), controller_uri.clone(),
         s("--listen"), format!("0.0.0.0:{SERVER_PORT}"),
         s("--advertise"), format!("http://$(POD_NAME).{SERVERS}:{SERVER_PORT}"),
+        s("--metrics"), format!("0.0.0.0:{METRICS_PORT}"),
         s("--records"), s("/out/records/server.json"),
     ];
     let server_env = json!([
@@ -149,7 +152,10 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
         "spec": {
             "clusterIP": "None",
             "selector": labels(SERVERS),
-            "ports": [{ "name": "grpc", "port": SERVER_PORT, "targetPort": "grpc" }]
+            "ports": [
+                { "name": "grpc", "port": SERVER_PORT, "targetPort": "grpc" },
+                { "name": "metrics", "port": METRICS_PORT, "targetPort": "metrics" }
+            ]
         }
     });
     let server_set = json!({
@@ -161,7 +167,7 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
             "selector": { "matchLabels": labels(SERVERS) },
             "template": {
                 "metadata": { "labels": labels(SERVERS) },
-                "spec": pod_spec(SERVERS, o, server_args, json!([{ "name": "grpc", "containerPort": SERVER_PORT }]), server_env)
+                "spec": pod_spec(SERVERS, o, server_args, json!([{ "name": "grpc", "containerPort": SERVER_PORT }, metrics_port()]), server_env)
             }
         }
     });
@@ -171,6 +177,7 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
         s("--controller"), controller_uri,
         s("--devices"), s("$(DEVICE_ID)"),
         s("--payload-scale"), s(o.payload_scale),
+        s("--metrics"), format!("0.0.0.0:{METRICS_PORT}"),
         s("--records"), s("/out/records/device.json"),
     ];
     if o.link_profile.is_some() {
@@ -178,7 +185,11 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
     }
     let device_service = json!({
         "apiVersion": "v1", "kind": "Service", "metadata": meta(DEVICES, o),
-        "spec": { "clusterIP": "None", "selector": labels(DEVICES), "ports": [] }
+        "spec": {
+            "clusterIP": "None",
+            "selector": labels(DEVICES),
+            "ports": [{ "name": "metrics", "port": METRICS_PORT, "targetPort": "metrics" }]
+        }
     });
     let device_set = json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(DEVICES, o),
@@ -189,7 +200,7 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
             "selector": { "matchLabels": labels(DEVICES) },
             "template": {
                 "metadata": { "labels": labels(DEVICES) },
-                "spec": pod_spec(DEVICES, o, device_args, json!([]), json!([pod_index_env("DEVICE_ID")]))
+                "spec": pod_spec(DEVICES, o, device_args, json!([metrics_port()]), json!([pod_index_env("DEVICE_ID")]))
             }
         }
     });

@@ -32,7 +32,9 @@ pub struct TestbedConfig {
     /// Devices report each slot ahead of its announcement (`--early-reports`).
     pub early_reports: bool,
     pub out: PathBuf,
-    pub metrics: Option<String>,
+    /// Prometheus metrics: the controller serves them on this address and
+    /// every other agent on the ports after it, in plan order.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Mutual TLS and the bearer token for every agent.
     pub security: qmec_security::SecurityConfig,
     /// Faults to inject: see [`crate::faults`].
@@ -59,6 +61,8 @@ pub enum DeployError {
     Fault(#[from] crate::faults::FaultError),
     #[error("injecting a fault into {name}: {source}")]
     Signal { name: String, source: std::io::Error },
+    #[error("--metrics {addr}: {reason}")]
+    Metrics { addr: std::net::SocketAddr, reason: String },
     #[error("the run did not finish within {0:?}; everything was torn down")]
     Deadline(Duration),
 }
@@ -82,11 +86,11 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
     // The controller first, on a port the kernel picks; everyone else is
     // planned once its address is known.
     let mut agents = Vec::new();
-    let mut controller = runtime.start("controller", &plan::agents(config, devices, servers, &at)[0].args)?;
+    let mut controller = runtime.start("controller", &plan::agents(config, devices, servers, &at)?[0].args)?;
     let controller_addr = controller.listening().await?;
     agents.push(controller);
     at.controller_uri = format!("http://{controller_addr}");
-    let mut plans = plan::agents(config, devices, servers, &at);
+    let mut plans = plan::agents(config, devices, servers, &at)?;
     // A restarted controller must come back where the agents look for it.
     set_flag(&mut plans[0], "--listen", &controller_addr);
     for plan in &plans[1..] {

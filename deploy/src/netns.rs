@@ -72,7 +72,7 @@ pub async fn run(
         .then(|| out.join("link-profile.toml").display().to_string());
     // Namespaces share this host's file system: the files are where they are.
     at.security = crate::local::security_args(config, &out, None)?;
-    let plans = plan::agents(config, devices, servers, &at);
+    let plans = plan::agents(config, devices, servers, &at)?;
     let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
     let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), slot).map_err(DeployError::from)?;
 

@@ -7,7 +7,8 @@
 //! named hosts.
 
 use crate::faults;
-use crate::local::TestbedConfig;
+use crate::local::{DeployError, TestbedConfig};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 /// The controller's gRPC port inside its container or namespace.
@@ -116,12 +117,14 @@ pub fn names(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<Stri
 /// Every agent of a run, controller first, then servers, then devices.
 /// The controller's URI in `at` must be known by the time the servers and
 /// devices start; the local launcher plans again once it is.
-pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addressing) -> Vec<AgentPlan> {
+pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addressing) -> Result<Vec<AgentPlan>, DeployError> {
     let roles = roles(config, devices, servers);
     let names: Vec<String> = roles.iter().map(|(name, _)| name.clone()).collect();
-    roles
+    let metrics = metrics_addrs(config.metrics, roles.len())?;
+    Ok(roles
         .into_iter()
-        .map(|(name, role)| {
+        .enumerate()
+        .map(|(i, (name, role))| {
             let mut args = match &role {
                 Role::Controller => controller_args(config, devices, servers, at),
                 Role::Server(server) => server_args(*server, at),
@@ -129,8 +132,26 @@ pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addre
             };
             args.extend(at.security.iter().cloned());
             args.extend(faults::agent_args(&config.faults, &name, &names, config.slot_ms));
+            if let Some(addr) = metrics.get(i) {
+                args.extend([s(&"--metrics"), s(addr)]);
+            }
             args.extend([s(&"--records"), at.records(&name)]);
             AgentPlan { name, role, args }
+        })
+        .collect())
+}
+
+/// The metrics address of each of `agents` agents: `first`, then the
+/// ports after it.
+fn metrics_addrs(first: Option<SocketAddr>, agents: usize) -> Result<Vec<SocketAddr>, DeployError> {
+    let Some(first) = first else { return Ok(Vec::new()) };
+    (0..agents)
+        .map(|i| {
+            let port = u16::try_from(i).ok().and_then(|i| first.port().checked_add(i)).filter(|_| first.port() != 0);
+            port.map(|port| SocketAddr::new(first.ip(), port)).ok_or_else(|| DeployError::Metrics {
+                addr: first,
+                reason: format!("{agents} agents need {agents} ports from a fixed one (not 0) up to 65535"),
+            })
         })
         .collect()
 }
@@ -154,9 +175,6 @@ fn controller_args(config: &TestbedConfig, devices: usize, servers: usize, at: &
     ];
     if let Some(model) = &config.model {
         args.extend([s(&"--model"), model.display().to_string()]);
-    }
-    if let Some(metrics) = &config.metrics {
-        args.extend([s(&"--metrics"), metrics.clone()]);
     }
     args
 }
@@ -205,7 +223,7 @@ mod tests {
     #[test]
     fn every_agent_has_a_fixed_port_and_its_own_records() {
         let config = crate::cluster::tests::config();
-        let plans = agents(&config, 3, 2, &fixed());
+        let plans = agents(&config, 3, 2, &fixed()).unwrap();
         assert_eq!(plans.len(), 6);
         let joined = |p: &AgentPlan| p.args.join(" ");
         assert!(joined(&plans[0]).contains("--listen 0.0.0.0:50051"));
@@ -226,7 +244,7 @@ mod tests {
         let mut at = Addressing::loopback("/runs/x".into());
         at.controller_uri = "http://127.0.0.1:4000".into();
         at.security = vec!["--token-file".into(), "/runs/x/token".into()];
-        let plans = agents(&config, 3, 2, &at);
+        let plans = agents(&config, 3, 2, &at).unwrap();
         let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["controller", "server-0", "server-1", "devices-0-1", "device-2"]);
         assert_eq!(plans[3].role, Role::Devices(0..2));
@@ -237,5 +255,20 @@ mod tests {
         assert!(joined(&plans[4]).contains("--report-delay-ms 200 --report-delay-from 4"));
         assert!(joined(&plans[2]).contains("--result-delay-ms 75 --result-delay-from 3"));
         assert!(!joined(&plans[3]).contains("--report-delay-ms"));
+    }
+
+    #[test]
+    fn every_agent_serves_metrics_on_the_next_port() {
+        let mut config = crate::cluster::tests::config();
+        config.metrics = Some("127.0.0.1:9100".parse().unwrap());
+        let plans = agents(&config, 3, 2, &fixed()).unwrap();
+        for (i, plan) in plans.iter().enumerate() {
+            assert!(plan.args.join(" ").contains(&format!("--metrics 127.0.0.1:{}", 9100 + i)), "{:?}", plan.args);
+        }
+        for bad in ["127.0.0.1:0", "127.0.0.1:65533"] {
+            config.metrics = Some(bad.parse().unwrap());
+            let error = agents(&config, 3, 2, &fixed()).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("--metrics {bad}: 6 agents need 6 ports")), "{error}");
+        }
     }
 }

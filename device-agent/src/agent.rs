@@ -4,6 +4,7 @@
 
 use crate::config::DeviceAgentConfig;
 use crate::device::Device;
+use crate::metrics::DeviceMetrics;
 use crate::records::{DeviceRecords, ProcessRecords};
 use crate::uplink::{self, Downlink};
 use qmec_proto::pb::{self, device_down, device_up};
@@ -29,6 +30,8 @@ pub enum DeviceAgentError {
     LinkProfile(#[from] qmec_linkem::ProfileError),
     #[error("security: {0}")]
     Security(#[from] qmec_security::SecurityError),
+    #[error("metrics address {addr}: {source}")]
+    Metrics { addr: String, source: std::io::Error },
 }
 
 /// A channel to a peer that adds the bearer token to every call.
@@ -144,11 +147,19 @@ impl Channels {
 pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Result<ProcessRecords, DeviceAgentError> {
     let started = Instant::now();
     let channels = Channels::new(&config)?;
+    let metrics = Arc::new(DeviceMetrics::default());
+    let metrics_stop = shutdown.child_token();
+    let _stop_metrics = metrics_stop.clone().drop_guard();
+    if let Some(addr) = &config.metrics {
+        qmec_proto::metrics::serve(addr, metrics.clone(), metrics_stop)
+            .await
+            .map_err(|source| DeviceAgentError::Metrics { addr: addr.clone(), source })?;
+    }
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
-        let (channels, shutdown, config) = (channels.clone(), shutdown.clone(), config.clone());
-        tasks.push(tokio::spawn(async move { run_device(device, controller, channels, &config, shutdown).await }));
+        let (channels, shutdown, config, metrics) = (channels.clone(), shutdown.clone(), config.clone(), metrics.clone());
+        tasks.push(tokio::spawn(async move { run_device(device, controller, channels, &config, &metrics, shutdown).await }));
     }
     let mut records = ProcessRecords::default();
     let mut first_error = None;
@@ -203,6 +214,7 @@ async fn run_device(
     controller: AgentChannel,
     channels: Channels,
     config: &DeviceAgentConfig,
+    metrics: &DeviceMetrics,
     shutdown: CancellationToken,
 ) -> Result<DeviceRecords, DeviceAgentError> {
     let fail = |reason: String| DeviceAgentError::Device { device: id, reason };
@@ -278,6 +290,7 @@ async fn run_device(
                     if let Some(report) = device.start_slot(start.slot) {
                         send_report(&up, report, config).await;
                     }
+                    metrics.update(id, device.figures());
                 }
                 Some(device_down::Msg::Decision(decision)) => match validate::decision(&decision, setup.scenario.servers) {
                     Ok(decision) => {
@@ -324,6 +337,7 @@ async fn run_device(
     drop(up);
     session_stop.cancel();
     let _ = session.await;
+    metrics.update(id, device.figures());
     let mut records = device.records(sent.payload_bytes);
     records.unsent_bits_by_server = sent.unsent_bits;
     Ok(records)

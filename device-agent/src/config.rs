@@ -39,6 +39,9 @@ pub struct DeviceAgentConfig {
     /// round trip is hidden.
     #[serde(default)]
     pub early_reports: bool,
+    /// Prometheus metrics address (e.g. `127.0.0.1:9101`); none disables it.
+    #[serde(default)]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -72,6 +75,9 @@ pub struct Args {
     /// Report each slot ahead of its announcement (see DeviceAgentConfig).
     #[arg(long)]
     pub early_reports: bool,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long)]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +121,7 @@ impl Args {
                 report_delay_ms: self.report_delay_ms,
                 report_delay_from: self.report_delay_from,
                 early_reports: self.early_reports,
+                metrics: self.metrics,
             },
         };
         if !(config.report_delay_ms.is_finite() && config.report_delay_ms >= 0.0) {

@@ -8,6 +8,7 @@
 //! locally; announced slots that were missed are caught up locally so the
 //! random streams stay aligned with the simulator's.
 
+use crate::metrics::DeviceFigures;
 use crate::records::{DeviceRecords, DeviceSlot};
 use crate::uplink::{Batch, Downlink};
 use qmec_model::Scenario;
@@ -360,6 +361,17 @@ impl Device {
     /// Every server has sent its results of slot `last`.
     pub fn drained(&self, last: u64) -> bool {
         self.results_done.iter().zip(&self.lost).all(|(d, &lost)| lost || d.is_some_and(|d| d >= last))
+    }
+
+    /// What the process's metrics show of this device now.
+    pub fn figures(&self) -> DeviceFigures {
+        DeviceFigures {
+            counters: self.model.counters().clone(),
+            queue_bits: self.model.queue_bits(),
+            slots: self.records.slots.len() as u64,
+            undecided_slots: self.records.undecided_slots,
+            requeued_fragments: self.records.requeued_fragments,
+        }
     }
 
     pub fn records(&self, payload_bytes: u64) -> DeviceRecords {

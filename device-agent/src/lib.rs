@@ -12,6 +12,7 @@
 //! - [`uplink`]: offload streams to the servers and the paced sender.
 //! - [`device`]: one agent's slot logic around its `DeviceModel`.
 //! - [`records`]: what agents write at shutdown.
+//! - [`metrics`]: the process's Prometheus figures (`--metrics`).
 //! - [`agent`]: the process: shared channels, many agents, the records file.
 
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@
 pub mod agent;
 pub mod config;
 pub mod device;
+pub mod metrics;
 pub mod records;
 pub mod session;
 pub mod uplink;

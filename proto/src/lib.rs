@@ -12,6 +12,7 @@
 //! - [`agent_process`]: logging and signal-driven shutdown, set up once for
 //!   every process.
 //! - [`process`]: the CPU time a process used, for the records and benchmark.
+//! - [`metrics`]: the Prometheus page every process serves on `--metrics`.
 //!
 //! Agents that bind port 0 print [`LISTENING_PREFIX`] and their address on
 //! stdout, so a launcher learns the port without racing for a free one; the
@@ -23,6 +24,7 @@
 pub mod agent_process;
 pub mod backoff;
 pub mod config_file;
+pub mod metrics;
 pub mod process;
 pub mod session;
 pub mod validate;

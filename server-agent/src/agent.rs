@@ -6,6 +6,7 @@
 
 use crate::config::ServerAgentConfig;
 use crate::engine::Engine;
+use crate::metrics::ServerMetrics;
 use crate::offload::{OffloadEvent, OffloadService, ResultsTx};
 use crate::records::ServerRecords;
 use qmec_proto::pb::{self, controller_client::ControllerClient, offload_down, offload_server::OffloadServer, server_down, server_up};
@@ -14,6 +15,7 @@ use qmec_proto::validate;
 use qmec_security::Security;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -137,6 +139,7 @@ pub async fn run(
     let (events_tx, mut events) = mpsc::channel::<OffloadEvent>(16_384);
     let service = OffloadService::new(devices_rx, events_tx, security.clone());
     let (invalid, payload_bytes) = (service.invalid.clone(), service.payload_bytes.clone());
+    let metrics = Arc::new(ServerMetrics::new(invalid.clone(), payload_bytes.clone()));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<OffloadServer<OffloadService>>().await;
@@ -144,6 +147,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let server_stop = CancellationToken::new();
+    if let Some(addr) = &config.metrics {
+        qmec_proto::metrics::serve(addr, metrics.clone(), server_stop.clone())
+            .await
+            .map_err(|source| ServerAgentError::Bind { addr: addr.clone(), source })?;
+    }
+
     // Offload streams need the token and decode at most one fragment's worth.
     let offload = InterceptedService::new(
         OffloadServer::new(service).max_decoding_message_size(qmec_security::limits::OFFLOAD_UP),
@@ -198,13 +207,13 @@ pub async fn run(
         if let Some((slot, _, until)) = &waiting {
             let (slot, until) = (*slot, *until);
             if !engine.ready_for(slot) && tokio::time::Instant::now() >= until {
-                send_report(&mut engine, &up, true).await;
+                send_report(&mut engine, &up, &metrics, true).await;
             }
             if engine.ready_for(slot)
                 && let Some((slot, allocation, _)) = waiting.take()
             {
                 compute(&mut engine, &scenario, slot, &allocation, &results, &config).await;
-                send_report(&mut engine, &up, false).await;
+                send_report(&mut engine, &up, &metrics, false).await;
             }
         }
         if let Some((last, until)) = finishing {
@@ -232,9 +241,9 @@ pub async fn run(
                         Ok(cpu_hz) => {
                             if let Some((slot, held, _)) = waiting.take() {
                                 // A newer allocation supersedes: compute the older one now.
-                                send_report(&mut engine, &up, true).await;
+                                send_report(&mut engine, &up, &metrics, true).await;
                                 compute(&mut engine, &scenario, slot, &held, &results, &config).await;
-                                send_report(&mut engine, &up, false).await;
+                                send_report(&mut engine, &up, &metrics, false).await;
                             }
                             waiting = Some((allocation.slot, cpu_hz, tokio::time::Instant::now() + marker_wait));
                         }
@@ -259,7 +268,7 @@ pub async fn run(
                 }
                 Some(OffloadEvent::EndOfSlot { device, slot }) => {
                     engine.end_of_slot(device, slot);
-                    send_report(&mut engine, &up, false).await;
+                    send_report(&mut engine, &up, &metrics, false).await;
                 }
                 None => break,
             },
@@ -284,8 +293,11 @@ pub async fn run(
     Ok(records)
 }
 
-async fn send_report(engine: &mut Engine, up: &mpsc::Sender<pb::ServerUp>, force: bool) {
+/// Reports the last computed slot once it is complete (or `force`), and
+/// shows it in the metrics.
+async fn send_report(engine: &mut Engine, up: &mpsc::Sender<pb::ServerUp>, metrics: &ServerMetrics, force: bool) {
     if let Some(report) = engine.next_report(force) {
+        metrics.update(engine.figures());
         let _ = up.send(pb::ServerUp { msg: Some(server_up::Msg::Report(report)) }).await;
     }
 }

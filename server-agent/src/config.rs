@@ -31,6 +31,9 @@ pub struct ServerAgentConfig {
     pub result_delay_ms: f64,
     #[serde(default)]
     pub result_delay_from: u64,
+    /// Prometheus metrics address (e.g. `127.0.0.1:9102`); none disables it.
+    #[serde(default)]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -59,14 +62,17 @@ pub struct Args {
     /// First slot whose results are delayed.
     #[arg(long, default_value_t = 0)]
     pub result_delay_from: u64,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long)]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     File(#[from] qmec_proto::config_file::ConfigFileError),
-    #[error("`burn_per_bit` must be finite and ≥ 0, got {0}")]
-    Burn(f64),
+    #[error("`{field}` must be finite and ≥ 0, got {value}")]
+    Negative { field: &'static str, value: f64 },
 }
 
 impl Args {
@@ -83,13 +89,13 @@ impl Args {
                 security: self.security.into(),
                 result_delay_ms: self.result_delay_ms,
                 result_delay_from: self.result_delay_from,
+                metrics: self.metrics,
             },
         };
-        if !(config.result_delay_ms.is_finite() && config.result_delay_ms >= 0.0) {
-            return Err(ConfigError::Burn(config.result_delay_ms));
-        }
-        if !(config.burn_per_bit.is_finite() && config.burn_per_bit >= 0.0) {
-            return Err(ConfigError::Burn(config.burn_per_bit));
+        for (field, value) in [("result_delay_ms", config.result_delay_ms), ("burn_per_bit", config.burn_per_bit)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(ConfigError::Negative { field, value });
+            }
         }
         Ok(config)
     }

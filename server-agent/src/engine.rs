@@ -3,6 +3,7 @@
 //! slot t is computed only after slot t−1's fragments are in, and the
 //! report for slot t+1 goes out once slot t's fragments are in.
 
+use crate::metrics::ServerFigures;
 use crate::records::{ServerRecords, ServerSlot};
 use qmec_model::Scenario;
 use qmec_model::server::ServerModel;
@@ -25,6 +26,8 @@ pub struct Engine {
     computed: Option<u64>,
     /// The slot whose report was sent last.
     reported: u64,
+    /// Slots reported before every device's fragments were in.
+    forced_slots: u64,
     current: ServerSlot,
     records: ServerRecords,
 }
@@ -47,6 +50,7 @@ impl Engine {
             fragment_bits: HashMap::new(),
             computed: None,
             reported: 0,
+            forced_slots: 0,
             current: ServerSlot::default(),
             records: ServerRecords { server: id, ..Default::default() },
         }
@@ -116,6 +120,7 @@ impl Engine {
         slot.slot = computed;
         slot.backlog_bits = self.model.backlog_bits();
         slot.forced = force && !self.markers_in(computed);
+        self.forced_slots += u64::from(slot.forced);
         let report = self.report(computed + 1);
         self.current.load = slot.load;
         self.records.slots.push(slot);
@@ -154,6 +159,16 @@ impl Engine {
             }
         }
         computed
+    }
+
+    /// What the metrics show now.
+    pub fn figures(&self) -> ServerFigures {
+        ServerFigures {
+            counters: self.model.counters().clone(),
+            backlog_bits: self.model.backlog_bits(),
+            slots: self.records.slots.len() as u64,
+            forced_slots: self.forced_slots,
+        }
     }
 
     /// The records so far, with the final counters.

@@ -15,6 +15,7 @@
 //! - [`offload`]: the `Offload` service: validates streams into events.
 //! - [`engine`]: the single task owning the model and the slot order above.
 //! - [`records`]: what the agent writes at shutdown.
+//! - [`metrics`]: the agent's Prometheus figures (`--metrics`).
 //! - [`agent`]: wiring: gRPC server, controller session with reconnect, run.
 
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@
 pub mod agent;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod offload;
 pub mod records;
 

@@ -42,9 +42,10 @@ pub struct Args {
     /// ahead of its announcement (shorter slot loops; hides the control round trip).
     #[arg(long)]
     early_reports: bool,
-    /// Prometheus metrics address of the controller.
+    /// Prometheus metrics: the controller on this address, every other
+    /// agent on the ports after it (servers, then device processes).
     #[arg(long)]
-    metrics: Option<String>,
+    metrics: Option<std::net::SocketAddr>,
     #[arg(long, default_value = "runs/testbed")]
     out: PathBuf,
     /// Where agents run: local processes, one container each, or one
