@@ -100,3 +100,29 @@ impl Args {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn config(flags: &[&str]) -> Result<ServerAgentConfig, ConfigError> {
+        Command::try_parse_from(std::iter::once("server").chain(flags.iter().copied())).unwrap().args.into_config()
+    }
+
+    #[test]
+    fn a_negative_delay_or_burn_is_refused_by_name() {
+        assert!(config(&[]).is_ok());
+        for (flag, field) in [("--result-delay-ms=-1", "result_delay_ms"), ("--burn-per-bit=-0.5", "burn_per_bit")] {
+            let error = config(&[flag]).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("`{field}` must be finite and ≥ 0")), "{error}");
+        }
+    }
+}
