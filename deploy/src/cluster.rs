@@ -89,6 +89,24 @@ pub struct ClusterOutcome {
     pub emulation: Emulation,
 }
 
+/// What a container or namespace run starts from.
+#[derive(Debug)]
+pub struct Prepared {
+    pub scenario: qmec_model::Scenario,
+    pub emulation: Emulation,
+    /// The run folder, absolute.
+    pub out: PathBuf,
+}
+
+/// The first steps of every container or namespace run: the scenario, the
+/// link emulation for `profile`, and the run folder.
+pub fn prepare(config: &TestbedConfig, options: &ClusterOptions, profile: Option<&LinkProfile>) -> Result<Prepared, ClusterError> {
+    let scenario = crate::outcome::scenario(config)?;
+    let emulation = choose_emulation(profile, options.emulation)?;
+    let out = prepare_out(&config.out, profile, &emulation)?;
+    Ok(Prepared { scenario, emulation, out })
+}
+
 /// Picks the emulation for `profile` and says it on stderr.
 pub fn choose_emulation(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<Emulation, ClusterError> {
     let emulation = match profile {

@@ -115,9 +115,7 @@ pub async fn run(
     profile: Option<&LinkProfile>,
 ) -> Result<ClusterOutcome, ClusterError> {
     available().await.map_err(ClusterError::Unavailable)?;
-    let scenario = outcome::scenario(config)?;
-    let emulation = cluster::choose_emulation(profile, options.emulation)?;
-    let out = cluster::prepare_out(&config.out, profile, &emulation)?;
+    let cluster::Prepared { scenario, emulation, out } = cluster::prepare(config, options, profile)?;
     let image = crate::image::ensure(&config.exe).await.map_err(|e| ClusterError::Image(e.to_string()))?;
     let (devices, servers) = (scenario.devices, scenario.servers);
     let server_hosts: Vec<String> = (0..servers).map(|s| format!("server-{s}")).collect();

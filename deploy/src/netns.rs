@@ -58,9 +58,7 @@ pub async fn run(
     profile: Option<&LinkProfile>,
 ) -> Result<ClusterOutcome, ClusterError> {
     available().await.map_err(ClusterError::Unavailable)?;
-    let scenario = outcome::scenario(config)?;
-    let emulation = cluster::choose_emulation(profile, options.emulation)?;
-    let out = cluster::prepare_out(&config.out, profile, &emulation)?;
+    let cluster::Prepared { scenario, emulation, out } = cluster::prepare(config, options, profile)?;
     let (devices, servers) = (scenario.devices, scenario.servers);
     if 1 + servers + devices > 250 {
         return Err(ClusterError::Unavailable(format!("{} agents do not fit one /24", 1 + servers + devices)));
