@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,12 +58,42 @@ fn wait(child: &mut Killed, timeout: Duration) -> Option<std::process::ExitStatu
 }
 
 fn certs(dir: &Path, devices: usize, servers: usize) {
+    certs_per_process(dir, devices, servers, 1);
+}
+
+fn certs_per_process(dir: &Path, devices: usize, servers: usize, per_process: usize) {
     let status = qmec()
-        .args(["certs", "--devices", &devices.to_string(), "--servers", &servers.to_string(), "--out"])
+        .args(["certs", "--devices", &devices.to_string(), "--servers", &servers.to_string()])
+        .args(["--agents-per-process", &per_process.to_string(), "--out"])
         .arg(dir)
         .status()
         .expect("qmec certs");
     assert!(status.success());
+}
+
+/// Runs a testbed of 3 devices and 2 servers under mutual TLS and the
+/// token in `tls` with `extra` flags; returns its run folder once it
+/// succeeded and conserved its tasks.
+fn secure_testbed(dir: &Path, tls: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join("run");
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", "paper-small", "--devices", "3", "--servers", "2", "--slots", "60", "--slot-ms", "20"]);
+    command.args(extra).arg("--tls-dir").arg(tls).arg("--token-file").arg(tls.join("token")).arg("--out").arg(&out);
+    // The device agents say which certificates they use at info level.
+    command.env("RUST_LOG", "warn,qmec_device_agent=info");
+    let mut child = spawn(command, &dir.join("testbed.log"));
+    let status = wait(&mut child, Duration::from_secs(60)).expect("the secure testbed finished within 60 s");
+    let log = std::fs::read_to_string(dir.join("testbed.log")).unwrap_or_default();
+    assert!(status.success(), "qmec testbed failed: {log}");
+    let summary = json(&out.join("summary.json"));
+    let tasks = &summary["tasks"];
+    let arrived = tasks["arrived"].as_u64().expect("arrived");
+    let completed = tasks["completed"].as_u64().expect("completed");
+    let queued = tasks["queued"].as_u64().expect("queued");
+    let dropped: u64 = tasks["dropped"].as_object().expect("dropped").values().filter_map(Value::as_u64).sum();
+    assert!(completed > 0, "no task completed under TLS");
+    assert_eq!(arrived, completed + queued + dropped, "tasks not conserved: {tasks}");
+    out
 }
 
 fn json(path: &Path) -> Value {
@@ -75,27 +105,27 @@ fn a_testbed_under_mutual_tls_and_a_token_completes_and_conserves_tasks() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tls = dir.path().join("certs");
     certs(&tls, 3, 2);
-    let out = dir.path().join("run");
-    let mut command = qmec();
-    command.args(["testbed", "--scenario", "paper-small", "--slots", "60", "--slot-ms", "20", "--tls-dir"]);
-    command.arg(&tls).arg("--token-file").arg(tls.join("token")).arg("--out").arg(&out);
-    let mut child = spawn(command, &dir.path().join("testbed.log"));
-    let status = wait(&mut child, Duration::from_secs(60)).expect("the secure testbed finished within 60 s");
-    let log = std::fs::read_to_string(dir.path().join("testbed.log")).unwrap_or_default();
-    assert!(status.success(), "qmec testbed failed: {log}");
-    let summary = json(&out.join("summary.json"));
-    let tasks = &summary["tasks"];
-    let arrived = tasks["arrived"].as_u64().expect("arrived");
-    let completed = tasks["completed"].as_u64().expect("completed");
-    let queued = tasks["queued"].as_u64().expect("queued");
-    let dropped: u64 = tasks["dropped"].as_object().expect("dropped").values().filter_map(Value::as_u64).sum();
-    assert!(completed > 0, "no task completed under TLS");
-    assert_eq!(arrived, completed + queued + dropped, "tasks not conserved: {tasks}");
+    let out = secure_testbed(dir.path(), &tls, &[]);
     let figures = json(&out.join("testbed.json"));
     assert_eq!(figures["invalid_messages"].as_u64(), Some(0));
     // No agent's message was refused on the way.
     let controller_log = std::fs::read_to_string(out.join("logs/controller.log")).unwrap_or_default();
     assert!(!controller_log.contains("invalid"), "{controller_log}");
+}
+
+/// With a certificate for each device process (`qmec certs
+/// --agents-per-process`), a process's devices share one identity and its
+/// connections, and the controller and servers still check that the
+/// certificate names the device in each hello.
+#[test]
+fn a_device_process_with_one_certificate_shares_it_among_its_devices() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("certs");
+    certs_per_process(&tls, 3, 2, 3);
+    assert!(tls.join("devices-0-2.pem").exists(), "no process certificate");
+    let out = secure_testbed(dir.path(), &tls, &["--agents-per-process", "3"]);
+    let log = std::fs::read_to_string(out.join("logs/devices-0-2.log")).unwrap_or_default();
+    assert!(log.contains("share this process's certificate"), "{log}");
 }
 
 #[test]

@@ -91,10 +91,9 @@ impl Addressing {
     }
 }
 
-/// The name of the device-agent process running `devices`.
-pub fn devices_name(devices: &Range<usize>) -> String {
-    if devices.len() == 1 { format!("device-{}", devices.start) } else { format!("devices-{}-{}", devices.start, devices.end - 1) }
-}
+/// The name of the device-agent process running `devices`: also the name
+/// of its certificate, when `qmec certs` wrote one for the process.
+pub use qmec_security::certs::devices_name;
 
 /// Every agent's name and role, controller first, then servers, then
 /// device processes of `per_process` devices each.

@@ -64,7 +64,14 @@ enum Identities {
 }
 
 impl Identities {
+    /// Without TLS, or with one certificate for the whole process (`qmec
+    /// certs --agents-per-process`), the devices share one identity; else
+    /// each device loads its own.
     fn load(config: &DeviceAgentConfig) -> Result<Identities, DeviceAgentError> {
+        if let Some(name) = process_certificate(config) {
+            tracing::info!(certificate = %name, "the devices share this process's certificate and connections");
+            return Ok(Identities::Shared(Security::load(&config.security, &name)?));
+        }
         let load = |device| Security::load(&config.security, &qmec_security::certs::device_name(device));
         let first = config.devices.first().copied().unwrap_or(0);
         let security = load(first)?;
@@ -91,9 +98,20 @@ impl Identities {
     }
 }
 
+/// The name of a certificate in the TLS folder that names every device of
+/// this process (`devices-A-B`, for the ids A…B in order), if there is one.
+fn process_certificate(config: &DeviceAgentConfig) -> Option<String> {
+    let dir = config.security.tls_dir.as_ref()?;
+    let (&first, &last) = (config.devices.first()?, config.devices.last()?);
+    let in_order = config.devices.iter().zip(first..).all(|(&id, expected)| id == expected);
+    let name = qmec_security::certs::devices_name(&(first..last.checked_add(1)?));
+    (in_order && last > first && qmec_security::certs::agent_paths(dir, &name).0.exists()).then_some(name)
+}
+
 /// Lazily connected channels, shared by the agents of a process: one per
-/// endpoint, or with TLS on one per endpoint and device, since a TLS
-/// connection carries one identity and each device speaks as itself.
+/// endpoint, or with TLS and a certificate per device one per endpoint and
+/// device, since a TLS connection carries one identity and each device
+/// speaks as itself.
 #[derive(Debug, Clone)]
 struct Channels {
     map: Arc<Mutex<HashMap<ChannelKey, Channel>>>,
@@ -355,5 +373,37 @@ async fn send_report(up: &mpsc::Sender<pb::DeviceUp>, report: pb::DeviceReport, 
         });
     } else {
         let _ = up.send(message).await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: crate::config::Args,
+    }
+
+    fn config(devices: &str, tls_dir: &std::path::Path) -> DeviceAgentConfig {
+        let tls_dir = tls_dir.to_str().unwrap();
+        Command::try_parse_from(["device", "--devices", devices, "--tls-dir", tls_dir]).unwrap().args.into_config().unwrap()
+    }
+
+    #[test]
+    fn a_process_uses_its_own_certificate_only_when_one_names_all_its_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        qmec_security::generate(dir.path(), 5, 1, 2, &[]).unwrap();
+        assert_eq!(process_certificate(&config("0..2", dir.path())).as_deref(), Some("devices-0-1"));
+        assert_eq!(process_certificate(&config("2..4", dir.path())).as_deref(), Some("devices-2-3"));
+        // No such certificate, ids out of order, a single device.
+        for devices in ["1..3", "3,2", "4"] {
+            assert_eq!(process_certificate(&config(devices, dir.path())), None, "{devices}");
+        }
+        assert!(matches!(Identities::load(&config("0..2", dir.path())).unwrap(), Identities::Shared(_)));
+        assert!(matches!(Identities::load(&config("1..3", dir.path())).unwrap(), Identities::PerDevice(_)));
     }
 }

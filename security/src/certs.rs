@@ -8,7 +8,8 @@
 //! | `ca.key` | the CA key (only to sign more agents later; keep it away from agents) |
 //! | `controller.pem`, `controller.key` | the controller |
 //! | `server-S.pem`, `server-S.key` | server agent S |
-//! | `device-M.pem`, `device-M.key` | device agent M (a process running several devices uses its first id) |
+//! | `device-M.pem`, `device-M.key` | device agent M |
+//! | `devices-A-B.pem`, `devices-A-B.key` | a process running devices A…B (with `per_process` > 1): one certificate naming each of them, so the process can share its connections |
 //! | `token` | a random bearer token (64 hex characters) |
 //!
 //! Keys are written readable by the owner only.
@@ -18,6 +19,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Names every agent certificate carries besides the agent's own name, so
@@ -65,6 +67,12 @@ pub fn device_name(device: usize) -> String {
     format!("device-{device}")
 }
 
+/// The name of a process running `devices`: `device-M` for one device,
+/// `devices-A-B` for the devices A…B.
+pub fn devices_name(devices: &Range<usize>) -> String {
+    if devices.len() == 1 { device_name(devices.start) } else { format!("devices-{}-{}", devices.start, devices.end - 1) }
+}
+
 /// An IP address, or a DNS name of letters, digits, dots and hyphens.
 fn usable_host(host: &str) -> bool {
     host.parse::<std::net::IpAddr>().is_ok()
@@ -89,10 +97,13 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
 }
 
 /// Writes a CA, certificates for the controller, `servers` server agents
-/// and `devices` device agents, and a token into `dir`. `hosts` are extra
-/// DNS names or IP addresses put on every agent certificate (for tools that
-/// dial an agent by address on a multi-machine testbed).
-pub fn generate(dir: &Path, devices: usize, servers: usize, hosts: &[String]) -> Result<Generated, CertError> {
+/// and `devices` device agents, and a token into `dir`. With `per_process`
+/// above 1 it also writes one certificate per process of that many devices
+/// (`devices-A-B`, naming each device), as `qmec testbed
+/// --agents-per-process` groups them. `hosts` are extra DNS names or IP
+/// addresses put on every agent certificate (for tools that dial an agent
+/// by address on a multi-machine testbed).
+pub fn generate(dir: &Path, devices: usize, servers: usize, per_process: usize, hosts: &[String]) -> Result<Generated, CertError> {
     if let Some(bad) = hosts.iter().find(|h| !usable_host(h)) {
         return Err(CertError::Name { name: bad.clone() });
     }
@@ -107,12 +118,22 @@ pub fn generate(dir: &Path, devices: usize, servers: usize, hosts: &[String]) ->
     write(&dir.join("ca.key"), &ca_key.serialize_pem(), true)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let names: Vec<String> = std::iter::once(controller_name())
+    // Each certificate: its file name and the agent names it carries.
+    let mut certificates: Vec<(String, Vec<String>)> = std::iter::once(controller_name())
         .chain((0..servers).map(server_name))
         .chain((0..devices).map(device_name))
+        .map(|name| (name.clone(), vec![name]))
         .collect();
-    for name in &names {
-        let mut sans = vec![name.clone()];
+    if per_process > 1 {
+        for first in (0..devices).step_by(per_process) {
+            let range = first..(first + per_process).min(devices);
+            if range.len() > 1 {
+                certificates.push((devices_name(&range), range.map(device_name).collect()));
+            }
+        }
+    }
+    for (name, agents) in &certificates {
+        let mut sans = agents.clone();
         sans.extend(LOOPBACK_NAMES.iter().map(|s| s.to_string()));
         sans.extend(hosts.iter().cloned());
         let mut params =
@@ -133,7 +154,7 @@ pub fn generate(dir: &Path, devices: usize, servers: usize, hosts: &[String]) ->
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let token_path = dir.join("token");
     write(&token_path, &format!("{token}\n"), true)?;
-    Ok(Generated { dir: dir.to_path_buf(), agents: names, token: token_path })
+    Ok(Generated { dir: dir.to_path_buf(), agents: certificates.into_iter().map(|(name, _)| name).collect(), token: token_path })
 }
 
 #[cfg(test)]
@@ -144,8 +165,9 @@ mod tests {
     #[test]
     fn writes_a_ca_every_agent_and_a_token() {
         let dir = tempfile::tempdir().unwrap();
-        let generated = generate(dir.path(), 2, 1, &["10.0.0.7".into(), "edge.example".into()]).unwrap();
-        assert_eq!(generated.agents, ["controller", "server-0", "device-0", "device-1"]);
+        let generated = generate(dir.path(), 3, 1, 2, &["10.0.0.7".into(), "edge.example".into()]).unwrap();
+        // Device 2 runs alone in the second process: its own certificate serves.
+        assert_eq!(generated.agents, ["controller", "server-0", "device-0", "device-1", "device-2", "devices-0-1"]);
         for name in &generated.agents {
             let (cert, key) = agent_paths(dir.path(), name);
             assert!(std::fs::read_to_string(cert).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
@@ -164,6 +186,6 @@ mod tests {
     #[test]
     fn a_bad_host_name_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(generate(dir.path(), 0, 0, &["bad name\n".into()]), Err(CertError::Name { .. })));
+        assert!(matches!(generate(dir.path(), 0, 0, 1, &["bad name\n".into()]), Err(CertError::Name { .. })));
     }
 }

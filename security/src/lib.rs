@@ -239,12 +239,27 @@ mod tests {
     #[test]
     fn a_certificate_names_its_own_agent_only() {
         let dir = tempfile::tempdir().unwrap();
-        crate::certs::generate(dir.path(), 2, 1, &[]).unwrap();
+        crate::certs::generate(dir.path(), 2, 1, 1, &[]).unwrap();
         let (pem, _) = crate::certs::agent_paths(dir.path(), "device-1");
         let der = CertificateDer::from_pem_file(pem).unwrap();
         assert!(super::certificate_names(&der, "device-1"));
         for other in ["device-0", "device-10", "server-0", "controller", "not a name"] {
             assert!(!super::certificate_names(&der, other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_process_certificate_names_each_of_its_devices_only() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::generate(dir.path(), 5, 1, 3, &[]).unwrap();
+        let (pem, _) = crate::certs::agent_paths(dir.path(), "devices-0-2");
+        let der = CertificateDer::from_pem_file(pem).unwrap();
+        for device in ["device-0", "device-1", "device-2"] {
+            assert!(super::certificate_names(&der, device), "{device}");
+        }
+        for other in ["device-3", "devices-0-2", "server-0"] {
+            assert!(!super::certificate_names(&der, other), "{other}");
+        }
+        assert!(crate::certs::agent_paths(dir.path(), "devices-3-4").0.exists());
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Folder to write ca.pem, ca.key, controller.*, server-S.*, device-M.* and token.
+    /// Folder to write ca.pem, ca.key, controller.*, server-S.*, device-M.*, devices-A-B.* and token.
     #[arg(long)]
     out: PathBuf,
     /// Device certificates device-0 … device-(M-1).
@@ -16,13 +16,19 @@ pub struct Args {
     /// Server certificates server-0 … server-(S-1).
     #[arg(long)]
     servers: usize,
+    /// Also one certificate per device process of this many devices
+    /// (devices-A-B, naming each of them), as `qmec testbed
+    /// --agents-per-process` groups them: such a process then shares its
+    /// connections among its devices under TLS.
+    #[arg(long, default_value_t = 1)]
+    agents_per_process: usize,
     /// Extra DNS names or IP addresses on every agent certificate (comma-separated).
     #[arg(long, value_delimiter = ',')]
     hosts: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let generated = qmec_security::generate(&args.out, args.devices, args.servers, &args.hosts)
+    let generated = qmec_security::generate(&args.out, args.devices, args.servers, args.agents_per_process, &args.hosts)
         .with_context(|| format!("writing certificates to {}", args.out.display()))?;
     println!("CA and {} agent certificates in {}", generated.agents.len(), generated.dir.display());
     println!("bearer token in {} (owner-only)", generated.token.display());
