@@ -1,5 +1,6 @@
 //! What the controller records: per slot, the decision time, the slot-loop
-//! time (slot start → every decision handed to its stream), the late reports
+//! time (slot start → every decision handed to its stream) and the report
+//! wait within it, the late reports
 //! and the value of the decision. Written as JSON at shutdown; each slot is
 //! also appended to a journal beside it as it is decided ([`SlotJournal`]),
 //! so that a controller killed mid-run loses none and the one restarted in
@@ -14,6 +15,11 @@ pub struct ControllerSlot {
     pub slot: u64,
     pub decision_s: f64,
     pub slot_loop_s: f64,
+    /// Of the slot loop, the wait until every report was in (or the
+    /// deadline passed); the rest is building the state, deciding and
+    /// handing out the decisions.
+    #[serde(default)]
+    pub reports_wait_s: f64,
     pub late_devices: u32,
     /// Devices silent for more than `STALE_SLOTS` slots, decided local.
     #[serde(default)]

@@ -349,7 +349,8 @@ pub async fn run(
         if shutdown.is_cancelled() {
             break;
         }
-        let record = decide_and_send(&mut run, policy.as_mut(), t, started);
+        let reports_wait_s = started.elapsed().as_secs_f64();
+        let record = ControllerSlot { reports_wait_s, ..decide_and_send(&mut run, policy.as_mut(), t, started) };
         metrics.slot(&record);
         if let Some(writer) = &mut journal
             && let Err(error) = writer.append(&record)
