@@ -165,19 +165,24 @@ impl Channels {
 pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Result<ProcessRecords, DeviceAgentError> {
     let started = Instant::now();
     let channels = Channels::new(&config)?;
-    let metrics = Arc::new(DeviceMetrics::default());
     let metrics_stop = shutdown.child_token();
     let _stop_metrics = metrics_stop.clone().drop_guard();
-    if let Some(addr) = &config.metrics {
-        qmec_proto::metrics::serve(addr, metrics.clone(), metrics_stop)
-            .await
-            .map_err(|source| DeviceAgentError::Metrics { addr: addr.clone(), source })?;
-    }
+    // Each device copies its figures every slot only when they are served.
+    let metrics = match &config.metrics {
+        Some(addr) => {
+            let metrics = Arc::new(DeviceMetrics::default());
+            qmec_proto::metrics::serve(addr, metrics.clone(), metrics_stop)
+                .await
+                .map_err(|source| DeviceAgentError::Metrics { addr: addr.clone(), source })?;
+            Some(metrics)
+        }
+        None => None,
+    };
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
         let (channels, shutdown, config, metrics) = (channels.clone(), shutdown.clone(), config.clone(), metrics.clone());
-        tasks.push(tokio::spawn(async move { run_device(device, controller, channels, &config, &metrics, shutdown).await }));
+        tasks.push(tokio::spawn(async move { run_device(device, controller, channels, &config, metrics.as_deref(), shutdown).await }));
     }
     let mut records = ProcessRecords::default();
     let mut first_error = None;
@@ -232,7 +237,7 @@ async fn run_device(
     controller: AgentChannel,
     channels: Channels,
     config: &DeviceAgentConfig,
-    metrics: &DeviceMetrics,
+    metrics: Option<&DeviceMetrics>,
     shutdown: CancellationToken,
 ) -> Result<DeviceRecords, DeviceAgentError> {
     let fail = |reason: String| DeviceAgentError::Device { device: id, reason };
@@ -308,7 +313,9 @@ async fn run_device(
                     if let Some(report) = device.start_slot(start.slot) {
                         send_report(&up, report, config).await;
                     }
-                    metrics.update(id, device.figures());
+                    if let Some(metrics) = metrics {
+                        metrics.update(id, device.figures());
+                    }
                 }
                 Some(device_down::Msg::Decision(decision)) => match validate::decision(&decision, setup.scenario.servers) {
                     Ok(decision) => {
@@ -355,7 +362,9 @@ async fn run_device(
     drop(up);
     session_stop.cancel();
     let _ = session.await;
-    metrics.update(id, device.figures());
+    if let Some(metrics) = metrics {
+        metrics.update(id, device.figures());
+    }
     let mut records = device.records(sent.payload_bytes);
     records.unsent_bits_by_server = sent.unsent_bits;
     Ok(records)
