@@ -144,15 +144,14 @@ pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addre
 /// ports after it.
 fn metrics_addrs(first: Option<SocketAddr>, agents: usize) -> Result<Vec<SocketAddr>, DeployError> {
     let Some(first) = first else { return Ok(Vec::new()) };
-    (0..agents)
-        .map(|i| {
-            let port = u16::try_from(i).ok().and_then(|i| first.port().checked_add(i)).filter(|_| first.port() != 0);
-            port.map(|port| SocketAddr::new(first.ip(), port)).ok_or_else(|| DeployError::Metrics {
-                addr: first,
-                reason: format!("{agents} agents need {agents} ports from a fixed one (not 0) up to 65535"),
-            })
-        })
-        .collect()
+    let last = u16::try_from(agents.saturating_sub(1)).ok().and_then(|n| first.port().checked_add(n));
+    match last {
+        Some(last) if first.port() != 0 => Ok((first.port()..=last).map(|port| SocketAddr::new(first.ip(), port)).collect()),
+        _ => Err(DeployError::Metrics {
+            addr: first,
+            reason: format!("{agents} agents need {agents} ports from a fixed one (not 0) up to 65535"),
+        }),
+    }
 }
 
 fn s(value: &dyn ToString) -> String {
