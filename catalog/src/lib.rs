@@ -35,14 +35,22 @@ pub enum CatalogError {
     Unknown { name: String, known: String },
     #[error("policy `{name}` is a trained one: give its model file (--model FILE, or {name}=FILE in a list)")]
     MissingModel { name: String },
+    #[error("policy `{name}` cannot use {origin}: {reason}")]
+    Shipped { name: String, origin: &'static str, reason: qmec_qnn::QnnError },
     /// The reason is part of the message (not a `source`), so it is printed
     /// once however the error is shown.
     #[error("policy `{name}` cannot use model {path}: {reason}")]
     Model { name: String, path: String, reason: qmec_qnn::QnnError },
 }
 
-/// Trained policies: `qnn` (paper or per-link QNN) and `dl` (the MLP).
-pub const TRAINED: [&str; 2] = ["qnn", "dl"];
+/// Trained policies: `qnn` (paper or per-link QNN), `qnn-alone` (the same
+/// deciding from the network's own candidates only, an ablation) and `dl`
+/// (the MLP). `qnn` and `qnn-alone` run the shipped per-link model unless a
+/// model file is given.
+pub const TRAINED: [&str; 3] = ["qnn", "qnn-alone", "dl"];
+
+/// The policy the CLI runs when none is named: the shipped QNN.
+pub const DEFAULT_POLICY: &str = "qnn";
 
 /// Names of every policy [`build`] accepts.
 pub fn known() -> Vec<&'static str> {
@@ -53,14 +61,7 @@ pub fn known() -> Vec<&'static str> {
 /// randomness of the policy's own.
 pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dyn Policy>, CatalogError> {
     if TRAINED.contains(&spec.name.as_str()) {
-        let path = spec.model.as_ref().ok_or_else(|| CatalogError::MissingModel { name: spec.name.clone() })?;
-        // Refuses a model of the other kind, or one that does not fit the scenario, saying why.
-        let policy = qmec_qnn::LearnedPolicy::load(&spec.name, path, scenario).map_err(|reason| CatalogError::Model {
-            name: spec.name.clone(),
-            path: path.display().to_string(),
-            reason,
-        })?;
-        return Ok(Box::new(policy));
+        return Ok(Box::new(learned(spec, scenario)?));
     }
     if let Some(policy) = qmec_qubo::by_name_policy(&spec.name, seed) {
         return Ok(Box::new(policy));
@@ -69,4 +70,28 @@ pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dy
         name: spec.name.clone(),
         known: known().join(", "),
     })
+}
+
+/// A trained policy: its model file, or the shipped model for `qnn`.
+fn learned(spec: &PolicySpec, scenario: &Scenario) -> Result<qmec_qnn::LearnedPolicy, CatalogError> {
+    let (kind, alone) = match spec.name.as_str() {
+        "qnn-alone" => ("qnn", true),
+        other => (other, false),
+    };
+    // Refuses a model of the other kind, or one that does not fit the scenario, saying why.
+    let policy = match &spec.model {
+        Some(path) => qmec_qnn::LearnedPolicy::load(kind, path, scenario).map_err(|reason| CatalogError::Model {
+            name: spec.name.clone(),
+            path: path.display().to_string(),
+            reason,
+        })?,
+        None if kind == "qnn" => {
+            let origin = qmec_qnn::shipped::ORIGIN;
+            qmec_qnn::shipped::per_link()
+                .and_then(|loaded| qmec_qnn::LearnedPolicy::from_file(kind, loaded, origin, scenario))
+                .map_err(|reason| CatalogError::Shipped { name: spec.name.clone(), origin, reason })?
+        }
+        None => return Err(CatalogError::MissingModel { name: spec.name.clone() }),
+    };
+    Ok(if alone { policy.network_alone() } else { policy })
 }

@@ -60,7 +60,9 @@ pub struct Args {
     pub devices: Option<usize>,
     #[arg(long)]
     pub servers: Option<usize>,
-    #[arg(long, default_value = "lyapunov")]
+    /// Policy by name; `qnn` (the default) runs the shipped model unless
+    /// --model names another.
+    #[arg(long, default_value = qmec_catalog::DEFAULT_POLICY)]
     pub policy: String,
     #[arg(long)]
     pub model: Option<PathBuf>,

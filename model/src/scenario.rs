@@ -48,6 +48,20 @@ pub enum ScenarioError {
     },
     #[error("unknown built-in scenario `{0}` (known: paper, paper-small, scaled, overload)")]
     UnknownBuiltin(String),
+    #[error("size `{0}`: expected DEVICESxSERVERS with both at least 1, e.g. 100x10")]
+    Size(String),
+}
+
+/// A size written `MxS` (devices × servers), e.g. `1000x50`.
+pub fn parse_size(text: &str) -> Result<(usize, usize), ScenarioError> {
+    let bad = || ScenarioError::Size(text.to_string());
+    let (m, s) = text.trim().split_once(['x', 'X', '×']).ok_or_else(bad)?;
+    let m: usize = m.trim().parse().map_err(|_| bad())?;
+    let s: usize = s.trim().parse().map_err(|_| bad())?;
+    if m == 0 || s == 0 {
+        return Err(bad());
+    }
+    Ok((m, s))
 }
 
 /// The whole system model's parameters.
@@ -273,6 +287,17 @@ impl Scenario {
             }
             other => return Err(ScenarioError::UnknownBuiltin(other.into())),
         }
+        Ok(scenario)
+    }
+
+    /// The same scenario with M devices and S servers, named
+    /// `{name}-{M}x{S}` (every per-device and per-server figure is kept).
+    pub fn resized(&self, devices: usize, servers: usize) -> Result<Scenario, ScenarioError> {
+        let mut scenario = self.clone();
+        scenario.name = format!("{}-{devices}x{servers}", self.name);
+        scenario.devices = devices;
+        scenario.servers = servers;
+        scenario.validate()?;
         Ok(scenario)
     }
 

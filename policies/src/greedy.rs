@@ -1,5 +1,12 @@
 //! The `greedy` baseline: every device with work offloads to the server with
 //! its best channel this slot; devices that collide split the channel.
+//!
+//! This is the textbook "best channel, fair split" heuristic the papers
+//! compare against, not a solver of the per-slot problem: it never looks at
+//! the drift-plus-penalty weights Ψ, so it offloads on pairs whose Ψ is
+//! negative (the energy penalty V P τ outweighs the drain) and splits a
+//! channel among many devices where the optimum gives it to one. For the
+//! greedy answer to the per-slot LP see [`crate::dpp_greedy`].
 
 use crate::share::fair_split;
 use qmec_model::{Decision, Policy, PolicyError, Scenario, SystemState};

@@ -4,19 +4,27 @@
 //! # Layout
 //! - [`local`]: μ = 0, everything computed on the device.
 //! - [`random`]: each device picks a server or none uniformly.
-//! - [`greedy`]: each device offloads to its best channel.
+//! - [`greedy`]: each device offloads to its best channel (the usual
+//!   textbook baseline; it ignores Ψ, so it also offloads where the energy
+//!   penalty outweighs the drain).
+//! - [`dpp_greedy`]: pairs by Ψ_ms, largest first, each filled with what
+//!   is left ([`fill`]): near the LP optimum in microseconds.
+//! - [`fill`]: sort-and-fill, the feasible decision from an order of pairs.
 //! - [`share`]: the fair split both of them use when devices pick the same server.
 //! - [`lyapunov`]: the exact per-slot drift-plus-penalty LP, and the
 //!   LP optimum every learned policy is scored against.
 
 #![forbid(unsafe_code)]
 
+pub mod dpp_greedy;
+pub mod fill;
 pub mod greedy;
 pub mod local;
 pub mod lyapunov;
 pub mod random;
 pub mod share;
 
+pub use dpp_greedy::DppGreedy;
 pub use greedy::Greedy;
 pub use local::Local;
 pub use lyapunov::{Lyapunov, solve_dpp_lp};
@@ -25,7 +33,7 @@ pub use random::RandomChoice;
 use qmec_model::Policy;
 
 /// The names [`classical`] knows.
-pub const CLASSICAL: [&str; 4] = ["local", "random", "greedy", "lyapunov"];
+pub const CLASSICAL: [&str; 5] = ["local", "random", "greedy", "dpp-greedy", "lyapunov"];
 
 /// A classical policy by name; `None` if the name is not one of [`CLASSICAL`].
 /// `seed` drives the random policy's own stream.
@@ -34,6 +42,7 @@ pub fn classical(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
         "local" => Box::new(Local),
         "random" => Box::new(RandomChoice::new(seed)),
         "greedy" => Box::new(Greedy),
+        "dpp-greedy" => Box::new(DppGreedy::default()),
         "lyapunov" => Box::new(Lyapunov),
         _ => return None,
     })

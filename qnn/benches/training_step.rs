@@ -11,7 +11,7 @@ use qmec_model::Scenario;
 use qmec_qnn::arch::{ArchKind, Network, paper::paper_circuit};
 use qmec_qnn::dataset::{Sample, collect_states, prepare};
 use qmec_qnn::features::{FeatureScales, global_len};
-use qmec_qnn::train::batch_gradient;
+use qmec_qnn::train::{TrainConfig, batch_gradient};
 use qmec_quantum::encoding::{amplitude_on, qubits_for_amplitudes};
 use qmec_quantum::{Observable, batch};
 use std::hint::black_box;
@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("training_step_batch32");
     for kind in [ArchKind::Paper, ArchKind::PerLink, ArchKind::Mlp] {
         let network = Network::init(kind, scenario.devices, scenario.servers, 1).expect("network");
-        group.bench_function(kind.as_str(), |b| b.iter(|| black_box(batch_gradient(&network, &batch_refs).expect("step"))));
+        group.bench_function(kind.as_str(), |b| b.iter(|| black_box(batch_gradient(&network, TrainConfig::new(kind).objective, &batch_refs).expect("step"))));
     }
     // The circuit alone: amplitude encoding, forward, VJP with unit weights.
     let n = qubits_for_amplitudes(global_len(scenario.devices, scenario.servers));

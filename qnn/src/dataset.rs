@@ -33,6 +33,8 @@ pub struct Sample {
     pub input: StateInput,
     /// The exact per-slot LP optimum Σ Ψ μ*.
     pub lp_value: f64,
+    /// The exact decision μ* (M × S, row-major): the target of the exact loss.
+    pub lp_mu: Vec<f64>,
     /// The loss normaliser, max|Ψ| of the state.
     pub norm: f64,
 }
@@ -84,12 +86,12 @@ pub fn prepare(scenario: &Scenario, states: &[SystemState], scales: &FeatureScal
         .iter()
         .map(|state| {
             let input = StateInput::new(scenario, state, scales);
-            let (_, lp_value) = solve_dpp_lp(scenario, state)?;
+            let (lp_mu, lp_value) = solve_dpp_lp(scenario, state)?;
             let norm = input.psi_scale;
             if !norm.is_finite() || norm <= 0.0 {
                 return Err(QnnError::Config { field: "states", reason: format!("a state has no usable Ψ scale ({norm})") });
             }
-            Ok(Sample { input, lp_value, norm })
+            Ok(Sample { input, lp_value, lp_mu: lp_mu.as_slice().to_vec(), norm })
         })
         .collect()
 }

@@ -14,14 +14,23 @@
 //!   optimum of the DPP loss, and recovering the sign of
 //!   (Q + H) τ r − V P τ from the raw features gave too weak a gradient;
 //! * the **per-link features** (per-link QNN), four numbers in [-1, 1] per
-//!   device–server pair, computed in O(M·S):
-//!   Ψ̂_ms = Ψ_ms / max|Ψ|; the column margin (Ψ_ms − max(0, max_{m'≠m} Ψ_m's))
-//!   / max|Ψ|, i.e. how much better this device is than its best competitor
-//!   for the server (or than leaving it idle); the row margin, the same
-//!   against the device's other servers and staying local; and the queue
-//!   fill 2·min(1, Q_m / τr_ms) − 1. The margins carry the "who wins this
-//!   server" information the per-slot LP turns on, without the network
-//!   having to see the other devices;
+//!   device–server pair, computed in O(M·S) and free of M and S, so one
+//!   trained model reads a 10 × 3 slot and a 1000 × 50 slot alike:
+//!   the pair's weight against the slot's typical one, Ψ_ms / (|Ψ_ms| + Ψ̄)
+//!   with Ψ̄ the mean positive Ψ (a maximum over M·S pairs would drift with
+//!   the size); its standing among the devices competing for server s,
+//!   (Ψ_ms − c) / (|Ψ_ms| + c) with c the best other device's Ψ on s
+//!   (or 0: leaving the channel idle); its standing among device m's
+//!   options, the same against m's best other server (or staying local);
+//!   and the queue fill 2·min(1, Q_m / τr_ms) − 1. The standings carry the
+//!   "who wins this server" information the per-slot LP turns on, without
+//!   the network having to see the other devices;
+//! * the **shortlist**: a pair is open when Ψ_ms > 0 and it is among its
+//!   device's [`SHORTLIST`] best servers or its server's [`SHORTLIST`] best
+//!   devices. A pair outside both almost never carries share in the LP
+//!   optimum (all its device's better servers and all its server's better
+//!   devices would have to be used elsewhere), and leaving it out keeps a
+//!   1000 × 50 slot to about 13 000 scored pairs instead of 50 000;
 //! * Ψ itself and the caps the projection needs ([`Links`]).
 
 use crate::projection::Links;
@@ -31,6 +40,8 @@ use serde::{Deserialize, Serialize};
 
 /// Per-link features per pair.
 pub const LINK_FEATURES: usize = 4;
+/// Best servers per device and best devices per server kept open.
+pub const SHORTLIST: usize = 12;
 
 /// Scales that bring raw bits and rates to order one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -84,7 +95,7 @@ pub struct StateInput {
     pub global: Vec<f64>,
     /// [`LINK_FEATURES`] per pair, row-major (m, s, feature).
     pub link_features: Vec<f64>,
-    /// max_s Ψ̂_ms per device: the stay-local score's input.
+    /// The best pair weight of each device (first per-link feature): the stay-local score's input.
     pub device_best: Vec<f64>,
 }
 
@@ -107,47 +118,26 @@ impl StateInput {
         global.extend(psi.iter().map(|p| p / psi_scale));
         global.push(1.0);
 
-        // Best and second-best Ψ per column, and per row, for the margins.
-        let mut col_top = vec![(f64::NEG_INFINITY, usize::MAX, f64::NEG_INFINITY); s_count];
-        for m in 0..m_count {
-            for (s, top) in col_top.iter_mut().enumerate() {
-                let v = psi[m * s_count + s];
-                if v > top.0 {
-                    *top = (v, m, top.0);
-                } else if v > top.2 {
-                    top.2 = v;
-                }
-            }
-        }
+        let open = shortlist(&psi, m_count, s_count);
+        let typical = mean_positive(&psi);
+        let col_top = column_tops(&psi, m_count, s_count);
         let mut link_features = Vec::with_capacity(m_count * s_count * LINK_FEATURES);
         let mut device_best = Vec::with_capacity(m_count);
         for m in 0..m_count {
             let row = &psi[m * s_count..(m + 1) * s_count];
-            let (mut best, mut best_s, mut second) = (f64::NEG_INFINITY, usize::MAX, f64::NEG_INFINITY);
+            let row_top = top_two(row.iter().copied().enumerate());
+            let weight = |v: f64| v / (v.abs() + typical);
+            device_best.push(row_top.best.map_or(-1.0, |(_, v)| weight(v)));
             for (s, &v) in row.iter().enumerate() {
-                if v > best {
-                    second = best;
-                    best = v;
-                    best_s = s;
-                } else if v > second {
-                    second = v;
-                }
-            }
-            device_best.push(best / psi_scale);
-            for (s, &v) in row.iter().enumerate() {
-                let (c_best, c_arg, c_second) = col_top[s];
-                let col_rival = if c_arg == m { c_second } else { c_best }.max(0.0);
-                let row_rival = if best_s == s { second } else { best }.max(0.0);
                 let fill = if slot_bits[m * s_count + s] > 0.0 {
                     (state.queue_bits[m].max(0.0) / slot_bits[m * s_count + s]).min(1.0)
                 } else {
                     0.0
                 };
-                let clip = |x: f64| x.clamp(-1.0, 1.0);
                 link_features.extend_from_slice(&[
-                    clip(v / psi_scale),
-                    clip((v - col_rival) / psi_scale),
-                    clip((v - row_rival) / psi_scale),
+                    weight(v),
+                    standing(v, col_top[s].rival_of(m)),
+                    standing(v, row_top.rival_of(s)),
                     2.0 * fill - 1.0,
                 ]);
             }
@@ -158,7 +148,7 @@ impl StateInput {
                 servers: s_count,
                 slot_bits,
                 queue_bits: state.queue_bits.iter().map(|q| q.max(0.0)).collect(),
-                open: psi.iter().map(|&p| p > 0.0).collect(),
+                open,
             },
             psi,
             psi_scale,
@@ -183,4 +173,91 @@ impl StateInput {
         let k = (m * self.servers() + s) * LINK_FEATURES;
         &self.link_features[k..k + LINK_FEATURES]
     }
+}
+
+/// The best and second-best (index, value) of a sequence.
+#[derive(Debug, Clone, Copy, Default)]
+struct TopTwo {
+    best: Option<(usize, f64)>,
+    second: Option<(usize, f64)>,
+}
+
+impl TopTwo {
+    /// The best value among the others than `index`, floored at 0 (the
+    /// option of leaving the channel idle, or staying local).
+    fn rival_of(&self, index: usize) -> f64 {
+        let rival = match self.best {
+            Some((i, _)) if i == index => self.second,
+            other => other,
+        };
+        rival.map_or(0.0, |(_, v)| v.max(0.0))
+    }
+
+    fn push(&mut self, index: usize, value: f64) {
+        match self.best {
+            Some((_, b)) if value <= b => {
+                if self.second.is_none_or(|(_, v)| value > v) {
+                    self.second = Some((index, value));
+                }
+            }
+            _ => {
+                self.second = self.best;
+                self.best = Some((index, value));
+            }
+        }
+    }
+}
+
+fn top_two(values: impl Iterator<Item = (usize, f64)>) -> TopTwo {
+    let mut top = TopTwo::default();
+    for (i, v) in values {
+        top.push(i, v);
+    }
+    top
+}
+
+fn column_tops(psi: &[f64], m_count: usize, s_count: usize) -> Vec<TopTwo> {
+    let mut tops = vec![TopTwo::default(); s_count];
+    for m in 0..m_count {
+        for (s, top) in tops.iter_mut().enumerate() {
+            top.push(m, psi[m * s_count + s]);
+        }
+    }
+    tops
+}
+
+/// How far `value` stands above `rival` (≥ 0), in [-1, 1]: 1 when the
+/// rival is 0, 0 at a tie.
+fn standing(value: f64, rival: f64) -> f64 {
+    let scale = value.abs() + rival;
+    if scale > 0.0 { ((value - rival) / scale).clamp(-1.0, 1.0) } else { 0.0 }
+}
+
+/// The mean positive Ψ, or 1 where none is positive.
+fn mean_positive(psi: &[f64]) -> f64 {
+    let (sum, count) = psi.iter().filter(|&&p| p > 0.0 && p.is_finite()).fold((0.0, 0usize), |(s, c), &p| (s + p, c + 1));
+    if count == 0 { 1.0 } else { sum / count as f64 }
+}
+
+/// Which pairs are open (see the module docs), row-major.
+fn shortlist(psi: &[f64], m_count: usize, s_count: usize) -> Vec<bool> {
+    let mut open = vec![false; m_count * s_count];
+    let keep_best = |mut pairs: Vec<usize>, open: &mut Vec<bool>| {
+        if pairs.len() > SHORTLIST {
+            pairs.select_nth_unstable_by(SHORTLIST - 1, |&a, &b| psi[b].total_cmp(&psi[a]));
+            pairs.truncate(SHORTLIST);
+        }
+        for k in pairs {
+            open[k] = true;
+        }
+    };
+    for m in 0..m_count {
+        let row = (m * s_count..(m + 1) * s_count).filter(|&k| psi[k] > 0.0).collect();
+        keep_best(row, &mut open);
+    }
+    for s in 0..s_count {
+        let column = (0..m_count).map(|m| m * s_count + s).filter(|&k| psi[k] > 0.0).collect();
+        keep_best(column, &mut open);
+    }
+    open
 }

@@ -12,8 +12,10 @@
 //!   implementations (`paper`, `per-link`, `mlp`).
 //! - [`heisenberg`]: exact compiled readout of angle-encoded circuits, the
 //!   per-link decision path.
-//! - [`loss`]: the DPP loss (normalised by each state's LP optimum) and the
-//!   decision.
+//! - [`candidates`]: scores → K feasible candidate decisions
+//!   (order-preserving quantisation) and the critic that keeps the best.
+//! - [`loss`]: the two training losses: imitation of the exact decision,
+//!   and the DPP bound through the projection.
 //! - [`adam`]: the optimiser.
 //! - [`dataset`]: states from simulator rollouts under a behaviour mix,
 //!   labelled with their exact LP optimum.
@@ -22,6 +24,7 @@
 //! - [`policy`]: a trained network as the `qnn` / `dl` [`qmec_model::Policy`].
 //! - [`qasm`]: OpenQASM 3 export and the parser that checks it.
 //! - [`plot`]: the loss curve as CSV and PNG.
+//! - [`shipped`]: the trained per-link model embedded in the binary.
 //! - [`error`]: the crate's typed error, [`QnnError`].
 //!
 //! # Errors
@@ -33,6 +36,7 @@
 
 pub mod adam;
 pub mod arch;
+pub mod candidates;
 pub mod dataset;
 pub mod dense;
 pub mod error;
@@ -44,10 +48,11 @@ pub mod plot;
 pub mod policy;
 pub mod projection;
 pub mod qasm;
+pub mod shipped;
 pub mod train;
 
 pub use arch::{ArchKind, Architecture, Network};
 pub use error::QnnError;
 pub use model_file::{FORMAT_VERSION, ModelFile};
 pub use policy::LearnedPolicy;
-pub use train::{TrainConfig, TrainReport, Validation, train};
+pub use train::{Objective, TrainConfig, TrainReport, Validation, train};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The one format version this build reads and writes.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// The scenario a model was trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,10 @@ impl ScenarioInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingInfo {
+    /// The loss trained on.
+    pub objective: crate::train::Objective,
+    /// Sizes (M, S) learnt from; empty: the scenario's own.
+    pub sizes: Vec<(usize, usize)>,
     /// Epochs run.
     pub epochs: usize,
     /// Adam learning rate.
@@ -63,7 +67,7 @@ pub struct TrainingInfo {
     pub batches_per_epoch: usize,
     /// Training states.
     pub train_states: usize,
-    /// Final training loss (−share of the LP optimum).
+    /// Final training loss (what it measures depends on the objective).
     pub final_loss: f64,
     /// Mean share of the LP optimum on held-out states.
     pub validation_mean_share: f64,

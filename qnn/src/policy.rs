@@ -1,14 +1,17 @@
 //! A trained network as a [`Policy`]: the `qnn` and `dl` policies.
 //!
-//! Each slot: prepare the state ([`StateInput`]), score, project, and hand
-//! the feasible μ to the model crate's default CPU split. Loading checks
-//! that the model file's architecture matches the policy asked for (`qnn`:
-//! paper or per-link; `dl`: mlp) and that it fits the scenario.
+//! Each slot: prepare the state ([`StateInput`]), score every open pair,
+//! and let the critic ([`crate::candidates`]) pick the best of the
+//! network's candidate decisions (and greedy's, dpp-greedy's and the
+//! previous slot's, unless the ablation is asked for); the model crate's
+//! default CPU split completes the decision. Loading checks that the model
+//! file's architecture matches the policy asked for (`qnn`: paper or
+//! per-link; `dl`: mlp) and that it fits the scenario.
 
 use crate::arch::{ArchKind, Network};
+use crate::candidates::{Choice, Critic, DEFAULT_MAX_CANDIDATES, WinCounts};
 use crate::error::{QnnError, Result};
 use crate::features::{FeatureScales, StateInput};
-use crate::loss::decide;
 use crate::model_file::ModelFile;
 use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SystemState};
 use std::path::Path;
@@ -19,27 +22,38 @@ pub struct LearnedPolicy {
     name: String,
     network: Network,
     scales: FeatureScales,
+    critic: Critic,
 }
 
 impl LearnedPolicy {
-    /// Wraps a network with its feature scales.
+    /// Wraps a network with its feature scales; the critic weighs every
+    /// kind of candidate.
     pub fn new(network: Network, scales: FeatureScales) -> LearnedPolicy {
         let kind = network.arch().kind();
         let name = match kind {
             ArchKind::Mlp => "dl".to_string(),
             other => format!("qnn-{other}"),
         };
-        LearnedPolicy { name, network, scales }
+        LearnedPolicy { name, network, scales, critic: Critic::new(DEFAULT_MAX_CANDIDATES, true) }
     }
 
-    /// Loads `path` for the policy `policy` ("qnn" or "dl") on `scenario`.
-    pub fn load(policy: &str, path: &Path, scenario: &Scenario) -> Result<LearnedPolicy> {
-        let (file, network) = ModelFile::load(path)?;
+    /// The same policy deciding from the network's own candidates alone
+    /// (the ablation), named `{name}-alone`.
+    pub fn network_alone(mut self) -> LearnedPolicy {
+        self.name = format!("{}-alone", self.name);
+        self.critic = Critic::new(DEFAULT_MAX_CANDIDATES, false);
+        self
+    }
+
+    /// A model file already read ([`ModelFile::from_json`]), for the policy
+    /// `policy` ("qnn" or "dl") on `scenario`; `origin` names where it came
+    /// from in errors.
+    pub fn from_file(policy: &str, loaded: (ModelFile, Network), origin: &str, scenario: &Scenario) -> Result<LearnedPolicy> {
+        let (file, network) = loaded;
         let kind = file.arch();
         if kind.policy_name() != policy {
             return Err(QnnError::Mismatch(format!(
-                "{} holds a `{kind}` model, which runs as policy `{}`, not `{policy}`",
-                path.display(),
+                "{origin} holds a `{kind}` model, which runs as policy `{}`, not `{policy}`",
                 kind.policy_name()
             )));
         }
@@ -47,17 +61,26 @@ impl LearnedPolicy {
         Ok(LearnedPolicy::new(network, file.scales))
     }
 
+    /// Loads `path` for the policy `policy` ("qnn" or "dl") on `scenario`.
+    pub fn load(policy: &str, path: &Path, scenario: &Scenario) -> Result<LearnedPolicy> {
+        LearnedPolicy::from_file(policy, ModelFile::load(path)?, &path.display().to_string(), scenario)
+    }
+
     /// The network.
     pub fn network(&self) -> &Network {
         &self.network
     }
 
-    /// μ for a state, as a matrix.
-    pub fn offload(&self, scenario: &Scenario, state: &SystemState) -> Result<Matrix> {
+    /// How often each kind of candidate has won so far.
+    pub fn wins(&self) -> &WinCounts {
+        self.critic.wins()
+    }
+
+    /// The chosen candidate for a state.
+    pub fn choose(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Choice> {
         let input = StateInput::new(scenario, state, &self.scales);
-        let mu = decide(self.network.arch(), &input)?;
-        Matrix::from_vec(state.devices(), state.servers(), mu)
-            .ok_or_else(|| QnnError::Mismatch("the network returned a decision of the wrong size".into()))
+        let scores = self.network.arch().scores(&input)?;
+        Ok(self.critic.choose_for(scenario, state, &input, &scores))
     }
 }
 
@@ -67,10 +90,12 @@ impl Policy for LearnedPolicy {
     }
 
     fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError> {
-        let offload = self.offload(scenario, state).map_err(|e| match e {
+        let choice = self.choose(scenario, state).map_err(|e| match e {
             QnnError::Mismatch(why) => PolicyError::Mismatch(why),
             other => PolicyError::Solver(other.to_string()),
         })?;
+        let offload = Matrix::from_vec(state.devices(), state.servers(), choice.mu)
+            .ok_or_else(|| PolicyError::Solver("the critic returned a decision of the wrong size".into()))?;
         Ok(Decision::with_default_cpu(scenario, state, offload))
     }
 }

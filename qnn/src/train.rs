@@ -7,20 +7,28 @@
 //! about 62 passes over the pool, which keeps `--epochs 1000` on the paper
 //! scenario within minutes on two cores for every architecture.
 //!
-//! Each step: scores for the batch, the DPP loss through the projection
+//! Each step: scores for the batch, the loss of the chosen [`Objective`]
 //! ([`crate::loss`]), the gradient of the mean loss with respect to every
 //! parameter (adjoint VJP for circuits, hand-written backprop for dense
 //! layers), one Adam step. Every `eval_every` epochs, and at the end, the
-//! held-out states are scored by the share of the exact LP optimum reached.
+//! held-out states are scored by the share of the exact LP optimum that
+//! the network's own candidates reach ([`crate::candidates`], without
+//! greedy's, dpp-greedy's or the previous slot's).
+//!
+//! A size-free architecture (per-link) can learn from several sizes at
+//! once (`sizes`): the pools are split evenly among them, so one model
+//! sees the few-device and the crowded slot alike.
 
 use crate::adam::Adam;
 use crate::arch::{ArchKind, Network};
+use crate::candidates::{Critic, DEFAULT_MAX_CANDIDATES};
 use crate::dataset::{Sample, collect_states, prepare};
 use crate::error::{QnnError, Result};
 use crate::features::FeatureScales;
-use crate::loss::{decide, dpp_loss, dpp_value};
+use crate::loss::{dpp_loss, exact_loss};
 use crate::model_file::{FORMAT_VERSION, ModelFile, ScenarioInfo, TrainingInfo};
-use qmec_model::Scenario;
+use qmec_model::{Scenario, SystemState};
+use serde::{Deserialize, Serialize};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -29,11 +37,54 @@ use std::time::Instant;
 /// Offset between training and validation rollout seeds.
 const VALIDATION_SEED_OFFSET: u64 = 0x5eed_0000_0000;
 
+/// What the network learns to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Rank the exact decision's pairs first ([`exact_loss`]): the
+    /// candidates' training target, and the online one.
+    Exact,
+    /// Maximise the DPP bound of the projected decision ([`dpp_loss`]).
+    Dpp,
+}
+
+impl Objective {
+    /// The CLI / file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::Exact => "exact",
+            Objective::Dpp => "dpp",
+        }
+    }
+
+    /// Parses a CLI name.
+    pub fn parse(text: &str) -> Result<Objective> {
+        match text {
+            "exact" => Ok(Objective::Exact),
+            "dpp" => Ok(Objective::Dpp),
+            other => Err(QnnError::Config { field: "objective", reason: format!("unknown objective `{other}` (known: exact, dpp)") }),
+        }
+    }
+
+    /// What the training loss of this objective measures, for printing.
+    pub fn loss_meaning(self) -> &'static str {
+        match self {
+            Objective::Exact => "binary cross-entropy of the pair logits against the LP optimum's support",
+            Objective::Dpp => "−Σ Ψ μ / max|Ψ| of the projected decision, per state",
+        }
+    }
+}
+
 /// What to train and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     /// Architecture.
     pub arch: ArchKind,
+    /// Loss.
+    pub objective: Objective,
+    /// Sizes (M, S) to learn from; empty: the scenario's own. Only a
+    /// size-free architecture takes other sizes than the scenario's.
+    pub sizes: Vec<(usize, usize)>,
     /// Epochs (see the module docs).
     pub epochs: usize,
     /// Adam learning rate.
@@ -53,10 +104,14 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The defaults for `arch`: 1000 epochs, lr 0.001, seed 1, 4 × 32.
+    /// The defaults for `arch`: 1000 epochs, lr 0.001, seed 1, 4 × 32;
+    /// the exact objective for per-link, the DPP bound for the fixed-size
+    /// networks (the paper's loss).
     pub fn new(arch: ArchKind) -> TrainConfig {
         TrainConfig {
             arch,
+            objective: if arch == ArchKind::PerLink { Objective::Exact } else { Objective::Dpp },
+            sizes: Vec::new(),
             epochs: 1000,
             lr: 1e-3,
             seed: 1,
@@ -77,6 +132,12 @@ impl TrainConfig {
         positive("batches_per_epoch", self.batches_per_epoch)?;
         positive("train_states", self.train_states)?;
         positive("val_states", self.val_states)?;
+        if self.arch != ArchKind::PerLink && !self.sizes.is_empty() {
+            return Err(QnnError::Config {
+                field: "sizes",
+                reason: format!("the {} architecture is sized for one (M, S); only per-link learns from several sizes", self.arch),
+            });
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(QnnError::Config { field: "lr", reason: format!("must be a positive number, got {}", self.lr) });
         }
@@ -89,7 +150,7 @@ impl TrainConfig {
 pub struct EpochRecord {
     /// 1-based epoch.
     pub epoch: usize,
-    /// Mean training loss over the epoch's batches (−share of the LP optimum).
+    /// Mean training loss over the epoch's batches ([`Objective::loss_meaning`]).
     pub loss: f64,
     /// Mean held-out share of the LP optimum, where evaluated.
     pub val_share: Option<f64>,
@@ -100,6 +161,9 @@ pub struct EpochRecord {
 pub struct Validation {
     /// Mean over states with a positive optimum.
     pub mean_share: f64,
+    /// Mean share of the first candidate alone (the network's ranking,
+    /// before the critic).
+    pub first_share: f64,
     /// 5th percentile.
     pub p5_share: f64,
     /// States scored.
@@ -108,33 +172,49 @@ pub struct Validation {
     pub trivial: usize,
 }
 
-/// Scores `arch` on `samples`.
+/// Scores `network` on `samples` by the share of the LP optimum its own
+/// candidates reach (a fresh critic per state, so no state sees another's
+/// decision).
 pub fn validate(network: &Network, samples: &[Sample]) -> Result<Validation> {
-    let mut shares = Vec::with_capacity(samples.len());
+    let (mut shares, mut first) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
     for sample in samples.iter().filter(|s| s.has_optimum()) {
-        let mu = decide(network.arch(), &sample.input)?;
-        shares.push(dpp_value(&sample.input, &mu) / sample.lp_value);
+        let scores = network.arch().scores(&sample.input)?;
+        let choice = Critic::new(DEFAULT_MAX_CANDIDATES, false).choose_from_network(&sample.input, &scores);
+        shares.push(choice.value / sample.lp_value);
+        first.push(Critic::new(1, false).choose_from_network(&sample.input, &scores).value / sample.lp_value);
     }
-    shares.sort_by(f64::total_cmp);
-    let trivial = samples.len() - shares.len();
-    if shares.is_empty() {
-        return Ok(Validation { mean_share: f64::NAN, p5_share: f64::NAN, states: 0, trivial });
+    let mut validation = Validation::of(shares, samples.len());
+    validation.first_share = mean(&first);
+    Ok(validation)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / values.len() as f64 }
+}
+
+impl Validation {
+    /// Mean, 5th percentile and count of `shares`, out of `total` states.
+    pub fn of(mut shares: Vec<f64>, total: usize) -> Validation {
+        shares.sort_by(f64::total_cmp);
+        let trivial = total - shares.len();
+        if shares.is_empty() {
+            return Validation { mean_share: f64::NAN, first_share: f64::NAN, p5_share: f64::NAN, states: 0, trivial };
+        }
+        let p5 = shares[((shares.len() - 1) as f64 * 0.05).round() as usize];
+        Validation { mean_share: mean(&shares), first_share: f64::NAN, p5_share: p5, states: shares.len(), trivial }
     }
-    let p5 = shares[((shares.len() - 1) as f64 * 0.05).round() as usize];
-    Ok(Validation {
-        mean_share: shares.iter().sum::<f64>() / shares.len() as f64,
-        p5_share: p5,
-        states: shares.len(),
-        trivial,
-    })
 }
 
 /// The mean loss over `batch` and its gradient.
-pub fn batch_gradient(network: &Network, batch: &[&Sample]) -> Result<(f64, Vec<f64>)> {
+pub fn batch_gradient(network: &Network, objective: Objective, batch: &[&Sample]) -> Result<(f64, Vec<f64>)> {
     let inputs: Vec<_> = batch.iter().map(|s| &s.input).collect();
     let scale = 1.0 / batch.len().max(1) as f64;
     let mut upstream = |b: usize, scores: &[f64]| {
-        let (l, mut d) = dpp_loss(&batch[b].input, batch[b].norm, scores);
+        let sample = batch[b];
+        let (l, mut d) = match objective {
+            Objective::Exact => exact_loss(&sample.input, &sample.lp_mu, scores),
+            Objective::Dpp => dpp_loss(&sample.input, sample.norm, scores),
+        };
         d.iter_mut().for_each(|x| *x *= scale);
         (l * scale, d)
     };
@@ -171,16 +251,29 @@ pub struct Data {
     pub val: Vec<Sample>,
 }
 
-/// Collects, scales and labels training and held-out states.
+/// Collects, scales and labels training and held-out states, split evenly
+/// among the configured sizes.
 pub fn collect_data(scenario: &Scenario, config: &TrainConfig) -> Result<Data> {
-    let train_states = collect_states(scenario, config.train_states, config.seed)?;
-    let val_states = collect_states(scenario, config.val_states, config.seed.wrapping_add(VALIDATION_SEED_OFFSET))?;
-    let scales = FeatureScales::measure(&train_states);
-    Ok(Data {
-        train: prepare(scenario, &train_states, &scales)?,
-        val: prepare(scenario, &val_states, &scales)?,
-        scales,
-    })
+    let sizes = if config.sizes.is_empty() { vec![(scenario.devices, scenario.servers)] } else { config.sizes.clone() };
+    let mut per_size = Vec::with_capacity(sizes.len());
+    for (i, &(devices, servers)) in sizes.iter().enumerate() {
+        let sized = scenario
+            .resized(devices, servers)
+            .map_err(|e| QnnError::Config { field: "sizes", reason: e.to_string() })?;
+        let share = |total: usize| total / sizes.len() + usize::from(i < total % sizes.len());
+        let seed = config.seed.wrapping_add(i as u64 * 7919);
+        let train = collect_states(&sized, share(config.train_states), seed)?;
+        let val = collect_states(&sized, share(config.val_states), seed.wrapping_add(VALIDATION_SEED_OFFSET))?;
+        per_size.push((sized, train, val));
+    }
+    let all_train: Vec<SystemState> = per_size.iter().flat_map(|(_, t, _)| t.iter().cloned()).collect();
+    let scales = FeatureScales::measure(&all_train);
+    let mut data = Data { scales, train: Vec::new(), val: Vec::new() };
+    for (sized, train, val) in &per_size {
+        data.train.extend(prepare(sized, train, &scales)?);
+        data.val.extend(prepare(sized, val, &scales)?);
+    }
+    Ok(data)
 }
 
 /// Trains an architecture on `scenario`; `on_epoch` sees every record.
@@ -223,7 +316,7 @@ pub fn train_on(
                 batch.push(&data.train[order[cursor]]);
                 cursor += 1;
             }
-            let (loss, grad) = batch_gradient(&network, &batch)?;
+            let (loss, grad) = batch_gradient(&network, config.objective, &batch)?;
             step += 1;
             if !loss.is_finite() {
                 return Err(QnnError::Diverged { step, what: "loss" });
@@ -249,6 +342,8 @@ pub fn train_on(
         scales: data.scales,
         network: network.to_spec(),
         training: Some(TrainingInfo {
+            objective: config.objective,
+            sizes: config.sizes.clone(),
             epochs: config.epochs,
             lr: config.lr,
             seed: config.seed,

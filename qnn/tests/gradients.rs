@@ -1,11 +1,12 @@
-//! End-to-end gradients: the loss through projection, dense layers and
-//! circuits (adjoint VJP) against central finite differences, for every
+//! End-to-end gradients: both losses (through the projection, or the exact
+//! decision's cross-entropy), dense layers and circuits (adjoint VJP) against central finite differences, for every
 //! architecture, on the small built-in scenario.
 
 use qmec_model::Scenario;
 use qmec_qnn::arch::{ArchKind, Network};
 use qmec_qnn::dataset::{Sample, collect_states, prepare};
 use qmec_qnn::features::FeatureScales;
+use qmec_qnn::Objective;
 use qmec_qnn::train::batch_gradient;
 
 fn samples(scenario: &Scenario, count: usize) -> Vec<Sample> {
@@ -18,12 +19,12 @@ fn samples(scenario: &Scenario, count: usize) -> Vec<Sample> {
     useful
 }
 
-fn check(kind: ArchKind) {
+fn check(kind: ArchKind, objective: Objective) {
     let scenario = Scenario::builtin("paper-small").expect("built-in");
     let data = samples(&scenario, 6);
     let batch: Vec<&Sample> = data.iter().collect();
     let mut network = Network::init(kind, scenario.devices, scenario.servers, 3).expect("network builds");
-    let (_, grad) = batch_gradient(&network, &batch).expect("gradient");
+    let (_, grad) = batch_gradient(&network, objective, &batch).expect("gradient");
     let params = network.arch().params().to_vec();
     let h = 1e-6;
     let mut checked = 0;
@@ -33,7 +34,7 @@ fn check(kind: ArchKind) {
         let mut loss_at = |value: f64| {
             network.arch_mut().params_mut()[i] = value;
             network.arch_mut().refresh().expect("refresh");
-            batch_gradient(&network, &batch).expect("loss").0
+            batch_gradient(&network, objective, &batch).expect("loss").0
         };
         let fd = (loss_at(params[i] + h) - loss_at(params[i] - h)) / (2.0 * h);
         loss_at(params[i]);
@@ -51,15 +52,25 @@ fn check(kind: ArchKind) {
 
 #[test]
 fn paper_gradient_matches_finite_differences() {
-    check(ArchKind::Paper);
+    check(ArchKind::Paper, Objective::Dpp);
 }
 
 #[test]
 fn per_link_gradient_matches_finite_differences() {
-    check(ArchKind::PerLink);
+    check(ArchKind::PerLink, Objective::Dpp);
+}
+
+#[test]
+fn per_link_exact_loss_gradient_matches_finite_differences() {
+    check(ArchKind::PerLink, Objective::Exact);
+}
+
+#[test]
+fn mlp_exact_loss_gradient_matches_finite_differences() {
+    check(ArchKind::Mlp, Objective::Exact);
 }
 
 #[test]
 fn mlp_gradient_matches_finite_differences() {
-    check(ArchKind::Mlp);
+    check(ArchKind::Mlp, Objective::Dpp);
 }

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 pub struct Args {
     #[arg(long, default_value = "paper")]
     scenario: String,
-    /// Comma-separated policies; trained ones as NAME=MODEL_FILE (e.g. qnn=model.json).
-    #[arg(long, value_delimiter = ',', default_value = "local,random,greedy,lyapunov")]
+    /// Comma-separated policies; qnn runs the shipped model, other trained
+    /// ones as NAME=MODEL_FILE (e.g. qnn=model.json, dl=mlp.json).
+    #[arg(long, value_delimiter = ',', default_value = "local,random,greedy,dpp-greedy,lyapunov,qnn")]
     policies: Vec<String>,
     #[arg(long, default_value_t = 2_000)]
     slots: u64,

@@ -13,7 +13,8 @@ pub struct K8sArgs {
     devices: Option<usize>,
     #[arg(long)]
     servers: Option<usize>,
-    #[arg(long, default_value = "lyapunov")]
+    /// Policy by name; `qnn` (the default) runs the shipped trained model.
+    #[arg(long, default_value = qmec_catalog::DEFAULT_POLICY)]
     policy: String,
     #[arg(long, default_value_t = 1)]
     seed: u64,

@@ -10,9 +10,10 @@ pub struct Args {
     /// Built-in scenario (paper, paper-small, scaled, overload) or a TOML file.
     #[arg(long, default_value = "paper")]
     scenario: String,
-    #[arg(long, default_value = "lyapunov")]
+    /// Policy by name; `qnn` (the default) runs the shipped trained model.
+    #[arg(long, default_value = qmec_catalog::DEFAULT_POLICY)]
     policy: String,
-    /// Model file for a trained policy (qnn, dl).
+    /// Model file for a trained policy (qnn: overrides the shipped model; dl).
     #[arg(long)]
     model: Option<PathBuf>,
     #[arg(long, default_value_t = 10_000)]

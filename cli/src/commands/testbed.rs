@@ -16,9 +16,10 @@ pub struct Args {
     /// Overrides the scenario's server count.
     #[arg(long)]
     servers: Option<usize>,
-    #[arg(long, default_value = "lyapunov")]
+    /// Policy by name; `qnn` (the default) runs the shipped trained model.
+    #[arg(long, default_value = qmec_catalog::DEFAULT_POLICY)]
     policy: String,
-    /// Model file for a trained policy (qnn, dl); a path every agent's
+    /// Model file for a trained policy (qnn: overrides the shipped model; dl); a path every agent's
     /// controller can read (inside the run folder for docker).
     #[arg(long)]
     model: Option<PathBuf>,

@@ -168,12 +168,13 @@ impl Architecture for PerLinkNet {
         let (theta, w, b, c0, c1, rho) = self.split();
         let n_circuit = theta.len();
         let temp = rho.exp();
+        // Closed pairs are masked by every loss (zero gradient): simulate
+        // only the open ones.
         let mut states = Vec::new();
         for input in inputs {
-            for m in 0..input.devices() {
-                for s in 0..input.servers() {
-                    states.push(encoding::angle(&angles(input.link(m, s)))?);
-                }
+            for (pair, _) in input.links.open.iter().enumerate().filter(|(_, o)| **o) {
+                let (m, s) = (pair / input.servers(), pair % input.servers());
+                states.push(encoding::angle(&angles(input.link(m, s)))?);
             }
         }
         let forward = batch::forward(&self.circuit, theta, &states, &self.observables)?;
@@ -181,18 +182,23 @@ impl Architecture for PerLinkNet {
         let mut grad = vec![0.0; self.params.len()];
         let mut weights = vec![0.0; z_all.len()];
         let mut loss = 0.0;
-        let mut pair = 0;
+        let mut k = 0;
         let (i_w, i_b) = (n_circuit, n_circuit + QUBITS);
         let (i_c0, i_c1, i_rho) = (i_b + 1, i_b + 2, i_b + 3);
         for (bi, input) in inputs.iter().enumerate() {
             let (m_count, s_count) = (input.devices(), input.servers());
             let width = s_count + 1;
             let mut scores = vec![0.0; m_count * width];
+            let mut open_index = vec![usize::MAX; m_count * s_count];
             for m in 0..m_count {
                 scores[m * width] = temp * (c0 + c1 * input.device_best[m]);
                 for s in 0..s_count {
-                    let z = &z_all[(pair + m * s_count + s) * QUBITS..][..QUBITS];
-                    scores[m * width + 1 + s] = temp * (w.iter().zip(z).map(|(a, c)| a * c).sum::<f64>() + b);
+                    if input.links.open[m * s_count + s] {
+                        let z = &z_all[k * QUBITS..][..QUBITS];
+                        scores[m * width + 1 + s] = temp * (w.iter().zip(z).map(|(a, c)| a * c).sum::<f64>() + b);
+                        open_index[m * s_count + s] = k;
+                        k += 1;
+                    }
                 }
             }
             let (l, d_scores) = upstream(bi, &scores);
@@ -203,18 +209,20 @@ impl Architecture for PerLinkNet {
                 grad[i_c1] += d_local * temp * input.device_best[m];
                 grad[i_rho] += d_local * scores[m * width];
                 for s in 0..s_count {
-                    let k = pair + m * s_count + s;
+                    let j = open_index[m * s_count + s];
+                    if j == usize::MAX {
+                        continue;
+                    }
                     let d = d_scores[m * width + 1 + s];
-                    let z = &z_all[k * QUBITS..][..QUBITS];
+                    let z = &z_all[j * QUBITS..][..QUBITS];
                     for q in 0..QUBITS {
                         grad[i_w + q] += d * temp * z[q];
-                        weights[k * QUBITS + q] = d * temp * w[q];
+                        weights[j * QUBITS + q] = d * temp * w[q];
                     }
                     grad[i_b] += d * temp;
                     grad[i_rho] += d * scores[m * width + 1 + s];
                 }
             }
-            pair += m_count * s_count;
         }
         let g_circuit = forward.vjp(&weights)?;
         for (g, q) in grad.iter_mut().zip(&g_circuit) {

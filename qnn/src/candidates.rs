@@ -1,0 +1,307 @@
+//! From a network's scores to a decision: order-preserving quantisation
+//! into K candidate decisions, and a critic that keeps the best.
+//!
+//! This is how DROO / LyDROO (Bi et al., IEEE TWC 2021) turn a learned
+//! actor into decisions that reach the optimum: the actor only has to rank
+//! well, and the exact objective, cheap to evaluate, picks among a few
+//! feasible candidates. A softmax split alone (the training projection)
+//! spreads a server over many devices, where the per-slot optimum mostly
+//! gives each channel to one device in full.
+//!
+//! * **Scores → pair logits.** z_ms = score_m,s − score_m,local: how much
+//!   the network prefers device m sending to server s over staying local;
+//!   p_ms = σ(z_ms) is its belief that the pair carries share in the optimum.
+//! * **Quantisation.** Candidate 1 visits the open pairs by z, largest
+//!   first, and fills each with what its device's radio, its server's
+//!   channel and its device's queue still leave
+//!   ([`qmec_policies::fill`]). Candidate k > 1 flips the (k−1)-th least
+//!   certain pair (|z| smallest): a pair the network would use (z ≥ 0) is
+//!   moved to the end of the order, one it would not is moved to the front.
+//!   Each candidate is feasible by construction and costs one O(pairs) pass.
+//! * **Other candidates** (unless the ablation turns them off): `greedy`'s
+//!   decision, `dpp-greedy`'s, and the previous slot's support refilled
+//!   under this slot's limits.
+//! * **Critic.** Σ Ψ_ms μ_ms, the exact drift-plus-penalty objective, a dot
+//!   product; the largest wins (ties go to the earlier candidate).
+//! * **Adaptive K.** As in LyDROO, K = min(K_max, 1 + the largest rank a
+//!   network candidate won with over the last [`RANK_WINDOW`] slots), and at
+//!   least 2, so K shrinks while the first candidate keeps winning and grows
+//!   back when flips start to pay.
+
+use crate::features::StateInput;
+use qmec_model::{Policy, Scenario, SystemState};
+use qmec_policies::fill::{FillScratch, SlotLimits, fill_in_order, positive_by_weight};
+use qmec_policies::{DppGreedy, Greedy};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Largest number of network candidates per slot.
+pub const DEFAULT_MAX_CANDIDATES: usize = 16;
+/// Slots over which winning ranks are remembered for adapting K.
+pub const RANK_WINDOW: usize = 32;
+
+/// Where a candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateKind {
+    /// The network's k-th quantisation (1-based).
+    Network(usize),
+    /// `greedy`'s decision.
+    Greedy,
+    /// `dpp-greedy`'s decision.
+    DppGreedy,
+    /// The previous slot's support, refilled.
+    Previous,
+}
+
+impl CandidateKind {
+    /// A short label for tables: `network`, `greedy`, `dpp-greedy`, `previous`.
+    pub fn family(self) -> &'static str {
+        match self {
+            CandidateKind::Network(_) => "network",
+            CandidateKind::Greedy => "greedy",
+            CandidateKind::DppGreedy => "dpp-greedy",
+            CandidateKind::Previous => "previous",
+        }
+    }
+}
+
+/// How many slots each kind of candidate won.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WinCounts {
+    /// Wins of network candidates, by rank (index 0: the first candidate).
+    pub network_by_rank: Vec<u64>,
+    /// Wins of `greedy`'s decision.
+    pub greedy: u64,
+    /// Wins of `dpp-greedy`'s decision.
+    pub dpp_greedy: u64,
+    /// Wins of the previous slot's support.
+    pub previous: u64,
+}
+
+impl WinCounts {
+    fn record(&mut self, kind: CandidateKind) {
+        match kind {
+            CandidateKind::Network(rank) => {
+                if self.network_by_rank.len() < rank {
+                    self.network_by_rank.resize(rank, 0);
+                }
+                self.network_by_rank[rank - 1] += 1;
+            }
+            CandidateKind::Greedy => self.greedy += 1,
+            CandidateKind::DppGreedy => self.dpp_greedy += 1,
+            CandidateKind::Previous => self.previous += 1,
+        }
+    }
+
+    /// Wins of all network candidates together.
+    pub fn network(&self) -> u64 {
+        self.network_by_rank.iter().sum()
+    }
+
+    /// All slots decided.
+    pub fn total(&self) -> u64 {
+        self.network() + self.greedy + self.dpp_greedy + self.previous
+    }
+}
+
+/// One slot's chosen decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// μ, M × S row-major.
+    pub mu: Vec<f64>,
+    /// Its Σ Ψ μ.
+    pub value: f64,
+    /// Which candidate it was.
+    pub kind: CandidateKind,
+    /// Candidates weighed this slot.
+    pub weighed: usize,
+}
+
+/// The quantiser and critic of one policy, with what it keeps between
+/// slots (the previous decision, the recent winning ranks, the win counts).
+#[derive(Debug, Clone)]
+pub struct Critic {
+    max_candidates: usize,
+    others: bool,
+    recent_ranks: VecDeque<usize>,
+    previous: Option<Vec<f64>>,
+    wins: WinCounts,
+    scratch: FillScratch,
+    dpp_greedy: DppGreedy,
+}
+
+impl Critic {
+    /// A critic weighing up to `max_candidates` network candidates, and,
+    /// where `others` is set, greedy's, dpp-greedy's and the previous
+    /// slot's decision too (off: the network's own candidates alone).
+    pub fn new(max_candidates: usize, others: bool) -> Critic {
+        let max_candidates = max_candidates.max(1);
+        Critic {
+            max_candidates,
+            others,
+            recent_ranks: VecDeque::with_capacity(RANK_WINDOW),
+            previous: None,
+            wins: WinCounts::default(),
+            scratch: FillScratch::default(),
+            dpp_greedy: DppGreedy::default(),
+        }
+    }
+
+    /// How many network candidates the next slot weighs.
+    pub fn current_k(&self) -> usize {
+        let top = self.recent_ranks.iter().copied().max().unwrap_or(self.max_candidates);
+        (top + 1).clamp(2.min(self.max_candidates), self.max_candidates)
+    }
+
+    /// The wins so far.
+    pub fn wins(&self) -> &WinCounts {
+        &self.wins
+    }
+
+    /// Whether greedy's, dpp-greedy's and the previous slot's decisions are
+    /// weighed too.
+    pub fn weighs_others(&self) -> bool {
+        self.others
+    }
+
+    /// Decides one slot from the network's `scores` (M × (S+1), column 0 =
+    /// stay local), with the network's candidates alone.
+    pub fn choose_from_network(&mut self, input: &StateInput, scores: &[f64]) -> Choice {
+        self.choose(input, scores, None)
+    }
+
+    /// Decides one slot for `state`, with every candidate this critic weighs
+    /// (`greedy` decides on `state` itself).
+    pub fn choose_for(&mut self, scenario: &Scenario, state: &SystemState, input: &StateInput, scores: &[f64]) -> Choice {
+        let greedy = if self.others { Greedy.decide(scenario, state).ok() } else { None };
+        self.choose(input, scores, greedy.as_ref().map(|d| d.offload.as_slice()))
+    }
+
+    fn choose(&mut self, input: &StateInput, scores: &[f64], greedy: Option<&[f64]>) -> Choice {
+        let limits = SlotLimits { servers: input.servers(), slot_bits: &input.links.slot_bits, queue_bits: &input.links.queue_bits };
+        let k = self.current_k();
+        let mut best: Option<Choice> = None;
+        let mut mu = Vec::new();
+        let mut weighed = 0;
+        let mut consider = |kind: CandidateKind, mu: &[f64], best: &mut Option<Choice>| {
+            weighed += 1;
+            let value = dpp_value(&input.psi, mu);
+            if best.as_ref().is_none_or(|b| value > b.value) {
+                *best = Some(Choice { mu: mu.to_vec(), value, kind, weighed: 0 });
+            }
+        };
+        for (rank, order) in network_orders(&pair_logits(input, scores), k).enumerate() {
+            fill_in_order(&limits, &order, &mut mu, &mut self.scratch);
+            consider(CandidateKind::Network(rank + 1), &mu, &mut best);
+        }
+        if self.others {
+            let from_dpp_greedy = self.dpp_greedy.shares(&input.psi, &limits);
+            consider(CandidateKind::DppGreedy, &from_dpp_greedy, &mut best);
+            if let Some(previous) = self.previous.as_ref().filter(|p| p.len() == input.psi.len()) {
+                let weights: Vec<f64> =
+                    previous.iter().zip(&input.psi).map(|(&u, &p)| if p > 0.0 { u } else { 0.0 }).collect();
+                fill_in_order(&limits, &positive_by_weight(&weights), &mut mu, &mut self.scratch);
+                consider(CandidateKind::Previous, &mu, &mut best);
+            }
+            if let Some(greedy) = greedy {
+                consider(CandidateKind::Greedy, greedy, &mut best);
+            }
+        }
+        // At least one network candidate is always weighed (k ≥ 1).
+        let mut choice = best.unwrap_or_else(|| Choice { mu: vec![0.0; input.psi.len()], value: 0.0, kind: CandidateKind::Network(1), weighed: 0 });
+        choice.weighed = weighed;
+        self.remember(&choice);
+        choice
+    }
+
+    fn remember(&mut self, choice: &Choice) {
+        self.wins.record(choice.kind);
+        if let CandidateKind::Network(rank) = choice.kind {
+            if self.recent_ranks.len() == RANK_WINDOW {
+                self.recent_ranks.pop_front();
+            }
+            self.recent_ranks.push_back(rank);
+        }
+        self.previous = Some(choice.mu.clone());
+    }
+}
+
+/// Σ Ψ μ.
+pub fn dpp_value(psi: &[f64], mu: &[f64]) -> f64 {
+    psi.iter().zip(mu).map(|(p, u)| p * u).sum()
+}
+
+/// (pair index m·S + s, z_ms) for every open pair.
+pub fn pair_logits(input: &StateInput, scores: &[f64]) -> Vec<(usize, f64)> {
+    let (m_count, s_count) = (input.devices(), input.servers());
+    let width = s_count + 1;
+    let mut logits = Vec::new();
+    for m in 0..m_count {
+        let row = &scores[m * width..(m + 1) * width];
+        for s in 0..s_count {
+            let pair = m * s_count + s;
+            if input.links.open[pair] {
+                logits.push((pair, row[1 + s] - row[0]));
+            }
+        }
+    }
+    logits
+}
+
+/// The first `k` quantisations of `logits` as pair orders (see the module
+/// docs).
+pub fn network_orders(logits: &[(usize, f64)], k: usize) -> impl Iterator<Item = Vec<usize>> + '_ {
+    let mut by_score = logits.to_vec();
+    by_score.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let base: Vec<usize> = by_score.iter().map(|&(pair, _)| pair).collect();
+    let mut uncertain = logits.to_vec();
+    let flips = k.saturating_sub(1).min(uncertain.len());
+    if flips > 0 && flips < uncertain.len() {
+        uncertain.select_nth_unstable_by(flips - 1, |a, b| a.1.abs().total_cmp(&b.1.abs()).then(a.0.cmp(&b.0)));
+    }
+    uncertain.truncate(flips);
+    uncertain.sort_unstable_by(|a, b| a.1.abs().total_cmp(&b.1.abs()).then(a.0.cmp(&b.0)));
+    let first = std::iter::once(base.clone());
+    let flipped = uncertain.into_iter().map(move |(pair, z)| {
+        let rest = base.iter().copied().filter(|&p| p != pair);
+        if z >= 0.0 { rest.chain(std::iter::once(pair)).collect() } else { std::iter::once(pair).chain(rest).collect() }
+    });
+    first.chain(flipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_order_follows_the_scores_and_flips_move_the_least_certain_pairs() {
+        let logits = [(0, 3.0), (1, -0.1), (2, 0.2), (3, -5.0)];
+        let orders: Vec<Vec<usize>> = network_orders(&logits, 3).collect();
+        assert_eq!(orders[0], vec![0, 2, 1, 3]);
+        // |z| smallest: pair 1 (z < 0) goes to the front.
+        assert_eq!(orders[1], vec![1, 0, 2, 3]);
+        // Next: pair 2 (z ≥ 0) goes to the end.
+        assert_eq!(orders[2], vec![0, 1, 3, 2]);
+    }
+
+    #[test]
+    fn k_never_asks_for_more_flips_than_there_are_pairs() {
+        let logits = [(0, 1.0), (1, -1.0)];
+        assert_eq!(network_orders(&logits, 10).count(), 3);
+        assert_eq!(network_orders(&[], 4).count(), 1);
+    }
+
+    #[test]
+    fn k_follows_the_ranks_that_won_lately() {
+        let mut critic = Critic::new(8, false);
+        assert_eq!(critic.current_k(), 8);
+        for _ in 0..RANK_WINDOW {
+            critic.remember(&Choice { mu: vec![], value: 0.0, kind: CandidateKind::Network(1), weighed: 1 });
+        }
+        assert_eq!(critic.current_k(), 2);
+        critic.remember(&Choice { mu: vec![], value: 0.0, kind: CandidateKind::Network(5), weighed: 1 });
+        assert_eq!(critic.current_k(), 6);
+        assert_eq!(critic.wins().network_by_rank, vec![RANK_WINDOW as u64, 0, 0, 0, 1]);
+    }
+}
