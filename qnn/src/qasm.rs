@@ -6,7 +6,7 @@
 //! one input's encoding as gates from |0…0⟩: `ry` gates for angle encoding,
 //! and for amplitude encoding the RY/CNOT state preparation of
 //! [`qmec_quantum::state_prep`]. The file therefore runs as is anywhere.
-//! Qubit q[i] is bit i of the basis index (little-endian, as in Qiskit).
+//! Qubit `q[i]` is bit i of the basis index (little-endian, as in Qiskit).
 //! A `// qmec-readout: z` comment lists the qubits whose ⟨Z⟩ the network
 //! reads. [`parse`] reads exactly this subset back and [`simulate`] reruns
 //! it from |0…0⟩, which is how the tests prove the export is faithful.
