@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test in the workspace, then the
-# cross-checks against peers written elsewhere (PennyLane), which install
+# cross-checks against peers written elsewhere (PennyLane, Qiskit), which install
 # their Python packages into cached virtual environments on first use.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -3,20 +3,19 @@
 //! The export lets a trained QNN run on other simulators or hardware. It
 //! writes the circuit with the trained angles resolved to numbers (Rust's
 //! shortest round-trip formatting, so no precision is lost), preceded by
-//! one input's encoding: explicit `ry` gates for angle encoding, or, for
-//! amplitude encoding (which has no short gate form), a machine-readable
-//! `// qmec-state-prep amplitudes:` comment naming the real amplitudes.
-//! Qubit q[i] is bit i of the basis index (little-endian, as in Qiskit).
+//! one input's encoding as gates from |0…0⟩: `ry` gates for angle encoding,
+//! and for amplitude encoding the RY/CNOT state preparation of
+//! [`qmec_quantum::state_prep`]. The file therefore runs as is anywhere.
+//! Qubit `q[i]` is bit i of the basis index (little-endian, as in Qiskit).
 //! A `// qmec-readout: z` comment lists the qubits whose ⟨Z⟩ the network
 //! reads. [`parse`] reads exactly this subset back and [`simulate`] reruns
-//! it, which is how the tests prove the export is faithful.
+//! it from |0…0⟩, which is how the tests prove the export is faithful.
 
 use crate::arch::{CircuitInstance, Encoding};
 use crate::error::{QnnError, Result};
-use qmec_quantum::{Angle, Circuit, Complex64, Observable, Op, StateVector, encoding};
+use qmec_quantum::{Angle, Circuit, Observable, Op, StateVector, encoding, state_prep};
 use std::fmt::Write as _;
 
-const PREP: &str = "// qmec-state-prep amplitudes:";
 const READOUT: &str = "// qmec-readout: z";
 
 /// OpenQASM 3 text of `instance`, with `title` as a leading comment.
@@ -35,9 +34,8 @@ pub fn export(instance: &CircuitInstance, title: &str) -> Result<String> {
     let _ = writeln!(out, "bit[{n}] c;");
     match &instance.encoding {
         Encoding::Amplitude(amps) => {
-            let _ = writeln!(out, "// input: amplitude encoding; prepare this real state on q before the circuit");
-            let text: Vec<String> = amps.iter().map(|a| format!("{a:?}")).collect();
-            let _ = writeln!(out, "{PREP} {}", text.join(" "));
+            let _ = writeln!(out, "// input: amplitude encoding, prepared from |0...0> by uniformly controlled RY rotations (Mottonen et al.)");
+            write_ops(&mut out, state_prep::amplitude_on(amps, n)?.ops(), &[])?;
         }
         Encoding::Angle(angles) => {
             let _ = writeln!(out, "// input: angle encoding");
@@ -47,15 +45,21 @@ pub fn export(instance: &CircuitInstance, title: &str) -> Result<String> {
         }
     }
     let _ = writeln!(out, "// trained circuit");
+    write_ops(&mut out, instance.circuit.ops(), &instance.params)?;
+    let _ = writeln!(out, "c = measure q;");
+    Ok(out)
+}
+
+/// Writes `ops` as gates, resolving parameterised angles against `params`.
+fn write_ops(out: &mut String, ops: &[Op], params: &[f64]) -> Result<()> {
     let resolve = |angle: &Angle| match *angle {
         Angle::Fixed(a) => Ok(a),
-        Angle::Param { index, scale } => instance
-            .params
+        Angle::Param { index, scale } => params
             .get(index)
             .map(|p| scale * p)
             .ok_or_else(|| crate::error::field("params", format!("no parameter {index}"))),
     };
-    for op in instance.circuit.ops() {
+    for op in ops {
         match op {
             Op::H { qubit } => writeln!(out, "h q[{qubit}];"),
             Op::X { qubit } => writeln!(out, "x q[{qubit}];"),
@@ -70,18 +74,15 @@ pub fn export(instance: &CircuitInstance, title: &str) -> Result<String> {
         }
         .map_err(|e| crate::error::field("qasm", e.to_string()))?;
     }
-    let _ = writeln!(out, "c = measure q;");
-    Ok(out)
+    Ok(())
 }
 
-/// A parsed export: register size, optional amplitude preparation, the ops
-/// (encoding gates included, all angles fixed) and the readout qubits.
+/// A parsed export: register size, the ops (encoding gates included, all
+/// angles fixed) and the readout qubits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     /// The register.
     pub n_qubits: usize,
-    /// Amplitudes from the state-prep comment, if any.
-    pub prep: Option<Vec<f64>>,
     /// Every gate in order.
     pub circuit: Circuit,
     /// Qubits read out with ⟨Z⟩.
@@ -104,20 +105,11 @@ fn qubit_ref(text: &str, line: usize) -> Result<usize> {
 /// Parses the subset [`export`] writes.
 pub fn parse(text: &str) -> Result<Program> {
     let mut n_qubits = None;
-    let mut prep = None;
     let mut readout = Vec::new();
     let mut ops = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim();
-        if let Some(rest) = line.strip_prefix(PREP) {
-            let amps = rest
-                .split_whitespace()
-                .map(|a| a.parse::<f64>().map_err(|_| qasm_err(line_no, format!("bad amplitude `{a}`"))))
-                .collect::<Result<Vec<_>>>()?;
-            prep = Some(amps);
-            continue;
-        }
         if let Some(rest) = line.strip_prefix(READOUT) {
             readout = rest
                 .split_whitespace()
@@ -172,20 +164,12 @@ pub fn parse(text: &str) -> Result<Program> {
     for (line_no, op) in ops {
         circuit.push(op).map_err(|e| qasm_err(line_no, e.to_string()))?;
     }
-    Ok(Program { n_qubits, prep, circuit, readout })
+    Ok(Program { n_qubits, circuit, readout })
 }
 
-/// ⟨Z⟩ of the readout qubits after running a parsed program.
+/// ⟨Z⟩ of the readout qubits after running a parsed program from |0…0⟩.
 pub fn simulate(program: &Program) -> Result<Vec<f64>> {
-    let mut state = match &program.prep {
-        Some(amps) => {
-            let c: Vec<Complex64> = amps.iter().map(|&a| Complex64::new(a, 0.0)).collect();
-            let mut padded = c;
-            padded.resize(1usize << program.n_qubits, Complex64::new(0.0, 0.0));
-            StateVector::from_amplitudes(padded)?
-        }
-        None => StateVector::zero(program.n_qubits)?,
-    };
+    let mut state = StateVector::zero(program.n_qubits)?;
     program.circuit.run(&[], &mut state)?;
     Ok(program
         .readout

@@ -9,6 +9,8 @@
 //!   significant bit of the basis index) and the mapping to PennyLane wires.
 //! - [`encoding`]: classical features into states (amplitude and angle
 //!   encoding), with [`EncodingError`] naming why a row is unusable.
+//! - [`state_prep`]: the RY and CNOT gates that prepare an amplitude
+//!   encoding from |0…0⟩, for circuits exported to other simulators.
 //! - [`observable`]: ⟨Z_i⟩, ⟨Z_i Z_j⟩ and ⟨ψ|D|ψ⟩ for a real diagonal D.
 //! - [`circuit`]: [`Circuit`], a validated, serde-serialisable list of
 //!   [`Op`]s with fixed or parameterised angles, and running it.
@@ -39,6 +41,7 @@ mod kernels;
 pub mod observable;
 pub mod param_shift;
 pub mod state;
+pub mod state_prep;
 
 pub use adjoint::{Jacobian, Vjp, Workspace};
 pub use circuit::{Angle, Circuit, Op};
