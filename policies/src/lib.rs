@@ -27,7 +27,7 @@ pub mod share;
 pub use dpp_greedy::DppGreedy;
 pub use greedy::Greedy;
 pub use local::Local;
-pub use lyapunov::{Lyapunov, solve_dpp_lp};
+pub use lyapunov::{Lyapunov, solve_dpp_lp, solve_on_pairs};
 pub use random::RandomChoice;
 
 use qmec_model::Policy;

@@ -9,6 +9,7 @@
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOutcome, Variable};
 use qmec_model::lyapunov::dpp_weights;
+use crate::fill::{SlotLimits, slot_bits_and_queues};
 use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SystemState};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,50 +29,64 @@ impl Policy for Lyapunov {
 /// The optimal shares μ* and the optimum Σ Ψ μ*.
 pub fn solve_dpp_lp(scenario: &Scenario, state: &SystemState) -> Result<(Matrix, f64), PolicyError> {
     let weights = dpp_weights(scenario, state);
-    let (devices, servers) = (state.devices(), state.servers());
+    let (slot_bits, queue_bits) = slot_bits_and_queues(scenario, state);
+    let limits = SlotLimits { servers: state.servers(), slot_bits: &slot_bits, queue_bits: &queue_bits };
+    let all: Vec<usize> = (0..weights.as_slice().len()).collect();
+    let (mu, value) = solve_on_pairs(weights.as_slice(), &limits, scenario.control.queue_unit_bits, &all)?;
+    let offload = Matrix::from_vec(state.devices(), state.servers(), mu)
+        .ok_or_else(|| PolicyError::Solver("the LP returned a decision of the wrong size".into()))?;
+    Ok((offload, value))
+}
+
+/// The LP restricted to the pairs `pairs` (indices m·S + s; every other
+/// share is 0): μ (M × S, row-major) and Σ Ψ μ. Over a set that holds the
+/// optimum's support it is the optimum; the learned policies' critic solves
+/// it on each candidate's support, as DROO's critic solves the resource
+/// allocation of each candidate offloading decision. `unit` scales the
+/// queue caps to the order of the shares, for the simplex's tolerances.
+pub fn solve_on_pairs(weights: &[f64], limits: &SlotLimits<'_>, unit: f64, pairs: &[usize]) -> Result<(Vec<f64>, f64), PolicyError> {
+    let (devices, servers) = (limits.devices(), limits.servers);
     let mut problem = Problem::new(OptimizationDirection::Maximize);
-    let mut vars: Vec<(usize, usize, Variable)> = Vec::new();
+    let mut vars: Vec<(usize, Variable)> = Vec::new();
     let mut per_server: Vec<Vec<(Variable, f64)>> = vec![Vec::new(); servers];
-    let unit = scenario.control.queue_unit_bits;
-    for m in 0..devices {
-        let mut radio = Vec::new();
-        let mut cap = Vec::new();
-        let mut largest_slot_bits: f64 = 0.0;
-        for (s, column) in per_server.iter_mut().enumerate() {
-            let psi = weights.get(m, s);
-            if psi <= 0.0 || !psi.is_finite() {
-                continue;
-            }
-            let var = problem.add_var(psi, (0.0, 1.0));
-            let slot_bits = scenario.slot_seconds * state.rates_bps.get(m, s);
-            largest_slot_bits = largest_slot_bits.max(slot_bits);
-            radio.push((var, 1.0));
-            cap.push((var, slot_bits / unit));
-            column.push((var, 1.0));
-            vars.push((m, s, var));
+    let mut per_device: Vec<Vec<(Variable, usize)>> = vec![Vec::new(); devices];
+    for &pair in pairs {
+        let psi = weights[pair];
+        if psi <= 0.0 || !psi.is_finite() {
+            continue;
         }
-        if radio.len() > 1 {
+        let var = problem.add_var(psi, (0.0, 1.0));
+        per_server[pair % servers].push((var, 1.0));
+        per_device[pair / servers].push((var, pair));
+        vars.push((pair, var));
+    }
+    for (m, row) in per_device.iter().enumerate().filter(|(_, row)| !row.is_empty()) {
+        if row.len() > 1 {
+            let radio: Vec<(Variable, f64)> = row.iter().map(|&(v, _)| (v, 1.0)).collect();
             problem.add_constraint(radio.as_slice(), ComparisonOp::Le, 1.0);
         }
-        if !cap.is_empty() && state.queue_bits[m] < largest_slot_bits {
-            problem.add_constraint(cap.as_slice(), ComparisonOp::Le, state.queue_bits[m] / unit);
+        // A queue cap only where it can bind keeps the LP small.
+        let largest = row.iter().map(|&(_, pair)| limits.slot_bits[pair]).fold(0.0, f64::max);
+        if limits.queue_bits[m] < largest {
+            let cap: Vec<(Variable, f64)> = row.iter().map(|&(v, pair)| (v, limits.slot_bits[pair] / unit)).collect();
+            problem.add_constraint(cap.as_slice(), ComparisonOp::Le, limits.queue_bits[m] / unit);
         }
     }
     for column in per_server.iter().filter(|c| c.len() > 1) {
         problem.add_constraint(column.as_slice(), ComparisonOp::Le, 1.0);
     }
-    let mut offload = Matrix::zeros(devices, servers);
+    let mut mu = vec![0.0; devices * servers];
     if vars.is_empty() {
-        return Ok((offload, 0.0));
+        return Ok((mu, 0.0));
     }
     let solution = match problem.solve().map_err(|e| PolicyError::Solver(e.to_string()))? {
         SolveOutcome::Solution(solution) => solution,
         SolveOutcome::Interrupted(_) => return Err(PolicyError::Solver("the LP solve was interrupted".into())),
     };
-    for (m, s, var) in vars {
+    for (pair, var) in vars {
         // Simplex vertices can sit a hair outside [0, 1].
-        offload.set(m, s, solution.var_value(var).clamp(0.0, 1.0));
+        mu[pair] = solution.var_value(var).clamp(0.0, 1.0);
     }
-    let value = weights.dot(&offload);
-    Ok((offload, value))
+    let value = weights.iter().zip(&mu).map(|(w, u)| w * u).sum();
+    Ok((mu, value))
 }

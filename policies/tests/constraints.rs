@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use qmec_model::lyapunov::dpp_weights;
 use qmec_model::{Matrix, Scenario, SystemState};
-use qmec_policies::{CLASSICAL, classical, solve_dpp_lp};
+use qmec_policies::fill::{SlotLimits, slot_bits_and_queues};
+use qmec_policies::{CLASSICAL, classical, solve_dpp_lp, solve_on_pairs};
 
 fn scenario(devices: usize, servers: usize, v: f64) -> Scenario {
     let mut scenario = Scenario::paper();
@@ -69,6 +70,35 @@ proptest! {
             let decision = classical(name, 3).expect("known").decide(&scenario, &state).expect("decides");
             let value = weights.dot(&decision.offload);
             prop_assert!(value <= optimum + 1e-6 * optimum.abs().max(1.0), "{name}: {value} > LP {optimum}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// On every pair the restricted LP is the LP; on a subset it is feasible,
+    /// uses only that subset and reaches at most the optimum.
+    #[test]
+    fn the_lp_on_a_subset_of_pairs_is_feasible_and_bounded_by_the_optimum(
+        (scenario, state) in arbitrary_state(),
+        keep in prop::collection::vec(any::<bool>(), 20),
+    ) {
+        let weights = dpp_weights(&scenario, &state);
+        let (_, optimum) = solve_dpp_lp(&scenario, &state).expect("LP solves");
+        let (slot_bits, queue_bits) = slot_bits_and_queues(&scenario, &state);
+        let limits = SlotLimits { servers: state.servers(), slot_bits: &slot_bits, queue_bits: &queue_bits };
+        let unit = scenario.control.queue_unit_bits;
+        let all: Vec<usize> = (0..weights.as_slice().len()).collect();
+        let (_, everything) = solve_on_pairs(weights.as_slice(), &limits, unit, &all).expect("solves");
+        prop_assert!((everything - optimum).abs() <= 1e-9 * optimum.abs().max(1.0));
+        let subset: Vec<usize> = all.iter().copied().filter(|&k| keep[k % keep.len()]).collect();
+        let (mu, value) = solve_on_pairs(weights.as_slice(), &limits, unit, &subset).expect("solves");
+        prop_assert!(value <= optimum + 1e-6 * optimum.abs().max(1.0));
+        let offload = Matrix::from_vec(state.devices(), state.servers(), mu).expect("shape");
+        prop_assert!(qmec_model::Decision::with_default_cpu(&scenario, &state, offload.clone()).check(&scenario, &state).is_ok());
+        for (k, share) in offload.as_slice().iter().enumerate() {
+            prop_assert!(*share == 0.0 || subset.contains(&k), "pair {k} outside the subset got {share}");
         }
     }
 }

@@ -11,13 +11,18 @@
 //! * **Scores → pair logits.** z_ms = score_m,s − score_m,local: how much
 //!   the network prefers device m sending to server s over staying local;
 //!   p_ms = σ(z_ms) is its belief that the pair carries share in the optimum.
-//! * **Quantisation.** Candidate 1 visits the open pairs by z, largest
-//!   first, and fills each with what its device's radio, its server's
-//!   channel and its device's queue still leave
-//!   ([`qmec_policies::fill`]). Candidate k > 1 flips the (k−1)-th least
-//!   certain pair (|z| smallest): a pair the network would use (z ≥ 0) is
-//!   moved to the end of the order, one it would not is moved to the front.
-//!   Each candidate is feasible by construction and costs one O(pairs) pass.
+//! * **Quantisation.** The open pairs sorted by z, largest first, are the
+//!   network's order. Candidate 1 visits them in that order and fills each
+//!   with what its device's radio, its server's channel and its device's
+//!   queue still leave ([`qmec_policies::fill`]): one O(pairs) pass.
+//!   Candidate k > 1 keeps the first n_k = S·2^k pairs of the order
+//!   (4S, 8S, 16S, …) as its support — DROO's quantisation by threshold —
+//!   and allocates on it exactly: the per-slot LP restricted to those pairs
+//!   ([`qmec_policies::solve_on_pairs`]), as DROO's critic solves the
+//!   resource allocation of each candidate offloading decision. The
+//!   optimum's support is a few pairs per server, so when the network ranks
+//!   it near the top the small LP returns the optimum itself, at a fraction
+//!   of the full LP's cost (tens of variables per server, not M).
 //! * **Other candidates** (unless the ablation turns them off): `greedy`'s
 //!   decision, `dpp-greedy`'s, and the previous slot's support refilled
 //!   under this slot's limits.
@@ -25,18 +30,20 @@
 //!   product; the largest wins (ties go to the earlier candidate).
 //! * **Adaptive K.** As in LyDROO, K = min(K_max, 1 + the largest rank a
 //!   network candidate won with over the last [`RANK_WINDOW`] slots), and at
-//!   least 2, so K shrinks while the first candidate keeps winning and grows
-//!   back when flips start to pay.
+//!   least 2, so K shrinks while small supports keep winning and grows back
+//!   when a larger one starts to pay. A candidate whose small LP fails is
+//!   skipped and counted.
 
 use crate::features::StateInput;
 use qmec_model::{Policy, Scenario, SystemState};
 use qmec_policies::fill::{FillScratch, SlotLimits, fill_in_order, positive_by_weight};
-use qmec_policies::{DppGreedy, Greedy};
+use qmec_policies::{DppGreedy, Greedy, solve_on_pairs};
 use serde::Serialize;
 use std::collections::VecDeque;
 
-/// Largest number of network candidates per slot.
-pub const DEFAULT_MAX_CANDIDATES: usize = 16;
+/// Largest number of network candidates per slot: the fill, then supports
+/// of 4S and 8S pairs (larger supports approach the full LP's cost).
+pub const DEFAULT_MAX_CANDIDATES: usize = 3;
 /// Slots over which winning ranks are remembered for adapting K.
 pub const RANK_WINDOW: usize = 32;
 
@@ -77,6 +84,8 @@ pub struct WinCounts {
     pub dpp_greedy: u64,
     /// Wins of the previous slot's support.
     pub previous: u64,
+    /// Candidates skipped because their small LP failed.
+    pub failed: u64,
 }
 
 impl WinCounts {
@@ -99,7 +108,7 @@ impl WinCounts {
         self.network_by_rank.iter().sum()
     }
 
-    /// All slots decided.
+    /// Slots decided.
     pub fn total(&self) -> u64 {
         self.network() + self.greedy + self.dpp_greedy + self.previous
     }
@@ -184,6 +193,7 @@ impl Critic {
         let mut best: Option<Choice> = None;
         let mut mu = Vec::new();
         let mut weighed = 0;
+        let mut failed = 0;
         let mut consider = |kind: CandidateKind, mu: &[f64], best: &mut Option<Choice>| {
             weighed += 1;
             let value = dpp_value(&input.psi, mu);
@@ -191,9 +201,14 @@ impl Critic {
                 *best = Some(Choice { mu: mu.to_vec(), value, kind, weighed: 0 });
             }
         };
-        for (rank, order) in network_orders(&pair_logits(input, scores), k).enumerate() {
-            fill_in_order(&limits, &order, &mut mu, &mut self.scratch);
-            consider(CandidateKind::Network(rank + 1), &mu, &mut best);
+        let order = network_order(&pair_logits(input, scores));
+        fill_in_order(&limits, &order, &mut mu, &mut self.scratch);
+        consider(CandidateKind::Network(1), &mu, &mut best);
+        for (rank, support) in support_sizes(input.servers(), order.len()).take(k.saturating_sub(1)).enumerate() {
+            match solve_on_pairs(&input.psi, &limits, input.queue_unit_bits, &order[..support]) {
+                Ok((exact, _)) => consider(CandidateKind::Network(rank + 2), &exact, &mut best),
+                Err(_) => failed += 1,
+            }
         }
         if self.others {
             let from_dpp_greedy = self.dpp_greedy.shares(&input.psi, &limits);
@@ -211,6 +226,7 @@ impl Critic {
         // At least one network candidate is always weighed (k ≥ 1).
         let mut choice = best.unwrap_or_else(|| Choice { mu: vec![0.0; input.psi.len()], value: 0.0, kind: CandidateKind::Network(1), weighed: 0 });
         choice.weighed = weighed;
+        self.wins.failed += failed;
         self.remember(&choice);
         choice
     }
@@ -249,25 +265,24 @@ pub fn pair_logits(input: &StateInput, scores: &[f64]) -> Vec<(usize, f64)> {
     logits
 }
 
-/// The first `k` quantisations of `logits` as pair orders (see the module
-/// docs).
-pub fn network_orders(logits: &[(usize, f64)], k: usize) -> impl Iterator<Item = Vec<usize>> + '_ {
+/// The network's order: pairs by logit, largest first (ties by index, so
+/// the order is deterministic).
+pub fn network_order(logits: &[(usize, f64)]) -> Vec<usize> {
     let mut by_score = logits.to_vec();
     by_score.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let base: Vec<usize> = by_score.iter().map(|&(pair, _)| pair).collect();
-    let mut uncertain = logits.to_vec();
-    let flips = k.saturating_sub(1).min(uncertain.len());
-    if flips > 0 && flips < uncertain.len() {
-        uncertain.select_nth_unstable_by(flips - 1, |a, b| a.1.abs().total_cmp(&b.1.abs()).then(a.0.cmp(&b.0)));
-    }
-    uncertain.truncate(flips);
-    uncertain.sort_unstable_by(|a, b| a.1.abs().total_cmp(&b.1.abs()).then(a.0.cmp(&b.0)));
-    let first = std::iter::once(base.clone());
-    let flipped = uncertain.into_iter().map(move |(pair, z)| {
-        let rest = base.iter().copied().filter(|&p| p != pair);
-        if z >= 0.0 { rest.chain(std::iter::once(pair)).collect() } else { std::iter::once(pair).chain(rest).collect() }
-    });
-    first.chain(flipped)
+    by_score.into_iter().map(|(pair, _)| pair).collect()
+}
+
+/// Support sizes of candidates 2, 3, …: S·2^k pairs for k = 2, 3, …, the
+/// last one the whole order.
+pub fn support_sizes(servers: usize, pairs: usize) -> impl Iterator<Item = usize> {
+    let mut next = Some(4 * servers.max(1));
+    std::iter::from_fn(move || {
+        let size = next?;
+        next = if size >= pairs { None } else { Some(size * 2) };
+        Some(size.min(pairs))
+    })
+    .filter(move |_| pairs > 0)
 }
 
 #[cfg(test)]
@@ -275,21 +290,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_order_follows_the_scores_and_flips_move_the_least_certain_pairs() {
-        let logits = [(0, 3.0), (1, -0.1), (2, 0.2), (3, -5.0)];
-        let orders: Vec<Vec<usize>> = network_orders(&logits, 3).collect();
-        assert_eq!(orders[0], vec![0, 2, 1, 3]);
-        // |z| smallest: pair 1 (z < 0) goes to the front.
-        assert_eq!(orders[1], vec![1, 0, 2, 3]);
-        // Next: pair 2 (z ≥ 0) goes to the end.
-        assert_eq!(orders[2], vec![0, 1, 3, 2]);
+    fn the_order_follows_the_scores_and_breaks_ties_by_pair() {
+        let logits = [(0, 3.0), (1, -0.1), (2, 0.2), (3, -5.0), (4, 0.2)];
+        assert_eq!(network_order(&logits), vec![0, 2, 4, 1, 3]);
     }
 
     #[test]
-    fn k_never_asks_for_more_flips_than_there_are_pairs() {
-        let logits = [(0, 1.0), (1, -1.0)];
-        assert_eq!(network_orders(&logits, 10).count(), 3);
-        assert_eq!(network_orders(&[], 4).count(), 1);
+    fn supports_double_from_four_per_server_up_to_every_pair() {
+        assert_eq!(support_sizes(3, 100).collect::<Vec<_>>(), vec![12, 24, 48, 96, 100]);
+        assert_eq!(support_sizes(3, 12).collect::<Vec<_>>(), vec![12]);
+        assert_eq!(support_sizes(3, 5).collect::<Vec<_>>(), vec![5]);
+        assert_eq!(support_sizes(3, 0).count(), 0);
     }
 
     #[test]

@@ -26,11 +26,12 @@
 //!   "who wins this server" information the per-slot LP turns on, without
 //!   the network having to see the other devices;
 //! * the **shortlist**: a pair is open when Ψ_ms > 0 and it is among its
-//!   device's [`SHORTLIST`] best servers or its server's [`SHORTLIST`] best
-//!   devices. A pair outside both almost never carries share in the LP
-//!   optimum (all its device's better servers and all its server's better
-//!   devices would have to be used elsewhere), and leaving it out keeps a
-//!   1000 × 50 slot to about 13 000 scored pairs instead of 50 000;
+//!   device's [`DEVICE_SHORTLIST`] best servers or its server's
+//!   [`SERVER_SHORTLIST`] best devices. A pair outside both almost never
+//!   carries share in the LP optimum (all its device's better servers and
+//!   all its server's better devices would have to be used elsewhere), and
+//!   leaving it out keeps a 1000 × 50 slot to a few thousand scored pairs
+//!   instead of 50 000;
 //! * Ψ itself and the caps the projection needs ([`Links`]).
 
 use crate::projection::Links;
@@ -40,8 +41,10 @@ use serde::{Deserialize, Serialize};
 
 /// Per-link features per pair.
 pub const LINK_FEATURES: usize = 4;
-/// Best servers per device and best devices per server kept open.
-pub const SHORTLIST: usize = 12;
+/// Best servers per device kept open.
+pub const DEVICE_SHORTLIST: usize = 4;
+/// Best devices per server kept open.
+pub const SERVER_SHORTLIST: usize = 16;
 
 /// Scales that bring raw bits and rates to order one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -91,6 +94,9 @@ pub struct StateInput {
     pub psi: Vec<f64>,
     /// max |Ψ_ms| (1 if all are 0).
     pub psi_scale: f64,
+    /// u, the queue unit of the scenario's Lyapunov function (bits): the
+    /// scale the critic's small LPs are written in.
+    pub queue_unit_bits: f64,
     /// The global vector, [`global_len`] long.
     pub global: Vec<f64>,
     /// [`LINK_FEATURES`] per pair, row-major (m, s, feature).
@@ -100,8 +106,15 @@ pub struct StateInput {
 }
 
 impl StateInput {
-    /// Prepares `state` of `scenario` with the model's `scales`.
+    /// Prepares `state` of `scenario` with the model's `scales`, for every
+    /// architecture.
     pub fn new(scenario: &Scenario, state: &SystemState, scales: &FeatureScales) -> StateInput {
+        StateInput::prepare(scenario, state, scales, true)
+    }
+
+    /// Prepares `state`; the global vector (2M + 2MS + S + 1 logarithms,
+    /// read only by the fixed-size networks) only `with_global`.
+    pub fn prepare(scenario: &Scenario, state: &SystemState, scales: &FeatureScales, with_global: bool) -> StateInput {
         let (m_count, s_count) = (state.devices(), state.servers());
         let psi_matrix = dpp_weights(scenario, state);
         let psi = psi_matrix.as_slice().to_vec();
@@ -109,14 +122,7 @@ impl StateInput {
         let psi_scale = if top > 0.0 && top.is_finite() { top } else { 1.0 };
         let slot_bits: Vec<f64> = state.rates_bps.as_slice().iter().map(|r| scenario.slot_seconds * r).collect();
 
-        let squash = |x: f64, scale: f64| (x.max(0.0) / scale).ln_1p();
-        let mut global = Vec::with_capacity(global_len(m_count, s_count));
-        global.extend(state.queue_bits.iter().map(|&q| squash(q, scales.queue_bits)));
-        global.extend(state.virtual_bits.iter().map(|&h| squash(h, scales.queue_bits)));
-        global.extend(state.rates_bps.as_slice().iter().map(|&r| squash(r, scales.rate_bps)));
-        global.extend(state.server_bits.iter().map(|&z| squash(z, scales.server_bits)));
-        global.extend(psi.iter().map(|p| p / psi_scale));
-        global.push(1.0);
+        let global = if with_global { global_vector(state, scales, &psi, psi_scale) } else { Vec::new() };
 
         let open = shortlist(&psi, m_count, s_count);
         let typical = mean_positive(&psi);
@@ -152,6 +158,7 @@ impl StateInput {
             },
             psi,
             psi_scale,
+            queue_unit_bits: scenario.control.queue_unit_bits,
             global,
             link_features,
             device_best,
@@ -173,6 +180,18 @@ impl StateInput {
         let k = (m * self.servers() + s) * LINK_FEATURES;
         &self.link_features[k..k + LINK_FEATURES]
     }
+}
+
+fn global_vector(state: &SystemState, scales: &FeatureScales, psi: &[f64], psi_scale: f64) -> Vec<f64> {
+    let squash = |x: f64, scale: f64| (x.max(0.0) / scale).ln_1p();
+    let mut global = Vec::with_capacity(global_len(state.devices(), state.servers()));
+    global.extend(state.queue_bits.iter().map(|&q| squash(q, scales.queue_bits)));
+    global.extend(state.virtual_bits.iter().map(|&h| squash(h, scales.queue_bits)));
+    global.extend(state.rates_bps.as_slice().iter().map(|&r| squash(r, scales.rate_bps)));
+    global.extend(state.server_bits.iter().map(|&z| squash(z, scales.server_bits)));
+    global.extend(psi.iter().map(|p| p / psi_scale));
+    global.push(1.0);
+    global
 }
 
 /// The best and second-best (index, value) of a sequence.
@@ -242,10 +261,10 @@ fn mean_positive(psi: &[f64]) -> f64 {
 /// Which pairs are open (see the module docs), row-major.
 fn shortlist(psi: &[f64], m_count: usize, s_count: usize) -> Vec<bool> {
     let mut open = vec![false; m_count * s_count];
-    let keep_best = |mut pairs: Vec<usize>, open: &mut Vec<bool>| {
-        if pairs.len() > SHORTLIST {
-            pairs.select_nth_unstable_by(SHORTLIST - 1, |&a, &b| psi[b].total_cmp(&psi[a]));
-            pairs.truncate(SHORTLIST);
+    let keep_best = |mut pairs: Vec<usize>, keep: usize, open: &mut Vec<bool>| {
+        if pairs.len() > keep {
+            pairs.select_nth_unstable_by(keep - 1, |&a, &b| psi[b].total_cmp(&psi[a]));
+            pairs.truncate(keep);
         }
         for k in pairs {
             open[k] = true;
@@ -253,11 +272,11 @@ fn shortlist(psi: &[f64], m_count: usize, s_count: usize) -> Vec<bool> {
     };
     for m in 0..m_count {
         let row = (m * s_count..(m + 1) * s_count).filter(|&k| psi[k] > 0.0).collect();
-        keep_best(row, &mut open);
+        keep_best(row, DEVICE_SHORTLIST, &mut open);
     }
     for s in 0..s_count {
         let column = (0..m_count).map(|m| m * s_count + s).filter(|&k| psi[k] > 0.0).collect();
-        keep_best(column, &mut open);
+        keep_best(column, SERVER_SHORTLIST, &mut open);
     }
     open
 }

@@ -78,7 +78,7 @@ impl LearnedPolicy {
 
     /// The chosen candidate for a state.
     pub fn choose(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Choice> {
-        let input = StateInput::new(scenario, state, &self.scales);
+        let input = StateInput::prepare(scenario, state, &self.scales, self.network.arch().reads_global());
         let scores = self.network.arch().scores(&input)?;
         Ok(self.critic.choose_for(scenario, state, &input, &scores))
     }

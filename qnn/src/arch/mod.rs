@@ -90,6 +90,12 @@ pub trait Architecture: fmt::Debug + Send + Sync {
         Ok(())
     }
 
+    /// Whether the scores read [`StateInput::global`] (the fixed-size
+    /// networks do; a per-pair scorer does not, and deciding skips it).
+    fn reads_global(&self) -> bool {
+        true
+    }
+
     /// Ok if the model can decide for M devices and S servers, else why not.
     fn fits(&self, devices: usize, servers: usize) -> Result<()>;
 

@@ -136,6 +136,10 @@ impl Architecture for PerLinkNet {
         Ok(())
     }
 
+    fn reads_global(&self) -> bool {
+        false
+    }
+
     fn fits(&self, _devices: usize, _servers: usize) -> Result<()> {
         Ok(())
     }
