@@ -11,7 +11,7 @@ use crate::{Claim, ExperimentError, Section, Settings, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
 use qmec_catalog::PolicySpec;
 use qmec_model::Scenario;
-use qmec_qnn::{ArchKind, TrainConfig, TrainReport, train};
+use qmec_qnn::{ArchKind, Objective, TrainConfig, TrainReport, train};
 use std::path::PathBuf;
 
 /// Each architecture with the policy name and label it is used under.
@@ -107,6 +107,9 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
 
 fn train_one(scenario: &Scenario, arch: ArchKind, seed: u64, epochs: usize, quick: bool, label: &str) -> Result<TrainReport, ExperimentError> {
     let mut config = TrainConfig::new(arch);
+    // The paper's figures train on the DPP bound; one loss for every
+    // architecture keeps the curves comparable.
+    config.objective = Objective::Dpp;
     config.epochs = epochs;
     config.seed = seed;
     if quick {
