@@ -9,9 +9,12 @@
 //! - [`series`]: per-slot records turned into plotted series across seeds.
 //! - [`suites`]: one module per experiment.
 //! - [`report`]: claims, verdicts and the markdown report.
+//! - [`evaluate`]: every policy's share of the exact LP optimum and its
+//!   decision time on held-out states, per size (`qmec evaluate`).
 
 #![forbid(unsafe_code)]
 
+pub mod evaluate;
 pub mod plot;
 pub mod report;
 pub mod runner;
