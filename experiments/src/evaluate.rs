@@ -7,7 +7,8 @@
 //! positive, so states with nothing worth offloading are left out (as in the
 //! trainer's validation). Per scenario, the states come from one set of
 //! simulator rollouts under the trainer's behaviour mix
-//! ([`qmec_qnn::dataset::collect_states`]); the LP is solved once per state
+//! ([`qmec_qnn::dataset::collect_states`]), seeded in a range no training
+//! or validation rollout uses ([`EVALUATION_SEED_OFFSET`]); the LP is solved once per state
 //! and every policy then decides the same states in rollout order, because
 //! policies keep state between slots (the critic's previous-slot candidate
 //! and its adaptive K). Decision time is the wall time of one
@@ -18,6 +19,7 @@ use qmec_model::lyapunov::{dpp_value, dpp_weights};
 use qmec_model::scenario::{ScenarioError, parse_size};
 use qmec_model::{Policy, PolicyError, Scenario, SystemState};
 use qmec_qnn::candidates::WinCounts;
+use qmec_qnn::dataset::EVALUATION_SEED_OFFSET;
 use qmec_qnn::{LearnedPolicy, QnnError, Validation};
 use qmec_policies::solve_dpp_lp;
 use serde::Serialize;
@@ -25,12 +27,6 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Added to the user's seed for the rollouts whose states are evaluated.
-/// The trainer seeds its rollouts with `seed + i·7919` (training) and
-/// `seed + i·7919 + 0x5eed_0000_0000` (validation), small seeds in both
-/// cases; evaluation seeds start at this offset, a range neither reaches, so
-/// no evaluated state was a training or a validation state.
-pub const EVALUATION_SEED_OFFSET: u64 = 0xe7a1_0000_0000;
 /// Between the seeds of successive scenarios, so sizes do not share rollouts.
 const SCENARIO_SEED_STRIDE: u64 = 7919;
 /// States per scenario unless asked otherwise: enough for a stable 5th
@@ -48,7 +44,8 @@ pub struct Config {
     pub policies: Vec<PolicySpec>,
     /// Held-out states per scenario.
     pub states: usize,
-    /// Seeds the rollouts (offset by [`EVALUATION_SEED_OFFSET`]) and any
+    /// Seeds the rollouts (offset by [`EVALUATION_SEED_OFFSET`], away from
+    /// every training and validation seed) and any
     /// randomness of the policies.
     pub seed: u64,
 }

@@ -17,6 +17,13 @@ use qmec_sim::Simulator;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Added to a seed for states that judge a trained model (`qmec evaluate`,
+/// the decision benches). The trainer's rollouts use `seed + i·7919`
+/// (training) and that plus 0x5eed_0000_0000 (validation), small seeds in
+/// both cases; evaluation seeds start here, a range neither reaches, so no
+/// evaluated state was a training or a validation state.
+pub const EVALUATION_SEED_OFFSET: u64 = 0xe7a1_0000_0000;
+
 /// Slots per rollout.
 pub const ROLLOUT_SLOTS: u64 = 240;
 /// Slots skipped at the start of a rollout (empty queues).
