@@ -141,22 +141,28 @@ pub fn evaluate(scenarios: &[Scenario], config: &Config, mut progress: impl FnMu
     }
     let mut rows = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
-        progress(Progress::Collecting { scenario: scenario.name.clone() });
         let seed = EVALUATION_SEED_OFFSET.wrapping_add(config.seed).wrapping_add(index as u64 * SCENARIO_SEED_STRIDE);
-        let states = qmec_qnn::dataset::collect_states(scenario, config.states, seed)
-            .map_err(|reason| EvaluateError::States { scenario: scenario.name.clone(), reason })?;
-        let optima = solve_all(scenario, &states, &mut progress)?;
-        let lp_times: Vec<Duration> = optima.iter().map(|o| o.time).collect();
-        let lp_median = median(&lp_times);
-        let lp_shares = optima.iter().filter(|o| o.positive).map(|_| 1.0).collect();
-        rows.push(row(scenario, LP_ROW, None, lp_shares, &lp_times, lp_median, None));
-        for spec in &config.policies {
-            let mut contender = Contender::build(spec, scenario, config.seed)
-                .map_err(|reason| EvaluateError::Catalog { scenario: scenario.name.clone(), reason: Box::new(reason) })?;
-            let (shares, times) = contender.run(scenario, &states, &optima, &mut progress)?;
-            let model = spec.model.as_ref().map(|p| p.display().to_string());
-            rows.push(row(scenario, &spec.name, model, shares, &times, lp_median, contender.wins()));
-        }
+        rows.extend(evaluate_scenario(scenario, seed, config, &mut progress)?);
+    }
+    Ok(rows)
+}
+
+/// One scenario's rows, on states from rollouts seeded by `seed`.
+fn evaluate_scenario(scenario: &Scenario, seed: u64, config: &Config, progress: &mut impl FnMut(Progress)) -> Result<Vec<Row>, EvaluateError> {
+    progress(Progress::Collecting { scenario: scenario.name.clone() });
+    let states = qmec_qnn::dataset::collect_states(scenario, config.states, seed)
+        .map_err(|reason| EvaluateError::States { scenario: scenario.name.clone(), reason })?;
+    let optima = solve_all(scenario, &states, progress)?;
+    let lp_times: Vec<Duration> = optima.iter().map(|o| o.time).collect();
+    let lp_median = median(&lp_times);
+    let lp_shares = optima.iter().filter(|o| o.positive).map(|_| 1.0).collect();
+    let mut rows = vec![row(scenario, LP_ROW, None, lp_shares, &lp_times, lp_median, None)];
+    for spec in &config.policies {
+        let mut contender = Contender::build(spec, scenario, config.seed)
+            .map_err(|reason| EvaluateError::Catalog { scenario: scenario.name.clone(), reason: Box::new(reason) })?;
+        let (shares, times) = contender.run(scenario, &states, &optima, progress)?;
+        let model = spec.model.as_ref().map(|p| p.display().to_string());
+        rows.push(row(scenario, &spec.name, model, shares, &times, lp_median, contender.wins()));
     }
     Ok(rows)
 }
