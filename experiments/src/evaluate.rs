@@ -8,10 +8,10 @@
 //! trainer's validation). Per scenario, the states come from one set of
 //! simulator rollouts under the trainer's behaviour mix
 //! ([`qmec_qnn::dataset::collect_states`]), seeded in a range no training
-//! or validation rollout uses ([`EVALUATION_SEED_OFFSET`]); the LP is solved once per state
-//! and every policy then decides the same states in rollout order, because
-//! policies keep state between slots (the critic's previous-slot candidate
-//! and its adaptive K). Decision time is the wall time of one
+//! or validation rollout uses ([`EVALUATION_SEED_OFFSET`]); the LP is
+//! solved once per state and every policy then decides the same states in
+//! rollout order, because policies keep state between slots (the critic's
+//! previous-slot candidate and its adaptive K). Decision time is the wall time of one
 //! [`Policy::decide`] call; the LP's is the time of solving it.
 
 use qmec_catalog::{CatalogError, PolicySpec};
@@ -19,7 +19,7 @@ use qmec_model::lyapunov::{dpp_value, dpp_weights};
 use qmec_model::scenario::{ScenarioError, parse_size};
 use qmec_model::{Policy, PolicyError, Scenario, SystemState};
 use qmec_qnn::candidates::WinCounts;
-use qmec_qnn::dataset::EVALUATION_SEED_OFFSET;
+use qmec_qnn::dataset::{EVALUATION_SEED_OFFSET, TRIVIAL_OPTIMUM};
 use qmec_qnn::{LearnedPolicy, QnnError, Validation};
 use qmec_policies::solve_dpp_lp;
 use serde::Serialize;
@@ -32,9 +32,6 @@ const SCENARIO_SEED_STRIDE: u64 = 7919;
 /// States per scenario unless asked otherwise: enough for a stable 5th
 /// percentile, and about ten seconds of LPs at 1000 × 50.
 pub const DEFAULT_STATES: usize = 200;
-/// LP optima below this share of max |Ψ| count as "nothing to offload",
-/// the trainer's threshold.
-const TRIVIAL_OPTIMUM: f64 = 1e-9;
 /// The policy column of the exact LP's row.
 pub const LP_ROW: &str = "lp";
 
@@ -45,8 +42,8 @@ pub struct Config {
     /// Held-out states per scenario.
     pub states: usize,
     /// Seeds the rollouts (offset by [`EVALUATION_SEED_OFFSET`], away from
-    /// every training and validation seed) and any
-    /// randomness of the policies.
+    /// every training and validation seed) and any randomness of the
+    /// policies.
     pub seed: u64,
 }
 

@@ -30,8 +30,9 @@ pub const ROLLOUT_SLOTS: u64 = 240;
 pub const WARMUP_SLOTS: u64 = 40;
 /// Keep every `STRIDE`-th state after the warm-up.
 pub const STRIDE: u64 = 2;
-/// LP optima below this share of max|Ψ| count as "nothing to offload".
-const TRIVIAL_OPTIMUM: f64 = 1e-9;
+/// LP optima below this share of max|Ψ| count as "nothing to offload"
+/// (here and wherever a share of the optimum is reported).
+pub const TRIVIAL_OPTIMUM: f64 = 1e-9;
 
 /// One state prepared for training or validation.
 #[derive(Debug, Clone)]
