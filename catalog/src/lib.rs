@@ -60,8 +60,8 @@ pub fn known() -> Vec<&'static str> {
 /// Builds the policy `spec` names for `scenario`; `seed` drives any
 /// randomness of the policy's own.
 pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dyn Policy>, CatalogError> {
-    if TRAINED.contains(&spec.name.as_str()) {
-        return Ok(Box::new(learned(spec, scenario)?));
+    if let Some(policy) = build_learned(spec, scenario)? {
+        return Ok(Box::new(policy));
     }
     if let Some(policy) = qmec_qubo::by_name_policy(&spec.name, seed) {
         return Ok(Box::new(policy));
@@ -70,6 +70,14 @@ pub fn build(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dy
         name: spec.name.clone(),
         known: known().join(", "),
     })
+}
+
+/// The policy `spec` names as its own type where it is a trained one
+/// ([`TRAINED`]), so a caller can read what only a learned policy reports
+/// (which kind of candidate won, [`qmec_qnn::LearnedPolicy::wins`]);
+/// `None` for every other name, which [`build`] then resolves.
+pub fn build_learned(spec: &PolicySpec, scenario: &Scenario) -> Result<Option<qmec_qnn::LearnedPolicy>, CatalogError> {
+    if TRAINED.contains(&spec.name.as_str()) { learned(spec, scenario).map(Some) } else { Ok(None) }
 }
 
 /// A trained policy: its model file, or the shipped model for `qnn`.
@@ -94,4 +102,18 @@ fn learned(spec: &PolicySpec, scenario: &Scenario) -> Result<qmec_qnn::LearnedPo
         None => return Err(CatalogError::MissingModel { name: spec.name.clone() }),
     };
     Ok(if alone { policy.network_alone() } else { policy })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learned_policies_come_back_as_their_own_type_and_the_rest_do_not() {
+        let scenario = Scenario::paper();
+        let qnn = build_learned(&PolicySpec::named("qnn"), &scenario).expect("shipped model loads");
+        assert!(qnn.is_some_and(|p| p.wins().total() == 0));
+        assert!(build_learned(&PolicySpec::named("greedy"), &scenario).expect("no error").is_none());
+        assert!(matches!(build_learned(&PolicySpec::named("dl"), &scenario), Err(CatalogError::MissingModel { .. })));
+    }
 }

@@ -1,6 +1,7 @@
 //! `qmec experiment all --quick` runs end to end through the binary: every
 //! experiment writes CSV and figures (the plotter refuses a plot without
-//! data, so a written figure has data), the trained models take part, and
+//! data, so a written figure has data), the shipped QNN, dpp-greedy and the
+//! models trained in `convergence` take part, and
 //! the report lists a verdict for every claim.
 
 use std::path::Path;
@@ -51,7 +52,7 @@ fn quick_experiment_set_writes_every_file_with_data() {
     }
 
     let report = std::fs::read_to_string(out.path().join("report.md")).expect("report.md");
-    for model in ["qnn", "qnn-per-link", "dl"] {
+    for model in ["qnn", "qnn-paper-trained", "qnn-per-link-trained", "dl", "dpp-greedy"] {
         assert!(report.contains(&format!("| {model} |")), "{model} missing from the report's tables");
     }
     let claims: serde_json::Value =

@@ -9,9 +9,12 @@
 //! - [`series`]: per-slot records turned into plotted series across seeds.
 //! - [`suites`]: one module per experiment.
 //! - [`report`]: claims, verdicts and the markdown report.
+//! - [`evaluate`]: every policy's share of the exact LP optimum and its
+//!   decision time on held-out states, per size (`qmec evaluate`).
 
 #![forbid(unsafe_code)]
 
+pub mod evaluate;
 pub mod plot;
 pub mod report;
 pub mod runner;
@@ -24,6 +27,11 @@ use std::path::{Path, PathBuf};
 
 pub use report::{Claim, Section, Verdict, write_report};
 
+/// The catalog's name (and the experiments' label) of the shipped QNN: the
+/// QNN every experiment compares, and the one the paper's claims are
+/// tested on.
+pub const SHIPPED_QNN: &str = "qnn";
+
 /// What every experiment is given.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,13 +40,20 @@ pub struct Settings {
     pub seeds: u64,
     /// Short runs that finish the whole set in about two minutes.
     pub quick: bool,
-    /// Trained policies to compare beside the classical ones (e.g. qnn, dl).
+    /// Learned policies to compare beside the classical ones: the shipped
+    /// `qnn` by default ([`Settings::new`]), then whatever `convergence`
+    /// trains.
     pub learned: Vec<PolicySpec>,
     /// The `qmec` binary, for experiments that run the testbed.
     pub qmec_binary: Option<PathBuf>,
 }
 
 impl Settings {
+    /// Settings that compare the shipped QNN beside the classical baselines.
+    pub fn new(out: PathBuf, seeds: u64, quick: bool, qmec_binary: Option<PathBuf>) -> Settings {
+        Settings { out, seeds, quick, learned: vec![PolicySpec::named(SHIPPED_QNN)], qmec_binary }
+    }
+
     /// `full` slots normally, `quick` slots with `--quick`.
     pub fn slots(&self, full: u64, quick: u64) -> u64 {
         if self.quick { quick } else { full }
@@ -48,9 +63,10 @@ impl Settings {
         (1..=self.seeds.max(1)).collect()
     }
 
-    /// The classical baselines followed by the learned policies.
+    /// The classical baselines (dpp-greedy and the exact LP among them)
+    /// followed by the learned policies.
     pub fn policies(&self) -> Vec<PolicySpec> {
-        ["local", "random", "greedy", "lyapunov"]
+        qmec_policies::CLASSICAL
             .into_iter()
             .map(PolicySpec::named)
             .chain(self.learned.iter().cloned())
@@ -101,4 +117,33 @@ pub fn run_set(names: &[&str], settings: &Settings) -> Result<Vec<Section>, Expe
         }
     }
     Ok(sections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experiments_compare_the_shipped_qnn_and_dpp_greedy_by_default() {
+        let settings = Settings::new(PathBuf::from("out"), 2, true, None);
+        let names: Vec<String> = settings.policies().iter().map(runner::label).collect();
+        assert_eq!(names, ["local", "random", "greedy", "dpp-greedy", "lyapunov", SHIPPED_QNN]);
+        let built = settings.policies().iter().map(|p| qmec_catalog::build(p, &qmec_model::Scenario::paper(), 1)).collect::<Result<Vec<_>, _>>();
+        assert!(built.is_ok(), "every default policy builds from the catalog");
+    }
+
+    #[test]
+    fn models_trained_in_convergence_keep_labels_apart_from_the_shipped_qnn() {
+        let out = std::env::temp_dir().join(format!("qmec-labels-{}", std::process::id()));
+        let settings = Settings::new(out.clone(), 1, true, None);
+        let models = out.join("convergence").join("models");
+        std::fs::create_dir_all(&models).expect("temp dir");
+        for stem in ["qnn-paper-trained", "qnn-per-link-trained", "dl"] {
+            std::fs::write(models.join(format!("{stem}.json")), "{}").expect("model file");
+        }
+        let labels: Vec<String> = suites::convergence::trained_policies(&settings).iter().map(runner::label).collect();
+        let _ = std::fs::remove_dir_all(&out);
+        assert_eq!(labels, ["qnn-paper-trained", "qnn-per-link-trained", "dl"]);
+        assert!(!labels.iter().any(|l| l == SHIPPED_QNN));
+    }
 }

@@ -17,14 +17,22 @@ use qmec_sim::Simulator;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Added to a seed for states that judge a trained model (`qmec evaluate`,
+/// the decision benches). The trainer's rollouts use `seed + i·7919`
+/// (training) and that plus 0x5eed_0000_0000 (validation), small seeds in
+/// both cases; evaluation seeds start here, a range neither reaches, so no
+/// evaluated state was a training or a validation state.
+pub const EVALUATION_SEED_OFFSET: u64 = 0xe7a1_0000_0000;
+
 /// Slots per rollout.
 pub const ROLLOUT_SLOTS: u64 = 240;
 /// Slots skipped at the start of a rollout (empty queues).
 pub const WARMUP_SLOTS: u64 = 40;
 /// Keep every `STRIDE`-th state after the warm-up.
 pub const STRIDE: u64 = 2;
-/// LP optima below this share of max|Ψ| count as "nothing to offload".
-const TRIVIAL_OPTIMUM: f64 = 1e-9;
+/// LP optima below this share of max|Ψ| count as "nothing to offload"
+/// (here and wherever a share of the optimum is reported).
+pub const TRIVIAL_OPTIMUM: f64 = 1e-9;
 
 /// One state prepared for training or validation.
 #[derive(Debug, Clone)]

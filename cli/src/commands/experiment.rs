@@ -20,13 +20,12 @@ pub struct Args {
 }
 
 pub fn run_command(args: Args) -> Result<()> {
-    let settings = Settings {
-        out: args.out.clone(),
-        seeds: args.seeds.unwrap_or(if args.quick { 2 } else { 5 }),
-        quick: args.quick,
-        learned: Vec::new(),
-        qmec_binary: Some(std::env::current_exe().context("locating the qmec binary")?),
-    };
+    let settings = Settings::new(
+        args.out.clone(),
+        args.seeds.unwrap_or(if args.quick { 2 } else { 5 }),
+        args.quick,
+        Some(std::env::current_exe().context("locating the qmec binary")?),
+    );
     let names: Vec<&str> = if args.name == "all" { NAMES.to_vec() } else { vec![args.name.as_str()] };
     let sections = run_set(&names, &settings).context("running experiments")?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -4,6 +4,7 @@ mod agent;
 mod certs;
 mod compare;
 mod deploy;
+mod evaluate;
 mod experiment;
 mod export_qasm;
 mod image;
@@ -31,6 +32,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Run several policies on the same random streams and print one table.
     Compare(compare::Args),
+    /// Each policy's share of the exact per-slot optimum and its decision time, per size, on held-out states.
+    Evaluate(evaluate::Args),
     /// Reproduce the papers' comparisons: plots, CSV and a claim-by-claim report.
     Experiment(experiment::Args),
     /// AIGC server selection as a QUBO: solvers side by side, benchmarks, baselines.
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Qubo(args) => qubo::run(args),
         Command::Scenario(command) => scenario::run(command),
+        Command::Evaluate(args) => evaluate::run(args),
         Command::Experiment(args) => experiment::run_command(args),
         Command::Train(args) => train::run(args),
         Command::ExportQasm(args) => export_qasm::run(args),

@@ -1,13 +1,13 @@
 //! `latency-cdf`: end-to-end task latency distributions measured on the
 //! distributed testbed — real processes, gRPC streams and paced transfers
-//! on loopback — for the baselines and the trained QNN. The testbed is run
+//! on loopback — for the baselines and the shipped QNN. The testbed is run
 //! through the `qmec` binary, exactly as a user runs it.
 
 use crate::plot::{Chart, Series, line_chart};
 use crate::report::write_csv;
 use crate::runner::label;
 use crate::stats::estimate;
-use crate::{ExperimentError, Section, Settings};
+use crate::{ExperimentError, SHIPPED_QNN, Section, Settings};
 use qmec_catalog::PolicySpec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +26,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     let policies: Vec<PolicySpec> = settings
         .policies()
         .into_iter()
-        .filter(|p| matches!(label(p).as_str(), "greedy" | "lyapunov" | "qnn-per-link" | "random"))
+        .filter(|p| matches!(label(p).as_str(), "greedy" | "lyapunov" | SHIPPED_QNN | "random"))
         .collect();
 
     let mut section = Section::new("latency-cdf", "End-to-end latency on the testbed");

@@ -7,7 +7,7 @@ use crate::plot::{Chart, Series, line_chart};
 use crate::report::write_csv;
 use crate::runner::{Job, label, Run, run_all};
 use crate::series::of_policy;
-use crate::{Claim, ExperimentError, Section, Settings, Verdict};
+use crate::{Claim, ExperimentError, SHIPPED_QNN, Section, Settings, Verdict};
 use qmec_catalog::PolicySpec;
 use qmec_model::Scenario;
 use qmec_sim::Summary;
@@ -114,11 +114,11 @@ fn write_points(path: &Path, policies: &[PolicySpec], runs: &[Vec<Run>], xs: &[f
     Ok(rows)
 }
 
-/// "Peak energy efficiency 1.29 bit/J at 10 devices", for the QNN (or the
-/// Lyapunov policy when no QNN was trained).
+/// "Peak energy efficiency 1.29 bit/J at 10 devices", for the shipped QNN
+/// (or the Lyapunov policy when the QNN is not compared).
 fn efficiency_claim(policies: &[PolicySpec], runs: &[Vec<Run>], devices: &[usize]) -> Claim {
-    let trained = policies.iter().map(label).find(|l| l == "qnn-per-link");
-    let name = trained.as_deref().unwrap_or("lyapunov");
+    let compared = policies.iter().map(label).find(|l| l == SHIPPED_QNN);
+    let name = compared.as_deref().unwrap_or("lyapunov");
     let (peak_devices, peak) = runs
         .iter()
         .zip(devices)
