@@ -336,12 +336,13 @@ pub fn duration(seconds: f64) -> String {
 fn describe_wins(wins: &WinCounts) -> String {
     let ranks: Vec<String> = wins.network_by_rank.iter().map(u64::to_string).collect();
     format!(
-        "network {} (by rank {}) · dpp-greedy {} · previous {} · greedy {}",
+        "network {} (by rank {}) · dpp-greedy {} · previous {} · greedy {} · failed candidates {}",
         wins.network(),
         ranks.join("/"),
         wins.dpp_greedy,
         wins.previous,
-        wins.greedy
+        wins.greedy,
+        wins.failed
     )
 }
 
