@@ -8,7 +8,14 @@
 //! The model is trained here, from the shipped weights, so the section
 //! shows what the method does rather than what a committed file holds:
 //! `--quick` with a small budget (a few iterations on the paper size),
-//! a full run with the library's default budget on both sizes.
+//! a full run with the budget of the committed model (both sizes).
+//!
+//! It is trained and run at V = [`TRAIN_V`]: there the DPP weights leave
+//! most pairs open, so the network can both drop transmissions (power)
+//! and reorder them (latency); at the paper's V = 1000 few pairs are
+//! open and the network could only transmit less. The shipped weights
+//! deciding on their own at that V (`qnn-network`) are run too, so the
+//! table separates what the decision mode gives from what training adds.
 
 use super::across_seeds;
 use crate::plot::{Chart, Series, line_chart};
@@ -19,7 +26,9 @@ use crate::{Claim, ExperimentError, Section, Settings, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
 use qmec_catalog::PolicySpec;
 use qmec_model::Scenario;
+use qmec_qnn::candidates::DecisionMode;
 use qmec_qnn::closed_loop::{ClosedLoopConfig, ClosedLoopReport, train_closed_loop};
+use qmec_qnn::{ModelFile, Network};
 use qmec_sim::Summary;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +38,10 @@ const LYAPUNOV_VS: [f64; 4] = [100.0, 300.0, 1000.0, 3000.0];
 const SIZES: [(usize, usize); 2] = [(10, 3), (100, 10)];
 /// Label of the tuned model in tables and figures.
 const LABEL: &str = "qnn-closed-loop";
+/// Label of the shipped weights in network mode, before tuning.
+const START_LABEL: &str = "qnn-network";
+/// V the tuned model is trained and run at (see the module docs).
+pub const TRAIN_V: f64 = 100.0;
 
 /// One controller of the comparison on one size.
 struct Entry {
@@ -39,11 +52,15 @@ struct Entry {
 
 pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     let dir = settings.dir("closed-loop")?;
-    let base = Scenario::paper();
+    let mut base = Scenario::paper();
+    base.control.v = TRAIN_V;
     let config = training_config(settings.quick);
     let report = train(&base, &config)?;
     let model = dir.join(format!("{LABEL}.json"));
     report.model.save(&model).map_err(|e| ExperimentError::io(&model, e))?;
+    let start = dir.join(format!("{START_LABEL}.json"));
+    let start_file = ModelFile { decision: DecisionMode::Network, ..shipped()?.0 };
+    start_file.save(&start).map_err(|e| ExperimentError::io(&start, e))?;
 
     let slots = settings.slots(2000, 300);
     let mut section = Section::new("closed-loop", "Closed-loop QNN: beyond the one-slot bound");
@@ -53,7 +70,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     let mut verdicts = Vec::new();
     for (m, s) in SIZES {
         let scenario = sized(&base, m, s)?;
-        let entries = entries(&scenario, &model);
+        let entries = entries(&scenario, &model, &start);
         let runs = run_entries(&entries, settings, slots)?;
         let per_entry: Vec<&[Run]> = runs.chunks(settings.seed_list().len()).collect();
         let figures: Vec<Figures> = per_entry.iter().map(|r| Figures::of(r)).collect();
@@ -61,7 +78,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         section.files.extend(frontier_chart(&dir.join(format!("p99_vs_power_{m}x{s}")), &scenario, &entries, &figures)?);
         verdicts.push(goal_met(&scenario, &entries, &figures));
     }
-    let headers = ["size", "controller", "V", "p99 latency (ms)", "mean latency (ms)", "tx power (W)", "mean Q (kbit)", "stable runs"];
+    let headers = ["size", "controller", "V", "p99 latency (ms)", "mean latency (ms)", "tx power (W)", "mean Q (kbit)", "mean Z (Mbit)", "stable runs"];
     section.files.push(write_csv(&dir.join("closed_loop.csv"), &headers, &rows)?);
     section.table(&headers, &rows);
     section.claims.push(claim(&verdicts));
@@ -73,13 +90,20 @@ fn training_config(quick: bool) -> ClosedLoopConfig {
     if quick {
         ClosedLoopConfig { iterations: 6, pairs: 4, slots: 200, rollout_seeds: 1, val_seeds: 2, eval_every: 3, ..ClosedLoopConfig::default() }
     } else {
-        ClosedLoopConfig { sizes: SIZES.to_vec(), ..ClosedLoopConfig::default() }
+        ClosedLoopConfig {
+            sizes: SIZES.to_vec(),
+            iterations: 40,
+            pairs: 6,
+            rollout_seeds: 1,
+            val_seeds: 3,
+            eval_every: 5,
+            ..ClosedLoopConfig::default()
+        }
     }
 }
 
 fn train(scenario: &Scenario, config: &ClosedLoopConfig) -> Result<ClosedLoopReport, ExperimentError> {
-    let fail = |reason: String| ExperimentError::Train { model: LABEL.into(), reason };
-    let start = qmec_qnn::shipped::per_link().map_err(|e| fail(e.to_string()))?;
+    let start = shipped()?;
     let bar = ProgressBar::new(config.iterations as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:30}] iteration {pos}/{len} eta {eta}")
@@ -87,9 +111,14 @@ fn train(scenario: &Scenario, config: &ClosedLoopConfig) -> Result<ClosedLoopRep
             .progress_chars("=> "),
     );
     bar.set_prefix(LABEL);
-    let report = train_closed_loop(scenario, &start, config, |_| bar.inc(1)).map_err(|e| fail(e.to_string()))?;
+    let report = train_closed_loop(scenario, &start, config, |_| bar.inc(1))
+        .map_err(|e| ExperimentError::Train { model: LABEL.into(), reason: e.to_string() })?;
     bar.finish_and_clear();
     Ok(report)
+}
+
+fn shipped() -> Result<(ModelFile, Network), ExperimentError> {
+    qmec_qnn::shipped::per_link().map_err(|e| ExperimentError::Train { model: LABEL.into(), reason: e.to_string() })
 }
 
 fn describe(base: &Scenario, config: &ClosedLoopConfig, report: &ClosedLoopReport, slots: u64, seeds: u64) -> String {
@@ -102,8 +131,11 @@ fn describe(base: &Scenario, config: &ClosedLoopConfig, report: &ClosedLoopRepor
          random numbers on cost = p99/p99_lyapunov + {lambda}·P_tx/P_tx,lyapunov (+{pen} if unstable), at V = {v}, on \
          sizes {sizes:?}: {it} iterations × {pairs} pairs × {rs} seeds × {rslots} slots, σ = {sigma}, Adam lr {lr}, \
          {secs:.0} s. Validation cost (lower is better): start {c0:.4}, kept {c1:.4} (iteration {kept}).\n\n\
-         Comparison: {slots} slots, seeds 1–{seeds}; `lyapunov` at V ∈ {vs:?}, `dpp-greedy`, the shipped `qnn` and \
-         `{LABEL}` at V = {v}. Intervals: 95 % over seeds.\n",
+         Comparison: {slots} slots, seeds 1–{seeds}; `lyapunov` at V ∈ {vs:?}; `dpp-greedy`, the shipped `qnn` \
+         (critic), `{START_LABEL}` (the shipped weights deciding alone, untuned) and `{LABEL}` at V = {v}. \
+         Intervals: 95 % over seeds. \"Stable\" judges the device queues Q; Z is the mean backlog per server: at \
+         100x10 the servers keep the paper's 20 GHz each, so offloaded work can outrun their CPUs, and latency \
+         then grows with the run's length whatever the decisions.\n",
         lambda = config.power_weight,
         pen = qmec_qnn::closed_loop::UNSTABLE_PENALTY,
         v = base.control.v,
@@ -127,8 +159,9 @@ fn sized(base: &Scenario, m: usize, s: usize) -> Result<Scenario, ExperimentErro
     base.resized(m, s).map_err(|e| ExperimentError::Train { model: LABEL.into(), reason: e.to_string() })
 }
 
-/// lyapunov at each V, then dpp-greedy, qnn and the tuned model at the scenario's V.
-fn entries(scenario: &Scenario, model: &Path) -> Vec<Entry> {
+/// lyapunov at each V, then dpp-greedy, qnn, the untuned network-mode
+/// model and the tuned one at the scenario's V.
+fn entries(scenario: &Scenario, model: &Path, start: &Path) -> Vec<Entry> {
     let at_v = |v: f64| {
         let mut s = scenario.clone();
         s.control.v = v;
@@ -138,6 +171,7 @@ fn entries(scenario: &Scenario, model: &Path) -> Vec<Entry> {
     let others = [
         ("dpp-greedy", PolicySpec::named("dpp-greedy")),
         ("qnn", PolicySpec::named("qnn")),
+        (START_LABEL, PolicySpec { name: "qnn".into(), model: Some(PathBuf::from(start)) }),
         (LABEL, PolicySpec { name: "qnn".into(), model: Some(PathBuf::from(model)) }),
     ]
     .into_iter()
@@ -167,6 +201,7 @@ struct Figures {
     mean_ms: Estimate,
     tx_power_w: Estimate,
     backlog_kbit: Estimate,
+    server_mbit: Estimate,
     stable: usize,
     runs: usize,
 }
@@ -179,6 +214,7 @@ impl Figures {
             mean_ms: across_seeds(&of, |s| s.latency.mean_s * 1e3),
             tx_power_w: across_seeds(&of, |s| s.tx_power_w),
             backlog_kbit: across_seeds(&of, |s| s.queue_mean_bits / 1e3),
+            server_mbit: across_seeds(&of, |s| s.server_mean_bits / 1e6),
             stable: runs.iter().filter(|r| r.summary.stable).count(),
             runs: runs.len(),
         }
@@ -194,6 +230,7 @@ fn row(scenario: &Scenario, entry: &Entry, f: &Figures) -> Vec<String> {
         f.mean_ms.display(1),
         f.tx_power_w.display(4),
         f.backlog_kbit.display(1),
+        f.server_mbit.display(1),
         format!("{}/{}", f.stable, f.runs),
     ]
 }
