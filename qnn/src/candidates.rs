@@ -33,12 +33,18 @@
 //!   least 2, so K shrinks while small supports keep winning and grows back
 //!   when a larger one starts to pay. A candidate whose small LP fails is
 //!   skipped and counted.
+//! * **Decision mode** ([`DecisionMode`]). The critic is right for a network
+//!   trained to reach the one-slot optimum. A network trained in closed loop
+//!   on multi-slot outcomes (latency, power) must be allowed to *disagree*
+//!   with Σ Ψ μ, or its training could not change a decision the critic
+//!   would overrule; in [`DecisionMode::Network`] the decision is the
+//!   network's own: the pairs it would use (z ≥ 0), filled in its order.
 
 use crate::features::StateInput;
 use qmec_model::{Policy, Scenario, SystemState};
 use qmec_policies::fill::{FillScratch, SlotLimits, fill_in_order, positive_by_weight};
 use qmec_policies::{DppGreedy, Greedy, solve_on_pairs};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Largest number of network candidates per slot: the fill, then supports
@@ -46,6 +52,30 @@ use std::collections::VecDeque;
 pub const DEFAULT_MAX_CANDIDATES: usize = 3;
 /// Slots over which winning ranks are remembered for adapting K.
 pub const RANK_WINDOW: usize = 32;
+
+/// Who has the last word on a slot's decision; recorded in the model file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionMode {
+    /// The critic keeps the candidate with the largest Σ Ψ μ (models
+    /// trained towards the one-slot optimum; the default).
+    #[default]
+    Critic,
+    /// The network's own decision: the pairs with z ≥ 0, filled in the
+    /// network's order; no critic, no other candidates (models trained in
+    /// closed loop).
+    Network,
+}
+
+impl DecisionMode {
+    /// The model-file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionMode::Critic => "critic",
+            DecisionMode::Network => "network",
+        }
+    }
+}
 
 /// Where a candidate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -133,6 +163,7 @@ pub struct Choice {
 pub struct Critic {
     max_candidates: usize,
     others: bool,
+    mode: DecisionMode,
     recent_ranks: VecDeque<usize>,
     previous: Option<Vec<f64>>,
     wins: WinCounts,
@@ -149,12 +180,32 @@ impl Critic {
         Critic {
             max_candidates,
             others,
+            mode: DecisionMode::Critic,
             recent_ranks: VecDeque::with_capacity(RANK_WINDOW),
             previous: None,
             wins: WinCounts::default(),
             scratch: FillScratch::default(),
             dpp_greedy: DppGreedy::default(),
         }
+    }
+
+    /// The network's own decision every slot ([`DecisionMode::Network`]).
+    pub fn network_only() -> Critic {
+        Critic { mode: DecisionMode::Network, ..Critic::new(1, false) }
+    }
+
+    /// A critic for `mode`, weighing every kind of candidate in
+    /// [`DecisionMode::Critic`].
+    pub fn for_mode(mode: DecisionMode) -> Critic {
+        match mode {
+            DecisionMode::Critic => Critic::new(DEFAULT_MAX_CANDIDATES, true),
+            DecisionMode::Network => Critic::network_only(),
+        }
+    }
+
+    /// Who decides.
+    pub fn mode(&self) -> DecisionMode {
+        self.mode
     }
 
     /// How many network candidates the next slot weighs.
@@ -189,6 +240,13 @@ impl Critic {
 
     fn choose(&mut self, input: &StateInput, scores: &[f64], greedy: Option<&[f64]>) -> Choice {
         let limits = SlotLimits { servers: input.servers(), slot_bits: &input.links.slot_bits, queue_bits: &input.links.queue_bits };
+        if self.mode == DecisionMode::Network {
+            let mut mu = Vec::new();
+            fill_in_order(&limits, &network_used_order(&pair_logits(input, scores)), &mut mu, &mut self.scratch);
+            let choice = Choice { value: dpp_value(&input.psi, &mu), mu, kind: CandidateKind::Network(1), weighed: 1 };
+            self.remember(&choice);
+            return choice;
+        }
         let k = self.current_k();
         let mut best: Option<Choice> = None;
         let mut mu = Vec::new();
@@ -265,6 +323,13 @@ pub fn pair_logits(input: &StateInput, scores: &[f64]) -> Vec<(usize, f64)> {
     logits
 }
 
+/// The pairs the network would use (z ≥ 0), largest z first: the order
+/// of [`DecisionMode::Network`].
+pub fn network_used_order(logits: &[(usize, f64)]) -> Vec<usize> {
+    let used: Vec<(usize, f64)> = logits.iter().copied().filter(|&(_, z)| z >= 0.0).collect();
+    network_order(&used)
+}
+
 /// The network's order: pairs by logit, largest first (ties by index, so
 /// the order is deterministic).
 pub fn network_order(logits: &[(usize, f64)]) -> Vec<usize> {
@@ -301,6 +366,20 @@ mod tests {
         assert_eq!(support_sizes(3, 12).collect::<Vec<_>>(), vec![12]);
         assert_eq!(support_sizes(3, 5).collect::<Vec<_>>(), vec![5]);
         assert_eq!(support_sizes(3, 0).count(), 0);
+    }
+
+    #[test]
+    fn the_network_mode_uses_only_the_pairs_it_would_offload_in_its_order() {
+        let logits = [(0, 3.0), (1, -0.1), (2, 0.2), (3, 0.0)];
+        assert_eq!(network_used_order(&logits), vec![0, 2, 3]);
+        assert!(network_used_order(&[(0, -1.0)]).is_empty());
+    }
+
+    #[test]
+    fn decision_mode_defaults_to_the_critic_and_reads_its_file_name() {
+        assert_eq!(DecisionMode::default(), DecisionMode::Critic);
+        assert_eq!(serde_json::from_str::<DecisionMode>("\"network\"").ok(), Some(DecisionMode::Network));
+        assert_eq!(Critic::network_only().mode().as_str(), "network");
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub enum QnnError {
         /// The backend's message.
         reason: String,
     },
+    /// A closed-loop training rollout failed in the simulator.
+    #[error("closed-loop rollout: {0}")]
+    Rollout(String),
     /// Training produced a non-finite loss or gradient.
     #[error("training diverged at step {step}: {what} is not finite")]
     Diverged {

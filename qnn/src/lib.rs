@@ -20,6 +20,8 @@
 //! - [`dataset`]: states from simulator rollouts under a behaviour mix,
 //!   labelled with their exact LP optimum.
 //! - [`train`]: the trainer, validation as share of the LP optimum.
+//! - [`closed_loop`]: evolution strategies on multi-slot outcomes (p99
+//!   latency, transmit power, stability) from simulator rollouts.
 //! - [`model_file`]: the versioned JSON model file.
 //! - [`policy`]: a trained network as the `qnn` / `dl` [`qmec_model::Policy`].
 //! - [`qasm`]: OpenQASM 3 export and the parser that checks it.
@@ -37,6 +39,7 @@
 pub mod adam;
 pub mod arch;
 pub mod candidates;
+pub mod closed_loop;
 pub mod dataset;
 pub mod dense;
 pub mod error;

@@ -7,8 +7,15 @@
 //! confusing field error. The network is rebuilt from its shape and every
 //! parameter checked (count, finiteness) on load; the scales must be
 //! positive. Whether the model fits a scenario is [`ModelFile::check_fits`].
+//!
+//! `decision` (who decides each slot, [`DecisionMode`]) and `closed_loop`
+//! (the record of closed-loop training) came after version 2 was fixed;
+//! both default when absent, so every version-2 file written before them
+//! still loads and means what it meant (the critic decides).
 
 use crate::arch::{ArchKind, Network, NetworkSpec};
+use crate::candidates::DecisionMode;
+use crate::closed_loop::ClosedLoopInfo;
 use crate::error::{QnnError, Result, field};
 use crate::features::FeatureScales;
 use qmec_model::Scenario;
@@ -91,6 +98,12 @@ pub struct ModelFile {
     pub network: NetworkSpec,
     /// Training record (absent for untrained models).
     pub training: Option<TrainingInfo>,
+    /// Who decides each slot: the critic (default) or the network itself.
+    #[serde(default)]
+    pub decision: DecisionMode,
+    /// Closed-loop training on top of `training`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_loop: Option<ClosedLoopInfo>,
 }
 
 impl ModelFile {

@@ -3,13 +3,15 @@
 //! Each slot: prepare the state ([`StateInput`]), score every open pair,
 //! and let the critic ([`crate::candidates`]) pick the best of the
 //! network's candidate decisions (and greedy's, dpp-greedy's and the
-//! previous slot's, unless the ablation is asked for); the model crate's
-//! default CPU split completes the decision. Loading checks that the model
+//! previous slot's, unless the ablation is asked for) — or, for a model
+//! file whose `decision` is `network` (closed-loop training), take the
+//! network's own decision; the model crate's default CPU split completes
+//! the decision. Loading checks that the model
 //! file's architecture matches the policy asked for (`qnn`: paper or
 //! per-link; `dl`: mlp) and that it fits the scenario.
 
 use crate::arch::{ArchKind, Network};
-use crate::candidates::{Choice, Critic, DEFAULT_MAX_CANDIDATES, WinCounts};
+use crate::candidates::{Choice, Critic, DEFAULT_MAX_CANDIDATES, DecisionMode, WinCounts};
 use crate::error::{QnnError, Result};
 use crate::features::{FeatureScales, StateInput};
 use crate::model_file::ModelFile;
@@ -37,11 +39,25 @@ impl LearnedPolicy {
         LearnedPolicy { name, network, scales, critic: Critic::new(DEFAULT_MAX_CANDIDATES, true) }
     }
 
+    /// The same policy with `mode` deciding each slot.
+    pub fn with_mode(mut self, mode: DecisionMode) -> LearnedPolicy {
+        self.critic = Critic::for_mode(mode);
+        self
+    }
+
+    /// Who decides each slot.
+    pub fn mode(&self) -> DecisionMode {
+        self.critic.mode()
+    }
+
     /// The same policy deciding from the network's own candidates alone
-    /// (the ablation), named `{name}-alone`.
+    /// (the ablation), named `{name}-alone`. A network-mode policy already
+    /// decides alone and keeps its mode.
     pub fn network_alone(mut self) -> LearnedPolicy {
         self.name = format!("{}-alone", self.name);
-        self.critic = Critic::new(DEFAULT_MAX_CANDIDATES, false);
+        if self.mode() == DecisionMode::Critic {
+            self.critic = Critic::new(DEFAULT_MAX_CANDIDATES, false);
+        }
         self
     }
 
@@ -58,7 +74,7 @@ impl LearnedPolicy {
             )));
         }
         file.check_fits(&network, scenario)?;
-        Ok(LearnedPolicy::new(network, file.scales))
+        Ok(LearnedPolicy::new(network, file.scales).with_mode(file.decision))
     }
 
     /// Loads `path` for the policy `policy` ("qnn" or "dl") on `scenario`.

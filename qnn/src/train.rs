@@ -21,7 +21,7 @@
 
 use crate::adam::Adam;
 use crate::arch::{ArchKind, Network};
-use crate::candidates::{Critic, DEFAULT_MAX_CANDIDATES};
+use crate::candidates::{Critic, DEFAULT_MAX_CANDIDATES, DecisionMode};
 use crate::dataset::{Sample, collect_states, prepare};
 use crate::error::{QnnError, Result};
 use crate::features::FeatureScales;
@@ -355,6 +355,8 @@ pub fn train_on(
             validation_p5_share: validation.p5_share,
             seconds: train_seconds + data_seconds,
         }),
+        decision: DecisionMode::Critic,
+        closed_loop: None,
     };
     Ok(TrainReport { model, network, curve, validation, initial, data_seconds, train_seconds })
 }

@@ -3,6 +3,7 @@
 
 use qmec_model::{Policy, Scenario};
 use qmec_qnn::arch::{ArchKind, Network, per_link::PerLinkNet};
+use qmec_qnn::candidates::DecisionMode;
 use qmec_qnn::features::{FeatureScales, StateInput};
 use qmec_qnn::model_file::{FORMAT_VERSION, ModelFile, ScenarioInfo};
 use qmec_qnn::train::{TrainConfig, train};
@@ -20,6 +21,8 @@ fn model(kind: ArchKind, scenario: &Scenario) -> (ModelFile, Network) {
         scales: scales(),
         network: network.to_spec(),
         training: None,
+        decision: DecisionMode::Critic,
+        closed_loop: None,
     };
     (file, network)
 }
@@ -150,4 +153,40 @@ fn short_training_lowers_the_loss_clearly() {
         report.initial.first_share,
         report.validation.first_share
     );
+}
+
+#[test]
+fn files_without_a_decision_mode_keep_the_critic_and_network_mode_is_honoured() {
+    let scenario = Scenario::paper();
+    let (shipped, _) = qmec_qnn::shipped::per_link().expect("shipped model loads");
+    assert_eq!(shipped.decision, DecisionMode::Critic, "a file written before the field means the critic");
+    assert!(!qmec_qnn::shipped::PER_LINK_JSON.contains("\"decision\""));
+
+    let (mut file, _) = model(ArchKind::PerLink, &scenario);
+    file.decision = DecisionMode::Network;
+    let text = file.to_json().expect("json");
+    assert!(text.contains("\"decision\": \"network\""), "{text}");
+    let policy = LearnedPolicy::from_file("qnn", ModelFile::from_json(&text, "m.json").expect("loads"), "m.json", &scenario)
+        .expect("fits");
+    assert_eq!(policy.mode(), DecisionMode::Network);
+    assert_eq!(policy.network_alone().mode(), DecisionMode::Network, "the ablation keeps a network-mode model as it is");
+
+    let err = ModelFile::from_json(&text.replace("\"network\"", "\"oracle\""), "m.json").expect_err("unknown mode");
+    assert!(err.to_string().contains("oracle"), "{err}");
+}
+
+#[test]
+fn a_network_mode_decision_is_feasible_and_uses_only_pairs_the_network_would() {
+    let scenario = Scenario::paper();
+    let (file, network) = qmec_qnn::shipped::per_link().expect("shipped model loads");
+    let mut policy = LearnedPolicy::new(network, file.scales).with_mode(DecisionMode::Network);
+    let mut sim = qmec_sim::Simulator::new(&scenario, 4);
+    for _ in 0..30 {
+        let state = sim.observe();
+        let choice = policy.choose(&scenario, &state).expect("decides");
+        assert_eq!(choice.weighed, 1, "no critic, no other candidates");
+        let decision = policy.decide(&scenario, &state).expect("decides");
+        decision.check(&scenario, &state).expect("feasible");
+        sim.apply(&state, decision);
+    }
 }

@@ -13,6 +13,7 @@ mod scenario;
 mod simulate;
 mod testbed;
 mod train;
+mod train_closed_loop;
 
 use anyhow::{Context, Result};
 use qmec_catalog::PolicySpec;
@@ -43,6 +44,8 @@ enum Command {
     Scenario(scenario::Command),
     /// Train a learned policy (QNN or MLP) on the drift-plus-penalty loss.
     Train(train::Args),
+    /// Tune a trained per-link QNN in closed loop on p99 latency and transmit power (evolution strategies).
+    TrainClosedLoop(train_closed_loop::Args),
     /// Write a trained circuit as OpenQASM 3.
     ExportQasm(export_qasm::Args),
     /// A multi-process testbed (local processes, containers or namespaces): controller, server and device agents over gRPC.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Experiment(args) => experiment::run_command(args),
         Command::Train(args) => train::run(args),
+        Command::TrainClosedLoop(args) => train_closed_loop::run(args),
         Command::ExportQasm(args) => export_qasm::run(args),
         Command::Testbed(args) => testbed::run(args),
         Command::Agent(command) => agent::run(command),

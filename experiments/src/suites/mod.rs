@@ -1,6 +1,7 @@
 //! One module per experiment; [`run`] dispatches by name.
 
 mod baselines;
+mod closed_loop;
 pub mod convergence;
 mod dynamic;
 mod heatmap;
@@ -15,8 +16,8 @@ use crate::{ExperimentError, Section, Settings};
 use qmec_sim::Summary;
 
 /// Every experiment, in the order `all` runs them.
-pub const NAMES: [&str; 8] =
-    ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "latency-cdf", "qubo"];
+pub const NAMES: [&str; 9] =
+    ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "latency-cdf", "qubo", "closed-loop"];
 
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     match name {
@@ -28,6 +29,7 @@ pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> 
         "heatmap" => heatmap::run(settings),
         "qubo" => qubo::run(settings),
         "latency-cdf" => latency_cdf::run(settings),
+        "closed-loop" => closed_loop::run(settings),
         other => Err(ExperimentError::Unknown(other.into())),
     }
 }
