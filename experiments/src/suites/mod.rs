@@ -5,6 +5,7 @@ pub mod convergence;
 mod dynamic;
 mod heatmap;
 mod latency_cdf;
+mod online;
 mod qubo;
 mod scaling;
 mod vsweep;
@@ -18,6 +19,10 @@ use qmec_sim::Summary;
 pub const NAMES: [&str; 8] =
     ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "latency-cdf", "qubo"];
 
+/// Experiments run only by name, outside `all`: `online` spends minutes at
+/// M = 1000, S = 50 even with `--quick`.
+pub const BY_NAME_ONLY: [&str; 1] = ["online"];
+
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     match name {
         "convergence" => convergence::run(settings),
@@ -28,6 +33,7 @@ pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> 
         "heatmap" => heatmap::run(settings),
         "qubo" => qubo::run(settings),
         "latency-cdf" => latency_cdf::run(settings),
+        "online" => online::run(settings),
         other => Err(ExperimentError::Unknown(other.into())),
     }
 }

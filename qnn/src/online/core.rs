@@ -91,7 +91,7 @@ impl OnlineConfig {
             capacity: capacity_for(256, devices, servers),
             min_samples: 8,
             lr: 3e-3,
-            checkpoint_every: 25,
+            checkpoint_every: 5,
             seed: 1,
         }
     }
