@@ -41,7 +41,7 @@ pub fn run(args: Args) -> Result<()> {
             qmec_sim::simulate(&scenario, args.seed, policy.as_mut(), args.slots, |_| bar.inc(1))?;
         bar.finish_and_clear();
         if let Some(dir) = &dir {
-            write_run(&dir, &scenario, &summary, &records.slots, &records.tasks)
+            write_run(dir, &scenario, &summary, &records.slots, &records.tasks)
                 .with_context(|| format!("writing run folder {}", dir.display()))?;
         }
         summaries.push(summary);

@@ -90,7 +90,7 @@ impl OnlineConfig {
             batch_size: 16,
             capacity: capacity_for(256, devices, servers),
             min_samples: 8,
-            lr: 3e-3,
+            lr: 1e-3,
             checkpoint_every: 5,
             seed: 1,
         }
