@@ -200,11 +200,6 @@ impl OnlineCore {
         self.counts
     }
 
-    /// Samples in the replay buffer.
-    pub fn stored(&self) -> usize {
-        self.buffer.len()
-    }
-
     /// The plan for `slot`, given whether the worker can take a job.
     pub fn plan(&mut self, slot: u64, worker_idle: bool) -> Plan {
         self.counts.slots += 1;

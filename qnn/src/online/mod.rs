@@ -59,13 +59,6 @@ pub struct OnlineStats {
     pub last_error: Option<String>,
 }
 
-impl OnlineStats {
-    /// Work seconds (LP and training) per slot decided.
-    pub fn seconds_per_slot(&self) -> f64 {
-        (self.lp_seconds + self.train_seconds) / self.counts.slots.max(1) as f64
-    }
-}
-
 /// A policy's online learner (see the module docs).
 #[derive(Debug)]
 pub struct Online {
