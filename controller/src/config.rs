@@ -21,6 +21,10 @@ pub struct ControllerConfig {
     pub policy: String,
     #[serde(default)]
     pub model: Option<PathBuf>,
+    /// Whether a policy that can learn online does (`qnn`: on by default),
+    /// on a worker thread, with model files beside the records.
+    #[serde(default = "learn_online")]
+    pub online: bool,
     pub seed: u64,
     pub slots: u64,
     /// Wall-clock slot length in milliseconds (independent of τ).
@@ -40,6 +44,10 @@ pub struct ControllerConfig {
     /// Mutual TLS and the bearer token (off by default).
     #[serde(default)]
     pub security: qmec_security::SecurityConfig,
+}
+
+fn learn_online() -> bool {
+    true
 }
 
 impl ControllerConfig {
@@ -66,6 +74,9 @@ pub struct Args {
     pub policy: String,
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Online learning for policies that can (`--online false` freezes them).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub online: bool,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long, default_value_t = 1000)]
@@ -106,6 +117,7 @@ impl Args {
                 servers: self.servers,
                 policy: self.policy,
                 model: self.model,
+                online: self.online,
                 seed: self.seed,
                 slots: self.slots,
                 slot_ms: self.slot_ms,

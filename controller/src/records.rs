@@ -31,6 +31,11 @@ pub struct ControllerSlot {
     pub dpp_value: f64,
     /// The policy failed and everything was computed locally.
     pub policy_failed: bool,
+    /// The decision's share of the exact LP optimum, where the policy
+    /// measured it ([`qmec_model::SlotFigure`]; it may arrive a few slots
+    /// later, and the slot's journal line is then written again).
+    #[serde(default)]
+    pub lp_share: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

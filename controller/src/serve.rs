@@ -73,7 +73,14 @@ pub async fn run(
     let started = Instant::now();
     let security = Security::load(&config.security, &qmec_security::certs::controller_name())?;
     let scenario = resolve_scenario(&config)?;
-    let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone() };
+    let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone(), online: None };
+    let spec = if config.online {
+        // The slot loop must never wait on learning: a worker thread.
+        let checkpoints = config.records.as_deref().and_then(std::path::Path::parent).map(std::path::Path::to_path_buf);
+        spec.learning(qmec_catalog::OnlineSpec { execution: qmec_catalog::Execution::Thread, learn: true, checkpoints })
+    } else {
+        spec
+    };
     let policy = qmec_catalog::build(&spec, &scenario, config.seed)?;
     let metrics = Arc::new(Metrics::default());
     let (devices, servers) = (scenario.devices, scenario.servers);

@@ -359,6 +359,17 @@ pub async fn run(
             journal = None;
         }
         records.slots.push(record);
+        for figure in policy.slot_figures() {
+            let Some(earlier) = records.slots.iter_mut().rev().find(|r| r.slot == figure.slot) else { continue };
+            earlier.lp_share = Some(figure.lp_share);
+            // The journal keeps a slot's last line: the figure survives a restart.
+            if let Some(writer) = &mut journal
+                && let Err(error) = writer.append(earlier)
+            {
+                tracing::warn!(%error, "slot journal stopped");
+                journal = None;
+            }
+        }
         last_slot = Some(t);
     }
 

@@ -199,6 +199,7 @@ pub(crate) mod tests {
             servers: Some(2),
             policy: "lyapunov".into(),
             model: None,
+            online: true,
             seed: 1,
             slots: 10,
             slot_ms: 100.0,

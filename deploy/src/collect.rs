@@ -118,6 +118,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
         if let Some(r) = slots.get_mut(c.slot as usize) {
             r.dpp_value = c.dpp_value;
             r.decision_seconds = c.decision_s;
+            r.lp_share = c.lp_share;
         }
     }
     let mut merged = Merged::default();

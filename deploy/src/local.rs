@@ -23,6 +23,8 @@ pub struct TestbedConfig {
     pub policy: String,
     /// Model file of a trained policy (qnn, dl), as the controller sees it.
     pub model: Option<PathBuf>,
+    /// The controller's `--online` (learning policies keep learning).
+    pub online: bool,
     pub seed: u64,
     pub slots: u64,
     pub slot_ms: f64,

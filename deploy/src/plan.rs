@@ -165,6 +165,7 @@ fn controller_args(config: &TestbedConfig, devices: usize, servers: usize, at: &
         s(&"--devices"), s(&devices),
         s(&"--servers"), s(&servers),
         s(&"--policy"), config.policy.clone(),
+        s(&"--online"), s(&config.online),
         s(&"--seed"), s(&config.seed),
         s(&"--slots"), s(&config.slots),
         s(&"--slot-ms"), s(&config.slot_ms),

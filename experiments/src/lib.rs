@@ -82,7 +82,7 @@ impl Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
-    #[error("unknown experiment `{0}` (known: {known})", known = suites::NAMES.join(", "))]
+    #[error("unknown experiment `{0}` (known: {known})", known = suites::NAMES.iter().chain(&suites::BY_NAME_ONLY).copied().collect::<Vec<_>>().join(", "))]
     Unknown(String),
     #[error(transparent)]
     Run(#[from] runner::RunError),

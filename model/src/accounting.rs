@@ -27,6 +27,10 @@ pub struct SlotRecord {
     /// Σ Ψ μ of the decision applied.
     pub dpp_value: f64,
     pub decision_seconds: f64,
+    /// The decision's share of the exact LP optimum, on slots where the
+    /// policy measured it ([`crate::SlotFigure`]); an empty cell elsewhere.
+    #[serde(default)]
+    pub lp_share: Option<f64>,
 }
 
 impl SlotRecord {

@@ -35,5 +35,5 @@ pub mod streams;
 pub mod task;
 
 pub use matrix::Matrix;
-pub use policy::{Decision, Policy, PolicyError, SystemState};
+pub use policy::{Decision, Policy, PolicyError, SlotFigure, SystemState};
 pub use scenario::{Scenario, ScenarioError};

@@ -143,4 +143,22 @@ pub trait Policy: Send {
     fn name(&self) -> &str;
 
     fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError>;
+
+    /// Per-slot figures the policy has worked out since it was last asked
+    /// (a learning policy measures its decisions against the exact LP off
+    /// the slot's critical path, so a figure may concern an earlier slot).
+    /// The simulator and the controller ask after every decision and write
+    /// the figures into the rows of the slots they concern.
+    fn slot_figures(&mut self) -> Vec<SlotFigure> {
+        Vec::new()
+    }
+}
+
+/// A figure a policy reports about one slot it decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlotFigure {
+    /// The slot the figure concerns.
+    pub slot: u64,
+    /// Σ Ψ μ of the slot's decision over the exact LP optimum's.
+    pub lp_share: f64,
 }

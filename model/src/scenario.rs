@@ -87,7 +87,8 @@ pub struct Scenario {
 
 /// Deterministic sinusoidal variation, for experiments on changing
 /// conditions: λ(t) = λ (1 + a_λ sin 2πt/T) and g(t) = g (1 + a_g cos 2πt/T),
-/// so load peaks a quarter period after the channel is at its best.
+/// so load peaks a quarter period after the channel is at its best; and an
+/// optional step in λ (a sudden shift, for online learning to follow).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dynamics {
@@ -97,6 +98,19 @@ pub struct Dynamics {
     pub arrival_amplitude: f64,
     /// a_g in [0, 1).
     pub channel_amplitude: f64,
+    /// λ is multiplied by `factor` from slot `from_slot` on.
+    #[serde(default)]
+    pub arrival_step: Option<ArrivalStep>,
+}
+
+/// A step in the arrival rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalStep {
+    /// The first slot at the new rate.
+    pub from_slot: u64,
+    /// New rate over old, in (0, 10].
+    pub factor: f64,
 }
 
 impl Dynamics {
@@ -106,7 +120,8 @@ impl Dynamics {
 
     /// λ(t) / λ.
     pub fn arrival_factor(&self, slot: u64) -> f64 {
-        1.0 + self.arrival_amplitude * self.phase(slot).sin()
+        let step = self.arrival_step.filter(|s| slot >= s.from_slot).map_or(1.0, |s| s.factor);
+        step * (1.0 + self.arrival_amplitude * self.phase(slot).sin())
     }
 
     /// g(t) / g.
@@ -395,6 +410,9 @@ impl Scenario {
             check.count("dynamics.period_slots", dynamics.period_slots as usize, 1, usize::MAX)?;
             check.range("dynamics.arrival_amplitude", dynamics.arrival_amplitude, 0.0, 0.999)?;
             check.range("dynamics.channel_amplitude", dynamics.channel_amplitude, 0.0, 0.999)?;
+            if let Some(step) = &dynamics.arrival_step {
+                check.range("dynamics.arrival_step.factor", step.factor, 1e-3, 10.0)?;
+            }
         }
         Ok(())
     }

@@ -23,7 +23,9 @@
 //! - [`closed_loop`]: evolution strategies on multi-slot outcomes (p99
 //!   latency, transmit power, stability) from simulator rollouts.
 //! - [`model_file`]: the versioned JSON model file.
-//! - [`policy`]: a trained network as the `qnn` / `dl` [`qmec_model::Policy`].
+//! - [`policy`]: a network as the `qnn` / `dl` / `lydroo` [`qmec_model::Policy`].
+//! - [`online`]: online learning inside a policy — an I/O-free core that
+//!   plans LP solves, replay and training, and the worker that does them.
 //! - [`qasm`]: OpenQASM 3 export and the parser that checks it.
 //! - [`plot`]: the loss curve as CSV and PNG.
 //! - [`shipped`]: the trained per-link model embedded in the binary.
@@ -47,6 +49,7 @@ pub mod features;
 pub mod heisenberg;
 pub mod loss;
 pub mod model_file;
+pub mod online;
 pub mod plot;
 pub mod policy;
 pub mod projection;

@@ -113,6 +113,7 @@ impl ModelFile {
             NetworkSpec::Paper { .. } => ArchKind::Paper,
             NetworkSpec::PerLink { .. } => ArchKind::PerLink,
             NetworkSpec::Mlp { .. } => ArchKind::Mlp,
+            NetworkSpec::PairMlp { .. } => ArchKind::PairMlp,
         }
     }
 

@@ -1,4 +1,5 @@
-//! A trained network as a [`Policy`]: the `qnn` and `dl` policies.
+//! A trained network as a [`Policy`]: the `qnn`, `dl` and `lydroo`
+//! policies.
 //!
 //! Each slot: prepare the state ([`StateInput`]), score every open pair,
 //! and let the critic ([`crate::candidates`]) pick the best of the
@@ -6,25 +7,35 @@
 //! previous slot's, unless the ablation is asked for) — or, for a model
 //! file whose `decision` is `network` (closed-loop training), take the
 //! network's own decision; the model crate's default CPU split completes
-//! the decision. Loading checks that the model
+//! the decision. With online learning ([`crate::online`]) the policy then
+//! hands the slot to its learner, which may swap in a retrained network
+//! between slots. Loading checks that the model
 //! file's architecture matches the policy asked for (`qnn`: paper or
 //! per-link; `dl`: mlp) and that it fits the scenario.
 
 use crate::arch::{ArchKind, Network};
 use crate::candidates::{Choice, Critic, DEFAULT_MAX_CANDIDATES, DecisionMode, WinCounts};
+use crate::online::core::OnlineConfig;
+use crate::online::{Decided, Execution, Online, OnlineStats};
 use crate::error::{QnnError, Result};
 use crate::features::{FeatureScales, StateInput};
 use crate::model_file::ModelFile;
-use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SystemState};
-use std::path::Path;
+use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SlotFigure, SystemState};
+use std::path::{Path, PathBuf};
+
+/// The feature scales of `lydroo`, which has no training set to measure them on: its
+/// per-link features are ratios, so the scales (read by the global vector
+/// only) do not matter.
+const UNIT_SCALES: FeatureScales = FeatureScales { queue_bits: 1.0, rate_bps: 1.0, server_bits: 1.0 };
 
 /// A trained offloading policy.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LearnedPolicy {
     name: String,
     network: Network,
     scales: FeatureScales,
     critic: Critic,
+    online: Option<Online>,
 }
 
 impl LearnedPolicy {
@@ -36,7 +47,31 @@ impl LearnedPolicy {
             ArchKind::Mlp => "dl".to_string(),
             other => format!("qnn-{other}"),
         };
-        LearnedPolicy { name, network, scales, critic: Critic::new(DEFAULT_MAX_CANDIDATES, true) }
+        LearnedPolicy { name, network, scales, critic: Critic::new(DEFAULT_MAX_CANDIDATES, true), online: None }
+    }
+
+    /// `lydroo`: a fresh per-pair MLP actor (seeded) that learns online from
+    /// its critic's winners, weighing its own candidates only (as LyDROO).
+    pub fn lydroo(scenario: &Scenario, seed: u64, execution: Execution, checkpoints: Option<PathBuf>) -> Result<LearnedPolicy> {
+        let network = Network::init(ArchKind::PairMlp, scenario.devices, scenario.servers, seed)?;
+        let mut policy = LearnedPolicy::new(network, UNIT_SCALES);
+        policy.name = "lydroo".into();
+        policy.critic = Critic::new(DEFAULT_MAX_CANDIDATES, false);
+        let config = OnlineConfig { seed, ..OnlineConfig::critic_labels(scenario.devices, scenario.servers) };
+        policy.with_online(config, execution, checkpoints)
+    }
+
+    /// The same policy learning online (or, with `config.learn` off,
+    /// measuring its share of the LP optimum); model files go to
+    /// `checkpoints` when given.
+    pub fn with_online(mut self, config: OnlineConfig, execution: Execution, checkpoints: Option<PathBuf>) -> Result<LearnedPolicy> {
+        self.online = Some(Online::new(config, execution, checkpoints, self.network.arch().params().len())?);
+        Ok(self)
+    }
+
+    /// What online learning has done, if it is on.
+    pub fn online_stats(&self) -> Option<OnlineStats> {
+        self.online.as_ref().map(Online::stats)
     }
 
     /// The same policy with `mode` deciding each slot.
@@ -92,11 +127,20 @@ impl LearnedPolicy {
         self.critic.wins()
     }
 
-    /// The chosen candidate for a state.
+    /// The chosen candidate for a state; the online learner, if any, takes
+    /// in finished work before and plans this slot's after.
     pub fn choose(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Choice> {
+        if let Some(online) = self.online.as_mut() {
+            online.absorb(&mut self.network);
+        }
         let input = StateInput::prepare(scenario, state, &self.scales, self.network.arch().reads_global());
         let scores = self.network.arch().scores(&input)?;
-        Ok(self.critic.choose_for(scenario, state, &input, &scores))
+        let choice = self.critic.choose_for(scenario, state, &input, &scores);
+        if let Some(online) = self.online.as_mut() {
+            let decided = Decided { scenario, state, input, choice: &choice };
+            online.after_decision(decided, &mut self.network, &self.scales);
+        }
+        Ok(choice)
     }
 }
 
@@ -113,5 +157,9 @@ impl Policy for LearnedPolicy {
         let offload = Matrix::from_vec(state.devices(), state.servers(), choice.mu)
             .ok_or_else(|| PolicyError::Solver("the critic returned a decision of the wrong size".into()))?;
         Ok(Decision::with_default_cpu(scenario, state, offload))
+    }
+
+    fn slot_figures(&mut self) -> Vec<SlotFigure> {
+        self.online.as_mut().map(Online::take_figures).unwrap_or_default()
     }
 }

@@ -105,12 +105,12 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// The defaults for `arch`: 1000 epochs, lr 0.001, seed 1, 4 × 32;
-    /// the exact objective for per-link, the DPP bound for the fixed-size
+    /// the exact objective for the size-free networks (per-link, pair-mlp), the DPP bound for the fixed-size
     /// networks (the paper's loss).
     pub fn new(arch: ArchKind) -> TrainConfig {
         TrainConfig {
             arch,
-            objective: if arch == ArchKind::PerLink { Objective::Exact } else { Objective::Dpp },
+            objective: if arch.is_size_free() { Objective::Exact } else { Objective::Dpp },
             sizes: Vec::new(),
             epochs: 1000,
             lr: 1e-3,
@@ -132,10 +132,10 @@ impl TrainConfig {
         positive("batches_per_epoch", self.batches_per_epoch)?;
         positive("train_states", self.train_states)?;
         positive("val_states", self.val_states)?;
-        if self.arch != ArchKind::PerLink && !self.sizes.is_empty() {
+        if !self.arch.is_size_free() && !self.sizes.is_empty() {
             return Err(QnnError::Config {
                 field: "sizes",
-                reason: format!("the {} architecture is sized for one (M, S); only per-link learns from several sizes", self.arch),
+                reason: format!("the {} architecture is sized for one (M, S); only per-link and pair-mlp learn from several sizes", self.arch),
             });
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {

@@ -13,7 +13,7 @@ use qmec_model::device::{DeviceModel, offload_plan};
 use qmec_model::lyapunov::dpp_weights;
 use qmec_model::server::ServerModel;
 use qmec_model::task::{Fragment, TaskRecord};
-use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SystemState};
+use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SlotFigure, SystemState};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,9 @@ pub struct SlotOutcome {
     pub record: SlotRecord,
     pub completed: Vec<TaskRecord>,
     pub decision: Decision,
+    /// What the policy reported after deciding ([`Policy::slot_figures`]),
+    /// possibly about earlier slots.
+    pub figures: Vec<SlotFigure>,
 }
 
 impl Simulator {
@@ -100,6 +103,7 @@ impl Simulator {
         let decision_seconds = started.elapsed().as_secs_f64();
         let mut outcome = self.apply(&state, decision);
         outcome.record.decision_seconds = decision_seconds;
+        outcome.figures = policy.slot_figures();
         Ok(outcome)
     }
 
@@ -167,7 +171,7 @@ impl Simulator {
         }
         record.server_total_bits = self.servers.iter().map(|s| s.backlog_bits() as f64).sum();
         self.slot += 1;
-        SlotOutcome { record, completed, decision }
+        SlotOutcome { record, completed, decision, figures: Vec::new() }
     }
 }
 
@@ -191,8 +195,21 @@ pub fn run(
         on_slot(&outcome);
         records.slots.push(outcome.record);
         records.tasks.extend(outcome.completed);
+        attach_figures(&mut records.slots, &outcome.figures);
     }
     Ok(records)
+}
+
+/// Writes each figure into the record of the slot it concerns (figures
+/// about slots not in `slots` are dropped).
+pub fn attach_figures(slots: &mut [SlotRecord], figures: &[SlotFigure]) {
+    let Some(first) = slots.first().map(|r| r.slot) else { return };
+    for figure in figures {
+        let index = figure.slot.checked_sub(first).and_then(|i| usize::try_from(i).ok());
+        if let Some(record) = index.and_then(|i| slots.get_mut(i)).filter(|r| r.slot == figure.slot) {
+            record.lp_share = Some(figure.lp_share);
+        }
+    }
 }
 
 /// Runs `slots` slots and summarises them, conservation included.

@@ -15,6 +15,10 @@ pub struct Args {
     /// ones as NAME=MODEL_FILE (e.g. qnn=model.json, dl=mlp.json).
     #[arg(long, value_delimiter = ',', default_value = "local,random,greedy,dpp-greedy,lyapunov,qnn")]
     policies: Vec<String>,
+    /// Online learning for policies that can (`qnn`, `lydroo`), in-line at
+    /// fixed slots so runs are reproducible; `--online false` freezes them.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    online: bool,
     #[arg(long, default_value_t = 2_000)]
     slots: u64,
     #[arg(long, default_value_t = 1)]
@@ -29,14 +33,15 @@ pub fn run(args: Args) -> Result<()> {
     let mut summaries = Vec::new();
     for name in &args.policies {
         let spec = qmec_catalog::PolicySpec::parse(name);
+        let dir = args.out.as_ref().map(|out| out.join(&spec.name));
+        let spec = super::online(spec, args.online, dir.as_deref());
         let mut policy = super::make_policy(&spec, &scenario, args.seed)?;
         let bar = progress::bar(args.slots, &spec.name);
         let (summary, records) =
             qmec_sim::simulate(&scenario, args.seed, policy.as_mut(), args.slots, |_| bar.inc(1))?;
         bar.finish_and_clear();
-        if let Some(out) = &args.out {
-            let dir = out.join(&spec.name);
-            write_run(&dir, &scenario, &summary, &records.slots, &records.tasks)
+        if let Some(dir) = &dir {
+            write_run(dir, &scenario, &summary, &records.slots, &records.tasks)
                 .with_context(|| format!("writing run folder {}", dir.display()))?;
         }
         summaries.push(summary);

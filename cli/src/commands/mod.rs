@@ -87,6 +87,16 @@ fn load_scenario(name_or_path: &str) -> Result<Scenario> {
     Scenario::load(name_or_path).with_context(|| format!("loading scenario `{name_or_path}`"))
 }
 
+/// `spec` learning online when `on`, for the policies that can: in-line
+/// at fixed slots (reproducible runs), model files in `run_folder`.
+fn online(spec: PolicySpec, on: bool, run_folder: Option<&std::path::Path>) -> PolicySpec {
+    if !on {
+        return spec;
+    }
+    let checkpoints = run_folder.map(std::path::Path::to_path_buf);
+    spec.learning(qmec_catalog::OnlineSpec { execution: qmec_catalog::Execution::Inline, learn: true, checkpoints })
+}
+
 /// A policy by name (and model file, for trained ones).
 fn make_policy(spec: &PolicySpec, scenario: &Scenario, seed: u64) -> Result<Box<dyn Policy>> {
     Ok(qmec_catalog::build(spec, scenario, seed)?)

@@ -16,6 +16,11 @@ pub struct Args {
     /// Model file for a trained policy (qnn: overrides the shipped model; dl).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Online learning for policies that can (`qnn`, `lydroo`), in-line at
+    /// fixed slots so the run is reproducible; model files go to the run
+    /// folder. `--online false` freezes the model.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    online: bool,
     #[arg(long, default_value_t = 10_000)]
     slots: u64,
     #[arg(long, default_value_t = 1)]
@@ -27,7 +32,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
-    let spec = qmec_catalog::PolicySpec { name: args.policy.clone(), model: args.model.clone() };
+    let spec = qmec_catalog::PolicySpec { name: args.policy.clone(), model: args.model.clone(), online: None };
+    let spec = super::online(spec, args.online, Some(&args.out));
     let mut policy = super::make_policy(&spec, &scenario, args.seed)?;
     let bar = progress::bar(args.slots, policy.name());
     let (summary, records) =

@@ -23,6 +23,10 @@ pub struct Args {
     /// controller can read (inside the run folder for docker).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Online learning in the controller for policies that can (`qnn`,
+    /// `lydroo`); `--online false` freezes the model.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    online: bool,
     #[arg(long, default_value_t = 1000)]
     slots: u64,
     /// Wall-clock slot length (ms), independent of the modelled τ.
@@ -120,6 +124,7 @@ pub fn run(args: Args) -> Result<()> {
         servers: args.servers,
         policy: args.policy,
         model: args.model,
+        online: args.online,
         seed: args.seed,
         slots,
         slot_ms: args.slot_ms,

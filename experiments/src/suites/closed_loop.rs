@@ -175,8 +175,8 @@ fn entries(scenario: &Scenario, model: &Path, start: &Path) -> Vec<Entry> {
     let others = [
         ("dpp-greedy", PolicySpec::named("dpp-greedy")),
         ("qnn", PolicySpec::named("qnn")),
-        (START_LABEL, PolicySpec { name: "qnn".into(), model: Some(PathBuf::from(start)) }),
-        (LABEL, PolicySpec { name: "qnn".into(), model: Some(PathBuf::from(model)) }),
+        (START_LABEL, PolicySpec { name: "qnn".into(), model: Some(PathBuf::from(start)), online: None }),
+        (LABEL, PolicySpec { name: "qnn".into(), model: Some(PathBuf::from(model)), online: None }),
     ]
     .into_iter()
     .map(|(label, policy)| Entry { label: label.into(), policy, scenario: scenario.clone() });

@@ -27,7 +27,7 @@ const MODELS: [(ArchKind, &str, &str); 3] = [
 pub fn trained_policies(settings: &Settings) -> Vec<PolicySpec> {
     MODELS
         .iter()
-        .map(|(_, name, label)| PolicySpec { name: (*name).into(), model: Some(model_path(settings, label)) })
+        .map(|(_, name, label)| PolicySpec { model: Some(model_path(settings, label)), ..PolicySpec::named(*name) })
         .filter(|spec| spec.model.as_ref().is_some_and(|p| p.exists()))
         .collect()
 }

@@ -15,7 +15,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     let slots = settings.slots(1000, 300);
     let mut scenario = Scenario::paper();
     scenario.name = "paper-dynamic".into();
-    let dynamics = Dynamics { period_slots: slots / 2, arrival_amplitude: 0.4, channel_amplitude: 0.5 };
+    let dynamics = Dynamics { period_slots: slots / 2, arrival_amplitude: 0.4, channel_amplitude: 0.5, arrival_step: None };
     scenario.dynamics = Some(dynamics.clone());
     let policies = settings.policies();
     let jobs = policies

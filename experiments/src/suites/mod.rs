@@ -6,6 +6,7 @@ pub mod convergence;
 mod dynamic;
 mod heatmap;
 mod latency_cdf;
+mod online;
 mod qubo;
 mod scaling;
 mod vsweep;
@@ -19,6 +20,10 @@ use qmec_sim::Summary;
 pub const NAMES: [&str; 9] =
     ["convergence", "baselines", "vsweep", "scaling", "dynamic", "heatmap", "latency-cdf", "qubo", "closed-loop"];
 
+/// Experiments run only by name, outside `all`: `online` spends minutes at
+/// M = 1000, S = 50 even with `--quick`.
+pub const BY_NAME_ONLY: [&str; 1] = ["online"];
+
 pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> {
     match name {
         "convergence" => convergence::run(settings),
@@ -30,6 +35,7 @@ pub fn run(name: &str, settings: &Settings) -> Result<Section, ExperimentError> 
         "qubo" => qubo::run(settings),
         "latency-cdf" => latency_cdf::run(settings),
         "closed-loop" => closed_loop::run(settings),
+        "online" => online::run(settings),
         other => Err(ExperimentError::Unknown(other.into())),
     }
 }

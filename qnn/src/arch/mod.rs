@@ -11,8 +11,11 @@
 //! - [`per_link`]: ours — one 4-qubit circuit shared by every device–server
 //!   pair scores it from local features; serves any (M, S).
 //! - [`mlp`]: the classical `dl` baseline on the paper QNN's inputs.
+//! - [`pair_mlp`]: the `lydroo` actor, a classical MLP shared by every
+//!   pair on the per-link features; serves any (M, S).
 
 pub mod mlp;
+pub mod pair_mlp;
 pub mod paper;
 pub mod per_link;
 
@@ -32,11 +35,13 @@ pub enum ArchKind {
     PerLink,
     /// [`mlp::MlpNet`].
     Mlp,
+    /// [`pair_mlp::PairMlpNet`].
+    PairMlp,
 }
 
 impl ArchKind {
     /// Every kind, in CLI order.
-    pub const ALL: [ArchKind; 3] = [ArchKind::Paper, ArchKind::PerLink, ArchKind::Mlp];
+    pub const ALL: [ArchKind; 4] = [ArchKind::Paper, ArchKind::PerLink, ArchKind::Mlp, ArchKind::PairMlp];
 
     /// The CLI / file name.
     pub fn as_str(self) -> &'static str {
@@ -44,14 +49,22 @@ impl ArchKind {
             ArchKind::Paper => "paper",
             ArchKind::PerLink => "per-link",
             ArchKind::Mlp => "mlp",
+            ArchKind::PairMlp => "pair-mlp",
         }
     }
 
-    /// Quantum architectures run under `--policy qnn`, the MLP under `dl`.
+    /// Whether one model serves any (M, S) (it reads per-link features).
+    pub fn is_size_free(self) -> bool {
+        matches!(self, ArchKind::PerLink | ArchKind::PairMlp)
+    }
+
+    /// Quantum architectures run under `--policy qnn`, the MLP under `dl`,
+    /// the per-pair MLP under `lydroo`.
     pub fn policy_name(self) -> &'static str {
         match self {
             ArchKind::Paper | ArchKind::PerLink => "qnn",
             ArchKind::Mlp => "dl",
+            ArchKind::PairMlp => "lydroo",
         }
     }
 
@@ -60,7 +73,7 @@ impl ArchKind {
         ArchKind::ALL
             .into_iter()
             .find(|k| k.as_str() == text)
-            .ok_or_else(|| QnnError::Config { field: "arch", reason: format!("unknown architecture `{text}` (known: paper, per-link, mlp)") })
+            .ok_or_else(|| QnnError::Config { field: "arch", reason: format!("unknown architecture `{text}` (known: paper, per-link, mlp, pair-mlp)") })
     }
 }
 
@@ -170,6 +183,13 @@ pub enum NetworkSpec {
         /// Flat parameters.
         params: Vec<f64>,
     },
+    /// [`pair_mlp::PairMlpNet`].
+    PairMlp {
+        /// Width of both hidden layers.
+        hidden: usize,
+        /// Flat parameters.
+        params: Vec<f64>,
+    },
 }
 
 /// Any architecture, built and validated.
@@ -181,6 +201,8 @@ pub enum Network {
     PerLink(per_link::PerLinkNet),
     /// The MLP.
     Mlp(mlp::MlpNet),
+    /// The per-pair MLP.
+    PairMlp(pair_mlp::PairMlpNet),
 }
 
 impl Network {
@@ -190,6 +212,7 @@ impl Network {
             ArchKind::Paper => Network::Paper(paper::PaperNet::new(devices, servers, paper::DEFAULT_HIDDEN, seed)?),
             ArchKind::PerLink => Network::PerLink(per_link::PerLinkNet::new(per_link::DEFAULT_LAYERS, seed)?),
             ArchKind::Mlp => Network::Mlp(mlp::MlpNet::new(devices, servers, mlp::DEFAULT_HIDDEN, seed)?),
+            ArchKind::PairMlp => Network::PairMlp(pair_mlp::PairMlpNet::new(pair_mlp::DEFAULT_HIDDEN, seed)?),
         })
     }
 
@@ -210,6 +233,11 @@ impl Network {
                 let mut net = mlp::MlpNet::new(*devices, *servers, *hidden, 0)?;
                 load_params("network.params", net.params_mut(), params)?;
                 Network::Mlp(net)
+            }
+            NetworkSpec::PairMlp { hidden, params } => {
+                let mut net = pair_mlp::PairMlpNet::new(*hidden, 0)?;
+                load_params("network.params", net.params_mut(), params)?;
+                Network::PairMlp(net)
             }
         };
         let mut net = net;
@@ -233,6 +261,7 @@ impl Network {
                 hidden: n.hidden(),
                 params: n.params().to_vec(),
             },
+            Network::PairMlp(n) => NetworkSpec::PairMlp { hidden: n.hidden(), params: n.params().to_vec() },
         }
     }
 
@@ -242,6 +271,7 @@ impl Network {
             Network::Paper(n) => n,
             Network::PerLink(n) => n,
             Network::Mlp(n) => n,
+            Network::PairMlp(n) => n,
         }
     }
 
@@ -251,6 +281,7 @@ impl Network {
             Network::Paper(n) => n,
             Network::PerLink(n) => n,
             Network::Mlp(n) => n,
+            Network::PairMlp(n) => n,
         }
     }
 }
