@@ -56,7 +56,8 @@ const VALIDATION_SEED_BASE: u64 = 1 << 40;
 const TRAIN_SEED_BASE: u64 = 1 << 41;
 
 /// How to train in closed loop.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClosedLoopConfig {
     /// Sizes (M, S) rolled out; empty: the scenario's own.
     pub sizes: Vec<(usize, usize)>,
@@ -133,24 +134,8 @@ impl ClosedLoopConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClosedLoopInfo {
-    /// Sizes (M, S) rolled out.
-    pub sizes: Vec<(usize, usize)>,
-    /// ES iterations run.
-    pub iterations: usize,
-    /// Antithetic pairs per iteration.
-    pub pairs: usize,
-    /// σ.
-    pub sigma: f64,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Slots per rollout.
-    pub slots: u64,
-    /// Seeds per size per perturbation.
-    pub rollout_seeds: usize,
-    /// λ.
-    pub power_weight: f64,
-    /// Seed.
-    pub seed: u64,
+    /// The settings it was trained with (sizes resolved: never empty).
+    pub config: ClosedLoopConfig,
     /// Validation cost of the starting model (network mode).
     pub initial_cost: f64,
     /// Validation cost of the model kept.
@@ -367,15 +352,7 @@ pub fn train_closed_loop(
         network: network.to_spec(),
         decision: DecisionMode::Network,
         closed_loop: Some(ClosedLoopInfo {
-            sizes,
-            iterations: config.iterations,
-            pairs: config.pairs,
-            sigma: config.sigma,
-            lr: config.lr,
-            slots: config.slots,
-            rollout_seeds: config.rollout_seeds,
-            power_weight: config.power_weight,
-            seed: config.seed,
+            config: ClosedLoopConfig { sizes, ..config.clone() },
             initial_cost: initial.cost,
             final_cost: kept.cost,
             kept_iteration,
