@@ -116,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
     print_evaluation("start (network)", &report.initial);
     print_evaluation("kept", &report.kept);
     if let Some(info) = &report.model.closed_loop {
-        println!("kept iteration      {} of {} ({:.1} s)", info.kept_iteration, info.iterations, info.seconds);
+        println!("kept iteration      {} of {} ({:.1} s)", info.kept_iteration, info.config.iterations, info.seconds);
     }
     println!("model               {}", args.out.display());
     Ok(())
