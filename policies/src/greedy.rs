@@ -8,8 +8,8 @@
 //! channel among many devices where the optimum gives it to one. For the
 //! greedy answer to the per-slot LP see [`crate::dpp_greedy`].
 
-use crate::share::fair_split;
-use qmec_model::{Decision, Policy, PolicyError, Scenario, SystemState};
+use crate::share::fair_shares;
+use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SystemState};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Greedy;
@@ -20,6 +20,13 @@ impl Policy for Greedy {
     }
 
     fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError> {
+        Ok(Decision::with_default_cpu(scenario, state, Greedy::shares(scenario, state)))
+    }
+}
+
+impl Greedy {
+    /// The shares μ alone, without the CPU split (what a critic weighs).
+    pub fn shares(scenario: &Scenario, state: &SystemState) -> Matrix {
         let choices: Vec<Option<usize>> = (0..state.devices())
             .map(|m| {
                 if state.queue_bits[m] <= 0.0 {
@@ -29,6 +36,6 @@ impl Policy for Greedy {
                 (0..rates.len()).max_by(|&a, &b| rates[a].total_cmp(&rates[b]))
             })
             .collect();
-        Ok(fair_split(scenario, state, &choices))
+        fair_shares(scenario, state, &choices)
     }
 }

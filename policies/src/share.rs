@@ -4,8 +4,14 @@
 
 use qmec_model::{Decision, Matrix, Scenario, SystemState};
 
-/// Shares from one choice per device (`None`: stay local).
+/// The decision from one choice per device (`None`: stay local), with the
+/// default CPU split.
 pub fn fair_split(scenario: &Scenario, state: &SystemState, choices: &[Option<usize>]) -> Decision {
+    Decision::with_default_cpu(scenario, state, fair_shares(scenario, state, choices))
+}
+
+/// The shares μ alone from one choice per device.
+pub fn fair_shares(scenario: &Scenario, state: &SystemState, choices: &[Option<usize>]) -> Matrix {
     let mut pickers = vec![0usize; state.servers()];
     for s in choices.iter().flatten() {
         pickers[*s] += 1;
@@ -17,5 +23,5 @@ pub fn fair_split(scenario: &Scenario, state: &SystemState, choices: &[Option<us
             offload.set(m, s, share.min(state.queue_cap_share(scenario, m, s)));
         }
     }
-    Decision::with_default_cpu(scenario, state, offload)
+    offload
 }

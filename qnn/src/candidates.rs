@@ -22,7 +22,9 @@
 //!   resource allocation of each candidate offloading decision. The
 //!   optimum's support is a few pairs per server, so when the network ranks
 //!   it near the top the small LP returns the optimum itself, at a fraction
-//!   of the full LP's cost (tens of variables per server, not M).
+//!   of the full LP's cost (tens of variables per server, not M). The
+//!   supports are nested, so of the K − 1 only the largest is solved; its
+//!   optimum is credited to the smallest support that holds its pairs.
 //! * **Other candidates** (unless the ablation turns them off): `greedy`'s
 //!   decision, `dpp-greedy`'s, and the previous slot's support refilled
 //!   under this slot's limits.
@@ -41,7 +43,7 @@
 //!   network's own: the pairs it would use (z ≥ 0), filled in its order.
 
 use crate::features::StateInput;
-use qmec_model::{Policy, Scenario, SystemState};
+use qmec_model::{Scenario, SystemState};
 use qmec_policies::fill::{FillScratch, SlotLimits, fill_in_order, positive_by_weight};
 use qmec_policies::{DppGreedy, Greedy, solve_on_pairs};
 use serde::{Deserialize, Serialize};
@@ -234,8 +236,8 @@ impl Critic {
     /// Decides one slot for `state`, with every candidate this critic weighs
     /// (`greedy` decides on `state` itself).
     pub fn choose_for(&mut self, scenario: &Scenario, state: &SystemState, input: &StateInput, scores: &[f64]) -> Choice {
-        let greedy = if self.others { Greedy.decide(scenario, state).ok() } else { None };
-        self.choose(input, scores, greedy.as_ref().map(|d| d.offload.as_slice()))
+        let greedy = self.others.then(|| Greedy::shares(scenario, state));
+        self.choose(input, scores, greedy.as_ref().map(|g| g.as_slice()))
     }
 
     fn choose(&mut self, input: &StateInput, scores: &[f64], greedy: Option<&[f64]>) -> Choice {
@@ -262,9 +264,13 @@ impl Critic {
         let order = network_order(&pair_logits(input, scores));
         fill_in_order(&limits, &order, &mut mu, &mut self.scratch);
         consider(CandidateKind::Network(1), &mu, &mut best);
-        for (rank, support) in support_sizes(input.servers(), order.len()).take(k.saturating_sub(1)).enumerate() {
-            match solve_on_pairs(&input.psi, &limits, input.queue_unit_bits, &order[..support]) {
-                Ok((exact, _)) => consider(CandidateKind::Network(rank + 2), &exact, &mut best),
+        let supports: Vec<usize> = support_sizes(input.servers(), order.len()).take(k.saturating_sub(1)).collect();
+        if let Some(&largest) = supports.last() {
+            match solve_on_pairs(&input.psi, &limits, input.queue_unit_bits, &order[..largest]) {
+                Ok((exact, _)) => {
+                    let rank = 2 + smallest_holding(&supports, &order[..largest], &exact);
+                    consider(CandidateKind::Network(rank), &exact, &mut best);
+                }
                 Err(_) => failed += 1,
             }
         }
@@ -338,6 +344,16 @@ pub fn network_order(logits: &[(usize, f64)]) -> Vec<usize> {
     by_score.into_iter().map(|(pair, _)| pair).collect()
 }
 
+/// The index of the smallest of the nested `supports` (prefixes of
+/// `order`) that holds every pair `mu` uses. The optimum on a larger support
+/// is optimal on any smaller one that holds its pairs, so that smaller
+/// candidate is credited with the win: K then shrinks when the larger
+/// supports stop paying.
+fn smallest_holding(supports: &[usize], order: &[usize], mu: &[f64]) -> usize {
+    let used = order.iter().rposition(|&pair| mu[pair] > 0.0).map_or(0, |i| i + 1);
+    supports.iter().position(|&n| n >= used).unwrap_or(supports.len().saturating_sub(1))
+}
+
 /// Support sizes of candidates 2, 3, …: S·2^k pairs for k = 2, 3, …, the
 /// last one the whole order.
 pub fn support_sizes(servers: usize, pairs: usize) -> impl Iterator<Item = usize> {
@@ -358,6 +374,16 @@ mod tests {
     fn the_order_follows_the_scores_and_breaks_ties_by_pair() {
         let logits = [(0, 3.0), (1, -0.1), (2, 0.2), (3, -5.0), (4, 0.2)];
         assert_eq!(network_order(&logits), vec![0, 2, 4, 1, 3]);
+    }
+
+    #[test]
+    fn the_win_goes_to_the_smallest_support_holding_the_pairs_used() {
+        let order = [4, 0, 3, 1, 2];
+        let supports = [2, 4, 5];
+        assert_eq!(smallest_holding(&supports, &order, &[1.0, 0.0, 0.0, 0.0, 0.5]), 0);
+        assert_eq!(smallest_holding(&supports, &order, &[0.0, 0.3, 0.0, 0.0, 0.0]), 1);
+        assert_eq!(smallest_holding(&supports, &order, &[0.0, 0.0, 0.2, 0.0, 0.0]), 2);
+        assert_eq!(smallest_holding(&supports, &order, &[0.0; 5]), 0);
     }
 
     #[test]
