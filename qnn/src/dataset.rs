@@ -90,16 +90,18 @@ pub fn collect_states(scenario: &Scenario, count: usize, seed: u64) -> Result<Ve
 
 /// Prepares states and labels each with its LP optimum.
 pub fn prepare(scenario: &Scenario, states: &[SystemState], scales: &FeatureScales) -> Result<Vec<Sample>> {
-    states
-        .iter()
-        .map(|state| {
-            let input = StateInput::new(scenario, state, scales);
-            let (lp_mu, lp_value) = solve_dpp_lp(scenario, state)?;
-            let norm = input.psi_scale;
-            if !norm.is_finite() || norm <= 0.0 {
-                return Err(QnnError::Config { field: "states", reason: format!("a state has no usable Ψ scale ({norm})") });
-            }
-            Ok(Sample { input, lp_value, lp_mu: lp_mu.as_slice().to_vec(), norm })
-        })
-        .collect()
+    states.iter().map(|state| Sample::labelled(scenario, state, StateInput::new(scenario, state, scales))).collect()
+}
+
+impl Sample {
+    /// `input`, the prepared form of `state`, labelled with the exact LP
+    /// decision of `state`: the one labelling of training and online learning.
+    pub fn labelled(scenario: &Scenario, state: &SystemState, input: StateInput) -> Result<Sample> {
+        let (lp_mu, lp_value) = solve_dpp_lp(scenario, state)?;
+        let norm = input.psi_scale;
+        if !norm.is_finite() || norm <= 0.0 {
+            return Err(QnnError::Config { field: "states", reason: format!("a state has no usable Ψ scale ({norm})") });
+        }
+        Ok(Sample { input, lp_value, lp_mu: lp_mu.as_slice().to_vec(), norm })
+    }
 }

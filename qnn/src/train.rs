@@ -221,6 +221,22 @@ pub fn batch_gradient(network: &Network, objective: Objective, batch: &[&Sample]
     network.arch().gradient(&inputs, &mut upstream)
 }
 
+/// One Adam step of `network` on `batch` (the `step`-th, for the error):
+/// the mean loss, refused when it or its gradient is not finite, so a
+/// diverging run stops instead of writing NaNs into the model.
+pub fn descend(network: &mut Network, adam: &mut Adam, objective: Objective, batch: &[&Sample], step: usize) -> Result<f64> {
+    let (loss, grad) = batch_gradient(network, objective, batch)?;
+    if !loss.is_finite() {
+        return Err(QnnError::Diverged { step, what: "loss" });
+    }
+    if grad.iter().any(|g| !g.is_finite()) {
+        return Err(QnnError::Diverged { step, what: "gradient" });
+    }
+    adam.step(network.arch_mut().params_mut(), &grad);
+    network.arch_mut().refresh()?;
+    Ok(loss)
+}
+
 /// A trained model and how it got there.
 #[derive(Debug, Clone)]
 pub struct TrainReport {
@@ -316,17 +332,8 @@ pub fn train_on(
                 batch.push(&data.train[order[cursor]]);
                 cursor += 1;
             }
-            let (loss, grad) = batch_gradient(&network, config.objective, &batch)?;
             step += 1;
-            if !loss.is_finite() {
-                return Err(QnnError::Diverged { step, what: "loss" });
-            }
-            if grad.iter().any(|g| !g.is_finite()) {
-                return Err(QnnError::Diverged { step, what: "gradient" });
-            }
-            adam.step(network.arch_mut().params_mut(), &grad);
-            network.arch_mut().refresh()?;
-            epoch_loss += loss;
+            epoch_loss += descend(&mut network, &mut adam, config.objective, &batch, step)?;
         }
         let evaluate = epoch == config.epochs || (config.eval_every > 0 && epoch % config.eval_every == 0);
         let val_share = if evaluate { Some(validate(&network, &data.val)?.mean_share) } else { None };

@@ -11,9 +11,8 @@ use crate::arch::Network;
 use crate::dataset::Sample;
 use crate::features::StateInput;
 use crate::model_file::ModelFile;
-use crate::train::{Objective, batch_gradient};
+use crate::train::{Objective, descend};
 use qmec_model::{Scenario, SlotFigure, SystemState};
-use qmec_policies::solve_dpp_lp;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
@@ -93,17 +92,15 @@ pub fn run_job(job: Job) -> Outcome {
 }
 
 fn solve(task: LpTask, outcome: &mut Outcome) {
-    let (mu, value) = match solve_dpp_lp(&task.scenario, &task.state) {
-        Ok(solved) => solved,
+    let sample = match Sample::labelled(&task.scenario, &task.state, task.input) {
+        Ok(sample) => sample,
         Err(e) => {
             outcome.error = Some(format!("slot {}: LP: {e}", task.slot));
             return;
         }
     };
-    let norm = task.input.psi_scale;
-    let sample = Sample { input: task.input, lp_value: value, lp_mu: mu.as_slice().to_vec(), norm };
     if sample.has_optimum() {
-        outcome.figure = Some(SlotFigure { slot: task.slot, lp_share: task.chosen_value / value });
+        outcome.figure = Some(SlotFigure { slot: task.slot, lp_share: task.chosen_value / sample.lp_value });
     }
     if task.label == LabelSource::Lp {
         outcome.sample = Some(sample);
@@ -113,17 +110,9 @@ fn solve(task: LpTask, outcome: &mut Outcome) {
 fn train(task: TrainTask, outcome: &mut Outcome) {
     let TrainTask { mut network, mut adam, batches, checkpoint } = task;
     let mut losses = 0.0;
-    for batch in &batches {
+    for (step, batch) in batches.iter().enumerate() {
         let batch: Vec<&Sample> = batch.iter().map(Arc::as_ref).collect();
-        let step = batch_gradient(&network, Objective::Exact, &batch)
-            .and_then(|(loss, grad)| {
-                if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-                    return Err(crate::QnnError::Diverged { step: 1, what: "online loss or gradient" });
-                }
-                adam.step(network.arch_mut().params_mut(), &grad);
-                network.arch_mut().refresh().map(|()| loss)
-            });
-        match step {
+        match descend(&mut network, &mut adam, Objective::Exact, &batch, step + 1) {
             Ok(loss) => losses += loss,
             Err(e) => {
                 // The deciding network stays as it was.
