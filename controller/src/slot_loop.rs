@@ -246,6 +246,17 @@ async fn wait_for_tick(
     }
 }
 
+/// Appends `record` to the slot journal; a journal that cannot be written
+/// is dropped with a warning (the run goes on, only a restart loses it).
+fn journal_line(journal: &mut Option<SlotJournal>, record: &ControllerSlot) {
+    if let Some(writer) = journal
+        && let Err(error) = writer.append(record)
+    {
+        tracing::warn!(%error, "slot journal stopped");
+        *journal = None;
+    }
+}
+
 /// Runs the whole run; returns the records, also when cancelled mid-run.
 pub async fn run(
     settings: LoopSettings,
@@ -352,23 +363,13 @@ pub async fn run(
         let reports_wait_s = started.elapsed().as_secs_f64();
         let record = ControllerSlot { reports_wait_s, ..decide_and_send(&mut run, policy.as_mut(), t, started) };
         metrics.slot(&record);
-        if let Some(writer) = &mut journal
-            && let Err(error) = writer.append(&record)
-        {
-            tracing::warn!(%error, "slot journal stopped");
-            journal = None;
-        }
+        journal_line(&mut journal, &record);
         records.slots.push(record);
         for figure in policy.slot_figures() {
             let Some(earlier) = records.slots.iter_mut().rev().find(|r| r.slot == figure.slot) else { continue };
             earlier.lp_share = Some(figure.lp_share);
             // The journal keeps a slot's last line: the figure survives a restart.
-            if let Some(writer) = &mut journal
-                && let Err(error) = writer.append(earlier)
-            {
-                tracing::warn!(%error, "slot journal stopped");
-                journal = None;
-            }
+            journal_line(&mut journal, earlier);
         }
         last_slot = Some(t);
     }
