@@ -138,6 +138,9 @@ fn secure_testbed_with_faults(runtime: &str, faults: &str, dir: &Path) -> (serde
     cmd.args(["testbed", "--runtime", runtime, "--scenario", "paper-small", "--devices", "3", "--servers", "2"]);
     cmd.args(["--slots", "150", "--slot-ms", "20", "--deadline-s", "90", "--faults", faults, "--tls-dir"]).arg(&certs);
     cmd.arg("--token-file").arg(certs.join("token")).arg("--out").arg(&out);
+    // The agents inherit it (where the runtime passes the environment on)
+    // and log how their sessions are secured.
+    cmd.env("RUST_LOG", "info");
     let output = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -154,10 +157,12 @@ fn netns_under_tls_survives_a_controller_restart_and_a_server_kill() {
     if capable(netns_available()) {
         let dir = tempfile::tempdir().unwrap();
         let (figures, out) = secure_testbed_with_faults("netns", "restart:controller@40+20,kill:server-1@100", dir.path());
-        // The sessions the kill broke were TLS: rustls says the peer left
-        // without its close_notify.
+        // The device loaded its certificate (the controller refuses a
+        // session without one, so the run finishing proves the rest). How
+        // rustls words the broken session varies with timing: a missing
+        // close_notify or a plain reset.
         let log = std::fs::read_to_string(out.join("logs/device-0.log")).unwrap();
-        assert!(log.contains("close_notify"), "device 0's session was not TLS:\n{log}");
+        assert!(log.contains("mutual TLS"), "device 0 did not load its certificate:\n{log}");
         let first = figures["controller_first_slot"].as_u64().unwrap();
         assert!((10..=45).contains(&first), "the restarted controller went on at slot {first}, expected 41 or a little less");
         assert_eq!(figures["lost_servers"], serde_json::json!([1]));

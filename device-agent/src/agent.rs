@@ -76,12 +76,14 @@ impl Identities {
         let first = config.devices.first().copied().unwrap_or(0);
         let security = load(first)?;
         if !security.tls() {
+            tracing::info!("sessions are plaintext: no TLS folder was given");
             return Ok(Identities::Shared(security));
         }
         let mut each = HashMap::from([(first, security)]);
         for &device in config.devices.iter().skip(1) {
             each.insert(device, load(device)?);
         }
+        tracing::info!(devices = each.len(), "each device speaks mutual TLS with its own certificate");
         Ok(Identities::PerDevice(each))
     }
 
