@@ -554,3 +554,418 @@ impl DeviceCore {
         records
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const WALL: Duration = Duration::from_millis(100);
+    const SERVERS: usize = 3;
+
+    fn setup(slots: u64) -> validate::Setup {
+        let scenario = Scenario::paper();
+        assert_eq!(scenario.servers, SERVERS);
+        let server_endpoints = (0..SERVERS).map(|s| format!("http://127.0.0.1:{}", 5000 + s)).collect();
+        validate::Setup { scenario, seed: 7, slots, slot_wall_s: WALL.as_secs_f64(), server_endpoints }
+    }
+
+    fn settings() -> DeviceSettings {
+        DeviceSettings {
+            tx_fraction: 0.5,
+            early_reports: false,
+            report_delay: Duration::ZERO,
+            report_delay_from: 0,
+            announce_delay: Duration::ZERO,
+        }
+    }
+
+    fn core_with(settings: DeviceSettings) -> DeviceCore {
+        DeviceCore::new(&setup(100), 0, settings, Duration::ZERO)
+    }
+
+    /// Slot `slot`'s announcement time.
+    fn at(slot: u64) -> Duration {
+        WALL * slot as u32
+    }
+
+    fn decision(slot: u64, shares: [f64; SERVERS]) -> DeviceEvent {
+        let server_free_bits = vec![u64::MAX; SERVERS];
+        DeviceEvent::Decision(pb::OffloadDecision { slot, shares: shares.to_vec(), server_free_bits, late: false })
+    }
+
+    fn reports(commands: &[DeviceCommand]) -> Vec<u64> {
+        commands.iter().filter_map(|c| if let DeviceCommand::Report(r) = c { Some(r.slot) } else { None }).collect()
+    }
+
+    fn batches(commands: &[DeviceCommand]) -> Vec<&Batch> {
+        commands.iter().filter_map(|c| if let DeviceCommand::Send(b) = c { Some(b) } else { None }).collect()
+    }
+
+    /// Runs slots `0..slots`, each announced at its time and decided
+    /// half a slot later with `shares`; returns every command.
+    fn run_slots(core: &mut DeviceCore, slots: std::ops::Range<u64>, shares: [f64; SERVERS]) -> Vec<DeviceCommand> {
+        let mut commands = Vec::new();
+        for slot in slots {
+            commands.extend(core.handle(at(slot), DeviceEvent::SlotStart(slot)));
+            commands.extend(core.handle(at(slot) + WALL / 2, decision(slot, shares)));
+        }
+        commands
+    }
+
+    /// A device with a queue: a few local slots, then slot `slot` decided
+    /// with everything to server 0; returns that decision's commands.
+    fn offloading(core: &mut DeviceCore, slot: u64) -> Vec<DeviceCommand> {
+        run_slots(core, 0..slot, [0.0; SERVERS]);
+        core.handle(at(slot), DeviceEvent::SlotStart(slot));
+        core.handle(at(slot) + WALL / 2, decision(slot, [1.0, 0.0, 0.0]))
+    }
+
+    fn conserved(records: &DeviceRecords) {
+        let counters = &records.counters;
+        assert!(counters.arrived_tasks > 0);
+        assert_eq!(counters.arrived_tasks, counters.completed_tasks + records.open_tasks + counters.dropped_tasks());
+    }
+
+    #[test]
+    fn an_announced_slot_begins_and_is_reported() {
+        let mut core = core_with(settings());
+        let commands = core.handle(at(0), DeviceEvent::SlotStart(0));
+        let [DeviceCommand::Report(report)] = commands.as_slice() else { panic!("{commands:?}") };
+        assert_eq!((report.slot, report.gains.len(), report.queue_bits), (0, SERVERS, 0.0));
+        assert_eq!(core.next_wake(), Some(at(0) + WALL), "a tick a slot later, to notice silence");
+    }
+
+    #[test]
+    fn a_decision_sends_its_batch_then_reports_the_next_slot_early() {
+        let mut core = core_with(DeviceSettings { early_reports: true, ..settings() });
+        let commands = offloading(&mut core, 3);
+        let [DeviceCommand::Send(batch), DeviceCommand::Report(report)] = commands.as_slice() else { panic!("{commands:?}") };
+        assert_eq!((batch.slot, report.slot), (3, 4));
+        let [send] = batch.sends.as_slice() else { panic!("{batch:?}") };
+        assert_eq!(send.server, 0);
+        assert!(!send.fragments.is_empty() && send.rate_bps > 0.0);
+        assert_eq!(batch.wall_per_modelled, 0.5 * WALL.as_secs_f64() / Scenario::paper().slot_seconds);
+        // Slot 4 is announced: it was reported already and waits for its decision.
+        assert_eq!(core.handle(at(4), DeviceEvent::SlotStart(4)), []);
+        let commands = core.handle(at(4) + WALL / 2, decision(4, [0.0; SERVERS]));
+        assert_eq!((batches(&commands)[0].slot, reports(&commands)), (4, vec![5]));
+        assert!(core.records(0).slots.iter().all(|slot| slot.decided));
+    }
+
+    #[test]
+    fn without_early_reports_a_decision_only_sends() {
+        let mut core = core_with(settings());
+        let commands = offloading(&mut core, 3);
+        assert!(matches!(commands.as_slice(), [DeviceCommand::Send(batch)] if batch.slot == 3), "{commands:?}");
+    }
+
+    #[test]
+    fn no_early_report_past_the_run() {
+        let mut core = DeviceCore::new(&setup(2), 0, DeviceSettings { early_reports: true, ..settings() }, Duration::ZERO);
+        let commands = run_slots(&mut core, 0..2, [0.0; SERVERS]);
+        assert_eq!(reports(&commands), [0, 1]);
+    }
+
+    #[test]
+    fn a_slot_without_a_decision_ends_locally_when_the_next_is_announced() {
+        let mut core = core_with(settings());
+        core.handle(at(0), DeviceEvent::SlotStart(0));
+        let commands = core.handle(at(1), DeviceEvent::SlotStart(1));
+        let [DeviceCommand::Send(batch), DeviceCommand::Report(report)] = commands.as_slice() else { panic!("{commands:?}") };
+        assert_eq!((batch.slot, batch.sends.len(), report.slot), (0, 0, 1));
+        let records = core.records(0);
+        assert_eq!((records.undecided_slots, records.slots.len(), records.slots[0].decided), (1, 1, false));
+        // A decision for the ended slot comes too late and changes nothing.
+        assert_eq!(core.handle(at(1) + WALL / 2, decision(0, [1.0, 0.0, 0.0])), []);
+    }
+
+    #[test]
+    fn repeated_and_stale_announcements_change_nothing() {
+        let mut core = core_with(settings());
+        run_slots(&mut core, 0..3, [0.0; SERVERS]);
+        core.handle(at(3), DeviceEvent::SlotStart(3));
+        for slot in [3, 1] {
+            assert_eq!(core.handle(at(3) + WALL / 4, DeviceEvent::SlotStart(slot)), []);
+        }
+        let commands = core.handle(at(3) + WALL / 2, decision(3, [0.0; SERVERS]));
+        assert_eq!(batches(&commands)[0].slot, 3);
+        assert_eq!(core.records(0).undecided_slots, 0);
+    }
+
+    #[test]
+    fn an_invalid_decision_is_refused_and_the_slot_stays_open() {
+        let mut core = core_with(settings());
+        core.handle(at(0), DeviceEvent::SlotStart(0));
+        let too_much = decision(0, [0.7, 0.7, 0.0]);
+        let wrong_length = DeviceEvent::Decision(pb::OffloadDecision { slot: 0, shares: vec![1.0], ..Default::default() });
+        for invalid in [too_much, wrong_length] {
+            assert_eq!(core.handle(at(0) + WALL / 4, invalid), []);
+        }
+        assert_eq!(batches(&core.handle(at(0) + WALL / 2, decision(0, [0.0; SERVERS])))[0].slot, 0);
+    }
+
+    /// The simulator's order for one device: begin (draw the channel), plan
+    /// and take the offload, compute locally, end the slot.
+    fn model_slot(model: &mut DeviceModel, scenario: &Scenario, slot: u64, shares: Option<&[f64; SERVERS]>) {
+        let tau = scenario.slot_seconds;
+        let gains = model.begin_slot();
+        let mut sent = 0;
+        if let Some(shares) = shares {
+            let rates: Vec<f64> =
+                gains.iter().map(|&h| shannon_rate(&scenario.channel, scenario.device.tx_power_w, h)).collect();
+            for bits in offload_plan(shares, &rates, tau, model.queue_bits(), &[u64::MAX; SERVERS]) {
+                sent += bits;
+                model.take_fragments(bits);
+            }
+        }
+        let local = model.compute_locally(slot as f64 * tau);
+        model.end_slot(slot, sent + local.bits);
+    }
+
+    #[test]
+    fn missed_slots_are_caught_up_in_the_simulators_order() {
+        let scenario = Scenario::paper();
+        let shares = [0.3, 0.3, 0.3];
+        let mut core = core_with(settings());
+        let mut commands = run_slots(&mut core, 0..4, shares);
+        // Slots 4..9 are never announced, 9 is: the device catches up.
+        commands.extend(core.handle(at(4), DeviceEvent::SlotStart(4)));
+        commands.extend(core.handle(at(9), DeviceEvent::SlotStart(9)));
+        commands.extend(run_slots(&mut core, 10..14, shares));
+        commands.extend(core.handle(at(14), DeviceEvent::Finish(pb::Finish { last_slot: 13 })));
+
+        let mut model = DeviceModel::new(&scenario, 7, 0);
+        let mut queues = Vec::new();
+        for slot in 0..14 {
+            let decided = !(4..10).contains(&slot);
+            model_slot(&mut model, &scenario, slot, decided.then_some(&shares));
+            queues.push(model.queue_bits());
+        }
+        let records = core.records(0);
+        assert_eq!(records.slots.iter().map(|s| s.queue_bits).collect::<Vec<_>>(), queues);
+        assert_eq!(records.counters, *model.counters());
+        assert_eq!(records.undecided_slots, 6);
+        // Every slot ended once, in order, with its batch (markers included).
+        assert_eq!(batches(&commands).iter().map(|b| b.slot).collect::<Vec<_>>(), (0..14).collect::<Vec<_>>());
+        conserved(&records);
+    }
+
+    /// Sends a result for every fragment of `batch` at `now`.
+    fn results(core: &mut DeviceCore, now: Duration, batch: &Batch) {
+        for send in &batch.sends {
+            for fragment in &send.fragments {
+                let result = validate::FragmentResult { slot: batch.slot + 1, task: fragment.task, bits: fragment.bits, done_s: 1.0 };
+                assert_eq!(core.handle(now, DeviceEvent::Result { server: send.server, result }), []);
+            }
+        }
+    }
+
+    #[test]
+    fn results_complete_tasks_with_their_wall_latency_on_the_now_axis() {
+        let announce_delay = Duration::from_millis(10);
+        let mut core = core_with(DeviceSettings { announce_delay, ..settings() });
+        let commands = offloading(&mut core, 3);
+        let before = core.records(0).tasks.len();
+        let done = at(5) + Duration::from_millis(7);
+        results(&mut core, done, batches(&commands)[0]);
+        let records = core.records(0);
+        let tau = Scenario::paper().slot_seconds;
+        assert!(records.tasks.len() > before, "no offloaded task completed");
+        for (task, &latency_us) in records.tasks.iter().zip(&records.wall_latency_us).skip(before) {
+            let slot = (task.arrival_s / tau).floor();
+            let offset = (task.arrival_s / tau - slot) * WALL.as_secs_f64();
+            // A slot announced at time t began at t − announce_delay, not before the agent did.
+            let arrived = at(slot as u64).saturating_sub(announce_delay).as_secs_f64() + offset;
+            let expected = (done.as_secs_f64() - arrived) * 1e6;
+            assert!((latency_us as f64 - expected).abs() <= 1.0, "{latency_us} µs, expected {expected}");
+        }
+        // Nothing is in flight any more: losing the server requeues nothing.
+        assert_eq!(core.handle(done, DeviceEvent::ServerLost { server: 0 }), [DeviceCommand::StopSending { server: 0 }]);
+        assert_eq!(core.records(0).requeued_fragments, 0);
+    }
+
+    #[test]
+    fn a_lost_server_gets_its_fragments_requeued_and_is_stopped_once() {
+        let mut core = core_with(settings());
+        let commands = offloading(&mut core, 3);
+        let sent: Vec<Fragment> = batches(&commands)[0].sends[0].fragments.clone();
+        let queue = core.figures().queue_bits;
+        let now = at(3) + WALL * 3 / 4;
+        assert_eq!(core.handle(now, DeviceEvent::ServerLost { server: 0 }), [DeviceCommand::StopSending { server: 0 }]);
+        assert_eq!(core.handle(now, DeviceEvent::ServerLost { server: 0 }), []);
+        let records = core.records(0);
+        let bits: u64 = sent.iter().map(|f| f.bits).sum();
+        assert_eq!((records.requeued_fragments, records.requeued_bits), (sent.len() as u64, bits));
+        assert_eq!((records.lost_servers.as_slice(), records.offloaded_bits_by_server[0]), ([0].as_slice(), 0));
+        assert_eq!(core.figures().queue_bits, queue + bits);
+        // Offered server 0 again, the device sends it nothing.
+        let commands = run_slots(&mut core, 4..6, [1.0, 0.0, 0.0]);
+        assert!(batches(&commands).iter().all(|b| b.sends.is_empty()), "{commands:?}");
+        // A late result from it is ignored: its fragments are queued again.
+        let result = validate::FragmentResult { slot: 4, task: sent[0].task, bits: sent[0].bits, done_s: 1.0 };
+        core.handle(at(6), DeviceEvent::Result { server: 0, result });
+        conserved(&core.records(0));
+    }
+
+    #[test]
+    fn a_server_that_finished_the_run_is_not_lost_when_its_stream_closes() {
+        let mut core = DeviceCore::new(&setup(5), 0, settings(), Duration::ZERO);
+        offloading(&mut core, 3);
+        core.handle(at(4), DeviceEvent::ResultsDone { server: 0, slot: 4 });
+        assert_eq!(core.handle(at(4), DeviceEvent::ServerLost { server: 0 }), []);
+        assert_eq!(core.records(0).lost_servers, [] as [usize; 0]);
+    }
+
+    /// Runs slots up to `until` (announced and decided locally), ticking
+    /// at every wake time the core asks for; returns each StopSending's time.
+    fn run_with_ticks(core: &mut DeviceCore, slots: std::ops::Range<u64>) -> Vec<(Duration, usize)> {
+        let mut stops = Vec::new();
+        for slot in slots {
+            for (now, event) in [(at(slot), DeviceEvent::SlotStart(slot)), (at(slot) + WALL / 2, DeviceEvent::Tick)] {
+                for command in core.handle(now, event) {
+                    if let DeviceCommand::StopSending { server } = command {
+                        stops.push((now, server));
+                    }
+                }
+            }
+        }
+        stops
+    }
+
+    #[test]
+    fn a_server_silent_for_silent_slots_is_given_up_on() {
+        let mut core = core_with(settings());
+        offloading(&mut core, 3);
+        let heard = at(3) + WALL * 3 / 4;
+        core.handle(heard, DeviceEvent::ResultsDone { server: 0, slot: 2 });
+        let stops = run_with_ticks(&mut core, 4..40);
+        let [(when, 0)] = stops.as_slice() else { panic!("{stops:?}") };
+        assert!(*when > heard + WALL * SILENT_SLOTS && *when <= heard + WALL * (SILENT_SLOTS + 1), "{when:?}");
+        let records = core.records(0);
+        assert_eq!((records.silent_servers, records.lost_servers.as_slice()), (1, [0].as_slice()));
+        assert!(records.requeued_fragments > 0);
+    }
+
+    #[test]
+    fn a_gap_in_this_agents_run_or_in_the_slots_is_not_a_servers_silence() {
+        let mut core = core_with(settings());
+        offloading(&mut core, 3);
+        // The agent was stopped for a long while, then runs on.
+        assert_eq!(core.handle(at(3) + WALL * 100, DeviceEvent::Tick), []);
+        assert_eq!(run_with_ticks(&mut core, 104..120), []);
+        // No slot is announced for long (the controller restarts).
+        let quiet = at(120) + WALL * 50;
+        let mut now = at(119) + WALL;
+        while now < quiet {
+            assert_eq!(core.handle(now, DeviceEvent::Tick), []);
+            now = core.next_wake().unwrap();
+        }
+        assert_eq!(run_with_ticks(&mut core, 171..190), []);
+        assert_eq!(core.records(0).silent_servers, 0);
+    }
+
+    #[test]
+    fn the_late_fault_holds_reports_until_due() {
+        let delay = WALL * 2 + WALL / 4;
+        let mut core = core_with(DeviceSettings { report_delay: delay, report_delay_from: 2, ..settings() });
+        assert_eq!(reports(&run_slots(&mut core, 0..2, [0.0; SERVERS])), [0, 1]);
+        assert!(reports(&core.handle(at(2), DeviceEvent::SlotStart(2))).is_empty());
+        assert!(reports(&core.handle(at(3), DeviceEvent::SlotStart(3))).is_empty());
+        assert_eq!(core.handle(at(3) + WALL / 2, DeviceEvent::Tick), []);
+        assert_eq!(core.next_wake(), Some(at(2) + delay), "the held report falls due before the next silence check");
+        assert_eq!(reports(&core.handle(at(2) + delay, DeviceEvent::Tick)), [2]);
+        assert_eq!(reports(&core.handle(at(3) + delay, DeviceEvent::Tick)), [3]);
+    }
+
+    #[test]
+    fn finish_waits_until_every_server_sent_its_last_results() {
+        let mut core = core_with(settings());
+        offloading(&mut core, 3);
+        core.handle(at(4), DeviceEvent::SlotStart(4));
+        let commands = core.handle(at(5), DeviceEvent::Finish(pb::Finish { last_slot: 4 }));
+        assert!(matches!(commands.as_slice(), [DeviceCommand::Send(batch)] if batch.slot == 4), "{commands:?}");
+        assert!(!core.finished());
+        assert_eq!(core.next_wake(), Some(at(5) + WALL * FINISH_SLOTS + FINISH_EXTRA));
+        // The run is over: the controller's word and lost streams change nothing.
+        assert_eq!(core.handle(at(5), DeviceEvent::SlotStart(5)), []);
+        assert_eq!(core.handle(at(5), DeviceEvent::ServerLost { server: 1 }), []);
+        for server in 0..SERVERS {
+            assert!(!core.finished());
+            core.handle(at(6), DeviceEvent::ResultsDone { server, slot: 4 });
+        }
+        assert!(core.finished());
+        assert_eq!(core.next_wake(), None);
+    }
+
+    #[test]
+    fn finish_gives_up_on_missing_results_in_time() {
+        let mut core = core_with(settings());
+        run_slots(&mut core, 0..3, [0.0; SERVERS]);
+        core.handle(at(3), DeviceEvent::Finish(pb::Finish { last_slot: 2 }));
+        let until = core.next_wake().unwrap();
+        core.handle(until - WALL, DeviceEvent::Tick);
+        assert!(!core.finished());
+        core.handle(until, DeviceEvent::Tick);
+        assert!(core.finished());
+    }
+
+    #[test]
+    fn when_the_controller_is_gone_the_device_waits_two_slots() {
+        let mut core = core_with(settings());
+        run_slots(&mut core, 0..2, [0.0; SERVERS]);
+        core.handle(at(2), DeviceEvent::SlotStart(2));
+        let commands = core.handle(at(2) + WALL / 2, DeviceEvent::ControllerGone);
+        assert!(matches!(commands.as_slice(), [DeviceCommand::Send(batch)] if batch.slot == 2 && batch.sends.is_empty()));
+        assert_eq!(core.next_wake(), Some(at(2) + WALL / 2 + WALL * GONE_SLOTS));
+        core.handle(at(3), DeviceEvent::Tick);
+        assert!(!core.finished());
+        core.handle(at(5), DeviceEvent::Tick);
+        assert!(core.finished());
+        conserved(&core.records(0));
+    }
+
+    #[test]
+    fn shutdown_finishes_at_once() {
+        let mut core = core_with(settings());
+        core.handle(at(0), DeviceEvent::SlotStart(0));
+        assert_eq!(core.handle(at(0), DeviceEvent::Shutdown), []);
+        assert!(core.finished());
+        assert_eq!(core.next_wake(), None);
+    }
+
+    /// A run with offloads, results, a lost server and a finish, with
+    /// `extra` spurious ticks before each event.
+    fn scripted(extra: usize) -> (Vec<DeviceCommand>, DeviceRecords) {
+        let mut core = core_with(DeviceSettings { early_reports: true, ..settings() });
+        let mut events = Vec::new();
+        for slot in 0..20 {
+            events.push((at(slot), DeviceEvent::SlotStart(slot)));
+            events.push((at(slot) + WALL / 4, decision(slot, [0.3, 0.3, 0.3])));
+            events.push((at(slot) + WALL / 2, DeviceEvent::ResultsDone { server: 1, slot }));
+        }
+        events.push((at(20), DeviceEvent::ServerLost { server: 2 }));
+        events.push((at(20), DeviceEvent::Finish(pb::Finish { last_slot: 19 })));
+        let mut commands = Vec::new();
+        for (now, event) in events {
+            for _ in 0..extra {
+                commands.extend(core.handle(now, DeviceEvent::Tick));
+            }
+            commands.extend(core.handle(now, event));
+        }
+        (commands, core.records(0))
+    }
+
+    #[test]
+    fn the_same_events_give_the_same_commands() {
+        let (commands, records) = scripted(0);
+        assert!(commands.contains(&DeviceCommand::StopSending { server: 2 }));
+        assert!(records.requeued_fragments > 0);
+        assert_eq!((commands, records), scripted(0));
+    }
+
+    #[test]
+    fn spurious_ticks_are_harmless() {
+        assert_eq!(scripted(0), scripted(3));
+    }
+}
