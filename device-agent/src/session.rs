@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs until the controller says finish (and `up` closes), or `shutdown`.
 pub async fn run(
-    channel: crate::agent::AgentChannel,
+    channel: crate::channels::AgentChannel,
     device: usize,
     down: mpsc::Sender<pb::DeviceDown>,
     up: mpsc::Receiver<pb::DeviceUp>,
