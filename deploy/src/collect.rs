@@ -3,10 +3,11 @@
 //! wall-clock latency, decision and slot-loop time, late reports, CPU use.
 
 use qmec_controller::records::ControllerRecords;
-use qmec_device_agent::records::ProcessRecords;
+use qmec_device_agent::records::{DeviceRecords, ProcessRecords};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
 use qmec_proto::process::ProcessUsage;
+use qmec_security::certs::devices_name;
 use qmec_server_agent::records::ServerRecords;
 use qmec_sim::Conservation;
 use qmec_sim::summary::LatencySummary;
@@ -108,12 +109,39 @@ pub struct Merged {
     pub figures: TestbedFigures,
 }
 
-/// Merges the agents' records, slot by slot.
+/// Merges the agents' records, slot by slot: the controller's slots set
+/// how many there are, then every device and server adds its share.
 pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
-    let controller = &records.controller;
-    // A restarted controller recorded only the slots from where it went on.
-    let count = controller.slots.last().map_or(0, |s| s.slot as usize + 1);
-    let mut slots: Vec<SlotRecord> = (0..count as u64).map(|slot| SlotRecord { slot, ..Default::default() }).collect();
+    let mut merged = Merged { slots: controller_slots(&records.controller), ..Merged::default() };
+    let mut wall_latencies = Vec::new();
+    for device in records.device_processes.iter().flat_map(|p| &p.devices) {
+        add_device(&mut merged, device, &records.lost_servers);
+        wall_latencies.extend(device.wall_latency_us.iter().map(|&us| us as f64 / 1e6));
+    }
+    for server in &records.servers {
+        add_server(&mut merged, server);
+    }
+    for r in &mut merged.slots {
+        r.throughput_bits = r.local_bits + r.offloaded_bits;
+    }
+    merged.tasks.sort_by_key(|t| (t.device, t.task));
+    let slots_run = merged.slots.len() as u64;
+    let figures = &mut merged.figures;
+    figures.lost_servers = records.lost_servers.clone();
+    figures.slots_run = slots_run;
+    figures.slot_ms = slot_ms;
+    figures.wall_latency = LatencySummary::from_latencies(wall_latencies);
+    add_controller_figures(figures, &records.controller);
+    add_device_processes(figures, &records.device_processes);
+    merged
+}
+
+/// One slot record per slot the run had, with the controller's figures.
+/// A restarted controller recorded only the slots from where it went on:
+/// the count comes from its last slot.
+fn controller_slots(controller: &ControllerRecords) -> Vec<SlotRecord> {
+    let count = controller.slots.last().map_or(0, |s| s.slot + 1);
+    let mut slots: Vec<SlotRecord> = (0..count).map(|slot| SlotRecord { slot, ..Default::default() }).collect();
     for c in &controller.slots {
         if let Some(r) = slots.get_mut(c.slot as usize) {
             r.dpp_value = c.dpp_value;
@@ -121,73 +149,75 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
             r.lp_share = c.lp_share;
         }
     }
-    let mut merged = Merged::default();
-    let mut wall_latencies = Vec::new();
+    slots
+}
+
+/// One device's slots, tasks, counters and figures.
+fn add_device(merged: &mut Merged, device: &DeviceRecords, lost_servers: &[usize]) {
+    for d in &device.slots {
+        let Some(r) = merged.slots.get_mut(d.slot as usize) else { continue };
+        r.arrived_tasks += d.arrived_tasks;
+        r.arrived_bits += d.arrived_bits;
+        r.dropped_tasks += d.dropped_tasks;
+        r.completed_tasks += d.completed_tasks;
+        r.local_bits += d.local_bits;
+        r.offloaded_bits += d.offloaded_bits;
+        r.tx_power_w += d.tx_power_w;
+        r.compute_power_w += d.compute_power_w;
+        let q = d.queue_bits as f64;
+        r.queue_total_bits += q;
+        r.queue_max_bits = r.queue_max_bits.max(q);
+        r.virtual_total_bits += d.virtual_bits;
+    }
+    merged.tasks.extend(device.tasks.iter().cloned());
+    merged.conservation.add_device(&device.counters, device.open_tasks);
     let figures = &mut merged.figures;
-    let devices = records.device_processes.iter().flat_map(|p| &p.devices);
-    for device in devices {
-        for d in &device.slots {
-            let Some(r) = slots.get_mut(d.slot as usize) else { continue };
-            r.arrived_tasks += d.arrived_tasks;
-            r.arrived_bits += d.arrived_bits;
-            r.dropped_tasks += d.dropped_tasks;
-            r.completed_tasks += d.completed_tasks;
-            r.local_bits += d.local_bits;
-            r.offloaded_bits += d.offloaded_bits;
-            r.tx_power_w += d.tx_power_w;
-            r.compute_power_w += d.compute_power_w;
-            let q = d.queue_bits as f64;
-            r.queue_total_bits += q;
-            r.queue_max_bits = r.queue_max_bits.max(q);
-            r.virtual_total_bits += d.virtual_bits;
-        }
-        merged.tasks.extend(device.tasks.iter().cloned());
-        wall_latencies.extend(device.wall_latency_us.iter().map(|&us| us as f64 / 1e6));
-        merged.conservation.add_device(&device.counters, device.open_tasks);
-        figures.undecided_device_slots += device.undecided_slots;
-        figures.payload_bytes += device.payload_bytes;
-        figures.requeued_fragments += device.requeued_fragments;
-        figures.requeued_bits += device.requeued_bits;
-        figures.bits.device_offloaded_bits += if device.offloaded_bits_by_server.is_empty() {
-            device.counters.offloaded_bits
-        } else {
-            // What each server that wrote records received from it: what
-            // was not requeued, and what was requeued after it received
-            // it (a server given up on for silence) unless the uplink never
-            // sent it; a killed server's share is left out.
-            let by_server = device.offloaded_bits_by_server.iter().enumerate();
-            by_server
-                .filter(|(s, _)| !records.lost_servers.contains(s))
-                .map(|(s, bits)| {
-                    let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
-                    let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
-                    (bits + requeued).saturating_sub(unsent)
-                })
-                .sum()
-        };
+    figures.undecided_device_slots += device.undecided_slots;
+    figures.payload_bytes += device.payload_bytes;
+    figures.requeued_fragments += device.requeued_fragments;
+    figures.requeued_bits += device.requeued_bits;
+    figures.bits.device_offloaded_bits += offloaded_to_live_servers(device, lost_servers);
+}
+
+/// The bits a device offloaded that the servers which wrote records
+/// received: what was not requeued, and what was requeued after the server
+/// received it (a server given up on for silence) unless the uplink never
+/// sent it; a killed server's share is left out. A device that did not
+/// count by server offloaded to all of them.
+fn offloaded_to_live_servers(device: &DeviceRecords, lost_servers: &[usize]) -> u64 {
+    if device.offloaded_bits_by_server.is_empty() {
+        return device.counters.offloaded_bits;
     }
-    for server in &records.servers {
-        for s in &server.slots {
-            let Some(r) = slots.get_mut(s.slot as usize) else { continue };
-            r.server_computed_bits += s.computed_bits;
-            r.server_total_bits += s.backlog_bits as f64;
-            figures.forced_server_slots += u64::from(s.forced);
-        }
-        figures.bits.server_received_bits += server.counters.received_bits;
-        figures.bits.server_computed_bits += server.counters.computed_bits;
-        figures.bits.server_backlog_bits += server.backlog_bits;
-        figures.invalid_messages += server.invalid_messages;
-        figures.processes.push((format!("server-{}", server.server), server.usage.clone()));
+    let by_server = device.offloaded_bits_by_server.iter().enumerate();
+    by_server
+        .filter(|(s, _)| !lost_servers.contains(s))
+        .map(|(s, bits)| {
+            let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
+            let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
+            (bits + requeued).saturating_sub(unsent)
+        })
+        .sum()
+}
+
+/// One server's slots, counters and process figures.
+fn add_server(merged: &mut Merged, server: &ServerRecords) {
+    let figures = &mut merged.figures;
+    for s in &server.slots {
+        let Some(r) = merged.slots.get_mut(s.slot as usize) else { continue };
+        r.server_computed_bits += s.computed_bits;
+        r.server_total_bits += s.backlog_bits as f64;
+        figures.forced_server_slots += u64::from(s.forced);
     }
-    for r in &mut slots {
-        r.throughput_bits = r.local_bits + r.offloaded_bits;
-    }
-    merged.tasks.sort_by_key(|t| (t.device, t.task));
-    figures.lost_servers = records.lost_servers.clone();
+    figures.bits.server_received_bits += server.counters.received_bits;
+    figures.bits.server_computed_bits += server.counters.computed_bits;
+    figures.bits.server_backlog_bits += server.backlog_bits;
+    figures.invalid_messages += server.invalid_messages;
+    figures.processes.push((format!("server-{}", server.server), server.usage.clone()));
+}
+
+/// The controller's timings and counts; its process goes first.
+fn add_controller_figures(figures: &mut TestbedFigures, controller: &ControllerRecords) {
     figures.controller_first_slot = controller.first_slot;
-    figures.slots_run = count as u64;
-    figures.slot_ms = slot_ms;
-    figures.wall_latency = LatencySummary::from_latencies(wall_latencies);
     figures.decision = Percentiles::of(controller.slots.iter().map(|s| s.decision_s));
     figures.slot_loop = Percentiles::of(controller.slots.iter().map(|s| s.slot_loop_s));
     figures.late_device_reports = controller.slots.iter().map(|s| u64::from(s.late_devices)).sum();
@@ -196,18 +226,23 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     figures.undelivered_decisions = controller.slots.iter().map(|s| u64::from(s.undelivered)).sum();
     figures.invalid_messages += controller.invalid_messages;
     figures.processes.insert(0, ("controller".into(), controller.usage.clone()));
-    for process in &records.device_processes {
+}
+
+/// Each device-agent process's usage, under its process name.
+fn add_device_processes(figures: &mut TestbedFigures, processes: &[ProcessRecords]) {
+    for process in processes {
         let ids = process.devices.iter().map(|d| d.device);
         let range = ids.clone().min().unwrap_or(0)..ids.max().map_or(0, |last| last + 1);
-        figures.processes.push((crate::plan::devices_name(&range), process.usage.clone()));
+        figures.processes.push((devices_name(&range), process.usage.clone()));
     }
-    merged.slots = slots;
-    merged
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qmec_controller::records::ControllerSlot;
+    use qmec_device_agent::records::DeviceSlot;
+    use qmec_server_agent::records::ServerSlot;
 
     #[test]
     fn percentiles_are_ordered() {
@@ -227,5 +262,92 @@ mod tests {
         assert!(bits.holds());
         bits.server_backlog_bits = 2;
         assert!(!bits.holds());
+    }
+
+    /// Three devices in two processes, two servers (server 1 killed), a
+    /// controller restarted at slot 1.
+    fn sample() -> AgentRecords {
+        let controller = ControllerRecords {
+            policy: "p".into(),
+            first_slot: 1,
+            slots: (1..4)
+                .map(|slot| ControllerSlot {
+                    slot,
+                    decision_s: 0.001 * slot as f64,
+                    slot_loop_s: 0.01 * slot as f64,
+                    late_devices: 1,
+                    stale_devices: 2,
+                    late_servers: 3,
+                    undelivered: 1,
+                    dpp_value: 2.5 * slot as f64,
+                    lp_share: Some(0.5),
+                    ..Default::default()
+                })
+                .collect(),
+            invalid_messages: 4,
+            ..Default::default()
+        };
+        let device = |device: usize, by_server: Vec<u64>| DeviceRecords {
+            device,
+            slots: (0..5)
+                .map(|slot| DeviceSlot {
+                    slot,
+                    arrived_tasks: 2,
+                    arrived_bits: 100 + slot,
+                    dropped_tasks: 1,
+                    completed_tasks: 1,
+                    local_bits: 30,
+                    offloaded_bits: 40 + device as u64,
+                    tx_power_w: 0.5,
+                    compute_power_w: 0.25,
+                    queue_bits: 10 * slot + device as u64,
+                    virtual_bits: 1.5,
+                    decided: true,
+                })
+                .collect(),
+            wall_latency_us: vec![1000, 2000 + device as u64 * 100, 5000],
+            open_tasks: 2,
+            undecided_slots: 1,
+            payload_bytes: 99,
+            requeued_fragments: 2,
+            requeued_bits: 7,
+            offloaded_bits_by_server: by_server,
+            requeued_bits_by_server: vec![3, 4],
+            unsent_bits_by_server: vec![1],
+            ..Default::default()
+        };
+        let server = |server: usize| ServerRecords {
+            server,
+            slots: (0..4)
+                .map(|slot| ServerSlot { slot, computed_bits: 11, backlog_bits: 5, forced: slot == 2, ..Default::default() })
+                .collect(),
+            backlog_bits: 6,
+            invalid_messages: 1,
+            ..Default::default()
+        };
+        AgentRecords {
+            controller,
+            servers: vec![server(0), server(1)],
+            device_processes: vec![
+                ProcessRecords { devices: vec![device(0, vec![50, 60]), device(1, vec![])], ..Default::default() },
+                ProcessRecords { devices: vec![device(2, vec![10, 20])], ..Default::default() },
+            ],
+            lost_servers: vec![1],
+        }
+    }
+
+    #[test]
+    fn merge_adds_every_agent_and_leaves_a_killed_servers_share_out() {
+        let merged = merge(&sample(), 20.0);
+        assert_eq!(merged.slots.len(), 4, "slots up to the controller's last");
+        assert!(merged.slots.iter().all(|r| r.arrived_tasks == 6 && r.throughput_bits == 213));
+        let figures = &merged.figures;
+        assert_eq!((figures.slots_run, figures.controller_first_slot, figures.lost_servers.clone()), (4, 1, vec![1]));
+        assert_eq!((figures.forced_server_slots, figures.invalid_messages), (2, 6));
+        // Device 0: 50 + 3 requeued - 1 unsent to server 0, server 1 lost;
+        // device 1 counted no bits by server; device 2: 10 + 3 - 1.
+        assert_eq!(figures.bits.device_offloaded_bits, 64);
+        let names: Vec<&str> = figures.processes.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["controller", "server-0", "server-1", "devices-0-1", "device-2"]);
     }
 }

@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn one_service_per_agent_on_one_network_with_the_run_folder_mounted() {
         let at = Addressing::fixed("controller", &["server-0".into(), "server-1".into()], OUT_DIR.into());
-        let plans = agents(&crate::cluster::tests::config(), 3, 2, &at).unwrap();
+        let plans = agents(&crate::config::tests::config(), 3, 2, &at).unwrap();
         let file = build("qmecrun", "qmec:abc", "/tmp/run", &plans);
         let yaml = to_yaml(&file).unwrap();
         let back: ComposeFile = serde_yaml::from_str(&yaml).unwrap();

@@ -9,17 +9,19 @@
 //! host end of its veth. `docker-compose down` removes everything when the
 //! run ends, also on failure.
 
-use crate::cluster::{self, ClusterError, ClusterOptions, ClusterOutcome, Emulation};
 use crate::compose;
+use crate::config::{LaunchOptions, TestbedConfig};
+use crate::emulation::{self, Emulation};
+use crate::error::{DeployError, LaunchError, ShellError};
 use crate::faults;
-use crate::local::{DeployError, TestbedConfig};
-use crate::outcome;
-use crate::plan::{self, Addressing, Role};
+use crate::outcome::{self, LaunchOutcome};
+use crate::plan::{self, Addressing, AgentPlan, Role};
+use crate::run_folder::{self, Prepared};
 use crate::runtime::{Agent, LocalProcesses, Runtime};
-use crate::supervise;
-use crate::shell::{self, ShellError};
+use crate::shell;
+use crate::supervise::{self, JOIN_LIMIT};
 use qmec_linkem::LinkProfile;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -65,7 +67,7 @@ fn project_name() -> String {
 }
 
 /// The PID of a running container (0 until it runs).
-async fn container_pid(container: &str) -> Result<u32, ClusterError> {
+async fn container_pid(container: &str) -> Result<u32, LaunchError> {
     let give_up = tokio::time::Instant::now() + STEP;
     loop {
         let out = shell::run("docker", &shell::args(["inspect", "-f", "{{.State.Pid}}", container]), STEP).await?;
@@ -75,14 +77,14 @@ async fn container_pid(container: &str) -> Result<u32, ClusterError> {
             return Ok(pid);
         }
         if tokio::time::Instant::now() >= give_up {
-            return Err(ClusterError::Unavailable(format!("container {container} did not start")));
+            return Err(LaunchError::Unavailable(format!("container {container} did not start")));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// The host end of a container's `eth0` veth.
-async fn host_veth(pid: &str) -> Result<String, ClusterError> {
+async fn host_veth(pid: &str) -> Result<String, LaunchError> {
     let iflink = shell::run("nsenter", &shell::args(["-t", pid, "-n", "cat", "/sys/class/net/eth0/iflink"]), STEP).await?;
     let iflink = iflink.trim();
     let entries = std::fs::read_dir("/sys/class/net")
@@ -109,62 +111,84 @@ fn watch(runtime: &mut LocalProcesses, log: &str, container: &str) -> Result<Age
     Ok(agent)
 }
 
+/// The container backend under the launcher.
 pub async fn run(
     config: &TestbedConfig,
-    options: &ClusterOptions,
+    options: &LaunchOptions,
     profile: Option<&LinkProfile>,
-) -> Result<ClusterOutcome, ClusterError> {
-    available().await.map_err(ClusterError::Unavailable)?;
-    let cluster::Prepared { scenario, emulation, out } = cluster::prepare(config, options, profile)?;
-    let image = crate::image::ensure(&config.exe).await.map_err(|e| ClusterError::Image(e.to_string()))?;
+) -> Result<LaunchOutcome, LaunchError> {
+    available().await.map_err(LaunchError::Unavailable)?;
+    let Prepared { scenario, emulation, out } = run_folder::prepare(config, options, profile)?;
+    let image = crate::image::ensure(&config.exe).await.map_err(|e| LaunchError::Image(e.to_string()))?;
     let (devices, servers) = (scenario.devices, scenario.servers);
     let server_hosts: Vec<String> = (0..servers).map(|s| format!("server-{s}")).collect();
     let mut at = Addressing::fixed("controller", &server_hosts, compose::OUT_DIR.into());
     at.device_link_profile = matches!(emulation, Emulation::Userspace { .. })
         .then(|| format!("{}/link-profile.toml", compose::OUT_DIR));
     // Containers see only the run folder: the files go there.
-    at.security = crate::local::security_args(config, &out, Some(compose::OUT_DIR))?;
+    at.security = run_folder::security_args(config, &out, Some(compose::OUT_DIR))?;
     let plans = plan::agents(config, devices, servers, &at)?;
     // Every fault must name an agent of this run.
-    let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
-    let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), slot).map_err(DeployError::from)?;
-    let name = project_name();
-    let file = out.join("docker-compose.yml");
-    let yaml = compose::to_yaml(&compose::build(&name, &image, &out.display().to_string(), &plans))
-        .map_err(|e| ClusterError::Unavailable(format!("writing the compose file: {e}")))?;
-    std::fs::write(&file, yaml).map_err(|source| DeployError::Io { path: file.clone(), source })?;
-    eprintln!("compose file: {} (project {name}, image {image})", file.display());
-
-    let project = Project { name: name.clone(), file };
+    let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), config.slot()).map_err(DeployError::from)?;
+    let project = write_compose(&out, &image, &plans)?;
     shell::run("docker-compose", &project.args(&["up", "--no-start"]), COMPOSE_LIMIT).await?;
     let mut runtime = LocalProcesses { exe: "docker".into(), logs: out.join("logs") };
-    let mut agents = Vec::with_capacity(plans.len());
-    for plan in plans.iter().rev() {
-        let container = compose::container(&name, &plan.name);
-        let mut agent = watch(&mut runtime, &plan.name, &container)?;
-        let pid = container_pid(&container).await?.to_string();
-        if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
-            && let Some(link) = cluster::link_of(&plan.role, profile)
-        {
-            cluster::apply_netem(&["nsenter", "-t", &pid, "-n"], "eth0", &link.up).await?;
-            let veth = host_veth(&pid).await?;
-            cluster::apply_netem(&[], &veth, &link.down).await?;
-        }
-        if !matches!(plan.role, Role::Devices(_)) {
-            agent.listening().await.map_err(DeployError::from)?;
-        }
-        agents.push(agent);
-    }
+    let links = match emulation {
+        Emulation::Netem => profile,
+        Emulation::Off | Emulation::Userspace { .. } => None,
+    };
+    let mut agents = start_containers(&mut runtime, &project.name, &plans, links).await?;
     // Started last: the controller.
     if let Some(controller) = agents.last_mut() {
-        supervise::wait_for_run_start(controller, crate::local::JOIN_LIMIT).await;
+        supervise::wait_for_run_start(controller, JOIN_LIMIT).await;
     }
     // A restart starts the agent's stopped container again.
+    let name = project.name.clone();
     let mut start_again =
         supervise::start_again(&plans, |log, i| watch(&mut runtime, log, &compose::container(&name, &plans[i].name)));
     let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
     drop(agents);
     drop(project);
     let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
-    Ok(ClusterOutcome { outcome, emulation })
+    Ok(LaunchOutcome { outcome, emulation })
+}
+
+/// Writes the compose file of `plans` into the run folder; the project
+/// it names is taken down when the returned value is dropped.
+fn write_compose(out: &Path, image: &str, plans: &[AgentPlan]) -> Result<Project, LaunchError> {
+    let name = project_name();
+    let file = out.join("docker-compose.yml");
+    let yaml = compose::to_yaml(&compose::build(&name, image, &out.display().to_string(), plans))
+        .map_err(|e| LaunchError::Unavailable(format!("writing the compose file: {e}")))?;
+    std::fs::write(&file, yaml).map_err(|source| DeployError::Io { path: file.clone(), source })?;
+    eprintln!("compose file: {} (project {name}, image {image})", file.display());
+    Ok(Project { name, file })
+}
+
+/// Starts every container of project `name`, devices first, each watched
+/// through `docker start -a`; with `netem` (the profile, when netem
+/// emulates it) a container's link is shaped before the next one starts.
+/// The agents come back in start order (the controller last).
+async fn start_containers(
+    runtime: &mut LocalProcesses,
+    name: &str,
+    plans: &[AgentPlan],
+    netem: Option<&LinkProfile>,
+) -> Result<Vec<Agent>, LaunchError> {
+    let mut agents = Vec::with_capacity(plans.len());
+    for plan in plans.iter().rev() {
+        let container = compose::container(name, &plan.name);
+        let mut agent = watch(runtime, &plan.name, &container)?;
+        let pid = container_pid(&container).await?.to_string();
+        if let Some(link) = netem.and_then(|profile| emulation::link_of(&plan.role, profile)) {
+            emulation::apply_netem(&["nsenter", "-t", &pid, "-n"], "eth0", &link.up).await?;
+            let veth = host_veth(&pid).await?;
+            emulation::apply_netem(&[], &veth, &link.down).await?;
+        }
+        if !matches!(plan.role, Role::Devices(_)) {
+            agent.listening().await.map_err(DeployError::from)?;
+        }
+        agents.push(agent);
+    }
+    Ok(agents)
 }

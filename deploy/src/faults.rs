@@ -15,44 +15,15 @@
 //! so of its slot (faults after a controller restart land later in slots
 //! by the outage: the schedule keeps counting wall time). `device-N` names the process that runs device N.
 
+use crate::config::{Fault, FaultKind};
+use crate::error::FaultError;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
-    /// SIGKILL; the agent's exit is then expected, not a failure.
-    Kill,
-    /// SIGSTOP, then SIGCONT after this many slots.
-    Stop { slots: u64 },
-    /// SIGKILL, then the same agent started again after this many slots.
-    Restart { slots: u64 },
-    /// A device agent that holds its reports (agent flag).
-    Late,
-    /// A server agent that delays its results (agent flag).
-    Slow,
-    /// Cut off from the network, then joined again after this many slots.
-    Partition { slots: u64 },
-}
 
 /// How long a late device holds each report, in slots: past the next
 /// slot's report deadline even for a report sent ahead of its announcement.
 pub const LATE_REPORT_SLOTS: f64 = 2.0;
 /// How long a slow server holds each slot's results, in slots.
 pub const SLOW_RESULT_SLOTS: f64 = 0.75;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    pub kind: FaultKind,
-    /// An agent process name (`server-1`, `devices-0-3`) or `device-N`.
-    pub target: String,
-    pub at_slot: u64,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, restart:controller@SLOT+SLOTS, late:device-N@SLOT, slow:server-N@SLOT or partition:NAME@SLOT+SLOTS)")]
-pub struct FaultError {
-    pub entry: String,
-    pub reason: String,
-}
 
 /// Parses a comma-separated schedule; an empty string is no faults.
 pub fn parse(schedule: &str) -> Result<Vec<Fault>, FaultError> {

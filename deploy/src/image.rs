@@ -4,7 +4,8 @@
 //! The tag is derived from the binary's size and modification time, so a
 //! rebuilt binary gets a new image and an unchanged one is not re-imported.
 
-use crate::shell::{self, ShellError};
+use crate::error::ShellError;
+use crate::shell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

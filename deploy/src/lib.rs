@@ -3,37 +3,61 @@
 //! run folder as `qmec simulate`, plus the testbed-only figures.
 //!
 //! # Layout
-//! - [`plan`]: which agents a run has and every agent's arguments (security
-//!   and fault flags included), for every runtime; only the addressing differs.
-//! - [`runtime`]: the seam where agents are started ([`runtime::Runtime`]);
-//!   [`runtime::LocalProcesses`] starts OS processes on this machine.
-//! - [`local`]: a whole testbed on loopback, and the security files.
-//! - [`cluster`]: container and namespace testbeds: the link-emulation
-//!   choice (tc netem or userspace) and the run folder; [`docker`] (with
-//!   [`compose`] and [`image`]) and [`netns`] run them; [`shell`] runs the
-//!   external commands with time limits.
-//! - [`faults`] (the schedule) and [`supervise`] (watching a run and
-//!   carrying the schedule out), for every runtime.
-//! - [`outcome`] and [`collect`]: the agents' records merged into slot
-//!   records, task records, conservation and the testbed figures.
-//! - [`k8s`]: Kubernetes manifests for testbeds over several machines.
+//! Layers, bottom to top; a module imports only from layers below it (or,
+//! within a layer, from the modules listed before it), so there are no
+//! import circles.
+//! 1. `error` (every error type: a layer wraps the ones below without
+//!    importing their modules) and `config` (what a run is asked to do:
+//!    [`TestbedConfig`], the parsed fault schedule, [`RuntimeKind`],
+//!    [`LaunchOptions`]).
+//! 2. `shell` (external commands with time limits), `runtime` (the seam
+//!    where an agent process starts), [`faults`] (parsing a schedule, its
+//!    timed actions and agent flags, sending signals) and `collect`
+//!    (merging agents' records into slot and task records and the figures).
+//! 3. `plan`: which agents a run has and every agent's arguments (security
+//!    and fault flags included), for every runtime; only the addressing
+//!    differs.
+//! 4. The run folder and emulation: `emulation` (tc netem or userspace,
+//!    per run), `run_folder` (created before the agents start, with the
+//!    security files), `outcome` (records read from it after the run,
+//!    merged and written back); and what only some backends use: `compose`
+//!    and [`image`] (containers), [`k8s`] (manifests for several machines).
+//! 5. `supervise`: watching a running testbed and carrying out the fault
+//!    schedule, for every backend.
+//! 6. The backends, none of which imports another: `local` (loopback
+//!    processes), `docker` (containers), `netns` (network namespaces).
+//!    Each has `run(config, options, profile) -> LaunchOutcome`.
+//! 7. `launch`: the only module that knows every backend; it dispatches on
+//!    [`RuntimeKind`].
+//!
+//! Modules are private unless another crate uses them ([`faults`],
+//! [`image`], [`k8s`]); what the CLI and tests need is re-exported here.
 
 #![forbid(unsafe_code)]
 
-pub mod cluster;
-pub mod collect;
-pub mod compose;
-pub mod docker;
+mod collect;
+mod compose;
+mod config;
+mod docker;
+mod emulation;
+mod error;
 pub mod faults;
 pub mod image;
 pub mod k8s;
-pub mod local;
-pub mod netns;
-pub mod outcome;
-pub mod plan;
-pub mod runtime;
-pub mod shell;
-pub mod supervise;
+mod launch;
+mod local;
+mod netns;
+mod outcome;
+mod plan;
+mod run_folder;
+mod runtime;
+mod shell;
+mod supervise;
 
-pub use local::{DeployError, TestbedConfig, run_local};
-pub use outcome::TestbedOutcome;
+pub use collect::{BitConservation, Merged, Percentiles, TestbedFigures};
+pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
+pub use emulation::Emulation;
+pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};
+pub use launch::run;
+pub use local::run_local;
+pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table};

@@ -6,27 +6,35 @@
 //! this binary under `ip netns exec`; namespaces go when the run ends,
 //! also on failure.
 
-use crate::cluster::{self, ClusterError, ClusterOptions, ClusterOutcome, Emulation};
+use crate::config::{LaunchOptions, TestbedConfig};
+use crate::emulation::{self, Emulation};
+use crate::error::{DeployError, LaunchError, ShellError};
 use crate::faults;
-use crate::local::{DeployError, TestbedConfig};
-use crate::outcome;
-use crate::plan::{self, Addressing, Role};
+use crate::outcome::{self, LaunchOutcome};
+use crate::plan::{self, AgentPlan, Addressing, Role};
+use crate::run_folder::{self, Prepared};
 use crate::runtime::{LocalProcesses, Runtime};
-use crate::shell::{self, ShellError};
-use crate::supervise;
+use crate::shell;
+use crate::supervise::{self, JOIN_LIMIT};
 use qmec_linkem::LinkProfile;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(10);
 
-/// The namespaces of one run, deleted on drop (which also deletes their veths).
+/// The namespaces of one run, deleted on drop (which also deletes their
+/// veths), last created first.
 #[derive(Debug, Default)]
-struct Namespaces(Vec<String>);
+struct Namespaces {
+    /// Every namespace created so far, the hub first.
+    created: Vec<String>,
+    /// Agent i's namespace (plan order).
+    agents: Vec<String>,
+}
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        for ns in self.0.iter().rev() {
+        for ns in self.created.iter().rev() {
             shell::run_blocking("ip", &shell::args(["netns", "del", ns]), STEP);
         }
     }
@@ -52,55 +60,36 @@ fn run_id() -> String {
     format!("q{}x{}", std::process::id() % 100_000, RUNS.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Agent i's address (plan order).
+fn ip_of(i: usize) -> String {
+    format!("10.77.0.{}", i + 1)
+}
+
+/// The namespace backend under the launcher.
 pub async fn run(
     config: &TestbedConfig,
-    options: &ClusterOptions,
+    options: &LaunchOptions,
     profile: Option<&LinkProfile>,
-) -> Result<ClusterOutcome, ClusterError> {
-    available().await.map_err(ClusterError::Unavailable)?;
-    let cluster::Prepared { scenario, emulation, out } = cluster::prepare(config, options, profile)?;
+) -> Result<LaunchOutcome, LaunchError> {
+    available().await.map_err(LaunchError::Unavailable)?;
+    let Prepared { scenario, emulation, out } = run_folder::prepare(config, options, profile)?;
     let (devices, servers) = (scenario.devices, scenario.servers);
     if 1 + servers + devices > 250 {
-        return Err(ClusterError::Unavailable(format!("{} agents do not fit one /24", 1 + servers + devices)));
+        return Err(LaunchError::Unavailable(format!("{} agents do not fit one /24", 1 + servers + devices)));
     }
-    // Agent i (plan order) is 10.77.0.(i + 1).
-    let ip_of = |i: usize| format!("10.77.0.{}", i + 1);
     let mut at = Addressing::fixed(&ip_of(0), &(0..servers).map(|s| ip_of(1 + s)).collect::<Vec<_>>(), out.display().to_string());
     at.device_link_profile = matches!(emulation, Emulation::Userspace { .. })
         .then(|| out.join("link-profile.toml").display().to_string());
     // Namespaces share this host's file system: the files are where they are.
-    at.security = crate::local::security_args(config, &out, None)?;
+    at.security = run_folder::security_args(config, &out, None)?;
     let plans = plan::agents(config, devices, servers, &at)?;
-    let slot = Duration::from_secs_f64(config.slot_ms / 1e3);
-    let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), slot).map_err(DeployError::from)?;
-
-    let id = run_id();
-    let hub = format!("{id}-hub");
-    let mut namespaces = Namespaces::default();
-    ip(&["netns", "add", &hub]).await?;
-    namespaces.0.push(hub.clone());
-    ip(&["-n", &hub, "link", "set", "lo", "up"]).await?;
-    ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"]).await?;
-    ip(&["-n", &hub, "link", "set", "br0", "up"]).await?;
-    let mut agent_ns = Vec::with_capacity(plans.len());
-    for (i, plan) in plans.iter().enumerate() {
-        let ns = format!("{id}-{}", plan.name);
-        ip(&["netns", "add", &ns]).await?;
-        namespaces.0.push(ns.clone());
-        let peer = format!("p{i}");
-        ip(&["-n", &hub, "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns", &ns]).await?;
-        ip(&["-n", &hub, "link", "set", &peer, "master", "br0", "up"]).await?;
-        ip(&["-n", &ns, "addr", "add", &format!("{}/24", ip_of(i)), "dev", "eth0"]).await?;
-        ip(&["-n", &ns, "link", "set", "eth0", "up"]).await?;
-        ip(&["-n", &ns, "link", "set", "lo", "up"]).await?;
-        if let (Emulation::Netem, Some(profile)) = (&emulation, profile)
-            && let Some(link) = cluster::link_of(&plan.role, profile)
-        {
-            cluster::apply_netem(&["ip", "netns", "exec", &ns], "eth0", &link.up).await?;
-            cluster::apply_netem(&["ip", "netns", "exec", &hub], &peer, &link.down).await?;
-        }
-        agent_ns.push(ns);
-    }
+    let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), config.slot()).map_err(DeployError::from)?;
+    let netem = match emulation {
+        Emulation::Netem => profile,
+        Emulation::Off | Emulation::Userspace { .. } => None,
+    };
+    let namespaces = build_network(&plans, netem).await?;
+    let agent_ns = namespaces.agents.clone();
 
     // Devices first (they retry until the controller is up), then servers,
     // then the controller, whose slot clock starts once all have joined.
@@ -121,12 +110,44 @@ pub async fn run(
     }
     // Started last: the controller.
     if let Some(controller) = agents.last_mut() {
-        supervise::wait_for_run_start(controller, crate::local::JOIN_LIMIT).await;
+        supervise::wait_for_run_start(controller, JOIN_LIMIT).await;
     }
     let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &exec(i))?));
     let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
     drop(agents);
     drop(namespaces);
     let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
-    Ok(ClusterOutcome { outcome, emulation })
+    Ok(LaunchOutcome { outcome, emulation })
+}
+
+/// A hub namespace with a bridge, and one namespace per agent of `plans`
+/// whose `eth0` is a veth to that bridge, addressed by [`ip_of`]; with
+/// `netem` (the profile, when netem emulates it) each agent's link goes on
+/// both veth ends. What was made so far goes again on failure.
+async fn build_network(plans: &[AgentPlan], netem: Option<&LinkProfile>) -> Result<Namespaces, LaunchError> {
+    let id = run_id();
+    let hub = format!("{id}-hub");
+    let mut namespaces = Namespaces::default();
+    ip(&["netns", "add", &hub]).await?;
+    namespaces.created.push(hub.clone());
+    ip(&["-n", &hub, "link", "set", "lo", "up"]).await?;
+    ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"]).await?;
+    ip(&["-n", &hub, "link", "set", "br0", "up"]).await?;
+    for (i, plan) in plans.iter().enumerate() {
+        let ns = format!("{id}-{}", plan.name);
+        ip(&["netns", "add", &ns]).await?;
+        namespaces.created.push(ns.clone());
+        let peer = format!("p{i}");
+        ip(&["-n", &hub, "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns", &ns]).await?;
+        ip(&["-n", &hub, "link", "set", &peer, "master", "br0", "up"]).await?;
+        ip(&["-n", &ns, "addr", "add", &format!("{}/24", ip_of(i)), "dev", "eth0"]).await?;
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]).await?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"]).await?;
+        if let Some(link) = netem.and_then(|profile| emulation::link_of(&plan.role, profile)) {
+            emulation::apply_netem(&["ip", "netns", "exec", &ns], "eth0", &link.up).await?;
+            emulation::apply_netem(&["ip", "netns", "exec", &hub], &peer, &link.down).await?;
+        }
+        namespaces.agents.push(ns);
+    }
+    Ok(namespaces)
 }

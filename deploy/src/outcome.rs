@@ -3,7 +3,9 @@
 //! slot and task records) plus the testbed-only figures.
 
 use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
-use crate::local::{DeployError, TestbedConfig};
+use crate::config::TestbedConfig;
+use crate::emulation::Emulation;
+use crate::error::DeployError;
 use crate::plan::{AgentPlan, Role};
 use qmec_model::Scenario;
 use qmec_sim::Summary;
@@ -17,13 +19,12 @@ pub struct TestbedOutcome {
     pub merged: Merged,
 }
 
-/// The scenario with the run's device and server counts.
-pub fn scenario(config: &TestbedConfig) -> Result<Scenario, DeployError> {
-    let mut scenario = Scenario::load(&config.scenario)?;
-    scenario.devices = config.devices.unwrap_or(scenario.devices);
-    scenario.servers = config.servers.unwrap_or(scenario.servers);
-    scenario.validate()?;
-    Ok(scenario)
+/// A finished run as the launcher hands it back, whatever ran it: the
+/// outcome and the link emulation it had.
+#[derive(Debug)]
+pub struct LaunchOutcome {
+    pub outcome: TestbedOutcome,
+    pub emulation: Emulation,
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
@@ -64,6 +65,7 @@ pub fn finish(
     Ok(TestbedOutcome { scenario, summary, merged })
 }
 
+/// Writes `testbed.json` and the controller's per-slot timings.
 pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecords) -> Result<(), DeployError> {
     let io = |path: PathBuf| move |source| DeployError::Io { path, source };
     let path = out.join("testbed.json");

@@ -6,8 +6,9 @@
 //! and differs only in [`Addressing`]: loopback port 0 or fixed ports on
 //! named hosts.
 
+use crate::config::TestbedConfig;
+use crate::error::DeployError;
 use crate::faults;
-use crate::local::{DeployError, TestbedConfig};
 use std::net::SocketAddr;
 use std::ops::Range;
 
@@ -221,7 +222,7 @@ mod tests {
 
     #[test]
     fn every_agent_has_a_fixed_port_and_its_own_records() {
-        let config = crate::cluster::tests::config();
+        let config = crate::config::tests::config();
         let plans = agents(&config, 3, 2, &fixed()).unwrap();
         assert_eq!(plans.len(), 6);
         let joined = |p: &AgentPlan| p.args.join(" ");
@@ -237,7 +238,7 @@ mod tests {
 
     #[test]
     fn devices_share_processes_and_every_agent_gets_security_and_fault_flags() {
-        let mut config = crate::cluster::tests::config();
+        let mut config = crate::config::tests::config();
         config.agents_per_process = 2;
         config.faults = faults::parse("late:device-2@4,slow:server-1@3").unwrap();
         let mut at = Addressing::loopback("/runs/x".into());
@@ -258,7 +259,7 @@ mod tests {
 
     #[test]
     fn every_agent_serves_metrics_on_the_next_port() {
-        let mut config = crate::cluster::tests::config();
+        let mut config = crate::config::tests::config();
         config.metrics = Some("127.0.0.1:9100".parse().unwrap());
         let plans = agents(&config, 3, 2, &fixed()).unwrap();
         for (i, plan) in plans.iter().enumerate() {

@@ -3,18 +3,11 @@
 //! that returns early (an error, Ctrl-C, a crashed peer) leaves nothing
 //! behind.
 
+use crate::error::RuntimeError;
 use std::path::PathBuf;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error("starting {name}: {source}")]
-    Spawn { name: String, source: std::io::Error },
-    #[error("{name} closed its output before printing `{prefix}`")]
-    NoLine { name: String, prefix: String },
-}
 
 /// One running agent.
 #[derive(Debug)]

@@ -2,18 +2,9 @@
 //! with a time limit each, so no step of a container or namespace testbed
 //! can hang a run; errors carry the command line and its stderr.
 
+use crate::error::ShellError;
 use std::process::Stdio;
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ShellError {
-    #[error("`{command}` could not start: {source}")]
-    Spawn { command: String, source: std::io::Error },
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Failed { command: String, status: String, stderr: String },
-    #[error("`{command}` took longer than {limit:?}")]
-    Timeout { command: String, limit: Duration },
-}
 
 fn line(program: &str, args: &[String]) -> String {
     std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
@@ -83,10 +74,4 @@ pub fn run_blocking(program: &str, args: &[String], limit: Duration) {
 /// `["a", "b"]` → owned arguments.
 pub fn args<const N: usize>(items: [&str; N]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
-}
-
-/// Whether `program` can be run at all (found on PATH and executable).
-pub async fn available(program: &str, probe: &[&str]) -> bool {
-    let probe: Vec<String> = probe.iter().map(|s| s.to_string()).collect();
-    run(program, &probe, Duration::from_secs(20)).await.is_ok()
 }

@@ -4,8 +4,8 @@
 //! schedule on time. An agent this launcher killed on purpose may exit
 //! badly; one it starts again is watched like the first.
 
+use crate::error::{DeployError, FaultError};
 use crate::faults::{self, Action, Signal, Step};
-use crate::local::DeployError;
 use crate::plan::AgentPlan;
 use crate::runtime::Agent;
 use crate::shell;
@@ -13,6 +13,10 @@ use std::time::Duration;
 
 /// Longest a `docker kill` may take to deliver a fault's signal.
 const DOCKER_KILL_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a launcher waits for the controller's clock to start: the
+/// controller's own join timeout (60 s by default) and then some.
+pub const JOIN_LIMIT: Duration = Duration::from_secs(70);
 
 /// Starts the agent named by the argument again (a `restart` fault).
 pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
@@ -38,7 +42,7 @@ pub fn start_again<'a>(
     let mut starts = 0;
     move |name| {
         let i = plans.iter().position(|p| p.name == name).ok_or_else(|| {
-            DeployError::Fault(faults::FaultError { entry: name.to_string(), reason: "no such agent".into() })
+            DeployError::Fault(FaultError { entry: name.to_string(), reason: "no such agent".into() })
         })?;
         starts += 1;
         let mut agent = start(&format!("{name}.restart-{starts}"), i)?;

@@ -55,15 +55,15 @@ pub struct Args {
     out: PathBuf,
     /// Where agents run: local processes, one container each, or one
     /// network namespace each (root).
-    #[arg(long, value_enum, default_value_t = qmec_deploy::cluster::RuntimeKind::Local)]
-    runtime: qmec_deploy::cluster::RuntimeKind,
+    #[arg(long, value_enum, default_value_t = qmec_deploy::RuntimeKind::Local)]
+    runtime: qmec_deploy::RuntimeKind,
     /// Link-profile file (TOML): delay, jitter, loss and rate of the device
     /// and server links (docker and netns runtimes).
     #[arg(long)]
     link_profile: Option<PathBuf>,
     /// tc netem where the kernel has it (auto), or force one emulator.
-    #[arg(long, value_enum, default_value_t = qmec_deploy::cluster::EmulationChoice::Auto)]
-    emulation: qmec_deploy::cluster::EmulationChoice,
+    #[arg(long, value_enum, default_value_t = qmec_deploy::EmulationChoice::Auto)]
+    emulation: qmec_deploy::EmulationChoice,
     /// Tear everything down if the run has not finished after this many seconds.
     #[arg(long, default_value_t = 600.0)]
     deadline_s: f64,
@@ -137,17 +137,17 @@ pub fn run(args: Args) -> Result<()> {
         security: args.security.into(),
         faults,
     };
-    let options = qmec_deploy::cluster::ClusterOptions {
+    let options = qmec_deploy::LaunchOptions {
         runtime: args.runtime,
         link_profile: args.link_profile,
         emulation: args.emulation,
         deadline: std::time::Duration::from_secs_f64(deadline_s.max(1.0)),
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let cluster = runtime.block_on(qmec_deploy::cluster::run(&config, &options))?;
+    let cluster = runtime.block_on(qmec_deploy::run(&config, &options))?;
     let outcome = cluster.outcome;
     print!("{}", table(std::slice::from_ref(&outcome.summary)));
-    print!("{}", qmec_deploy::outcome::figures_table(&outcome.merged.figures));
+    print!("{}", qmec_deploy::figures_table(&outcome.merged.figures));
     println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
     println!("link emulation: {}", cluster.emulation.describe());
     println!("run folder: {}", args.out.display());

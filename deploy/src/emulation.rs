@@ -1,0 +1,96 @@
+//! Link emulation, chosen once per run and said in the output: tc netem
+//! where the kernel has it, else the userspace emulator in the device
+//! agents. Here are the choice ([`choose`]), which link an agent carries
+//! ([`link_of`]) and putting one direction of it on an interface
+//! ([`apply_netem`]); the container and namespace backends call them as
+//! they build their networks.
+
+use crate::config::EmulationChoice;
+use crate::error::{LaunchError, ShellError};
+use crate::plan::Role;
+use qmec_linkem::{Direction, Link, LinkProfile, netem};
+use serde::Serialize;
+use std::time::Duration;
+
+/// What a run does with its link profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Emulation {
+    /// No profile, or one that changes nothing.
+    Off,
+    /// tc netem on both ends of every emulated link's veth pair.
+    Netem,
+    /// qmec-linkem in the device agents; `why` says why not netem.
+    Userspace { why: String },
+}
+
+impl Emulation {
+    pub fn describe(&self) -> String {
+        match self {
+            Emulation::Off => "off (no link profile)".into(),
+            Emulation::Netem => "tc netem (kernel)".into(),
+            Emulation::Userspace { why } => format!("userspace (qmec-linkem in the device agents): {why}"),
+        }
+    }
+}
+
+/// Picks the emulation for `profile` and says it on stderr.
+pub fn choose(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<Emulation, LaunchError> {
+    let emulation = match profile {
+        None => Emulation::Off,
+        Some(p) if p.is_noop() => Emulation::Off,
+        Some(_) => match (choice, netem::support()) {
+            (EmulationChoice::Userspace, _) => Emulation::Userspace { why: "asked for (--emulation userspace)".into() },
+            (_, netem::Support::Netem) => Emulation::Netem,
+            (EmulationChoice::Netem, netem::Support::Missing(why)) => return Err(LaunchError::NoNetem(why.clone())),
+            (EmulationChoice::Auto, netem::Support::Missing(why)) => {
+                Emulation::Userspace { why: format!("this kernel has no tc netem ({why})") }
+            }
+        },
+    };
+    eprintln!("link emulation: {}", emulation.describe());
+    if let (Emulation::Userspace { .. }, Some(p)) = (&emulation, profile)
+        && !p.server.is_noop()
+    {
+        eprintln!("link emulation: the server links apply to device ↔ server traffic only (server ↔ controller is not emulated in userspace)");
+    }
+    Ok(emulation)
+}
+
+/// The link an agent's interface carries under netem (the controller's
+/// link is not modelled).
+pub fn link_of(role: &Role, profile: &LinkProfile) -> Option<Link> {
+    match role {
+        Role::Controller => None,
+        Role::Server(_) => Some(profile.server).filter(|l| !l.is_noop()),
+        Role::Devices(_) => Some(profile.device).filter(|l| !l.is_noop()),
+    }
+}
+
+/// Puts `direction` on `iface`'s egress with tc, run under `exec` (e.g.
+/// `ip netns exec NS` or `nsenter -t PID -n`; empty: this namespace).
+pub async fn apply_netem(exec: &[&str], iface: &str, direction: &Direction) -> Result<(), ShellError> {
+    let mut line: Vec<String> = exec.iter().map(|s| s.to_string()).collect();
+    line.push("tc".into());
+    line.extend(netem::tc_args(iface, direction));
+    let (program, args) = line.split_at(1);
+    crate::shell::run(&program[0], args, Duration::from_secs(10)).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_profile_or_a_noop_one_turns_emulation_off() {
+        assert_eq!(choose(None, EmulationChoice::Netem).ok(), Some(Emulation::Off));
+        let noop = LinkProfile::with_defaults();
+        assert_eq!(choose(Some(&noop), EmulationChoice::Auto).ok(), Some(Emulation::Off));
+        let delayed = LinkProfile::device_delay(Duration::from_millis(20));
+        let chosen = choose(Some(&delayed), EmulationChoice::Auto).ok();
+        match netem::support() {
+            netem::Support::Netem => assert_eq!(chosen, Some(Emulation::Netem)),
+            netem::Support::Missing(_) => assert!(matches!(chosen, Some(Emulation::Userspace { .. }))),
+        }
+    }
+}
