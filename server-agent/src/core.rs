@@ -115,6 +115,7 @@ impl ServerCore {
             engine: Engine::new(scenario, id),
             cpu_hz: scenario.server.cpu_hz,
             slot_seconds: scenario.slot_seconds,
+            // `validate::setup` keeps it finite and within (0, 3600] s.
             marker_wait: Duration::from_secs_f64(setup.slot_wall_s),
             faults,
             waiting: None,
