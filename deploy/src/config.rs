@@ -90,6 +90,9 @@ pub enum RuntimeKind {
     Docker,
     /// One network namespace per agent, veth pairs to a bridge.
     Netns,
+    /// Every agent's core in this process on virtual time, over a simulated
+    /// network: a seed replays exactly, and a run takes only its computing.
+    Virtual,
 }
 
 /// How to emulate links.

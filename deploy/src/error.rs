@@ -62,6 +62,8 @@ pub enum DeployError {
     Metrics { addr: std::net::SocketAddr, reason: String },
     #[error("the run did not finish within {0:?}; everything was torn down")]
     Deadline(Duration),
+    #[error("virtual run: {0}")]
+    Virtual(String),
 }
 
 /// What the launcher returns: a failed run, or a runtime or link emulation

@@ -27,11 +27,13 @@
 //! 6. The backends, none of which imports another: `local` (loopback
 //!    processes), `docker` (containers), `netns` (network namespaces).
 //!    Each has `run(config, options, profile) -> LaunchOutcome`.
+//!    [`virtual_runtime`] runs every agent's core in this process on
+//!    virtual time over a simulated network.
 //! 7. `launch`: the only module that knows every backend; it dispatches on
 //!    [`RuntimeKind`].
 //!
 //! Modules are private unless another crate uses them ([`faults`],
-//! [`image`], [`k8s`]); what the CLI and tests need is re-exported here.
+//! [`image`], [`k8s`], [`virtual_runtime`]); what the CLI and tests need is re-exported here.
 
 #![forbid(unsafe_code)]
 
@@ -53,6 +55,7 @@ mod run_folder;
 mod runtime;
 mod shell;
 mod supervise;
+pub mod virtual_runtime;
 
 pub use collect::{BitConservation, Merged, Percentiles, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
@@ -60,4 +63,4 @@ pub use emulation::Emulation;
 pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};
 pub use launch::run;
 pub use local::run_local;
-pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table};
+pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table, summarise};

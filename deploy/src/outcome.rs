@@ -25,6 +25,8 @@ pub struct TestbedOutcome {
 pub struct LaunchOutcome {
     pub outcome: TestbedOutcome,
     pub emulation: Emulation,
+    /// What a run on the virtual runtime cost in wall time.
+    pub virtual_time: Option<crate::virtual_runtime::VirtualFigures>,
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
@@ -57,12 +59,25 @@ pub fn finish(
             Role::Devices(_) => records.device_processes.push(read(&file(plan))?),
         }
     }
-    let merged = collect::merge(&records, config.slot_ms);
+    let outcome = summarise(config, scenario, &records);
+    write(out, &outcome, &records)?;
+    Ok(outcome)
+}
+
+/// The run the agents' records add up to: merged slot by slot and
+/// summarised as `qmec simulate` summarises.
+pub fn summarise(config: &TestbedConfig, scenario: Scenario, records: &AgentRecords) -> TestbedOutcome {
+    let merged = collect::merge(records, config.slot_ms);
     let summary =
         Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
-    qmec_sim::output::write_run(out, &scenario, &summary, &merged.slots, &merged.tasks)?;
-    write_figures(out, &merged.figures, &records)?;
-    Ok(TestbedOutcome { scenario, summary, merged })
+    TestbedOutcome { scenario, summary, merged }
+}
+
+/// Writes the run folder: what `qmec simulate` writes, and the testbed figures.
+pub fn write(out: &Path, outcome: &TestbedOutcome, records: &AgentRecords) -> Result<(), DeployError> {
+    let (merged, scenario) = (&outcome.merged, &outcome.scenario);
+    qmec_sim::output::write_run(out, scenario, &outcome.summary, &merged.slots, &merged.tasks)?;
+    write_figures(out, &merged.figures, records)
 }
 
 /// Writes `testbed.json` and the controller's per-slot timings.

@@ -37,4 +37,9 @@ pub use agent::{main, run};
 pub use config::{Args, DeviceAgentConfig};
 pub use core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings, ServerSend};
 pub use error::DeviceAgentError;
+/// What a device's session repeats to a restarted controller (also for the
+/// virtual runtime, which keeps sessions the same way).
+pub use session::Replay as DeviceSessionMemory;
+pub use uplink::payload_len;
+pub use config::DEFAULT_TX_FRACTION;
 pub use metrics::DeviceFigures;

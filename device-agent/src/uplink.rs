@@ -100,7 +100,7 @@ async fn read(mut inbound: tonic::Streaming<pb::OffloadDown>, peer: Peer, events
 
 /// Payload bytes for a fragment: bits / 8 / scale, at least 1, never more
 /// than the bits stand for nor than the protocol's limit.
-fn payload_len(bits: u64, payload_scale: f64) -> usize {
+pub fn payload_len(bits: u64, payload_scale: f64) -> usize {
     let bytes = (bits as f64 / 8.0 / payload_scale).ceil().max(1.0) as u64;
     bytes.min(bits.div_ceil(8)).min(MAX_PAYLOAD_BYTES as u64) as usize
 }

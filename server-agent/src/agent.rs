@@ -59,9 +59,16 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
 /// the run it belongs to and the first slot this server has no allocation
 /// for, and repeats the latest report, from which the controller rebuilds Z.
 #[derive(Debug)]
-struct ServerMemory {
+pub struct ServerMemory {
     hello: pb::ServerHello,
     last_report: Option<pb::ServerUp>,
+}
+
+impl ServerMemory {
+    /// The memory of a server that says `hello` first.
+    pub fn new(hello: pb::ServerHello) -> ServerMemory {
+        ServerMemory { hello, last_report: None }
+    }
 }
 
 impl SessionMemory for ServerMemory {
@@ -114,7 +121,7 @@ async fn controller_session(
             client.server_session(request).await.map(tonic::Response::into_inner)
         }
     };
-    let memory = ServerMemory { hello, last_report: None };
+    let memory = ServerMemory::new(hello);
     session::keep_open(&who, memory, open, down, up, shutdown).await;
 }
 

@@ -32,6 +32,9 @@ mod offload;
 pub mod records;
 
 pub use agent::{ServerAgentError, run};
+/// What a server's session repeats to a restarted controller (also for the
+/// virtual runtime, which keeps sessions the same way).
+pub use agent::ServerMemory as ServerSessionMemory;
 pub use config::{Args, ConfigError, ServerAgentConfig};
 pub use crate::core::{ServerCommand, ServerCore, ServerEvent, ServerFaults};
 pub use metrics::ServerFigures;
