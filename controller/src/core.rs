@@ -1,6 +1,6 @@
 //! The controller's run as a state machine with no I/O, no clock and no
 //! tokio: events in (joins, reports, leaves, ticks), commands out (messages
-//! to the agents, journal lines). The tokio loop ([`crate::slot_loop`])
+//! to the agents, journal lines). The tokio loop (`slot_loop`)
 //! only carries the commands out over gRPC, and the in-process virtual
 //! runtime drives the very same core on a simulated clock, so the run's
 //! rules are written, and tested, once.

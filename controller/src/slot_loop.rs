@@ -183,3 +183,67 @@ fn forget<T>(txs: &mut [Option<T>], id: usize, tx: &T, same: impl Fn(&T, &T) -> 
     let current = txs.get_mut(id)?;
     current.take_if(|current| same(current, tx)).map(|_| ())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use qmec_proto::metrics::Page;
+    use qmec_proto::pb::{self, device_down};
+
+    fn carrier() -> Carrier {
+        Carrier::new(2, 1, None, Arc::new(Metrics::default()))
+    }
+
+    /// The value of metric `name` on the carrier's metrics page.
+    fn figure(carrier: &Carrier, name: &str) -> String {
+        let page = carrier.metrics.render();
+        let line = page.lines().find(|line| line.starts_with(&format!("{name} "))).unwrap();
+        line[name.len() + 1..].to_string()
+    }
+
+    #[test]
+    fn only_the_end_of_an_agents_current_stream_is_it_leaving() {
+        let mut carrier = carrier();
+        let (old, _old_rx) = mpsc::channel(1);
+        let (new, _new_rx) = mpsc::channel(1);
+        carrier.admit(Event::DeviceJoined { device: 1, next_slot: 0, tx: old.clone() });
+        carrier.admit(Event::DeviceJoined { device: 1, next_slot: 0, tx: new.clone() });
+        assert_eq!(carrier.admit(Event::DeviceLeft { device: 1, tx: old }), None, "an older stream ended");
+        assert_eq!(figure(&carrier, "qmec_devices_connected"), "1");
+        assert_eq!(carrier.admit(Event::DeviceLeft { device: 1, tx: new }), Some(ControllerEvent::DeviceLeft { device: 1 }));
+        assert_eq!(figure(&carrier, "qmec_devices_connected"), "0");
+    }
+
+    #[test]
+    fn a_full_stream_drops_the_message_and_counts_it() {
+        let mut carrier = carrier();
+        let (tx, mut rx) = mpsc::channel(1);
+        carrier.admit(Event::DeviceJoined { device: 0, next_slot: 0, tx });
+        let announce = |slot| ControllerCommand::ToDevice {
+            device: 0,
+            message: pb::DeviceDown { msg: Some(device_down::Msg::SlotStart(pb::SlotStart { slot })) },
+        };
+        // Device 1 has no session: its message goes nowhere, uncounted here.
+        let to_none = ControllerCommand::ToDevice { device: 1, message: pb::DeviceDown::default() };
+        carrier.carry_out(vec![announce(0), announce(1), to_none]);
+        assert_eq!(figure(&carrier, "qmec_dropped_messages_total"), "1");
+        assert_eq!(rx.try_recv().unwrap().unwrap(), pb::DeviceDown { msg: Some(device_down::Msg::SlotStart(pb::SlotStart { slot: 0 })) });
+    }
+
+    #[test]
+    fn a_slot_journaled_again_counts_once_in_the_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller.slots.jsonl");
+        let mut carrier = Carrier::new(1, 1, Some(path.clone()), Arc::new(Metrics::default()));
+        let slot = |slot, lp_share| ControllerSlot { slot, lp_share, ..Default::default() };
+        carrier.carry_out(vec![
+            ControllerCommand::Started { first_slot: 0 },
+            ControllerCommand::Journal(slot(0, None)),
+            ControllerCommand::Journal(slot(1, None)),
+            ControllerCommand::Journal(slot(0, Some(0.5))),
+        ]);
+        assert_eq!(figure(&carrier, "qmec_slots_total"), "2");
+        assert_eq!(SlotJournal::read(&path).unwrap(), [slot(0, Some(0.5)), slot(1, None)]);
+    }
+}
