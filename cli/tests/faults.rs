@@ -4,7 +4,11 @@
 //! timeout that kills its whole process group, and each ends with the
 //! task-conservation check: every task that arrived is completed, still
 //! queued (at a device, or requeued after its server was lost) or counted
-//! as dropped with a reason.
+//! as dropped with a reason. These are the faults the operating system
+//! carries out (SIGKILL, SIGSTOP, a process started again on the same
+//! address); the rest of the schedule (late reports, slow servers,
+//! partitions) and thousands of random schedules run on the virtual
+//! runtime in `deploy/tests`.
 
 #![forbid(unsafe_code)]
 
@@ -31,14 +35,10 @@ fn column(path: &Path, name: &str) -> Vec<f64> {
 /// Runs the testbed with `faults` in 20 ms slots; returns its run folder
 /// (inside `dir`) and stdout, after checking it succeeded.
 fn testbed(dir: &Path, slots: u64, faults: &str) -> (std::path::PathBuf, String) {
-    testbed_in_slots_of(dir, slots, 20, faults)
-}
-
-fn testbed_in_slots_of(dir: &Path, slots: u64, slot_ms: u64, faults: &str) -> (std::path::PathBuf, String) {
     let out = dir.join("run");
     let mut command = qmec();
     command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slots", &slots.to_string()]);
-    command.args(["--slot-ms", &slot_ms.to_string(), "--seed", "1", "--faults", faults, "--out"]);
+    command.args(["--slot-ms", "20", "--seed", "1", "--faults", faults, "--out"]);
     command.arg(&out);
     let output = run_bounded(command, RUN_TIMEOUT);
     assert_success(&output, &format!("qmec testbed --faults {faults}"));
@@ -189,59 +189,19 @@ fn a_stopped_device_is_decided_on_stale_state_then_recovers() {
     eprintln!("late device reports {late} ({stale} decided local); device 1 decided in {decided_late} of the last 30 slots");
 }
 
-#[test]
-fn a_device_that_reports_late_every_slot_is_decided_on_stale_state() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (out, stdout) = testbed(dir.path(), 100, "late:device-0@0");
-    assert_conserved(&out, &stdout);
-    let figures = json(&out.join("testbed.json"));
-    // Every one of device 0's reports misses its deadline (a few of the
-    // others' may too, on a loaded machine).
-    let late = u(&figures, "/late_device_reports");
-    assert!(late >= 95, "late device reports {late}, expected about 100");
-    // It is still decided, on its last known (stale) state.
-    let records = json(&out.join("records/device-0.json"));
-    let slots = records["devices"][0]["slots"].as_array().expect("device slots");
-    let decided = slots.iter().filter(|s| s["decided"] == Value::Bool(true)).count();
-    assert!(decided >= 90, "device 0 decided in only {decided} of 100 slots");
-    eprintln!("late device reports {late}; device 0 decided in {decided} of 100 slots");
-}
-
-/// Slots of 100 ms make the injected delay (3/4 of a slot) 75 ms, far
-/// above what a loaded machine adds to a run: with 20 ms slots a busy CI
-/// run once measured the plain run slower than the slow one.
-#[test]
-fn slow_servers_raise_latency_and_lose_no_task() {
-    const SLOTS: u64 = 40;
-    const SLOT_MS: u64 = 100;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (base, stdout) = testbed_in_slots_of(&dir.path().join("base"), SLOTS, SLOT_MS, "");
-    assert_conserved(&base, &stdout);
-    let (slow, stdout) = testbed_in_slots_of(&dir.path().join("slow"), SLOTS, SLOT_MS, "slow:server-0@0,slow:server-1@0");
-    assert_conserved(&slow, &stdout);
-    let mean = |out: &Path| {
-        let figures = json(&out.join("testbed.json"));
-        figures.pointer("/wall_latency/mean_s").and_then(Value::as_f64).expect("mean wall latency")
-    };
-    let (base, slow) = (mean(&base), mean(&slow));
-    // Offloaded work comes back 75 ms later; a third of that is the least
-    // a mean over mostly offloaded tasks can rise.
-    let delay_s = 0.75 * SLOT_MS as f64 / 1e3;
-    assert!(slow > base + delay_s / 3.0, "mean wall latency {base:.4} s without, {slow:.4} s with slow servers");
-    eprintln!("mean wall latency {:.1} ms → {:.1} ms with slow servers", base * 1e3, slow * 1e3);
-}
-
 /// `qmec testbed --soak 60s`: 3000 slots of 20 ms with the controller
 /// killed at slot 300 and started again 50 slots later, device 1 stopped
 /// for 50 slots from slot 500 and server 1 killed at slot 1000; the run
-/// must end by itself with the conservation verdict. (The restart comes
-/// first because a killed controller's records die with it.)
+/// must end by itself with the conservation verdict. On the virtual
+/// runtime: the soak's schedule and verdict are what is tested here (the
+/// tests above kill, stop and restart real processes), and a minute of
+/// virtual time takes a second.
 #[test]
 fn soak_60s_with_faults_conserves_tasks() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("soak");
     let mut command = qmec();
-    command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slot-ms", "20"]);
+    command.args(["testbed", "--runtime", "virtual", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slot-ms", "20"]);
     command.args(["--soak", "60s", "--faults", "restart:controller@300+50,stop:device-1@500+50,kill:server-1@1000", "--out"]).arg(&out);
     let output = run_bounded(command, Duration::from_secs(120));
     assert_success(&output, "qmec testbed --soak 60s");

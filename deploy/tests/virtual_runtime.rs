@@ -89,6 +89,7 @@ fn without_faults_or_link_delay_the_records_are_the_simulators() {
     let mut policy = qmec_catalog::build(&spec, &scenario, config.seed).expect("the policy");
     let (summary, records) = qmec_sim::simulate(&scenario, config.seed, policy.as_mut(), config.slots, |_| {}).expect("simulate");
     assert_eq!(outcome.merged.figures.late_device_reports, 0);
+    assert!(records.slots.iter().map(|s| s.offloaded_bits).sum::<u64>() > 0, "the policy offloaded nothing: a weak comparison");
     assert_eq!(outcome.merged.slots.len(), records.slots.len());
     for (bed, sim) in outcome.merged.slots.iter().zip(&records.slots) {
         // Every field but the measured decision time.
@@ -99,4 +100,31 @@ fn without_faults_or_link_delay_the_records_are_the_simulators() {
     tasks.sort_by_key(|t| (t.device, t.task));
     assert_eq!(outcome.merged.tasks, tasks);
     assert_eq!(outcome.summary.tasks, summary.tasks);
+}
+
+/// A device whose every report is held two slots is late in every slot,
+/// and still decided, on its last known state (moved here from the
+/// real-process fault tests: no operating system is involved).
+#[test]
+fn a_device_that_reports_late_every_slot_is_decided_on_stale_state() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = dir.path().join("late");
+    let outcome = launch(&config(&out, 100, "late:device-0@0"), &options(None)).outcome;
+    assert!(outcome.summary.tasks.holds(), "{:?}", outcome.summary.tasks);
+    assert_eq!(outcome.merged.figures.late_device_reports, 100, "one late report a slot, from device 0 only");
+    assert_eq!(outcome.merged.figures.stale_device_slots, 0, "two slots late is not stale");
+    assert_eq!(outcome.merged.figures.undecided_device_slots, 0, "every slot of every device was decided");
+}
+
+/// Servers that hold each slot's results 3/4 of a slot raise the mean
+/// latency by at least a third of that, and lose nothing.
+#[test]
+fn slow_servers_raise_latency_and_lose_no_task() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let run = |name: &str, faults: &str| launch(&config(&dir.path().join(name), 100, faults), &options(None)).outcome;
+    let (base, slow) = (run("base", ""), run("slow", "slow:server-0@0,slow:server-1@0"));
+    assert!(base.summary.tasks.holds() && slow.summary.tasks.holds());
+    let (base, slow) = (base.merged.figures.wall_latency.mean_s, slow.merged.figures.wall_latency.mean_s);
+    let delay_s = qmec_deploy::faults::SLOW_RESULT_SLOTS * 0.1;
+    assert!(slow > base + delay_s / 3.0, "mean latency {base:.4} s without, {slow:.4} s with slow servers");
 }

@@ -53,12 +53,14 @@ pub struct Args {
     metrics: Option<std::net::SocketAddr>,
     #[arg(long, default_value = "runs/testbed")]
     out: PathBuf,
-    /// Where agents run: local processes, one container each, or one
-    /// network namespace each (root).
+    /// Where agents run: local processes, one container each, one network
+    /// namespace each (root), or every agent's core in this process on
+    /// virtual time (`virtual`: a seed replays exactly, in a fraction of
+    /// the wall time; link profiles and partitions simulated).
     #[arg(long, value_enum, default_value_t = qmec_deploy::RuntimeKind::Local)]
     runtime: qmec_deploy::RuntimeKind,
     /// Link-profile file (TOML): delay, jitter, loss and rate of the device
-    /// and server links (docker and netns runtimes).
+    /// and server links (docker, netns and virtual runtimes).
     #[arg(long)]
     link_profile: Option<PathBuf>,
     /// tc netem where the kernel has it (auto), or force one emulator.
@@ -72,7 +74,9 @@ pub struct Args {
     /// slots later), `restart:controller@50+20` (SIGKILL at slot 50, started
     /// again 20 slots later), `late:device-0@0` (reports held two slots from
     /// slot 0), `slow:server-0@20` (results held 3/4 of a slot from slot
-    /// 20). Every kind on every runtime.
+    /// 20), `partition:server-0@60+20` (cut off from the network for 20
+    /// slots; virtual runtime only, for now). Every other kind on every
+    /// runtime.
     #[arg(long, default_value = "")]
     faults: String,
     /// Soak: run for this long (e.g. `60s`, `10m`, `2h`) instead of
@@ -150,6 +154,15 @@ pub fn run(args: Args) -> Result<()> {
     print!("{}", qmec_deploy::figures_table(&outcome.merged.figures));
     println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
     println!("link emulation: {}", cluster.emulation.describe());
+    if let Some(time) = &cluster.virtual_time {
+        println!(
+            "virtual time: {:.1} s in {:.3} s of wall time ({:.0}× faster), {} events",
+            time.virtual_s,
+            time.wall_s,
+            time.speedup(),
+            time.events
+        );
+    }
     println!("run folder: {}", args.out.display());
     let c = &outcome.summary.tasks;
     let verdict = format!(

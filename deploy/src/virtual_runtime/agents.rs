@@ -711,11 +711,16 @@ impl DeviceNode {
                 }
             }
         }
-        let marker = pb::OffloadUp { msg: Some(offload_up::Msg::EndOfSlot(pb::EndOfSlot { slot: batch.slot })) };
-        for server in 0..self.opened.len() {
-            effects.at(at, Happening::Depart { device: self.id, server, message: marker.clone(), bits: 0 });
-        }
+        effects.at(at, Happening::Markers { device: self.id, slot: batch.slot });
         self.radio_free = at;
+    }
+
+    /// Slot `slot`'s end-of-slot marker to every server not given up on.
+    pub fn markers(&mut self, slot: u64, effects: &mut Effects) {
+        let marker = pb::OffloadUp { msg: Some(offload_up::Msg::EndOfSlot(pb::EndOfSlot { slot })) };
+        for server in (0..self.stopped.len()).filter(|&server| !self.stopped[server]) {
+            effects.send(Endpoint::Server(server), Stream::Offload, Wire::OffloadUp(marker.clone()));
+        }
     }
 
     /// A fragment or marker leaves the radio, unless its server was given up on.

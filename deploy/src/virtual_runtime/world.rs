@@ -53,8 +53,12 @@ pub enum Happening {
     Arrive { to: Endpoint, packet: Packet },
     /// An agent's timer, armed for this instant.
     Wake(Endpoint),
-    /// A fragment or end-of-slot marker leaves device `device`'s radio.
+    /// A fragment leaves device `device`'s radio.
     Depart { device: usize, server: usize, message: pb::OffloadUp, bits: u64 },
+    /// Slot `slot`'s end-of-slot markers leave device `device`'s radio,
+    /// one to every server (one entry for all: a thousand-device slot
+    /// would otherwise queue ten thousand).
+    Markers { device: usize, slot: u64 },
     /// An agent whose session broke tries to open a new one.
     Reconnect(Endpoint),
     Fault(VirtualFault),
@@ -217,6 +221,7 @@ impl World {
             Happening::Depart { device, server, message, bits } => {
                 self.devices[device].depart(server, message, bits, &mut effects);
             }
+            Happening::Markers { device, slot } => self.devices[device].markers(slot, &mut effects),
             Happening::Reconnect(who) => self.reconnect(who, &mut effects),
             Happening::Fault(_) => {}
         }
@@ -358,7 +363,7 @@ fn target(happening: &Happening) -> Option<Endpoint> {
     match happening {
         Happening::Arrive { to, .. } => Some(*to),
         Happening::Wake(who) | Happening::Reconnect(who) => Some(*who),
-        Happening::Depart { device, .. } => Some(Endpoint::Device(*device)),
+        Happening::Depart { device, .. } | Happening::Markers { device, .. } => Some(Endpoint::Device(*device)),
         Happening::Fault(_) => None,
     }
 }
