@@ -76,7 +76,10 @@ pub fn launch(config: &TestbedConfig, _options: &LaunchOptions, profile: Option<
     let emulation = if profile.is_some_and(|p| !p.is_noop()) { Emulation::Simulated } else { Emulation::Off };
     let out = crate::run_folder::prepare_out(&config.out, profile, &emulation)?;
     let run = run(config, profile)?;
-    let outcome = outcome::summarise(config, run.scenario, &run.records);
+    let mut outcome = outcome::summarise(config, run.scenario, &run.records);
+    // Every agent ran in this one process: no CPU or memory per agent was
+    // measured (what the run cost is in `virtual.json`).
+    outcome.merged.figures.processes.clear();
     outcome::write(&out, &outcome, &run.records)?;
     let path = out.join("virtual.json");
     let json = serde_json::to_string_pretty(&run.figures).unwrap_or_default();
