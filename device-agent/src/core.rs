@@ -293,6 +293,11 @@ impl DeviceCore {
             }
             return;
         }
+        if slot >= self.run_slots {
+            // Catching up to it would run past the run (forever, for a wild number).
+            tracing::warn!(device = self.records.device, slot, slots = self.run_slots, "slot past the run ignored");
+            return;
+        }
         self.end_slot(now, None, out);
         while self.next_slot < slot {
             self.begin(now, true);
@@ -688,11 +693,12 @@ mod tests {
     }
 
     #[test]
-    fn repeated_and_stale_announcements_change_nothing() {
+    fn repeated_stale_and_wild_announcements_change_nothing() {
         let mut core = core_with(settings());
         run_slots(&mut core, 0..3, [0.0; SERVERS]);
         core.handle(at(3), DeviceEvent::SlotStart(3));
-        for slot in [3, 1] {
+        // Past the run (100 slots), the number is wild: no catching up to it.
+        for slot in [3, 1, 100, u64::MAX] {
             assert_eq!(core.handle(at(3) + WALL / 4, DeviceEvent::SlotStart(slot)), []);
         }
         let commands = core.handle(at(3) + WALL / 2, decision(3, [0.0; SERVERS]));
