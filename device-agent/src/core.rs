@@ -176,6 +176,9 @@ pub struct DeviceCore {
     /// down or restarting) servers get no allocations, so their silence
     /// does not count either.
     last_slot_began: Duration,
+    /// When to look for silent servers next: every slot, however many
+    /// other events come meanwhile.
+    next_check: Duration,
     held: VecDeque<HeldReport>,
     phase: Phase,
     records: DeviceRecords,
@@ -184,13 +187,14 @@ pub struct DeviceCore {
 impl DeviceCore {
     pub fn new(setup: &validate::Setup, id: usize, settings: DeviceSettings, now: Duration) -> DeviceCore {
         let scenario = setup.scenario.clone();
+        // Validated: in (0, 3600] seconds.
+        let slot_wall = Duration::from_secs_f64(setup.slot_wall_s);
         let link = ServerLink { in_flight: VecDeque::new(), results_done: None, lost: false, last_heard: now };
         DeviceCore {
             model: DeviceModel::new(&scenario, setup.seed, id),
             wall_per_modelled: settings.tx_fraction * setup.slot_wall_s / scenario.slot_seconds,
             settings,
-            // Validated: in (0, 3600] seconds.
-            slot_wall: Duration::from_secs_f64(setup.slot_wall_s),
+            slot_wall,
             run_slots: setup.slots,
             open: None,
             next_slot: 0,
@@ -199,6 +203,7 @@ impl DeviceCore {
             servers: vec![link; scenario.servers],
             last_run: now,
             last_slot_began: now,
+            next_check: now + slot_wall,
             held: VecDeque::new(),
             phase: Phase::Running,
             records: DeviceRecords {
@@ -247,10 +252,10 @@ impl DeviceCore {
 
     /// When to call [`DeviceCore::handle`] with a tick at the latest: a
     /// held report falls due, the wait for the last results ends, or (while
-    /// the run goes on) a slot passed, to notice a silent server.
+    /// the run goes on) a slot passed since the last look for silent servers.
     pub fn next_wake(&self) -> Option<Duration> {
         let phase = match self.phase {
-            Phase::Running => self.last_run + self.slot_wall,
+            Phase::Running => self.next_check,
             Phase::Finishing { until, .. } => until,
             Phase::Finished => return None,
         };
@@ -286,6 +291,11 @@ impl DeviceCore {
                     *began = start;
                 }
             }
+            return;
+        }
+        if slot >= self.run_slots {
+            // Catching up to it would run past the run (forever, for a wild number).
+            tracing::warn!(device = self.records.device, slot, slots = self.run_slots, "slot past the run ignored");
             return;
         }
         self.end_slot(now, None, out);
@@ -351,6 +361,7 @@ impl DeviceCore {
     /// Gives up on a server that holds fragments of this device and has
     /// been silent for [`SILENT_SLOTS`] slots.
     fn check_silence(&mut self, now: Duration, out: &mut Vec<DeviceCommand>) {
+        self.next_check = now + self.slot_wall;
         let silent = self.slot_wall * SILENT_SLOTS;
         let quiet: Vec<usize> = (self.servers.iter().enumerate())
             .filter(|(_, link)| !link.lost && !link.in_flight.is_empty() && now.saturating_sub(link.last_heard) > silent)
@@ -379,7 +390,8 @@ impl DeviceCore {
         link.lost = true;
         let in_flight = std::mem::take(&mut link.in_flight);
         if !in_flight.is_empty() {
-            tracing::warn!(device = self.records.device, server, fragments = in_flight.len(), "server lost; requeueing its fragments");
+            let fragments = in_flight.len();
+            tracing::warn!(device = self.records.device, server, fragments, "server lost; requeueing its fragments");
         }
         self.records.lost_servers.push(server);
         // Oldest last, so that it ends up at the head of the queue.
@@ -681,11 +693,12 @@ mod tests {
     }
 
     #[test]
-    fn repeated_and_stale_announcements_change_nothing() {
+    fn repeated_stale_and_wild_announcements_change_nothing() {
         let mut core = core_with(settings());
         run_slots(&mut core, 0..3, [0.0; SERVERS]);
         core.handle(at(3), DeviceEvent::SlotStart(3));
-        for slot in [3, 1] {
+        // Past the run (100 slots), the number is wild: no catching up to it.
+        for slot in [3, 1, 100, u64::MAX] {
             assert_eq!(core.handle(at(3) + WALL / 4, DeviceEvent::SlotStart(slot)), []);
         }
         let commands = core.handle(at(3) + WALL / 2, decision(3, [0.0; SERVERS]));
@@ -755,7 +768,8 @@ mod tests {
     fn results(core: &mut DeviceCore, now: Duration, batch: &Batch) {
         for send in &batch.sends {
             for fragment in &send.fragments {
-                let result = validate::FragmentResult { slot: batch.slot + 1, task: fragment.task, bits: fragment.bits, done_s: 1.0 };
+                let (task, bits) = (fragment.task, fragment.bits);
+                let result = validate::FragmentResult { slot: batch.slot + 1, task, bits, done_s: 1.0 };
                 assert_eq!(core.handle(now, DeviceEvent::Result { server: send.server, result }), []);
             }
         }
@@ -817,20 +831,31 @@ mod tests {
         assert_eq!(core.records(0).lost_servers, [] as [usize; 0]);
     }
 
-    /// Runs slots up to `until` (announced and decided locally), ticking
-    /// at every wake time the core asks for; returns each StopSending's time.
-    fn run_with_ticks(core: &mut DeviceCore, slots: std::ops::Range<u64>) -> Vec<(Duration, usize)> {
-        let mut stops = Vec::new();
-        for slot in slots {
-            for (now, event) in [(at(slot), DeviceEvent::SlotStart(slot)), (at(slot) + WALL / 2, DeviceEvent::Tick)] {
-                for command in core.handle(now, event) {
-                    if let DeviceCommand::StopSending { server } = command {
-                        stops.push((now, server));
-                    }
-                }
+    /// Hands `events` to the core in order, with a tick whenever the core's
+    /// wake time comes first, as a runtime does; returns every command with
+    /// its time.
+    fn drive(core: &mut DeviceCore, events: Vec<(Duration, DeviceEvent)>) -> Vec<(Duration, DeviceCommand)> {
+        let mut out = Vec::new();
+        for (now, event) in events {
+            while let Some(wake) = core.next_wake().filter(|&wake| wake < now) {
+                out.extend(core.handle(wake, DeviceEvent::Tick).into_iter().map(|c| (wake, c)));
             }
+            out.extend(core.handle(now, event).into_iter().map(|c| (now, c)));
         }
-        stops
+        out
+    }
+
+    /// Runs `slots`, announced and decided locally (events twice a slot,
+    /// more often than the core's ticks); returns when it stopped sending to whom.
+    fn stops_in(core: &mut DeviceCore, slots: std::ops::Range<u64>) -> Vec<(Duration, usize)> {
+        let events = slots.flat_map(|slot| {
+            [(at(slot), DeviceEvent::SlotStart(slot)), (at(slot) + WALL / 2, decision(slot, [0.0; SERVERS]))]
+        });
+        let stop = |(now, command)| match command {
+            DeviceCommand::StopSending { server } => Some((now, server)),
+            _ => None,
+        };
+        drive(core, events.collect()).into_iter().filter_map(stop).collect()
     }
 
     #[test]
@@ -839,7 +864,7 @@ mod tests {
         offloading(&mut core, 3);
         let heard = at(3) + WALL * 3 / 4;
         core.handle(heard, DeviceEvent::ResultsDone { server: 0, slot: 2 });
-        let stops = run_with_ticks(&mut core, 4..40);
+        let stops = stops_in(&mut core, 4..40);
         let [(when, 0)] = stops.as_slice() else { panic!("{stops:?}") };
         assert!(*when > heard + WALL * SILENT_SLOTS && *when <= heard + WALL * (SILENT_SLOTS + 1), "{when:?}");
         let records = core.records(0);
@@ -853,7 +878,7 @@ mod tests {
         offloading(&mut core, 3);
         // The agent was stopped for a long while, then runs on.
         assert_eq!(core.handle(at(3) + WALL * 100, DeviceEvent::Tick), []);
-        assert_eq!(run_with_ticks(&mut core, 104..120), []);
+        assert_eq!(stops_in(&mut core, 104..120), []);
         // No slot is announced for long (the controller restarts).
         let quiet = at(120) + WALL * 50;
         let mut now = at(119) + WALL;
@@ -861,7 +886,7 @@ mod tests {
             assert_eq!(core.handle(now, DeviceEvent::Tick), []);
             now = core.next_wake().unwrap();
         }
-        assert_eq!(run_with_ticks(&mut core, 171..190), []);
+        assert_eq!(stops_in(&mut core, 171..190), []);
         assert_eq!(core.records(0).silent_servers, 0);
     }
 

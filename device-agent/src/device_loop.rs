@@ -53,10 +53,10 @@ pub async fn run(
     let core = DeviceCore::new(&setup, id, settings(config, announce_delay), started.elapsed());
     let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
 
-    let mut agent = Agent { id, core, started, up, batches, stopped, metrics };
+    let mut driver = Driver { id, core, started, up, batches, stopped, metrics };
     let mut inbox = Inbox { down, events, session_open: true, servers_open: true };
-    agent.drive(&mut inbox, &shutdown).await;
-    let Agent { mut core, up, batches, .. } = agent;
+    driver.drive(&mut inbox, &shutdown).await;
+    let Driver { mut core, up, batches, .. } = driver;
     drop(batches);
     let sent = sender.await.unwrap_or_default();
     // Results that raced the last marker; the run is over, so they only
@@ -87,7 +87,10 @@ fn settings(config: &DeviceAgentConfig, announce_delay: Duration) -> DeviceSetti
 }
 
 /// Waits for the run's setup (other messages before it mean nothing yet).
-async fn await_setup(down: &mut mpsc::Receiver<pb::DeviceDown>, shutdown: &CancellationToken) -> Result<validate::Setup, String> {
+async fn await_setup(
+    down: &mut mpsc::Receiver<pb::DeviceDown>,
+    shutdown: &CancellationToken,
+) -> Result<validate::Setup, String> {
     loop {
         let message = tokio::select! {
             () = shutdown.cancelled() => None,
@@ -155,7 +158,7 @@ struct Inbox {
 
 /// A running device: its core and where its commands go.
 #[derive(Debug)]
-struct Agent<'a> {
+struct Driver<'a> {
     id: usize,
     core: DeviceCore,
     started: Instant,
@@ -167,7 +170,7 @@ struct Agent<'a> {
     metrics: Option<&'a DeviceMetrics>,
 }
 
-impl Agent<'_> {
+impl Driver<'_> {
     /// Hands the core every event until it is finished.
     async fn drive(&mut self, inbox: &mut Inbox, shutdown: &CancellationToken) {
         while !self.core.finished() {

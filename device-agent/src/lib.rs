@@ -11,8 +11,8 @@
 //! - [`records`]: what agents write at shutdown. `metrics`: the process's
 //!   Prometheus figures (`--metrics`). `config`: flags or a TOML file.
 //!   `error`: the crate's error.
-//! - [`core`]: one agent's slot logic around its `DeviceModel`, with no I/O:
-//!   events and the time in, commands out. The tokio loop and the testbed's
+//! - `core`: one agent's slot logic around its `DeviceModel`, with no I/O:
+//!   events and the time in, commands out ([`DeviceCore`]). The tokio loop and the testbed's
 //!   virtual runtime both drive it.
 //! - `channels`: the gRPC channels a process dials, shared by its agents.
 //! - `session`: the controller session, reconnecting with jittered backoff.
