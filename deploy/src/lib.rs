@@ -54,7 +54,7 @@ mod runtime;
 mod shell;
 mod supervise;
 
-pub use collect::{BitConservation, Merged, Percentiles, TestbedFigures};
+pub use collect::{BitConservation, Merged, Percentiles, ProcessFigures, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 pub use emulation::Emulation;
 pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};

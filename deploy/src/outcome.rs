@@ -107,9 +107,10 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     }
     line("payload sent (MB)", format!("{:.2}", figures.payload_bytes as f64 / 1e6));
     line("bits conserved across processes", if figures.bits.holds() { "yes".into() } else { "NO".into() });
-    for (name, usage) in &figures.processes {
-        let mib = usage.peak_rss_kib as f64 / 1024.0;
-        line(&format!("cpu / peak memory {name}"), format!("{:.1} % / {mib:.0} MiB", usage.cpu_share() * 100.0));
+    for process in &figures.processes {
+        let mib = process.usage.peak_rss_kib as f64 / 1024.0;
+        let cpu = process.usage.cpu_share() * 100.0;
+        line(&format!("cpu / peak memory {}", process.name), format!("{cpu:.1} % / {mib:.0} MiB"));
     }
     out
 }
