@@ -32,6 +32,18 @@
 //!
 //! Modules are private unless another crate uses them ([`faults`],
 //! [`image`], [`k8s`]); what the CLI and tests need is re-exported here.
+//!
+//! # Adding a backend
+//! A module beside `local`, `docker` and `netns` with
+//! `pub async fn run(config: &TestbedConfig, options: &LaunchOptions,
+//! profile: Option<&LinkProfile>) -> Result<LaunchOutcome, LaunchError>`,
+//! a [`RuntimeKind`] variant and its arm in `launch::run`. It builds on
+//! the layers below only: `run_folder::prepare` (or `prepare_out`) for the
+//! run folder, `plan::agents` for the agents and their arguments,
+//! `faults::actions` for the schedule, and last `outcome::finish` (records
+//! its agents wrote to `records/NAME.json`) or `outcome::write` (records
+//! held in memory as `collect::AgentRecords`), which merge them and write
+//! the run folder.
 
 #![forbid(unsafe_code)]
 

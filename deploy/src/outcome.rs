@@ -1,6 +1,7 @@
 //! After a run, whatever ran it: every agent's records read from the run
-//! folder, merged into the same run folder `qmec simulate` writes (summary,
-//! slot and task records) plus the testbed-only figures.
+//! folder ([`read_records`]), merged by [`crate::collect`] into the same
+//! run folder `qmec simulate` writes (summary, slot and task records) plus
+//! the testbed-only figures ([`write`]); [`finish`] does both.
 
 use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
 use crate::config::TestbedConfig;
@@ -34,8 +35,7 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
 }
 
 /// Gathers every agent's records from `out/records` and writes the run
-/// folder. A server in `killed` wrote none: what it held is lost to the
-/// bit balance (its fragments were requeued by the devices).
+/// folder: what a backend whose agents wrote their records calls last.
 pub fn finish(
     config: &TestbedConfig,
     scenario: Scenario,
@@ -43,6 +43,14 @@ pub fn finish(
     plans: &[AgentPlan],
     killed: &[String],
 ) -> Result<TestbedOutcome, DeployError> {
+    let records = read_records(out, plans, killed)?;
+    write(config, scenario, out, &records)
+}
+
+/// Every agent's records from `out/records/NAME.json` (NAME from
+/// `plans`). A server in `killed` wrote none: what it held is lost to the
+/// bit balance (its fragments were requeued by the devices).
+pub fn read_records(out: &Path, plans: &[AgentPlan], killed: &[String]) -> Result<AgentRecords, DeployError> {
     let records_dir = out.join("records");
     let file = |plan: &AgentPlan| records_dir.join(format!("{}.json", plan.name));
     let mut records = AgentRecords::default();
@@ -57,11 +65,18 @@ pub fn finish(
             Role::Devices(_) => records.device_processes.push(read(&file(plan))?),
         }
     }
-    let merged = collect::merge(&records, config.slot_ms);
+    Ok(records)
+}
+
+/// Merges `records` and writes the run folder (`qmec simulate`'s files
+/// and the testbed figures); a backend that holds its agents' records in
+/// memory calls this instead of [`finish`].
+pub fn write(config: &TestbedConfig, scenario: Scenario, out: &Path, records: &AgentRecords) -> Result<TestbedOutcome, DeployError> {
+    let merged = collect::merge(records, config.slot_ms);
     let summary =
         Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
     qmec_sim::output::write_run(out, &scenario, &summary, &merged.slots, &merged.tasks)?;
-    write_figures(out, &merged.figures, &records)?;
+    write_figures(out, &merged.figures, records)?;
     Ok(TestbedOutcome { scenario, summary, merged })
 }
 
