@@ -4,11 +4,14 @@
 //!
 //! # Layout
 //! - [`config`]: the controller's settings, from flags or a TOML file.
-//! - [`sessions`]: the gRPC `Controller` service; each session stream is
-//!   validated and turned into [`sessions::Event`]s for the slot loop.
-//! - [`slot_loop`]: joining, then per slot: announce, gather reports until
-//!   the deadline, decide, send μ rows and CPU allocations; then finish.
-//! - [`metrics`]: Prometheus text metrics on a small HTTP endpoint.
+//! - `sessions`: the gRPC `Controller` service; each session stream is
+//!   validated and turned into events for the slot loop.
+//! - [`core`](ControllerCore): the run's rules with no I/O: joining, then
+//!   per slot: announce, gather reports until the deadline, decide, send μ
+//!   rows and CPU allocations; then finish. The virtual runtime drives it too.
+//! - `slot_loop`: the tokio loop that feeds the core events and its
+//!   wake-ups and carries its commands out.
+//! - `metrics`: Prometheus text metrics on a small HTTP endpoint.
 //! - [`records`]: what the controller writes at shutdown (per-slot timings).
 //! - [`serve`]: wires the service, health, reflection, metrics and shutdown.
 //!
@@ -17,13 +20,15 @@
 
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod metrics;
+mod config;
+mod core;
+mod metrics;
 pub mod records;
 pub mod serve;
-pub mod sessions;
-pub mod slot_loop;
+mod sessions;
+mod slot_loop;
 
-pub use config::{Args, ControllerConfig};
-pub use records::ControllerRecords;
+pub use self::core::{ControllerCommand, ControllerCore, ControllerEvent, CoreSettings, LoopError};
+pub use config::{Args, ConfigError, ControllerConfig};
+pub use records::{ControllerRecords, ControllerSlot};
 pub use serve::{ControllerError, run};

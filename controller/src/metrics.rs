@@ -11,6 +11,7 @@ struct Figures {
     late_device_reports: u64,
     late_server_reports: u64,
     undelivered: u64,
+    dropped: u64,
     invalid_messages: u64,
     policy_failures: u64,
     decision_seconds_sum: f64,
@@ -41,6 +42,11 @@ impl Metrics {
 
     pub fn invalid_messages(&self) -> u64 {
         self.figures.lock().map(|m| m.invalid_messages).unwrap_or(0)
+    }
+
+    /// A message dropped because the agent's stream was full.
+    pub fn dropped(&self) {
+        self.with(|m| m.dropped += 1);
     }
 
     pub fn connected(&self, devices: i64, servers: i64) {
@@ -74,6 +80,7 @@ impl Page for Metrics {
         page.metric("qmec_late_device_reports_total", Counter, "Device reports that missed the deadline.", m.late_device_reports);
         page.metric("qmec_late_server_reports_total", Counter, "Server reports that missed the deadline.", m.late_server_reports);
         page.metric("qmec_undelivered_decisions_total", Counter, "Decisions no stream could take.", m.undelivered);
+        page.metric("qmec_dropped_messages_total", Counter, "Messages dropped because an agent's stream was full.", m.dropped);
         page.metric("qmec_invalid_messages_total", Counter, "Incoming messages refused by validation.", m.invalid_messages);
         page.metric("qmec_policy_failures_total", Counter, "Slots where the policy failed.", m.policy_failures);
         page.metric("qmec_decision_seconds_sum", Counter, "Time spent deciding.", m.decision_seconds_sum);

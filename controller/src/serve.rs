@@ -8,7 +8,8 @@ use crate::config::ControllerConfig;
 use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, SlotJournal};
 use crate::sessions::Sessions;
-use crate::slot_loop::{self, LoopError, LoopSettings};
+use crate::core::{CoreSettings, LoopError};
+use crate::slot_loop::{self, LoopSettings};
 use qmec_model::Scenario;
 use qmec_proto::pb::controller_server::ControllerServer;
 use qmec_security::Security;
@@ -84,17 +85,16 @@ pub async fn run(
     let policy = qmec_catalog::build(&spec, &scenario, config.seed)?;
     let metrics = Arc::new(Metrics::default());
     let (devices, servers) = (scenario.devices, scenario.servers);
-    let settings = LoopSettings {
+    let core = CoreSettings {
         scenario,
         seed: config.seed,
         slots: config.slots,
         slot_wall: config.slot_wall(),
         report_deadline: config.report_deadline,
         join_timeout: Duration::from_secs_f64(config.join_timeout_s),
-        started: Some(say_when_started()),
-        journal: config.records.as_deref().map(SlotJournal::path),
     };
-    let run_digest = qmec_proto::validate::run_digest(&settings.setup());
+    let run_digest = qmec_proto::validate::run_digest(&core.setup());
+    let settings = LoopSettings { core, journal: config.records.as_deref().map(SlotJournal::path) };
     // Room for every device's report of a slot at once, and then some.
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (devices + servers) + 64);
     let shape = (devices, servers, config.slots, run_digest);
@@ -151,17 +151,6 @@ pub async fn run(
         std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
     }
     Ok(records)
-}
-
-/// A sender that prints the run-started line on stdout when told the slot.
-fn say_when_started() -> tokio::sync::oneshot::Sender<u64> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        if let Ok(slot) = rx.await {
-            println!("{}{slot}", qmec_proto::RUN_STARTED_PREFIX);
-        }
-    });
-    tx
 }
 
 /// Binds the configured address and prints the listening line on stdout.

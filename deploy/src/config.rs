@@ -68,6 +68,8 @@ pub enum FaultKind {
     Late,
     /// A server agent that delays its results (agent flag).
     Slow,
+    /// Cut off from the network, then joined again after this many slots.
+    Partition { slots: u64 },
 }
 
 /// One entry of a fault schedule (see [`crate::faults`] for the syntax).
@@ -88,6 +90,9 @@ pub enum RuntimeKind {
     Docker,
     /// One network namespace per agent, veth pairs to a bridge.
     Netns,
+    /// Every agent's core in this process on virtual time, over a simulated
+    /// network: a seed replays exactly, and a run takes only its computing.
+    Virtual,
 }
 
 /// How to emulate links.

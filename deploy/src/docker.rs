@@ -135,7 +135,7 @@ pub async fn run(
     let mut runtime = LocalProcesses { exe: "docker".into(), logs: out.join("logs") };
     let links = match emulation {
         Emulation::Netem => profile,
-        Emulation::Off | Emulation::Userspace { .. } => None,
+        Emulation::Off | Emulation::Userspace { .. } | Emulation::Simulated => None,
     };
     let mut agents = start_containers(&mut runtime, &project.name, &plans, links).await?;
     // Started last: the controller.
@@ -150,7 +150,7 @@ pub async fn run(
     drop(agents);
     drop(project);
     let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
-    Ok(LaunchOutcome { outcome, emulation })
+    Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
 }
 
 /// Writes the compose file of `plans` into the run folder; the project

@@ -22,6 +22,9 @@ pub enum Emulation {
     Netem,
     /// qmec-linkem in the device agents; `why` says why not netem.
     Userspace { why: String },
+    /// The virtual runtime's simulated network (the same link schedule as
+    /// the userspace emulator, on virtual time).
+    Simulated,
 }
 
 impl Emulation {
@@ -30,6 +33,7 @@ impl Emulation {
             Emulation::Off => "off (no link profile)".into(),
             Emulation::Netem => "tc netem (kernel)".into(),
             Emulation::Userspace { why } => format!("userspace (qmec-linkem in the device agents): {why}"),
+            Emulation::Simulated => "simulated on virtual time (the virtual runtime's network)".into(),
         }
     }
 }

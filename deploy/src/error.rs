@@ -31,7 +31,7 @@ pub enum RuntimeError {
 
 /// A fault schedule entry that does not parse or names no agent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, restart:controller@SLOT+SLOTS, late:device-N@SLOT or slow:server-N@SLOT)")]
+#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, restart:controller@SLOT+SLOTS, late:device-N@SLOT, slow:server-N@SLOT or partition:NAME@SLOT+SLOTS)")]
 pub struct FaultError {
     pub entry: String,
     pub reason: String,
@@ -62,6 +62,8 @@ pub enum DeployError {
     Metrics { addr: std::net::SocketAddr, reason: String },
     #[error("the run did not finish within {0:?}; everything was torn down")]
     Deadline(Duration),
+    #[error("virtual run: {0}")]
+    Virtual(String),
 }
 
 /// What the launcher returns: a failed run, or a runtime or link emulation

@@ -6,7 +6,10 @@
 //! `slow:server-0@20` makes server 0 wait 3/4 of a slot before returning
 //! each slot's results from slot 20 on; `restart:controller@50+20` sends
 //! SIGKILL to the controller at slot 50 and starts it again, on the same
-//! address with the same settings, 20 slots later. Entries are separated by commas. Slots are counted in wall time
+//! address with the same settings, 20 slots later; `partition:server-0@60+20`
+//! cuts server 0 off from every other agent at slot 60 for 20 slots (its
+//! traffic waits until the cut heals; the virtual runtime only, for now).
+//! Entries are separated by commas. Slots are counted in wall time
 //! (slot × slot length) from the controller's run-started line (its clock
 //! starts once every agent has joined), so a fault lands within a slot or
 //! so of its slot (faults after a controller restart land later in slots
@@ -42,16 +45,23 @@ fn parse_one(entry: &str) -> Result<Fault, FaultError> {
             }
             (FaultKind::Kill, number(when)?)
         }
-        "stop" | "restart" => {
+        "stop" | "restart" | "partition" => {
             if kind == "restart" && target != "controller" {
                 return Err(err("only the controller is restarted (agents keep state the run needs)"));
+            }
+            if kind == "partition" && !(target.starts_with("server-") || target.starts_with("device")) {
+                return Err(err("only server and device agents are partitioned"));
             }
             let (at, slots) = when.split_once('+').ok_or_else(|| err("this kind needs @SLOT+SLOTS"))?;
             let slots = number(slots)?;
             if slots == 0 {
                 return Err(err("the outage lasts at least one slot"));
             }
-            let kind = if kind == "stop" { FaultKind::Stop { slots } } else { FaultKind::Restart { slots } };
+            let kind = match kind {
+                "stop" => FaultKind::Stop { slots },
+                "restart" => FaultKind::Restart { slots },
+                _ => FaultKind::Partition { slots },
+            };
             (kind, number(at)?)
         }
         "late" => {
@@ -100,6 +110,8 @@ pub enum Step {
     Send(Signal),
     /// Start the (killed) agent again with its first arguments.
     Start,
+    /// Cut the agent off from the network for this many slots.
+    Cut { slots: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +151,7 @@ pub fn actions(faults: &[Fault], names: &[String], slot: Duration) -> Result<Vec
                 push(at, Step::Send(Signal::Kill));
                 push(at + slot * slots as u32, Step::Start);
             }
+            FaultKind::Partition { slots } => push(at, Step::Cut { slots }),
             FaultKind::Late | FaultKind::Slow => {}
         }
     }
@@ -156,7 +169,7 @@ pub fn agent_args(faults: &[Fault], name: &str, names: &[String], slot_ms: f64) 
         let (flags, slots) = match fault.kind {
             FaultKind::Late => (["--report-delay-ms", "--report-delay-from"], LATE_REPORT_SLOTS),
             FaultKind::Slow => (["--result-delay-ms", "--result-delay-from"], SLOW_RESULT_SLOTS),
-            FaultKind::Kill | FaultKind::Stop { .. } | FaultKind::Restart { .. } => continue,
+            FaultKind::Kill | FaultKind::Stop { .. } | FaultKind::Restart { .. } | FaultKind::Partition { .. } => continue,
         };
         args.extend([flags[0].to_string(), (slots * slot_ms).to_string(), flags[1].to_string(), fault.at_slot.to_string()]);
     }
@@ -212,5 +225,13 @@ mod tests {
         assert_eq!(agent_args(&faults, "server-0", &names, 20.0), ["--result-delay-ms", "15", "--result-delay-from", "7"]);
         assert!(agent_args(&faults, "server-1", &names, 20.0).is_empty());
         assert!(parse("late:server-0@1").is_err() && parse("slow:device-0@1").is_err());
+        let cut = parse("partition:server-1@8+4,partition:device-3@2+1").expect("valid");
+        assert_eq!(cut[0].kind, FaultKind::Partition { slots: 4 });
+        let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0-1", "devices-2-3"].map(String::from).into();
+        let steps: Vec<Step> = super::actions(&cut, &names, slot).expect("known agents").iter().map(|a| a.step).collect();
+        assert_eq!(steps, [Step::Cut { slots: 1 }, Step::Cut { slots: 4 }]);
+        for bad in ["partition:controller@3+2", "partition:server-0@3", "partition:server-0@3+0"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -5,19 +5,33 @@
 //! no other backend; a new one adds its `RuntimeKind` variant and one arm
 //! here.
 
-use crate::config::{LaunchOptions, RuntimeKind, TestbedConfig};
-use crate::error::LaunchError;
+use crate::config::{FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
+use crate::error::{DeployError, FaultError, LaunchError};
 use crate::outcome::LaunchOutcome;
-use crate::{docker, local, netns};
+use crate::{docker, local, netns, virtual_runtime};
 use qmec_linkem::LinkProfile;
 
 /// Runs a testbed on the runtime `options` names and writes its run folder.
 pub async fn run(config: &TestbedConfig, options: &LaunchOptions) -> Result<LaunchOutcome, LaunchError> {
     let profile = options.link_profile.as_deref().map(LinkProfile::load).transpose()?;
     let profile = profile.as_ref();
+    refuse_partitions(config, options.runtime).map_err(DeployError::from)?;
     match options.runtime {
         RuntimeKind::Local => local::run(config, options, profile).await,
         RuntimeKind::Netns => netns::run(config, options, profile).await,
         RuntimeKind::Docker => docker::run(config, options, profile).await,
+        RuntimeKind::Virtual => virtual_runtime::launch(config, options, profile),
+    }
+}
+
+/// Partitions are carried out on the virtual runtime only, for now: the
+/// process runtimes say so before anything starts.
+fn refuse_partitions(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(), FaultError> {
+    match config.faults.iter().find(|f| matches!(f.kind, FaultKind::Partition { .. })) {
+        Some(fault) if runtime != RuntimeKind::Virtual => Err(FaultError {
+            entry: format!("partition:{}", fault.target),
+            reason: "partitions run on --runtime virtual only, for now".into(),
+        }),
+        _ => Ok(()),
     }
 }

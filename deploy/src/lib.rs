@@ -27,23 +27,28 @@
 //! 6. The backends, none of which imports another: `local` (loopback
 //!    processes), `docker` (containers), `netns` (network namespaces).
 //!    Each has `run(config, options, profile) -> LaunchOutcome`.
+//!    [`virtual_runtime`] runs every agent's core in this process on
+//!    virtual time over a simulated network.
 //! 7. `launch`: the only module that knows every backend; it dispatches on
 //!    [`RuntimeKind`].
 //!
 //! Modules are private unless another crate uses them ([`faults`],
-//! [`image`], [`k8s`]); what the CLI and tests need is re-exported here.
+//! [`image`], [`k8s`], [`virtual_runtime`]); what the CLI and tests need
+//! is re-exported here.
 //!
 //! # Adding a backend
-//! A module beside `local`, `docker` and `netns` with
-//! `pub async fn run(config: &TestbedConfig, options: &LaunchOptions,
-//! profile: Option<&LinkProfile>) -> Result<LaunchOutcome, LaunchError>`,
-//! a [`RuntimeKind`] variant and its arm in `launch::run`. It builds on
-//! the layers below only: `run_folder::prepare` (or `prepare_out`) for the
-//! run folder, `plan::agents` for the agents and their arguments,
-//! `faults::actions` for the schedule, and last `outcome::finish` (records
-//! its agents wrote to `records/NAME.json`) or `outcome::write` (records
-//! held in memory as `collect::AgentRecords`), which merge them and write
-//! the run folder.
+//! A module beside the others whose entry point takes
+//! `(config: &TestbedConfig, options: &LaunchOptions, profile:
+//! Option<&LinkProfile>)` and returns `Result<LaunchOutcome, LaunchError>`
+//! (`run`, async, for the process backends; [`virtual_runtime`]'s
+//! `launch` is synchronous), a [`RuntimeKind`] variant and its arm in
+//! `launch::run`. It builds on the layers below only: `run_folder::prepare`
+//! (or `prepare_out`) for the run folder, `plan::agents` or `plan::names`
+//! for the agents, `faults::actions` for the schedule, and last
+//! `outcome::finish` (its agents wrote `records/NAME.json`) or
+//! `outcome::summarise` and `outcome::write` (it holds the records in
+//! memory as `collect::AgentRecords`), which merge them and write the run
+//! folder.
 
 #![forbid(unsafe_code)]
 
@@ -65,6 +70,7 @@ mod run_folder;
 mod runtime;
 mod shell;
 mod supervise;
+pub mod virtual_runtime;
 
 pub use collect::{BitConservation, Merged, Percentiles, ProcessFigures, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
@@ -72,4 +78,4 @@ pub use emulation::Emulation;
 pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};
 pub use launch::run;
 pub use local::run_local;
-pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table};
+pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table, summarise};

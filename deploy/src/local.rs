@@ -32,7 +32,7 @@ pub async fn run(
         ));
     }
     let outcome = run_local(config).await?;
-    Ok(LaunchOutcome { outcome, emulation: Emulation::Off })
+    Ok(LaunchOutcome { outcome, emulation: Emulation::Off, virtual_time: None })
 }
 
 /// Runs a whole testbed and writes its run folder.

@@ -86,7 +86,7 @@ pub async fn run(
     let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), config.slot()).map_err(DeployError::from)?;
     let netem = match emulation {
         Emulation::Netem => profile,
-        Emulation::Off | Emulation::Userspace { .. } => None,
+        Emulation::Off | Emulation::Userspace { .. } | Emulation::Simulated => None,
     };
     let namespaces = build_network(&plans, netem).await?;
     let agent_ns = namespaces.agents.clone();
@@ -117,7 +117,7 @@ pub async fn run(
     drop(agents);
     drop(namespaces);
     let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
-    Ok(LaunchOutcome { outcome, emulation })
+    Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
 }
 
 /// A hub namespace with a bridge, and one namespace per agent of `plans`

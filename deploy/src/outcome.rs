@@ -1,7 +1,9 @@
 //! After a run, whatever ran it: every agent's records read from the run
-//! folder ([`read_records`]), merged by [`crate::collect`] into the same
-//! run folder `qmec simulate` writes (summary, slot and task records) plus
-//! the testbed-only figures ([`write`]); [`finish`] does both.
+//! folder ([`read_records`]), merged by [`crate::collect`] and summarised
+//! ([`summarise`]) into the same run folder `qmec simulate` writes
+//! (summary, slot and task records) plus the testbed-only figures
+//! ([`write`]); [`finish`] does all three. A backend that holds its
+//! agents' records in memory calls the last two.
 
 use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
 use crate::config::TestbedConfig;
@@ -26,6 +28,8 @@ pub struct TestbedOutcome {
 pub struct LaunchOutcome {
     pub outcome: TestbedOutcome,
     pub emulation: Emulation,
+    /// What a run on the virtual runtime cost in wall time.
+    pub virtual_time: Option<crate::virtual_runtime::VirtualFigures>,
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
@@ -44,7 +48,9 @@ pub fn finish(
     killed: &[String],
 ) -> Result<TestbedOutcome, DeployError> {
     let records = read_records(out, plans, killed)?;
-    write(config, scenario, out, &records)
+    let outcome = summarise(config, scenario, &records);
+    write(out, &outcome, &records)?;
+    Ok(outcome)
 }
 
 /// Every agent's records from `out/records/NAME.json` (NAME from
@@ -68,16 +74,20 @@ pub fn read_records(out: &Path, plans: &[AgentPlan], killed: &[String]) -> Resul
     Ok(records)
 }
 
-/// Merges `records` and writes the run folder (`qmec simulate`'s files
-/// and the testbed figures); a backend that holds its agents' records in
-/// memory calls this instead of [`finish`].
-pub fn write(config: &TestbedConfig, scenario: Scenario, out: &Path, records: &AgentRecords) -> Result<TestbedOutcome, DeployError> {
+/// The run the agents' records add up to: merged slot by slot and
+/// summarised as `qmec simulate` summarises.
+pub fn summarise(config: &TestbedConfig, scenario: Scenario, records: &AgentRecords) -> TestbedOutcome {
     let merged = collect::merge(records, config.slot_ms);
     let summary =
         Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
-    qmec_sim::output::write_run(out, &scenario, &summary, &merged.slots, &merged.tasks)?;
-    write_figures(out, &merged.figures, records)?;
-    Ok(TestbedOutcome { scenario, summary, merged })
+    TestbedOutcome { scenario, summary, merged }
+}
+
+/// Writes the run folder: what `qmec simulate` writes, and the testbed figures.
+pub fn write(out: &Path, outcome: &TestbedOutcome, records: &AgentRecords) -> Result<(), DeployError> {
+    let (merged, scenario) = (&outcome.merged, &outcome.scenario);
+    qmec_sim::output::write_run(out, scenario, &outcome.summary, &merged.slots, &merged.tasks)?;
+    write_figures(out, &merged.figures, records)
 }
 
 /// Writes `testbed.json` and the controller's per-slot timings.

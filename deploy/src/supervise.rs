@@ -135,6 +135,8 @@ async fn act(
             killed.retain(|name| *name != action.agent);
         }
         Step::Start => {}
+        // Refused before the run starts: see `faults::unsupported`.
+        Step::Cut { .. } => {}
     }
     Ok(())
 }

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Share of the wall slot a full modelled slot of transmission takes by
+/// default: room left in the slot for results and the next report.
+pub const DEFAULT_TX_FRACTION: f64 = 0.4;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceAgentConfig {
@@ -56,7 +60,7 @@ pub struct Args {
     pub devices: String,
     #[arg(long, default_value_t = 1000.0)]
     pub payload_scale: f64,
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = DEFAULT_TX_FRACTION)]
     pub tx_fraction: f64,
     #[arg(long)]
     pub records: Option<PathBuf>,

@@ -7,23 +7,39 @@
 //! Many agents may share one process (each with its own gRPC streams).
 //!
 //! # Layout
-//! - [`config`]: flags or a TOML file.
-//! - [`session`]: the controller session, reconnecting with jittered backoff.
-//! - [`uplink`]: offload streams to the servers and the paced sender.
-//! - [`device`]: one agent's slot logic around its `DeviceModel`.
-//! - [`records`]: what agents write at shutdown.
-//! - [`metrics`]: the process's Prometheus figures (`--metrics`).
-//! - [`agent`]: the process: shared channels, many agents, the records file.
+//! From the bottom up; each module uses only those above it in this list.
+//! - [`records`]: what agents write at shutdown. `metrics`: the process's
+//!   Prometheus figures (`--metrics`). `config`: flags or a TOML file.
+//!   `error`: the crate's error.
+//! - [`core`]: one agent's slot logic around its `DeviceModel`, with no I/O:
+//!   events and the time in, commands out. The tokio loop and the testbed's
+//!   virtual runtime both drive it.
+//! - `channels`: the gRPC channels a process dials, shared by its agents.
+//! - `session`: the controller session, reconnecting with jittered backoff.
+//! - `uplink`: offload streams to the servers and the paced sender.
+//! - `device_loop`: one agent's task, carrying out its core's commands.
+//! - `agent`: the process: many agents, the metrics page, the records file.
 
 #![forbid(unsafe_code)]
 
-pub mod agent;
-pub mod config;
-pub mod device;
-pub mod metrics;
+mod agent;
+mod channels;
+mod config;
+pub mod core;
+mod device_loop;
+mod error;
+mod metrics;
 pub mod records;
-pub mod session;
-pub mod uplink;
+mod session;
+mod uplink;
 
-pub use agent::{DeviceAgentError, main, run};
+pub use agent::{main, run};
 pub use config::{Args, DeviceAgentConfig};
+pub use core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings, ServerSend};
+pub use error::DeviceAgentError;
+/// What a device's session repeats to a restarted controller (also for the
+/// virtual runtime, which keeps sessions the same way).
+pub use session::Replay as DeviceSessionMemory;
+pub use uplink::payload_len;
+pub use config::DEFAULT_TX_FRACTION;
+pub use metrics::DeviceFigures;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs until the controller says finish (and `up` closes), or `shutdown`.
 pub async fn run(
-    channel: crate::agent::AgentChannel,
+    channel: crate::channels::AgentChannel,
     device: usize,
     down: mpsc::Sender<pb::DeviceDown>,
     up: mpsc::Receiver<pb::DeviceUp>,
@@ -22,20 +22,27 @@ pub async fn run(
         let mut client = ControllerClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
         async move { client.device_session(request).await.map(tonic::Response::into_inner) }
     };
-    let memory = Replay { device: device as u32, ..Replay::default() };
+    let memory = Replay::new(device);
     session::keep_open(&format!("device-{device}"), memory, open, down, up, shutdown).await;
 }
 
 /// What a new session stream repeats so that a restarted controller can
 /// rebuild this device's state without asking.
 #[derive(Debug, Default)]
-struct Replay {
+pub struct Replay {
     device: u32,
     next_slot: u64,
     /// The run's digest, once its setup came (0 before).
     run_digest: u64,
     ready: Option<pb::DeviceUp>,
     report: Option<pb::DeviceUp>,
+}
+
+impl Replay {
+    /// The memory of device `device`, before it heard of any run.
+    pub fn new(device: usize) -> Replay {
+        Replay { device: device as u32, ..Replay::default() }
+    }
 }
 
 impl SessionMemory for Replay {

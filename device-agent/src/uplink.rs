@@ -4,58 +4,29 @@
 //! paced so that b bits to server s take b / r_ms modelled seconds, scaled
 //! to wall time, and then marks the end of the slot on every stream.
 
+use crate::channels::AgentChannel;
+use crate::core::{Batch, DeviceEvent};
 use qmec_model::task::Fragment;
 use qmec_proto::backoff::Backoff;
 use qmec_proto::pb::{self, offload_client::OffloadClient, offload_down, offload_up};
 use qmec_proto::validate::{self, MAX_PAYLOAD_BYTES};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 /// How many connection attempts to a server before giving up on it.
-pub const CONNECT_ATTEMPTS: u32 = 40;
+const CONNECT_ATTEMPTS: u32 = 40;
 /// Fragments queued on one stream before the sender waits.
-pub const STREAM_CAPACITY: usize = 256;
+const STREAM_CAPACITY: usize = 256;
 
-/// What comes back from the servers.
-#[derive(Debug, Clone, Copy)]
-pub enum Downlink {
-    Result { server: usize, result: validate::FragmentResult },
-    Done { server: usize, slot: u64 },
-    /// The stream to this server broke (the server is gone): its results
-    /// will not come back.
-    Lost { server: usize },
-}
-
-/// Per server, whether its offload stream broke; set by the stream's
-/// reader, read by the sender so that it never waits on a dead stream.
-pub type LostFlags = std::sync::Arc<Vec<std::sync::atomic::AtomicBool>>;
-
-pub fn lost_flags(servers: usize) -> LostFlags {
-    std::sync::Arc::new((0..servers).map(|_| std::sync::atomic::AtomicBool::new(false)).collect())
-}
-
-fn is_lost(lost: &LostFlags, server: usize) -> bool {
-    lost.get(server).is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// One slot's transmission: per server, its fragments and the rate r_ms.
-#[derive(Debug)]
-pub struct Batch {
-    pub slot: u64,
-    pub sends: Vec<(usize, Vec<Fragment>, f64)>,
-    /// Wall seconds per modelled second of transmission.
-    pub wall_per_modelled: f64,
-}
-
-/// Opens the offload stream to one server (with backoff) and spawns its reader.
+/// Opens the offload stream to one server (with backoff) and spawns its
+/// reader, which turns what comes back into `events` for the device's core.
 pub async fn open(
-    channel: crate::agent::AgentChannel,
+    channel: AgentChannel,
     device: usize,
     server: usize,
-    downlink: mpsc::Sender<Downlink>,
-    lost: LostFlags,
+    events: mpsc::Sender<DeviceEvent>,
     shutdown: &CancellationToken,
 ) -> Option<mpsc::Sender<pb::OffloadUp>> {
     let mut backoff = Backoff::default();
@@ -72,40 +43,7 @@ pub async fn open(
         };
         match opened {
             Ok(response) => {
-                let mut inbound = response.into_inner();
-                let lost = lost.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let item = match inbound.message().await {
-                            Ok(Some(pb::OffloadDown { msg: Some(offload_down::Msg::Result(result)) })) => {
-                                match validate::fragment_result(&result) {
-                                    Ok(result) => Downlink::Result { server, result },
-                                    Err(invalid) => {
-                                        tracing::warn!(device, server, %invalid, "invalid result ignored");
-                                        continue;
-                                    }
-                                }
-                            }
-                            Ok(Some(pb::OffloadDown { msg: Some(offload_down::Msg::ResultsDone(done)) })) => {
-                                Downlink::Done { server, slot: done.slot }
-                            }
-                            Ok(Some(_)) => continue,
-                            Ok(None) => break,
-                            Err(status) => {
-                                tracing::debug!(device, server, %status, "offload stream ended");
-                                break;
-                            }
-                        };
-                        if downlink.send(item).await.is_err() {
-                            return;
-                        }
-                    }
-                    // Whatever this server still held will not come back.
-                    if let Some(flag) = lost.get(server) {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    let _ = downlink.send(Downlink::Lost { server }).await;
-                });
+                tokio::spawn(read(response.into_inner(), Peer { device, server }, events));
                 return Some(tx);
             }
             Err(status) => {
@@ -118,6 +56,46 @@ pub async fn open(
         }
     }
     None
+}
+
+/// The two ends of one offload stream.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    device: usize,
+    server: usize,
+}
+
+/// Reads one server's results and end-of-results markers until the stream
+/// ends, then says that server is lost (whatever it still held will not
+/// come back; the core knows when that loses nothing).
+async fn read(mut inbound: tonic::Streaming<pb::OffloadDown>, peer: Peer, events: mpsc::Sender<DeviceEvent>) {
+    let Peer { device, server } = peer;
+    loop {
+        let event = match inbound.message().await {
+            Ok(Some(pb::OffloadDown { msg: Some(offload_down::Msg::Result(result)) })) => {
+                match validate::fragment_result(&result) {
+                    Ok(result) => DeviceEvent::Result { server, result },
+                    Err(invalid) => {
+                        tracing::warn!(device, server, %invalid, "invalid result ignored");
+                        continue;
+                    }
+                }
+            }
+            Ok(Some(pb::OffloadDown { msg: Some(offload_down::Msg::ResultsDone(done)) })) => {
+                DeviceEvent::ResultsDone { server, slot: done.slot }
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(status) => {
+                tracing::debug!(device, server, %status, "offload stream ended");
+                break;
+            }
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+    let _ = events.send(DeviceEvent::ServerLost { server }).await;
 }
 
 /// Payload bytes for a fragment: bits / 8 / scale, at least 1, never more
@@ -135,56 +113,79 @@ pub struct Sent {
     pub unsent_bits: Vec<u64>,
 }
 
-/// Sends every batch, paced, then the end-of-slot markers; returns the
-/// payload bytes sent (and the bits skipped) once `batches` closes.
+/// Sends every batch, paced, then the end-of-slot markers; returns what it
+/// sent once `batches` closes. `stopped` (set by the device's loop, from
+/// its core's [`crate::core::DeviceCommand::StopSending`]) says per server
+/// whether to skip it: a lost server's fragments are requeued by the core,
+/// and the sender never waits on a dead stream.
 pub async fn sender(
-    streams: Vec<Option<mpsc::Sender<pb::OffloadUp>>>,
+    streams: Vec<mpsc::Sender<pb::OffloadUp>>,
     mut batches: mpsc::Receiver<Batch>,
     payload_scale: f64,
-    lost: LostFlags,
+    stopped: watch::Receiver<Vec<bool>>,
 ) -> Sent {
-    let mut sent_bytes = 0u64;
-    let mut unsent_bits = vec![0u64; streams.len()];
+    let unsent_bits = vec![0; streams.len()];
+    let mut uplink = Uplink { streams, payload_scale, stopped, sent: Sent { payload_bytes: 0, unsent_bits } };
     while let Some(batch) = batches.recv().await {
+        uplink.transmit(batch).await;
+    }
+    uplink.sent
+}
+
+/// The sender's state.
+#[derive(Debug)]
+struct Uplink {
+    streams: Vec<mpsc::Sender<pb::OffloadUp>>,
+    payload_scale: f64,
+    stopped: watch::Receiver<Vec<bool>>,
+    sent: Sent,
+}
+
+impl Uplink {
+    fn is_stopped(&self, server: usize) -> bool {
+        self.stopped.borrow().get(server).copied().unwrap_or(false)
+    }
+
+    /// One slot's fragments, server after server (one radio), so that b
+    /// bits at rate r take b / r modelled seconds; then the markers.
+    async fn transmit(&mut self, batch: Batch) {
         let start = tokio::time::Instant::now();
         let mut elapsed_modelled = 0.0;
-        for (server, fragments, rate) in batch.sends {
-            let Some(Some(stream)) = streams.get(server) else { continue };
-            for fragment in fragments {
-                // A lost server's fragments are requeued by the device.
-                if is_lost(&lost, server) {
-                    unsent_bits[server] += fragment.bits;
+        for send in batch.sends {
+            for fragment in send.fragments {
+                if self.is_stopped(send.server) {
+                    if let Some(unsent) = self.sent.unsent_bits.get_mut(send.server) {
+                        *unsent += fragment.bits;
+                    }
                     continue;
                 }
-                let len = payload_len(fragment.bits, payload_scale);
-                // A cheap, non-constant pattern: real bytes, not a run of zeros.
-                let payload: Vec<u8> = (0..len).map(|i| (fragment.task as usize).wrapping_add(i) as u8).collect();
-                sent_bytes += len as u64;
-                let message = pb::OffloadUp {
-                    msg: Some(offload_up::Msg::Fragment(pb::FragmentData {
-                        slot: batch.slot,
-                        task: fragment.task,
-                        bits: fragment.bits,
-                        payload,
-                    })),
-                };
-                let _ = stream.send(message).await;
-                if rate > 0.0 {
-                    elapsed_modelled += fragment.bits as f64 / rate;
+                self.send_fragment(send.server, batch.slot, &fragment).await;
+                if send.rate_bps > 0.0 {
+                    elapsed_modelled += fragment.bits as f64 / send.rate_bps;
                     let due = start + Duration::from_secs_f64(elapsed_modelled * batch.wall_per_modelled);
                     tokio::time::sleep_until(due).await;
                 }
             }
         }
         let marker = pb::OffloadUp { msg: Some(offload_up::Msg::EndOfSlot(pb::EndOfSlot { slot: batch.slot })) };
-        for (server, stream) in streams.iter().enumerate() {
-            let Some(stream) = stream else { continue };
-            if !is_lost(&lost, server) {
+        for server in 0..self.streams.len() {
+            if !self.is_stopped(server)
+                && let Some(stream) = self.streams.get(server)
+            {
                 let _ = stream.send(marker.clone()).await;
             }
         }
     }
-    Sent { payload_bytes: sent_bytes, unsent_bits }
+
+    async fn send_fragment(&mut self, server: usize, slot: u64, fragment: &Fragment) {
+        let Some(stream) = self.streams.get(server) else { return };
+        let len = payload_len(fragment.bits, self.payload_scale);
+        // A cheap, non-constant pattern: real bytes, not a run of zeros.
+        let payload: Vec<u8> = (0..len).map(|i| (fragment.task as usize).wrapping_add(i) as u8).collect();
+        self.sent.payload_bytes += len as u64;
+        let data = pb::FragmentData { slot, task: fragment.task, bits: fragment.bits, payload };
+        let _ = stream.send(pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(data)) }).await;
+    }
 }
 
 #[cfg(test)]

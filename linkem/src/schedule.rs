@@ -13,29 +13,33 @@
 //!   behind it too) — head-of-line blocking, as on a real TCP connection.
 //!   This is a model of loss's cost, not a packet-level simulation.
 
+//!
+//! The schedule is generic over its time axis: the userspace emulator runs
+//! it on tokio's clock, the virtual testbed on its own virtual time.
+
 use crate::profile::Direction;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::ops::Add;
 use std::time::Duration;
-use tokio::time::Instant;
 
 #[derive(Debug)]
-pub struct Schedule {
+pub struct Schedule<T> {
     direction: Direction,
     retransmit: Duration,
     rng: ChaCha8Rng,
     /// When the wire is free for the next chunk.
-    wire_free: Option<Instant>,
-    last_release: Option<Instant>,
+    wire_free: Option<T>,
+    last_release: Option<T>,
 }
 
-impl Schedule {
-    pub fn new(direction: Direction, retransmit: Duration, seed: u64) -> Schedule {
+impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
+    pub fn new(direction: Direction, retransmit: Duration, seed: u64) -> Schedule<T> {
         Schedule { direction, retransmit, rng: ChaCha8Rng::seed_from_u64(seed), wire_free: None, last_release: None }
     }
 
     /// When `len` bytes that entered the link at `now` leave it.
-    pub fn release(&mut self, now: Instant, len: usize) -> Instant {
+    pub fn release(&mut self, now: T, len: usize) -> T {
         let start = self.wire_free.map_or(now, |free| free.max(now));
         let serialise = match self.direction.rate_bps {
             Some(rate) => Duration::from_secs_f64(len as f64 * 8.0 / rate),
@@ -62,6 +66,7 @@ impl Schedule {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use tokio::time::Instant;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)

@@ -37,7 +37,7 @@ pub fn emulate(tcp: TcpStream, link: Link, retransmit: Duration, seed: u64) -> D
 }
 
 /// One direction: `from` → schedule → `to`.
-fn pipe<R, W>(mut from: R, mut to: W, mut schedule: Schedule)
+fn pipe<R, W>(mut from: R, mut to: W, mut schedule: Schedule<Instant>)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,

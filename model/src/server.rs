@@ -96,9 +96,9 @@ impl ServerModel {
     pub fn compute(&mut self, slot_start_s: f64, allocation: impl Fn(usize) -> f64) -> ServerWork {
         let mut work = ServerWork::default();
         for (&device, fragments) in self.backlog.iter_mut() {
-            let bits_per_second = allocation(device).max(0.0) / self.cycles_per_bit;
-            // The epsilon keeps a budget computed as exactly a backlog from rounding a bit short.
-            let mut budget = (bits_per_second * self.slot_seconds + 1e-6).floor() as u64;
+            let cpu_hz = allocation(device);
+            let bits_per_second = cpu_hz.max(0.0) / self.cycles_per_bit;
+            let mut budget = slot_budget_bits(cpu_hz, self.cycles_per_bit, self.slot_seconds);
             let mut elapsed_bits = 0u64;
             while budget > 0 {
                 let Some(head) = fragments.front_mut() else { break };
@@ -122,6 +122,15 @@ impl ServerModel {
     }
 }
 
+/// Bits a server computes of one device's backlog in one slot of
+/// `slot_seconds` at `cpu_hz` (⌊f τ / L⌋): the server computes
+/// min(Z_ms, this), and the controller replays the same rule to tell the
+/// devices the servers' free space. The epsilon keeps a budget computed as
+/// exactly a backlog from rounding a bit short.
+pub fn slot_budget_bits(cpu_hz: f64, cycles_per_bit: f64, slot_seconds: f64) -> u64 {
+    (cpu_hz.max(0.0) / cycles_per_bit * slot_seconds + 1e-6).floor() as u64
+}
+
 /// The default CPU split: F_s in proportion to each device's backlog at the
 /// server. DESIGN.md splits in proportion to the bits each device sent; with
 /// bits sent in one slot and computed in the next, the backlog at the start
@@ -133,4 +142,21 @@ pub fn proportional_allocation(cpu_hz: f64, device_backlogs: &[f64]) -> Vec<f64>
         return vec![0.0; device_backlogs.len()];
     }
     device_backlogs.iter().map(|b| cpu_hz * b / total).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_computes_exactly_its_slot_budget() {
+        let scenario = crate::Scenario::paper();
+        let (f, l, tau) = (scenario.server.cpu_hz / 7.0, scenario.device.cycles_per_bit, scenario.slot_seconds);
+        let budget = slot_budget_bits(f, l, tau);
+        assert!(budget > 0 && budget as f64 <= f / l * tau + 1e-6);
+        let mut server = ServerModel::new(&scenario, 0);
+        server.accept(Fragment { device: 0, task: 0, bits: 3 * budget });
+        assert_eq!(server.compute(0.0, |_| f).bits, budget, "the server and the controller's replay agree");
+        assert_eq!(slot_budget_bits(-1.0, l, tau), 0, "a negative allocation computes nothing");
+    }
 }

@@ -21,11 +21,17 @@ impl Backoff {
 
     /// The next delay: uniform in [d/2, d] for d = min(base · 2^attempt, max).
     pub fn next_delay(&mut self) -> Duration {
+        self.next_delay_with(&mut rand::rng())
+    }
+
+    /// [`Backoff::next_delay`] drawing its jitter from `rng` (a seeded one
+    /// replays: the virtual testbed).
+    pub fn next_delay_with(&mut self, rng: &mut impl Rng) -> Duration {
         let factor = 1u32 << self.attempt.min(20);
         self.attempt = self.attempt.saturating_add(1);
         let full = self.base.saturating_mul(factor).min(self.max);
         let half = full / 2;
-        half + full.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+        half + full.saturating_sub(half).mul_f64(rng.random::<f64>())
     }
 
     /// Back to `base` after a success.

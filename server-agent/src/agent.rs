@@ -1,11 +1,13 @@
 //! Wiring of one server agent: the `Offload` service (with health and
 //! reflection) on its listener, the controller session with jittered
-//! reconnects, and the engine loop that owns the model. It ends when the
-//! controller says the run is over (after the last slot's fragments are
-//! in) or on shutdown, and writes its records.
+//! reconnects, and the loop that carries out what the [`ServerCore`]
+//! decides. All decisions live in the core so that the virtual runtime
+//! shares them; this is only the I/O. It ends when the core is finished
+//! (the run is over, the controller is gone, or shutdown), and writes its
+//! records.
 
 use crate::config::ServerAgentConfig;
-use crate::engine::Engine;
+use crate::core::{ServerCommand, ServerCore, ServerEvent, ServerFaults};
 use crate::metrics::ServerMetrics;
 use crate::offload::{OffloadEvent, OffloadService, ResultsTx};
 use crate::records::ServerRecords;
@@ -16,14 +18,14 @@ use qmec_security::Security;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The deadline on connecting to a peer.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerAgentError {
@@ -57,9 +59,16 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
 /// the run it belongs to and the first slot this server has no allocation
 /// for, and repeats the latest report, from which the controller rebuilds Z.
 #[derive(Debug)]
-struct ServerMemory {
+pub struct ServerMemory {
     hello: pb::ServerHello,
     last_report: Option<pb::ServerUp>,
+}
+
+impl ServerMemory {
+    /// The memory of a server that says `hello` first.
+    pub fn new(hello: pb::ServerHello) -> ServerMemory {
+        ServerMemory { hello, last_report: None }
+    }
 }
 
 impl SessionMemory for ServerMemory {
@@ -112,7 +121,7 @@ async fn controller_session(
             client.server_session(request).await.map(tonic::Response::into_inner)
         }
     };
-    let memory = ServerMemory { hello, last_report: None };
+    let memory = ServerMemory::new(hello);
     session::keep_open(&who, memory, open, down, up, shutdown).await;
 }
 
@@ -131,194 +140,257 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<ServerRecords, ServerAgentError> {
-    let started = Instant::now();
+    // tokio's clock, so that tests with a paused clock drive the core's time.
+    let started = tokio::time::Instant::now();
     let security = Security::load(&config.security, &qmec_security::certs::server_name(config.id))?;
     let local = listener.local_addr().map_err(|source| ServerAgentError::Bind { addr: config.listen.clone(), source })?;
     let advertise = config.advertise.clone().unwrap_or_else(|| format!("{}://{local}", security.scheme()));
-    let (devices_tx, devices_rx) = watch::channel(None);
-    let (events_tx, mut events) = mpsc::channel::<OffloadEvent>(16_384);
-    let service = OffloadService::new(devices_rx, events_tx, security.clone());
-    let (invalid, payload_bytes) = (service.invalid.clone(), service.payload_bytes.clone());
-    let metrics = Arc::new(ServerMetrics::new(invalid.clone(), payload_bytes.clone()));
+    let mut grpc = Grpc::serve(&config, listener, &security).await?;
+    let mut controller = Controller::connect(&config, &security, advertise, &shutdown)?;
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<OffloadServer<OffloadService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let server_stop = CancellationToken::new();
-    if let Some(addr) = &config.metrics {
-        qmec_proto::metrics::serve(addr, metrics.clone(), server_stop.clone())
-            .await
-            .map_err(|source| ServerAgentError::Bind { addr: addr.clone(), source })?;
-    }
-
-    // Offload streams need the token and decode at most one fragment's worth.
-    let offload = InterceptedService::new(
-        OffloadServer::new(service).max_decoding_message_size(qmec_security::limits::OFFLOAD_UP),
-        security.check(),
-    );
-    let grpc = tokio::spawn(
-        security
-            .server_builder()?
-            .max_concurrent_streams(Some(16_384))
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(offload)
-            .serve_with_incoming_shutdown(incoming(listener), server_stop.clone().cancelled_owned()),
-    );
-
-    let endpoint = security
-        .endpoint(&config.controller, &qmec_security::certs::controller_name())?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
-    let (down_tx, mut down) = mpsc::channel(64);
-    let (up, up_rx) = mpsc::channel(64);
-    let session_stop = shutdown.child_token();
-    let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise, next_slot: 0, run_digest: 0 };
-    let session = tokio::spawn(controller_session(endpoint, security.attach(), hello, down_tx, up_rx, session_stop.clone()));
-
-    // The setup first.
-    let setup = loop {
-        let message = tokio::select! {
-            () = shutdown.cancelled() => None,
-            message = down.recv() => message,
-        };
-        match message.and_then(|m| m.msg) {
-            Some(server_down::Msg::Setup(setup)) => break validate::setup(&setup).map_err(ServerAgentError::Setup)?,
-            Some(_) => continue,
-            None => {
-                server_stop.cancel();
-                return Err(ServerAgentError::NoSetup);
-            }
+    let setup = match await_setup(&mut controller.down, &shutdown).await {
+        Ok(setup) => setup,
+        Err(error) => {
+            grpc.stop.cancel();
+            return Err(error);
         }
     };
-    let scenario = setup.scenario.clone();
-    let mut engine = Engine::new(&scenario, config.id);
-    let _ = devices_tx.send(Some(scenario.devices));
-    let _ = up.send(pb::ServerUp { msg: Some(server_up::Msg::Report(engine.initial_report())) }).await;
-    let marker_wait = Duration::from_secs_f64(setup.slot_wall_s);
-    let mut results: Vec<Option<ResultsTx>> = vec![None; scenario.devices];
-    let mut waiting: Option<(u64, Vec<f64>, tokio::time::Instant)> = None;
-    let mut finishing: Option<(u64, tokio::time::Instant)> = None;
+    let _ = grpc.devices.send(Some(setup.scenario.devices));
+    let core = ServerCore::new(&setup, config.id, faults(&config));
+    let mut outputs = Outputs {
+        up: controller.up,
+        results: vec![None; setup.scenario.devices],
+        metrics: grpc.metrics.clone(),
+        burn_per_bit: config.burn_per_bit,
+    };
+    let core = drive(core, started, &mut controller.down, &mut grpc.events, &mut outputs, &shutdown).await;
 
-    loop {
-        // A held allocation is computed once the slot before is reported.
-        if let Some((slot, _, until)) = &waiting {
-            let (slot, until) = (*slot, *until);
-            if !engine.ready_for(slot) && tokio::time::Instant::now() >= until {
-                send_report(&mut engine, &up, &metrics, true).await;
-            }
-            if engine.ready_for(slot)
-                && let Some((slot, allocation, _)) = waiting.take()
-            {
-                compute(&mut engine, &scenario, slot, &allocation, &results, &config).await;
-                send_report(&mut engine, &up, &metrics, false).await;
-            }
-        }
-        if let Some((last, until)) = finishing {
-            let drained = engine.ready_for(last + 1) && waiting.is_none();
-            if drained || tokio::time::Instant::now() >= until {
-                if !drained {
-                    tracing::warn!(last, "finishing before every fragment of the last slot arrived");
-                }
-                break;
-            }
-        }
-        let wake = waiting
-            .as_ref()
-            .map(|w| w.2)
-            .into_iter()
-            .chain(finishing.map(|f| f.1))
-            .min()
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep_until(wake) => {}
-            message = down.recv() => match message.and_then(|m| m.msg) {
-                Some(server_down::Msg::Allocation(allocation)) => {
-                    match validate::allocation(&allocation, scenario.devices, scenario.server.cpu_hz) {
-                        Ok(cpu_hz) => {
-                            if let Some((slot, held, _)) = waiting.take() {
-                                // A newer allocation supersedes: compute the older one now.
-                                send_report(&mut engine, &up, &metrics, true).await;
-                                compute(&mut engine, &scenario, slot, &held, &results, &config).await;
-                                send_report(&mut engine, &up, &metrics, false).await;
-                            }
-                            waiting = Some((allocation.slot, cpu_hz, tokio::time::Instant::now() + marker_wait));
-                        }
-                        Err(invalid) => {
-                            tracing::warn!(%invalid, "invalid allocation from the controller; slot skipped");
-                        }
-                    }
-                }
-                Some(server_down::Msg::Finish(finish)) => {
-                    finishing = Some((finish.last_slot, tokio::time::Instant::now() + marker_wait * 4 + Duration::from_secs(2)));
-                }
-                Some(server_down::Msg::Setup(_)) => {}
-                None => {
-                    tracing::warn!("controller session gone");
-                    break;
-                }
-            },
-            event = events.recv() => match event {
-                Some(OffloadEvent::Joined { device, tx }) => results[device] = Some(tx),
-                Some(OffloadEvent::Fragment { device, fragment }) => {
-                    engine.fragment(fragment.slot, qmec_model::task::Fragment { device, task: fragment.task, bits: fragment.bits });
-                }
-                Some(OffloadEvent::EndOfSlot { device, slot }) => {
-                    engine.end_of_slot(device, slot);
-                    send_report(&mut engine, &up, &metrics, false).await;
-                }
-                None => break,
-            },
-        }
-    }
-
-    let mut records = engine.records();
-    records.invalid_messages = invalid.load(Ordering::Relaxed);
-    records.payload_bytes = payload_bytes.load(Ordering::Relaxed);
-    records.usage = qmec_proto::process::usage_since(started);
-    drop(results);
-    drop(up);
-    session_stop.cancel();
-    let _ = session.await;
-    server_stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(3), grpc).await;
+    let mut records = core.records();
+    records.invalid_messages = grpc.invalid.load(Ordering::Relaxed);
+    records.payload_bytes = grpc.payload_bytes.load(Ordering::Relaxed);
+    records.usage = qmec_proto::process::usage_since(started.into_std());
+    // Closing the result streams and the reports lets the devices and the
+    // session see the end before the servers go.
+    drop(outputs);
+    controller.stop.cancel();
+    let _ = controller.session.await;
+    grpc.stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(3), grpc.task).await;
     if let Some(path) = &config.records {
-        let records_err = |message: String| ServerAgentError::Records { path: path.display().to_string(), message };
-        let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
-        std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
+        write_records(path, &records)?;
     }
     Ok(records)
 }
 
-/// Reports the last computed slot once it is complete (or `force`), and
-/// shows it in the metrics.
-async fn send_report(engine: &mut Engine, up: &mpsc::Sender<pb::ServerUp>, metrics: &ServerMetrics, force: bool) {
-    if let Some(report) = engine.next_report(force) {
-        metrics.update(engine.figures());
-        let _ = up.send(pb::ServerUp { msg: Some(server_up::Msg::Report(report)) }).await;
+/// The `slow:` fault as the core takes it.
+fn faults(config: &ServerAgentConfig) -> ServerFaults {
+    // The config refuses negative or non-finite delays; a huge one saturates.
+    let result_delay = Duration::try_from_secs_f64(config.result_delay_ms / 1e3).unwrap_or(Duration::MAX);
+    ServerFaults { result_delay, result_delay_from: config.result_delay_from }
+}
+
+/// The agent's gRPC side: the `Offload` service (with health, reflection
+/// and metrics) and what it hands the loop.
+struct Grpc {
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    stop: CancellationToken,
+    /// Tells the service how many devices to admit, once the setup is in.
+    devices: watch::Sender<Option<usize>>,
+    events: mpsc::Receiver<OffloadEvent>,
+    invalid: Arc<AtomicU64>,
+    payload_bytes: Arc<AtomicU64>,
+    metrics: Arc<ServerMetrics>,
+}
+
+impl Grpc {
+    async fn serve(config: &ServerAgentConfig, listener: TcpListener, security: &Security) -> Result<Grpc, ServerAgentError> {
+        let (devices, devices_rx) = watch::channel(None);
+        let (events_tx, events) = mpsc::channel::<OffloadEvent>(16_384);
+        let service = OffloadService::new(devices_rx, events_tx, security.clone());
+        let (invalid, payload_bytes) = (service.invalid.clone(), service.payload_bytes.clone());
+        let metrics = Arc::new(ServerMetrics::new(invalid.clone(), payload_bytes.clone()));
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<OffloadServer<OffloadService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let stop = CancellationToken::new();
+        if let Some(addr) = &config.metrics {
+            qmec_proto::metrics::serve(addr, metrics.clone(), stop.clone())
+                .await
+                .map_err(|source| ServerAgentError::Bind { addr: addr.clone(), source })?;
+        }
+        // Offload streams need the token and decode at most one fragment's worth.
+        let offload = InterceptedService::new(
+            OffloadServer::new(service).max_decoding_message_size(qmec_security::limits::OFFLOAD_UP),
+            security.check(),
+        );
+        let task = tokio::spawn(
+            security
+                .server_builder()?
+                .max_concurrent_streams(Some(16_384))
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(offload)
+                .serve_with_incoming_shutdown(incoming(listener), stop.clone().cancelled_owned()),
+        );
+        Ok(Grpc { task, stop, devices, events, invalid, payload_bytes, metrics })
     }
 }
 
-/// Computes one slot, burns real CPU if asked, and returns the results.
-async fn compute(
-    engine: &mut Engine,
-    scenario: &qmec_model::Scenario,
-    slot: u64,
-    allocation: &[f64],
-    results: &[Option<ResultsTx>],
-    config: &ServerAgentConfig,
-) {
-    let burn_per_bit = config.burn_per_bit;
-    let computed = engine.compute(slot, slot as f64 * scenario.slot_seconds, allocation);
-    if config.result_delay_ms > 0.0 && slot >= config.result_delay_from {
-        // Fault injection: a server that answers slowly.
-        tokio::time::sleep(Duration::from_secs_f64(config.result_delay_ms / 1e3)).await;
+/// The controller session task and the loop's ends of it.
+struct Controller {
+    session: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+    down: mpsc::Receiver<pb::ServerDown>,
+    up: mpsc::Sender<pb::ServerUp>,
+}
+
+impl Controller {
+    fn connect(
+        config: &ServerAgentConfig,
+        security: &Security,
+        advertise: String,
+        shutdown: &CancellationToken,
+    ) -> Result<Controller, ServerAgentError> {
+        let endpoint = security
+            .endpoint(&config.controller, &qmec_security::certs::controller_name())?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        let (down_tx, down) = mpsc::channel(64);
+        let (up, up_rx) = mpsc::channel(64);
+        let stop = shutdown.child_token();
+        let hello = pb::ServerHello { server: config.id as u32, endpoint: advertise, next_slot: 0, run_digest: 0 };
+        let session = tokio::spawn(controller_session(endpoint, security.attach(), hello, down_tx, up_rx, stop.clone()));
+        Ok(Controller { session, stop, down, up })
     }
-    if burn_per_bit > 0.0 && computed.bits > 0 {
-        let iterations = (computed.bits as f64 * burn_per_bit) as u64;
+}
+
+/// Waits for the controller's setup; anything before it is ignored.
+async fn await_setup(
+    down: &mut mpsc::Receiver<pb::ServerDown>,
+    shutdown: &CancellationToken,
+) -> Result<validate::Setup, ServerAgentError> {
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => None,
+            message = down.recv() => message,
+        };
+        match message.map(|m| m.msg) {
+            Some(Some(server_down::Msg::Setup(setup))) => return validate::setup(&setup).map_err(ServerAgentError::Setup),
+            Some(_) => continue,
+            None => return Err(ServerAgentError::NoSetup),
+        }
+    }
+}
+
+/// The event loop: turns what arrives into events for the core, carries
+/// out its commands, and ticks it when it asks; returns it once finished.
+async fn drive(
+    mut core: ServerCore,
+    started: tokio::time::Instant,
+    down: &mut mpsc::Receiver<pb::ServerDown>,
+    events: &mut mpsc::Receiver<OffloadEvent>,
+    outputs: &mut Outputs,
+    shutdown: &CancellationToken,
+) -> ServerCore {
+    let first = core.start(started.elapsed());
+    outputs.carry_out(&core, first).await;
+    while !core.finished() {
+        let wake = core.next_wake().and_then(|at| started.checked_add(at));
+        let event = tokio::select! {
+            () = shutdown.cancelled() => ServerEvent::Shutdown,
+            () = sleep_until(wake) => ServerEvent::Tick,
+            message = down.recv() => match message {
+                None => ServerEvent::ControllerGone,
+                Some(message) => match from_controller(message) {
+                    Some(event) => event,
+                    None => continue,
+                },
+            },
+            event = events.recv() => match event {
+                Some(OffloadEvent::Joined { device, tx }) => {
+                    outputs.join(device, tx);
+                    continue;
+                }
+                Some(OffloadEvent::Fragment { device, fragment }) => ServerEvent::Fragment { device, fragment },
+                Some(OffloadEvent::EndOfSlot { device, slot }) => ServerEvent::EndOfSlot { device, slot },
+                // The service is gone with the gRPC server: nothing more can arrive.
+                None => ServerEvent::Shutdown,
+            },
+        };
+        let commands = core.handle(started.elapsed(), event);
+        outputs.carry_out(&core, commands).await;
+    }
+    core
+}
+
+/// The core's event for a message from the controller; a repeated setup
+/// (a new session stream) changes nothing.
+fn from_controller(message: pb::ServerDown) -> Option<ServerEvent> {
+    match message.msg? {
+        server_down::Msg::Allocation(allocation) => Some(ServerEvent::Allocation(allocation)),
+        server_down::Msg::Finish(finish) => Some(ServerEvent::Finish(finish)),
+        server_down::Msg::Setup(_) => None,
+    }
+}
+
+/// Sleeps until `wake`, or for ever when there is nothing to wake for.
+async fn sleep_until(wake: Option<tokio::time::Instant>) {
+    match wake {
+        Some(wake) => tokio::time::sleep_until(wake).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where the core's commands go.
+struct Outputs {
+    up: mpsc::Sender<pb::ServerUp>,
+    /// Each device's offload stream, once it has joined.
+    results: Vec<Option<ResultsTx>>,
+    metrics: Arc<ServerMetrics>,
+    burn_per_bit: f64,
+}
+
+impl Outputs {
+    /// A device's offload stream opened (again): its results go there now.
+    fn join(&mut self, device: usize, tx: ResultsTx) {
+        if let Some(slot) = self.results.get_mut(device) {
+            *slot = Some(tx);
+        }
+    }
+
+    async fn carry_out(&mut self, core: &ServerCore, commands: Vec<ServerCommand>) {
+        for command in commands {
+            match command {
+                ServerCommand::Report(report) => {
+                    self.metrics.update(core.figures());
+                    let _ = self.up.send(pb::ServerUp { msg: Some(server_up::Msg::Report(report)) }).await;
+                }
+                ServerCommand::Result { device, result } => {
+                    if let Some(Some(tx)) = self.results.get(device) {
+                        let _ = tx.send(Ok(pb::OffloadDown { msg: Some(offload_down::Msg::Result(result)) })).await;
+                    }
+                }
+                ServerCommand::ResultsDone { slot } => {
+                    let done = pb::OffloadDown { msg: Some(offload_down::Msg::ResultsDone(pb::ResultsDone { slot })) };
+                    for tx in self.results.iter().flatten() {
+                        let _ = tx.send(Ok(done)).await;
+                    }
+                }
+                ServerCommand::Burn { bits } => self.burn(bits).await,
+            }
+        }
+    }
+
+    /// Burns real CPU for `bits` computed, if asked to; awaited, so that
+    /// the results the core sends next do not overtake the work they stand for.
+    async fn burn(&self, bits: u64) {
+        if self.burn_per_bit <= 0.0 {
+            return;
+        }
+        let iterations = (bits as f64 * self.burn_per_bit) as u64;
         let _ = tokio::task::spawn_blocking(move || {
             let mut x = 0u64;
             for i in 0..iterations {
@@ -328,15 +400,12 @@ async fn compute(
         })
         .await;
     }
-    for (device, result) in computed.results {
-        if let Some(Some(tx)) = results.get(device) {
-            let _ = tx.send(Ok(pb::OffloadDown { msg: Some(offload_down::Msg::Result(result)) })).await;
-        }
-    }
-    let done = pb::OffloadDown { msg: Some(offload_down::Msg::ResultsDone(pb::ResultsDone { slot })) };
-    for tx in results.iter().flatten() {
-        let _ = tx.send(Ok(done)).await;
-    }
+}
+
+fn write_records(path: &std::path::Path, records: &ServerRecords) -> Result<(), ServerAgentError> {
+    let records_err = |message: String| ServerAgentError::Records { path: path.display().to_string(), message };
+    let json = serde_json::to_string(records).map_err(|e| records_err(e.to_string()))?;
+    std::fs::write(path, json).map_err(|e| records_err(e.to_string()))
 }
 
 /// The whole process: bind, run, and stop on Ctrl-C or SIGTERM.

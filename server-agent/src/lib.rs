@@ -11,21 +11,30 @@
 //!   fragments are all in.
 //!
 //! # Layout
-//! - [`config`]: flags or a TOML file.
-//! - [`offload`]: the `Offload` service: validates streams into events.
-//! - [`engine`]: the single task owning the model and the slot order above.
+//! - `config`: flags or a TOML file.
+//! - `offload`: the `Offload` service: validates streams into events.
+//! - `engine`: the slot order above around the model, without I/O.
+//! - `core`: when things happen (marker waits, forced reports, the finish,
+//!   slow results) as a state machine without I/O, driven by the loop here
+//!   and by deploy's virtual runtime.
 //! - [`records`]: what the agent writes at shutdown.
-//! - [`metrics`]: the agent's Prometheus figures (`--metrics`).
+//! - `metrics`: the agent's Prometheus figures (`--metrics`).
 //! - [`agent`]: wiring: gRPC server, controller session with reconnect, run.
 
 #![forbid(unsafe_code)]
 
 pub mod agent;
-pub mod config;
-pub mod engine;
-pub mod metrics;
-pub mod offload;
+mod config;
+mod core;
+mod engine;
+mod metrics;
+mod offload;
 pub mod records;
 
 pub use agent::{ServerAgentError, run};
-pub use config::{Args, ServerAgentConfig};
+/// What a server's session repeats to a restarted controller (also for the
+/// virtual runtime, which keeps sessions the same way).
+pub use agent::ServerMemory as ServerSessionMemory;
+pub use config::{Args, ConfigError, ServerAgentConfig};
+pub use crate::core::{ServerCommand, ServerCore, ServerEvent, ServerFaults};
+pub use metrics::ServerFigures;

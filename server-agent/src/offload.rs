@@ -1,5 +1,5 @@
 //! The `Offload` service. Each device stream becomes a task that validates
-//! fragments and markers into [`OffloadEvent`]s for the engine; results go
+//! fragments and markers into [`OffloadEvent`]s for the agent's loop; results go
 //! back through a bounded sender. A bad message ends that stream with
 //! `InvalidArgument`; the server carries on.
 

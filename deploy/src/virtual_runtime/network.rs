@@ -1,0 +1,133 @@
+//! The simulated network between the cores. Every ordered pair of agents is
+//! one TCP-like connection with its link's delay, jitter, rate and loss from
+//! the link profile, released by the same schedule the userspace emulator
+//! runs (`qmec_linkem::schedule`), here on virtual time: a connection never
+//! reorders, and a lost chunk costs a retransmission. A partition holds an
+//! agent's traffic until it heals, as TCP does for an outage shorter than
+//! its give-up time.
+
+use qmec_linkem::schedule::Schedule;
+use qmec_linkem::{Direction, LinkProfile};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// An agent of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    Controller,
+    Server(usize),
+    Device(usize),
+}
+
+/// A span of virtual time in which an agent is cut off.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    from: Duration,
+    until: Duration,
+}
+
+/// One connection's direction.
+#[derive(Debug)]
+struct Link {
+    schedule: Schedule<Duration>,
+    has_rate: bool,
+}
+
+#[derive(Debug)]
+pub struct Network {
+    profile: LinkProfile,
+    links: BTreeMap<(Endpoint, Endpoint), Link>,
+    cuts: BTreeMap<Endpoint, Vec<Cut>>,
+}
+
+impl Network {
+    /// No profile: every link delivers at once.
+    pub fn new(profile: Option<LinkProfile>) -> Network {
+        Network { profile: profile.unwrap_or_else(LinkProfile::with_defaults), links: BTreeMap::new(), cuts: BTreeMap::new() }
+    }
+
+    /// When a message of `len()` bytes that `from` sends to `to` at `now`
+    /// arrives (the length is asked only of links with a rate).
+    pub fn arrival(&mut self, now: Duration, from: Endpoint, to: Endpoint, len: impl FnOnce() -> usize) -> Duration {
+        let (profile, seed) = (&self.profile, pair_seed(self.profile.seed, from, to));
+        let link = self.links.entry((from, to)).or_insert_with(|| {
+            let direction = direction(profile, from, to);
+            Link { has_rate: direction.rate_bps.is_some(), schedule: Schedule::new(direction, profile.retransmit, seed) }
+        });
+        let release = link.schedule.release(now, if link.has_rate { len() } else { 0 });
+        // What would arrive while either end is cut off gets through when
+        // the cut heals; later traffic is later still, so order holds.
+        self.healed(to, self.healed(from, release))
+    }
+
+    /// Cuts `who` off from every other agent over [from, until).
+    pub fn cut(&mut self, who: Endpoint, from: Duration, until: Duration) {
+        self.cuts.entry(who).or_default().push(Cut { from, until });
+    }
+
+    /// `at`, or the end of the cut of `who` that holds it.
+    fn healed(&self, who: Endpoint, at: Duration) -> Duration {
+        let cuts = self.cuts.get(&who).map_or(&[][..], Vec::as_slice);
+        cuts.iter().filter(|cut| cut.from <= at && at < cut.until).map(|cut| cut.until).fold(at, Duration::max)
+    }
+
+    /// The one-way delay of the link `from` → `to` without jitter: what a
+    /// device agent would measure to the controller.
+    pub fn base_delay(&self, from: Endpoint, to: Endpoint) -> Duration {
+        direction(&self.profile, from, to).delay
+    }
+}
+
+/// The direction of the profile that traffic `from` → `to` crosses: device
+/// links as the userspace emulator applies them, and the server's link
+/// between a server and the controller as netem applies it.
+fn direction(profile: &LinkProfile, from: Endpoint, to: Endpoint) -> Direction {
+    use Endpoint::{Controller, Device, Server};
+    match (from, to) {
+        (Device(_), Controller) => profile.device_to_controller().up,
+        (Controller, Device(_)) => profile.device_to_controller().down,
+        (Device(_), Server(_)) => profile.device_to_server().up,
+        (Server(_), Device(_)) => profile.device_to_server().down,
+        (Server(_), Controller) => profile.server.up,
+        (Controller, Server(_)) => profile.server.down,
+        _ => Direction::default(),
+    }
+}
+
+/// A seed of its own for every connection, from the profile's.
+fn pair_seed(seed: u64, from: Endpoint, to: Endpoint) -> u64 {
+    let code = |e: Endpoint| match e {
+        Endpoint::Controller => 0u64,
+        Endpoint::Server(s) => 1 + 2 * s as u64,
+        Endpoint::Device(d) => 2 + 2 * d as u64,
+    };
+    let mut x = seed ^ code(from).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ code(to).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    // splitmix64's finaliser: nearby pairs get unrelated streams.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn links_follow_the_profile_and_partitions_hold_traffic_until_they_heal() {
+        let mut network = Network::new(Some(LinkProfile::device_delay(ms(20))));
+        let (device, controller, server) = (Endpoint::Device(0), Endpoint::Controller, Endpoint::Server(0));
+        assert_eq!(network.arrival(ms(0), device, controller, || 100), ms(20));
+        assert_eq!(network.arrival(ms(0), controller, server, || 100), ms(0), "server links are untouched");
+        assert_eq!(network.base_delay(controller, device), ms(20));
+        network.cut(server, ms(100), ms(300));
+        assert_eq!(network.arrival(ms(150), controller, server, || 100), ms(300));
+        assert_eq!(network.arrival(ms(160), server, controller, || 100), ms(300));
+        assert_eq!(network.arrival(ms(300), controller, server, || 100), ms(300));
+        // A device's traffic to the server crosses the cut too.
+        assert_eq!(network.arrival(ms(90), device, server, || 100), ms(300));
+    }
+}

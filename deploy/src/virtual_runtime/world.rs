@@ -1,0 +1,388 @@
+//! The engine of a virtual run: one queue of what happens next (a message
+//! arriving, an agent's timer, a fragment leaving a radio, a session trying
+//! again, a fault), the agents' lives (running, stopped, dead), and the
+//! plumbing every agent shares: sending over the network and keeping a
+//! core's timer armed. What each role does with its messages is in
+//! [`super::agents`].
+
+use super::agents::{ControllerNode, DeviceNode, ServerNode};
+use super::network::{Endpoint, Network};
+use super::queue::Queue;
+use qmec_proto::pb;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What travels between agents.
+#[derive(Debug, Clone)]
+pub enum Wire {
+    DeviceUp(pb::DeviceUp),
+    DeviceDown(pb::DeviceDown),
+    ServerUp(pb::ServerUp),
+    ServerDown(pb::ServerDown),
+    OffloadUp(pb::OffloadUp),
+    OffloadDown(pb::OffloadDown),
+    /// The server accepted a device's offload stream.
+    OffloadOpened,
+    /// The sender ended the stream: its run is over.
+    Closed,
+    /// The sender died: the stream broke.
+    Broke,
+}
+
+/// Which stream a message travels on: a session with the controller (a
+/// new one after every reconnect), or a device's offload stream to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stream {
+    Session(u64),
+    Offload,
+}
+
+/// A message on its way.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub from: Endpoint,
+    pub stream: Stream,
+    pub wire: Wire,
+}
+
+/// What the queue holds.
+#[derive(Debug)]
+pub enum Happening {
+    Arrive { to: Endpoint, packet: Packet },
+    /// An agent's timer, armed for this instant.
+    Wake(Endpoint),
+    /// A fragment or end-of-slot marker leaves device `device`'s radio.
+    Depart { device: usize, server: usize, message: pb::OffloadUp, bits: u64 },
+    /// An agent whose session broke tries to open a new one.
+    Reconnect(Endpoint),
+    Fault(VirtualFault),
+}
+
+/// A fault, as the virtual runtime carries it out.
+#[derive(Debug, Clone)]
+pub enum VirtualFault {
+    Kill(Vec<Endpoint>),
+    Stop(Vec<Endpoint>),
+    Continue(Vec<Endpoint>),
+    /// The controller comes back (after a `restart` killed it).
+    StartController,
+    Partition { agents: Vec<Endpoint>, slots: Duration },
+}
+
+/// Whether an agent runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Life {
+    #[default]
+    Running,
+    /// SIGSTOP: what reaches it waits until it continues.
+    Stopped,
+    Dead,
+}
+
+/// What a node asks the engine to do.
+#[derive(Debug)]
+pub enum Effect {
+    Send { to: Endpoint, stream: Stream, wire: Wire },
+    At { at: Duration, what: Happening },
+}
+
+/// Sends and schedules of one step of one agent.
+#[derive(Debug, Default)]
+pub struct Effects(pub Vec<Effect>);
+
+impl Effects {
+    pub fn send(&mut self, to: Endpoint, stream: Stream, wire: Wire) {
+        self.0.push(Effect::Send { to, stream, wire });
+    }
+
+    pub fn at(&mut self, at: Duration, what: Happening) {
+        self.0.push(Effect::At { at, what });
+    }
+}
+
+/// The whole run.
+pub struct World {
+    pub now: Duration,
+    queue: Queue<Happening>,
+    pub network: Network,
+    pub controller: ControllerNode,
+    pub servers: Vec<ServerNode>,
+    pub devices: Vec<DeviceNode>,
+    lives: BTreeMap<Endpoint, Life>,
+    /// What reached a stopped agent, in order, for when it continues.
+    held: BTreeMap<Endpoint, Vec<Happening>>,
+    /// The instant each agent's timer is armed for.
+    armed: BTreeMap<Endpoint, Duration>,
+    /// Draws the sessions' backoff jitter.
+    pub rng: ChaCha8Rng,
+    /// The fault schedule, by offset from the controller's first start.
+    schedule: Vec<(Duration, VirtualFault)>,
+    events: u64,
+}
+
+impl World {
+    pub fn new(
+        network: Network,
+        controller: ControllerNode,
+        servers: Vec<ServerNode>,
+        devices: Vec<DeviceNode>,
+        seed: u64,
+        schedule: Vec<(Duration, VirtualFault)>,
+    ) -> World {
+        World {
+            now: Duration::ZERO,
+            queue: Queue::default(),
+            network,
+            controller,
+            servers,
+            devices,
+            lives: BTreeMap::new(),
+            held: BTreeMap::new(),
+            armed: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5E55_1011),
+            schedule,
+            events: 0,
+        }
+    }
+
+    /// How many things happened.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    pub fn life(&self, who: Endpoint) -> Life {
+        self.lives.get(&who).cloned().unwrap_or_default()
+    }
+
+    /// Runs until every agent is done or dead, or virtual time passes `limit`.
+    pub fn run(&mut self, limit: Duration) -> Result<(), Duration> {
+        let mut effects = Effects::default();
+        // The controller is up first, as the launchers start it.
+        self.arm(Endpoint::Controller);
+        for server in 0..self.servers.len() {
+            self.servers[server].reconnect(Duration::ZERO, &mut self.rng, &mut self.controller, &mut effects);
+            self.apply(Endpoint::Server(server), effects.take());
+        }
+        for device in 0..self.devices.len() {
+            self.devices[device].connect(Duration::ZERO, &mut self.rng, &mut self.controller, &mut effects);
+            self.apply(Endpoint::Device(device), effects.take());
+        }
+        while !self.done() {
+            let Some((at, happening)) = self.queue.pop() else { break };
+            if at > limit {
+                return Err(at);
+            }
+            self.now = self.now.max(at);
+            self.events += 1;
+            self.happen(happening);
+        }
+        Ok(())
+    }
+
+    /// Every agent finished or is dead.
+    fn done(&self) -> bool {
+        let gone = |who: Endpoint, finished: bool| finished || self.life(who) == Life::Dead;
+        gone(Endpoint::Controller, self.controller.finished())
+            && self.servers.iter().enumerate().all(|(s, n)| gone(Endpoint::Server(s), n.finished()))
+            && self.devices.iter().enumerate().all(|(d, n)| gone(Endpoint::Device(d), n.finished()))
+    }
+
+    fn happen(&mut self, happening: Happening) {
+        let Some(who) = target(&happening) else {
+            if let Happening::Fault(fault) = happening {
+                self.fault(fault);
+            }
+            return;
+        };
+        match self.life(who) {
+            Life::Dead => return,
+            Life::Stopped => {
+                self.held.entry(who).or_default().push(happening);
+                return;
+            }
+            Life::Running => {}
+        }
+        let mut effects = Effects::default();
+        let now = self.now;
+        match happening {
+            Happening::Arrive { to, packet } => self.arrive(to, packet, &mut effects),
+            Happening::Wake(who) => {
+                if self.armed.get(&who) == Some(&now) {
+                    self.armed.remove(&who);
+                }
+                self.wake(who, &mut effects);
+            }
+            Happening::Depart { device, server, message, bits } => {
+                self.devices[device].depart(server, message, bits, &mut effects);
+            }
+            Happening::Reconnect(who) => self.reconnect(who, &mut effects),
+            Happening::Fault(_) => {}
+        }
+        self.apply(who, effects.0);
+    }
+
+    fn arrive(&mut self, to: Endpoint, packet: Packet, effects: &mut Effects) {
+        let now = self.now;
+        match to {
+            Endpoint::Controller => {
+                let started = self.controller.receive(now, packet, effects);
+                if let Some(first_slot) = started {
+                    self.anchor_schedule(first_slot);
+                }
+            }
+            Endpoint::Server(s) => self.servers[s].receive(now, packet, effects),
+            Endpoint::Device(d) => self.devices[d].receive(now, packet, effects),
+        }
+    }
+
+    fn wake(&mut self, who: Endpoint, effects: &mut Effects) {
+        let now = self.now;
+        match who {
+            Endpoint::Controller => {
+                if let Some(first_slot) = self.controller.wake(now, effects) {
+                    self.anchor_schedule(first_slot);
+                }
+            }
+            Endpoint::Server(s) => self.servers[s].wake(now, effects),
+            Endpoint::Device(d) => self.devices[d].wake(now, effects),
+        }
+    }
+
+    fn reconnect(&mut self, who: Endpoint, effects: &mut Effects) {
+        let now = self.now;
+        match who {
+            Endpoint::Device(d) => self.devices[d].connect(now, &mut self.rng, &mut self.controller, effects),
+            Endpoint::Server(s) => {
+                let (server, controller, rng) = (&mut self.servers[s], &mut self.controller, &mut self.rng);
+                server.reconnect(now, rng, controller, effects);
+            }
+            Endpoint::Controller => {}
+        }
+    }
+
+    /// The schedule counts from the controller's first start, as the
+    /// launchers count from its run-started line.
+    fn anchor_schedule(&mut self, _first_slot: u64) {
+        for (after, fault) in std::mem::take(&mut self.schedule) {
+            self.queue.push(self.now + after, Happening::Fault(fault));
+        }
+    }
+
+    /// Carries out `who`'s effects: messages into the network, timers and
+    /// departures into the queue, and its core's next wake armed.
+    pub fn apply(&mut self, who: Endpoint, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send { to, stream, wire } => self.send(who, to, stream, wire),
+                Effect::At { at, what } => self.queue.push(at, what),
+            }
+        }
+        self.arm(who);
+    }
+
+    fn send(&mut self, from: Endpoint, to: Endpoint, stream: Stream, wire: Wire) {
+        let at = self.network.arrival(self.now, from, to, || wire_len(&wire));
+        self.queue.push(at, Happening::Arrive { to, packet: Packet { from, stream, wire } });
+    }
+
+    /// Keeps one queue entry for the earliest wake `who`'s core wants.
+    fn arm(&mut self, who: Endpoint) {
+        let wake = match who {
+            Endpoint::Controller => self.controller.next_wake(),
+            Endpoint::Server(s) => self.servers[s].next_wake(),
+            Endpoint::Device(d) => self.devices[d].next_wake(),
+        };
+        let Some(wake) = wake else { return };
+        let wake = wake.max(self.now);
+        if self.armed.get(&who).is_none_or(|&armed| wake < armed) {
+            self.armed.insert(who, wake);
+            self.queue.push(wake, Happening::Wake(who));
+        }
+    }
+
+    fn fault(&mut self, fault: VirtualFault) {
+        let now = self.now;
+        match fault {
+            VirtualFault::Kill(agents) => agents.into_iter().for_each(|who| self.kill(who)),
+            VirtualFault::Stop(agents) => {
+                for who in agents {
+                    self.lives.insert(who, Life::Stopped);
+                }
+            }
+            VirtualFault::Continue(agents) => {
+                for who in agents {
+                    if self.life(who) == Life::Stopped {
+                        self.lives.insert(who, Life::Running);
+                        for happening in self.held.remove(&who).unwrap_or_default() {
+                            self.queue.push(now, happening);
+                        }
+                        self.armed.remove(&who);
+                        self.queue.push(now, Happening::Wake(who));
+                    }
+                }
+            }
+            VirtualFault::StartController => {
+                self.lives.insert(Endpoint::Controller, Life::Running);
+                self.controller.restart(now);
+                self.armed.remove(&Endpoint::Controller);
+                self.arm(Endpoint::Controller);
+            }
+            VirtualFault::Partition { agents, slots } => {
+                for who in agents {
+                    self.network.cut(who, now, now + slots);
+                }
+            }
+        }
+    }
+
+    /// `who` dies: every stream it held breaks, seen by the other end once
+    /// what was already on its way has arrived.
+    fn kill(&mut self, who: Endpoint) {
+        self.lives.insert(who, Life::Dead);
+        self.held.remove(&who);
+        let peers: Vec<(Endpoint, Stream)> = match who {
+            Endpoint::Controller => self.controller.die(),
+            Endpoint::Server(s) => self.servers[s].peers(),
+            Endpoint::Device(d) => self.devices[d].peers(),
+        };
+        for (peer, stream) in peers {
+            self.send(who, peer, stream, Wire::Broke);
+        }
+    }
+}
+
+/// The agent a happening concerns (none: a fault, which concerns the run).
+fn target(happening: &Happening) -> Option<Endpoint> {
+    match happening {
+        Happening::Arrive { to, .. } => Some(*to),
+        Happening::Wake(who) | Happening::Reconnect(who) => Some(*who),
+        Happening::Depart { device, .. } => Some(Endpoint::Device(*device)),
+        Happening::Fault(_) => None,
+    }
+}
+
+/// Bytes on the wire, for links with a rate: the message and its gRPC
+/// frame header.
+fn wire_len(wire: &Wire) -> usize {
+    use prost::Message;
+    const FRAME: usize = 5;
+    FRAME
+        + match wire {
+            Wire::DeviceUp(m) => m.encoded_len(),
+            Wire::DeviceDown(m) => m.encoded_len(),
+            Wire::ServerUp(m) => m.encoded_len(),
+            Wire::ServerDown(m) => m.encoded_len(),
+            Wire::OffloadUp(m) => m.encoded_len(),
+            Wire::OffloadDown(m) => m.encoded_len(),
+            Wire::OffloadOpened | Wire::Closed | Wire::Broke => 0,
+        }
+}
+
+impl Effects {
+    /// Takes what was gathered, leaving this empty.
+    pub fn take(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.0)
+    }
+}

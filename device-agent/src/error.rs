@@ -1,0 +1,19 @@
+//! What can stop a device-agent process. One type for the whole crate,
+//! below every module that can fail, so that the channel cache, the device
+//! tasks and the process all return it without importing each other.
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceAgentError {
+    #[error("endpoint `{0}` is not a valid URI")]
+    Endpoint(String),
+    #[error("device {device}: {reason}")]
+    Device { device: usize, reason: String },
+    #[error("writing records {path}: {message}")]
+    Records { path: String, message: String },
+    #[error(transparent)]
+    LinkProfile(#[from] qmec_linkem::ProfileError),
+    #[error("security: {0}")]
+    Security(#[from] qmec_security::SecurityError),
+    #[error("metrics address {addr}: {source}")]
+    Metrics { addr: String, source: std::io::Error },
+}
