@@ -12,6 +12,7 @@ use crate::error::DeployError;
 use crate::plan::{AgentPlan, Role};
 use qmec_model::Scenario;
 use qmec_sim::Summary;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// A finished testbed run.
@@ -29,7 +30,23 @@ pub struct LaunchOutcome {
     pub outcome: TestbedOutcome,
     pub emulation: Emulation,
     /// What a run on the virtual runtime cost in wall time.
-    pub virtual_time: Option<crate::virtual_runtime::VirtualFigures>,
+    pub virtual_time: Option<VirtualFigures>,
+}
+
+/// What a virtual run cost: how much virtual time it covered, in how much
+/// wall time, through how many events (`virtual.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualFigures {
+    pub virtual_s: f64,
+    pub wall_s: f64,
+    pub events: u64,
+}
+
+impl VirtualFigures {
+    /// Virtual seconds per wall second.
+    pub fn speedup(&self) -> f64 {
+        if self.wall_s > 0.0 { self.virtual_s / self.wall_s } else { f64::INFINITY }
+    }
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
