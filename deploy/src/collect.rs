@@ -96,8 +96,30 @@ pub struct TestbedFigures {
     pub controller_first_slot: u64,
     /// Across processes; bits sent to a killed server are left out.
     pub bits: BitConservation,
-    /// name → CPU and wall time of each process.
-    pub processes: Vec<(String, ProcessUsage)>,
+    /// CPU and wall time of each process: the controller, the servers,
+    /// then the device processes.
+    pub processes: Vec<ProcessFigures>,
+}
+
+/// One process's CPU and wall time, under its agent name. Written as a
+/// `[name, usage]` pair in `testbed.json`, as before it had field names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(String, ProcessUsage)", into = "(String, ProcessUsage)")]
+pub struct ProcessFigures {
+    pub name: String,
+    pub usage: ProcessUsage,
+}
+
+impl From<(String, ProcessUsage)> for ProcessFigures {
+    fn from((name, usage): (String, ProcessUsage)) -> ProcessFigures {
+        ProcessFigures { name, usage }
+    }
+}
+
+impl From<ProcessFigures> for (String, ProcessUsage) {
+    fn from(process: ProcessFigures) -> (String, ProcessUsage) {
+        (process.name, process.usage)
+    }
 }
 
 /// The merged run.
@@ -212,7 +234,7 @@ fn add_server(merged: &mut Merged, server: &ServerRecords) {
     figures.bits.server_computed_bits += server.counters.computed_bits;
     figures.bits.server_backlog_bits += server.backlog_bits;
     figures.invalid_messages += server.invalid_messages;
-    figures.processes.push((format!("server-{}", server.server), server.usage.clone()));
+    figures.processes.push(ProcessFigures { name: format!("server-{}", server.server), usage: server.usage.clone() });
 }
 
 /// The controller's timings and counts; its process goes first.
@@ -225,7 +247,7 @@ fn add_controller_figures(figures: &mut TestbedFigures, controller: &ControllerR
     figures.late_server_reports = controller.slots.iter().map(|s| u64::from(s.late_servers)).sum();
     figures.undelivered_decisions = controller.slots.iter().map(|s| u64::from(s.undelivered)).sum();
     figures.invalid_messages += controller.invalid_messages;
-    figures.processes.insert(0, ("controller".into(), controller.usage.clone()));
+    figures.processes.insert(0, ProcessFigures { name: "controller".into(), usage: controller.usage.clone() });
 }
 
 /// Each device-agent process's usage, under its process name.
@@ -233,7 +255,7 @@ fn add_device_processes(figures: &mut TestbedFigures, processes: &[ProcessRecord
     for process in processes {
         let ids = process.devices.iter().map(|d| d.device);
         let range = ids.clone().min().unwrap_or(0)..ids.max().map_or(0, |last| last + 1);
-        figures.processes.push((devices_name(&range), process.usage.clone()));
+        figures.processes.push(ProcessFigures { name: devices_name(&range), usage: process.usage.clone() });
     }
 }
 
@@ -347,7 +369,12 @@ mod tests {
         // Device 0: 50 + 3 requeued - 1 unsent to server 0, server 1 lost;
         // device 1 counted no bits by server; device 2: 10 + 3 - 1.
         assert_eq!(figures.bits.device_offloaded_bits, 64);
-        let names: Vec<&str> = figures.processes.iter().map(|(name, _)| name.as_str()).collect();
+        let names: Vec<&str> = figures.processes.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["controller", "server-0", "server-1", "devices-0-1", "device-2"]);
+        // testbed.json keeps each process as a [name, usage] pair.
+        let json = serde_json::to_value(figures).unwrap_or_default();
+        assert_eq!(json["processes"][1][0], "server-0");
+        let back: TestbedFigures = serde_json::from_value(json).unwrap_or_default();
+        assert_eq!(&back, figures);
     }
 }

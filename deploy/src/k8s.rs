@@ -85,9 +85,9 @@ fn s(v: impl ToString) -> String {
     v.to_string()
 }
 
-/// Every manifest, in apply order.
+/// Every manifest, in apply order: the config map (scenario and link
+/// profile), then the controller's, the servers' and the devices'.
 pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sError> {
-    let (devices, servers) = (scenario.devices, scenario.servers);
     let scenario_toml = toml::to_string(scenario).map_err(|e| K8sError::Scenario(e.to_string()))?;
     let mut data = json!({ "scenario.toml": scenario_toml });
     if let Some(profile) = &o.link_profile {
@@ -95,7 +95,16 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
     }
     let controller_uri = format!("http://{CONTROLLER}:{CONTROLLER_PORT}");
     let config_map = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(CONFIG, o), "data": data });
+    let mut all = vec![config_map];
+    all.extend(controller_manifests(scenario, o));
+    all.extend(server_manifests(scenario.servers, &controller_uri, o));
+    all.extend(device_manifests(scenario.devices, controller_uri, o));
+    Ok(all)
+}
 
+/// The controller's Deployment and Service.
+fn controller_manifests(scenario: &Scenario, o: &K8sOptions) -> [Value; 2] {
+    let (devices, servers) = (scenario.devices, scenario.servers);
     let controller_args = vec![
         s("agent"), s("controller"),
         s("--scenario"), format!("{CONFIG_DIR}/scenario.toml"),
@@ -133,11 +142,15 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
             ]
         }
     });
+    [controller, controller_service]
+}
 
+/// The servers' headless Service and StatefulSet.
+fn server_manifests(servers: usize, controller_uri: &str, o: &K8sOptions) -> [Value; 2] {
     let server_args = vec![
         s("agent"), s("server"),
         s("--id"), s("$(SERVER_ID)"),
-        s("--controller"), controller_uri.clone(),
+        s("--controller"), controller_uri.to_string(),
         s("--listen"), format!("0.0.0.0:{SERVER_PORT}"),
         s("--advertise"), format!("http://$(POD_NAME).{SERVERS}:{SERVER_PORT}"),
         s("--metrics"), format!("0.0.0.0:{METRICS_PORT}"),
@@ -171,7 +184,11 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
             }
         }
     });
+    [server_service, server_set]
+}
 
+/// The devices' headless Service and StatefulSet.
+fn device_manifests(devices: usize, controller_uri: String, o: &K8sOptions) -> [Value; 2] {
     let mut device_args = vec![
         s("agent"), s("device"),
         s("--controller"), controller_uri,
@@ -204,7 +221,7 @@ pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sE
             }
         }
     });
-    Ok(vec![config_map, controller, controller_service, server_service, server_set, device_service, device_set])
+    [device_service, device_set]
 }
 
 /// The manifests as one multi-document YAML file.

@@ -33,7 +33,22 @@
 //!    [`RuntimeKind`].
 //!
 //! Modules are private unless another crate uses them ([`faults`],
-//! [`image`], [`k8s`], [`virtual_runtime`]); what the CLI and tests need is re-exported here.
+//! [`image`], [`k8s`], [`virtual_runtime`]); what the CLI and tests need
+//! is re-exported here.
+//!
+//! # Adding a backend
+//! A module beside the others whose entry point takes
+//! `(config: &TestbedConfig, options: &LaunchOptions, profile:
+//! Option<&LinkProfile>)` and returns `Result<LaunchOutcome, LaunchError>`
+//! (`run`, async, for the process backends; [`virtual_runtime`]'s
+//! `launch` is synchronous), a [`RuntimeKind`] variant and its arm in
+//! `launch::run`. It builds on the layers below only: `run_folder::prepare`
+//! (or `prepare_out`) for the run folder, `plan::agents` or `plan::names`
+//! for the agents, `faults::actions` for the schedule, and last
+//! `outcome::finish` (its agents wrote `records/NAME.json`) or
+//! `outcome::summarise` and `outcome::write` (it holds the records in
+//! memory as `collect::AgentRecords`), which merge them and write the run
+//! folder.
 
 #![forbid(unsafe_code)]
 
@@ -57,7 +72,7 @@ mod shell;
 mod supervise;
 pub mod virtual_runtime;
 
-pub use collect::{BitConservation, Merged, Percentiles, TestbedFigures};
+pub use collect::{BitConservation, Merged, Percentiles, ProcessFigures, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 pub use emulation::Emulation;
 pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};

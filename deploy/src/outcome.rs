@@ -1,6 +1,9 @@
 //! After a run, whatever ran it: every agent's records read from the run
-//! folder, merged into the same run folder `qmec simulate` writes (summary,
-//! slot and task records) plus the testbed-only figures.
+//! folder ([`read_records`]), merged by [`crate::collect`] and summarised
+//! ([`summarise`]) into the same run folder `qmec simulate` writes
+//! (summary, slot and task records) plus the testbed-only figures
+//! ([`write`]); [`finish`] does all three. A backend that holds its
+//! agents' records in memory calls the last two.
 
 use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
 use crate::config::TestbedConfig;
@@ -9,6 +12,7 @@ use crate::error::DeployError;
 use crate::plan::{AgentPlan, Role};
 use qmec_model::Scenario;
 use qmec_sim::Summary;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// A finished testbed run.
@@ -26,7 +30,23 @@ pub struct LaunchOutcome {
     pub outcome: TestbedOutcome,
     pub emulation: Emulation,
     /// What a run on the virtual runtime cost in wall time.
-    pub virtual_time: Option<crate::virtual_runtime::VirtualFigures>,
+    pub virtual_time: Option<VirtualFigures>,
+}
+
+/// What a virtual run cost: how much virtual time it covered, in how much
+/// wall time, through how many events (`virtual.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualFigures {
+    pub virtual_s: f64,
+    pub wall_s: f64,
+    pub events: u64,
+}
+
+impl VirtualFigures {
+    /// Virtual seconds per wall second.
+    pub fn speedup(&self) -> f64 {
+        if self.wall_s > 0.0 { self.virtual_s / self.wall_s } else { f64::INFINITY }
+    }
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
@@ -36,8 +56,7 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
 }
 
 /// Gathers every agent's records from `out/records` and writes the run
-/// folder. A server in `killed` wrote none: what it held is lost to the
-/// bit balance (its fragments were requeued by the devices).
+/// folder: what a backend whose agents wrote their records calls last.
 pub fn finish(
     config: &TestbedConfig,
     scenario: Scenario,
@@ -45,6 +64,16 @@ pub fn finish(
     plans: &[AgentPlan],
     killed: &[String],
 ) -> Result<TestbedOutcome, DeployError> {
+    let records = read_records(out, plans, killed)?;
+    let outcome = summarise(config, scenario, &records);
+    write(out, &outcome, &records)?;
+    Ok(outcome)
+}
+
+/// Every agent's records from `out/records/NAME.json` (NAME from
+/// `plans`). A server in `killed` wrote none: what it held is lost to the
+/// bit balance (its fragments were requeued by the devices).
+pub fn read_records(out: &Path, plans: &[AgentPlan], killed: &[String]) -> Result<AgentRecords, DeployError> {
     let records_dir = out.join("records");
     let file = |plan: &AgentPlan| records_dir.join(format!("{}.json", plan.name));
     let mut records = AgentRecords::default();
@@ -59,9 +88,7 @@ pub fn finish(
             Role::Devices(_) => records.device_processes.push(read(&file(plan))?),
         }
     }
-    let outcome = summarise(config, scenario, &records);
-    write(out, &outcome, &records)?;
-    Ok(outcome)
+    Ok(records)
 }
 
 /// The run the agents' records add up to: merged slot by slot and
@@ -122,9 +149,10 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     }
     line("payload sent (MB)", format!("{:.2}", figures.payload_bytes as f64 / 1e6));
     line("bits conserved across processes", if figures.bits.holds() { "yes".into() } else { "NO".into() });
-    for (name, usage) in &figures.processes {
-        let mib = usage.peak_rss_kib as f64 / 1024.0;
-        line(&format!("cpu / peak memory {name}"), format!("{:.1} % / {mib:.0} MiB", usage.cpu_share() * 100.0));
+    for process in &figures.processes {
+        let mib = process.usage.peak_rss_kib as f64 / 1024.0;
+        let cpu = process.usage.cpu_share() * 100.0;
+        line(&format!("cpu / peak memory {}", process.name), format!("{cpu:.1} % / {mib:.0} MiB"));
     }
     out
 }

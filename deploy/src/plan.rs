@@ -96,22 +96,29 @@ impl Addressing {
 /// of its certificate, when `qmec certs` wrote one for the process.
 pub use qmec_security::certs::devices_name;
 
+/// An agent of a run before its arguments are known.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    role: Role,
+}
+
 /// Every agent's name and role, controller first, then servers, then
 /// device processes of `per_process` devices each.
-fn roles(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<(String, Role)> {
+fn roles(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<Member> {
     let per_process = config.agents_per_process.max(1);
-    let mut roles = vec![("controller".to_string(), Role::Controller)];
-    roles.extend((0..servers).map(|s| (format!("server-{s}"), Role::Server(s))));
+    let mut roles = vec![Member { name: "controller".into(), role: Role::Controller }];
+    roles.extend((0..servers).map(|s| Member { name: format!("server-{s}"), role: Role::Server(s) }));
     for first in (0..devices).step_by(per_process) {
         let range = first..(first + per_process).min(devices);
-        roles.push((devices_name(&range), Role::Devices(range)));
+        roles.push(Member { name: devices_name(&range), role: Role::Devices(range) });
     }
     roles
 }
 
 /// Every agent's name, in plan order (fault schedules name these).
 pub fn names(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<String> {
-    roles(config, devices, servers).into_iter().map(|(name, _)| name).collect()
+    roles(config, devices, servers).into_iter().map(|member| member.name).collect()
 }
 
 /// Every agent of a run, controller first, then servers, then devices.
@@ -119,12 +126,12 @@ pub fn names(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<Stri
 /// devices start; the local launcher plans again once it is.
 pub fn agents(config: &TestbedConfig, devices: usize, servers: usize, at: &Addressing) -> Result<Vec<AgentPlan>, DeployError> {
     let roles = roles(config, devices, servers);
-    let names: Vec<String> = roles.iter().map(|(name, _)| name.clone()).collect();
+    let names: Vec<String> = roles.iter().map(|member| member.name.clone()).collect();
     let metrics = metrics_addrs(config.metrics, roles.len())?;
     Ok(roles
         .into_iter()
         .enumerate()
-        .map(|(i, (name, role))| {
+        .map(|(i, Member { name, role })| {
             let mut args = match &role {
                 Role::Controller => controller_args(config, devices, servers, at),
                 Role::Server(server) => server_args(*server, at),

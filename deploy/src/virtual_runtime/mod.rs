@@ -39,28 +39,14 @@ use qmec_device_agent::records::ProcessRecords;
 use qmec_linkem::LinkProfile;
 use qmec_model::Scenario;
 use qmec_server_agent::ServerFaults;
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use world::{VirtualFault, World};
 
 /// How long the controller waits for every agent to join, as its default.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What a virtual run cost: how much virtual time it covered, in how much
-/// wall time, through how many events (`virtual.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VirtualFigures {
-    pub virtual_s: f64,
-    pub wall_s: f64,
-    pub events: u64,
-}
-
-impl VirtualFigures {
-    /// Virtual seconds per wall second.
-    pub fn speedup(&self) -> f64 {
-        if self.wall_s > 0.0 { self.virtual_s / self.wall_s } else { f64::INFINITY }
-    }
-}
+/// Defined with the other figures of a finished run, below every backend.
+pub use crate::outcome::VirtualFigures;
 
 /// A virtual run: its agents' records and what it cost.
 #[derive(Debug)]
