@@ -62,7 +62,7 @@ fn config(seed: u64, faults: &str) -> TestbedConfig {
         report_deadline: 0.5,
         agents_per_process: 1,
         payload_scale: 1000.0,
-        early_reports: seed % 2 == 0,
+        early_reports: seed.is_multiple_of(2),
         out: "unused".into(),
         metrics: None,
         security: Default::default(),

@@ -18,11 +18,15 @@
 //! - [`queue`]: the virtual clock, one ordered queue.
 //! - [`network`]: links and partitions.
 //! - [`world`]: the engine: lives, faults, timers, sending.
-//! - [`agents`]: each role's glue around its core.
+//! - [`controller`], [`server`], [`device`]: each role's glue around its
+//!   core, and [`session`]: the agents' sessions with the controller.
 
-mod agents;
+mod controller;
+mod device;
 mod network;
 mod queue;
+mod server;
+mod session;
 mod world;
 
 use crate::collect::AgentRecords;
@@ -31,7 +35,9 @@ use crate::emulation::Emulation;
 use crate::error::{DeployError, LaunchError};
 use crate::faults::{self, Signal, Step};
 use crate::outcome::{self, LaunchOutcome};
-use agents::{ControllerNode, ControllerSetup, DeviceNode, PolicyFactory, ServerNode};
+use controller::{ControllerNode, ControllerSetup, PolicyFactory};
+use device::DeviceNode;
+use server::ServerNode;
 use network::{Endpoint, Network};
 use qmec_controller::CoreSettings;
 use qmec_device_agent::DeviceSettings;

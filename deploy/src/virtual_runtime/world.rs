@@ -2,10 +2,12 @@
 //! arriving, an agent's timer, a fragment leaving a radio, a session trying
 //! again, a fault), the agents' lives (running, stopped, dead), and the
 //! plumbing every agent shares: sending over the network and keeping a
-//! core's timer armed. What each role does with its messages is in
-//! [`super::agents`].
+//! core's timer armed. What each role does with its messages is in its
+//! own module.
 
-use super::agents::{ControllerNode, DeviceNode, ServerNode};
+use super::controller::ControllerNode;
+use super::device::DeviceNode;
+use super::server::ServerNode;
 use super::network::{Endpoint, Network};
 use super::queue::Queue;
 use qmec_proto::pb;
