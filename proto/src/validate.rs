@@ -114,6 +114,19 @@ fn finite_non_negative(field: &str, value: f64, max: f64) -> Result<f64, Invalid
     Ok(value)
 }
 
+/// Every value finite, ≥ 0 and ≤ `max`, and their sum. A bad one's field
+/// name (`prefix[i]`) is written only then: this runs on every message.
+fn all_finite_non_negative(prefix: &str, values: &[f64], max: f64) -> Result<f64, Invalid> {
+    let mut total = 0.0;
+    for (i, &value) in values.iter().enumerate() {
+        if !(value.is_finite() && (0.0..=max).contains(&value)) {
+            return finite_non_negative(&format!("{prefix}[{i}]"), value, max);
+        }
+        total += value;
+    }
+    Ok(total)
+}
+
 fn id(field: &str, value: u32, count: usize) -> Result<usize, Invalid> {
     let value = value as usize;
     if value >= count {
@@ -190,9 +203,7 @@ pub fn device_report(report: &pb::DeviceReport, servers: usize) -> Result<Report
     let queue_bits = finite_non_negative("report.queue_bits", report.queue_bits, MAX_QUEUE_BITS)?;
     let virtual_bits = finite_non_negative("report.virtual_bits", report.virtual_bits, MAX_QUEUE_BITS)?;
     length("report.gains", report.gains.len(), servers)?;
-    for (s, &gain) in report.gains.iter().enumerate() {
-        finite_non_negative(&format!("report.gains[{s}]"), gain, 1e6)?;
-    }
+    all_finite_non_negative("report.gains", &report.gains, 1e6)?;
     Ok(Report { slot: report.slot, queue_bits, virtual_bits, gains: report.gains.clone() })
 }
 
@@ -205,7 +216,7 @@ pub fn server_report(report: &pb::ServerReport, devices: usize) -> Result<Server
     let mut backlogs = Vec::with_capacity(report.backlogs.len());
     let mut sum: u64 = 0;
     for (i, entry) in report.backlogs.iter().enumerate() {
-        let device = id(&format!("report.backlogs[{i}].device"), entry.device, devices)?;
+        let device = id("", entry.device, devices).map_err(|e| Invalid::new(format!("report.backlogs[{i}].device"), e.reason))?;
         if std::mem::replace(&mut seen[device], true) {
             return Err(Invalid::new(format!("report.backlogs[{i}].device"), format!("device {device} listed twice")));
         }
@@ -225,10 +236,7 @@ pub fn server_report(report: &pb::ServerReport, devices: usize) -> Result<Server
 pub fn decision(decision: &pb::OffloadDecision, servers: usize) -> Result<Decision, Invalid> {
     length("decision.shares", decision.shares.len(), servers)?;
     length("decision.server_free_bits", decision.server_free_bits.len(), servers)?;
-    let mut total = 0.0;
-    for (s, &mu) in decision.shares.iter().enumerate() {
-        total += finite_non_negative(&format!("decision.shares[{s}]"), mu, 1.0 + 1e-9)?;
-    }
+    let total = all_finite_non_negative("decision.shares", &decision.shares, 1.0 + 1e-9)?;
     if total > 1.0 + 1e-9 {
         return Err(Invalid::new("decision.shares", format!("must add up to ≤ 1, got {total}")));
     }
@@ -243,10 +251,7 @@ pub fn decision(decision: &pb::OffloadDecision, servers: usize) -> Result<Decisi
 /// A CPU allocation for a run with `devices` devices and F_s = `cpu_hz`.
 pub fn allocation(allocation: &pb::Allocation, devices: usize, cpu_hz: f64) -> Result<Vec<f64>, Invalid> {
     length("allocation.cpu_hz", allocation.cpu_hz.len(), devices)?;
-    let mut total = 0.0;
-    for (m, &f) in allocation.cpu_hz.iter().enumerate() {
-        total += finite_non_negative(&format!("allocation.cpu_hz[{m}]"), f, cpu_hz * (1.0 + 1e-9))?;
-    }
+    let total = all_finite_non_negative("allocation.cpu_hz", &allocation.cpu_hz, cpu_hz * (1.0 + 1e-9))?;
     if total > cpu_hz * (1.0 + 1e-9) {
         return Err(Invalid::new("allocation.cpu_hz", format!("adds up to {total} Hz > F_s = {cpu_hz}")));
     }

@@ -86,7 +86,7 @@ pub fn run(config: &TestbedConfig, profile: Option<&LinkProfile>) -> Result<Virt
     let slot = config.slot();
     let names = crate::plan::names(config, scenario.devices, scenario.servers);
     let schedule = schedule(&config.faults, &names, slot, scenario.devices)?;
-    let network = Network::new(profile.cloned());
+    let network = Network::new(profile.cloned(), scenario.servers, scenario.devices);
     let controller = ControllerNode::new(controller_setup(config, &scenario, slot));
     let servers = (0..scenario.servers).map(|s| ServerNode::new(s, server_faults(config, &names, s, slot))).collect();
     let to_device = network.base_delay(Endpoint::Controller, Endpoint::Device(0));

@@ -19,6 +19,38 @@ pub enum Endpoint {
     Device(usize),
 }
 
+/// One `T` per agent, found without a search (every event looks up its
+/// agent's life and timer, and every message its connection).
+#[derive(Debug)]
+pub struct PerAgent<T> {
+    controller: T,
+    servers: Vec<T>,
+    devices: Vec<T>,
+}
+
+impl<T> PerAgent<T> {
+    /// Every agent's `T` made by `make`.
+    pub fn new(servers: usize, devices: usize, make: impl Fn() -> T) -> PerAgent<T> {
+        PerAgent { controller: make(), servers: (0..servers).map(|_| make()).collect(), devices: (0..devices).map(|_| make()).collect() }
+    }
+
+    pub fn get(&self, who: Endpoint) -> Option<&T> {
+        match who {
+            Endpoint::Controller => Some(&self.controller),
+            Endpoint::Server(s) => self.servers.get(s),
+            Endpoint::Device(d) => self.devices.get(d),
+        }
+    }
+
+    pub fn get_mut(&mut self, who: Endpoint) -> Option<&mut T> {
+        match who {
+            Endpoint::Controller => Some(&mut self.controller),
+            Endpoint::Server(s) => self.servers.get_mut(s),
+            Endpoint::Device(d) => self.devices.get_mut(d),
+        }
+    }
+}
+
 /// A span of virtual time in which an agent is cut off.
 #[derive(Debug, Clone, Copy)]
 struct Cut {
@@ -36,21 +68,25 @@ struct Link {
 #[derive(Debug)]
 pub struct Network {
     profile: LinkProfile,
-    links: BTreeMap<(Endpoint, Endpoint), Link>,
+    /// Per sender, its connections by receiver.
+    links: PerAgent<BTreeMap<Endpoint, Link>>,
     cuts: BTreeMap<Endpoint, Vec<Cut>>,
 }
 
 impl Network {
-    /// No profile: every link delivers at once.
-    pub fn new(profile: Option<LinkProfile>) -> Network {
-        Network { profile: profile.unwrap_or_else(LinkProfile::with_defaults), links: BTreeMap::new(), cuts: BTreeMap::new() }
+    /// For `servers` servers and `devices` devices; no profile: every
+    /// link delivers at once.
+    pub fn new(profile: Option<LinkProfile>, servers: usize, devices: usize) -> Network {
+        let profile = profile.unwrap_or_else(LinkProfile::with_defaults);
+        Network { profile, links: PerAgent::new(servers, devices, BTreeMap::new), cuts: BTreeMap::new() }
     }
 
     /// When a message of `len()` bytes that `from` sends to `to` at `now`
     /// arrives (the length is asked only of links with a rate).
     pub fn arrival(&mut self, now: Duration, from: Endpoint, to: Endpoint, len: impl FnOnce() -> usize) -> Duration {
         let (profile, seed) = (&self.profile, pair_seed(self.profile.seed, from, to));
-        let link = self.links.entry((from, to)).or_insert_with(|| {
+        let Some(links) = self.links.get_mut(from) else { return now };
+        let link = links.entry(to).or_insert_with(|| {
             let direction = direction(profile, from, to);
             Link { has_rate: direction.rate_bps.is_some(), schedule: Schedule::new(direction, profile.retransmit, seed) }
         });
@@ -67,6 +103,9 @@ impl Network {
 
     /// `at`, or the end of the cut of `who` that holds it.
     fn healed(&self, who: Endpoint, at: Duration) -> Duration {
+        if self.cuts.is_empty() {
+            return at;
+        }
         let cuts = self.cuts.get(&who).map_or(&[][..], Vec::as_slice);
         cuts.iter().filter(|cut| cut.from <= at && at < cut.until).map(|cut| cut.until).fold(at, Duration::max)
     }
@@ -118,7 +157,7 @@ mod tests {
 
     #[test]
     fn links_follow_the_profile_and_partitions_hold_traffic_until_they_heal() {
-        let mut network = Network::new(Some(LinkProfile::device_delay(ms(20))));
+        let mut network = Network::new(Some(LinkProfile::device_delay(ms(20))), 1, 1);
         let (device, controller, server) = (Endpoint::Device(0), Endpoint::Controller, Endpoint::Server(0));
         assert_eq!(network.arrival(ms(0), device, controller, || 100), ms(20));
         assert_eq!(network.arrival(ms(0), controller, server, || 100), ms(0), "server links are untouched");

@@ -2,61 +2,48 @@
 //! and entries due at the same instant come out in the order they went in,
 //! so a run is a pure function of its inputs.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-/// Entries by due time, first in first out among equals.
+/// Entries by due time, first in first out among equals. The heap orders
+/// small keys only; the entries wait in a slab beside it, so that a large
+/// message is never moved while the heap sifts.
 #[derive(Debug)]
 pub struct Queue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    heap: BinaryHeap<Reverse<(Duration, u64, usize)>>,
+    slab: Vec<Option<T>>,
+    free: Vec<usize>,
     next: u64,
-}
-
-/// An entry, ordered by (due time, sequence) only: the heap is a max-heap,
-/// so the order is reversed.
-#[derive(Debug)]
-struct Entry<T> {
-    at: Duration,
-    seq: u64,
-    item: T,
-}
-
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl<T> Eq for Entry<T> {}
-
-impl<T> PartialOrd for Entry<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T> Ord for Entry<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Queue<T> {
-        Queue { heap: BinaryHeap::new(), next: 0 }
+        Queue { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new(), next: 0 }
     }
 }
 
 impl<T> Queue<T> {
     pub fn push(&mut self, at: Duration, item: T) {
-        self.heap.push(Entry { at, seq: self.next, item });
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slab[index] = Some(item);
+                index
+            }
+            None => {
+                self.slab.push(Some(item));
+                self.slab.len() - 1
+            }
+        };
+        self.heap.push(Reverse((at, self.next, index)));
         self.next += 1;
     }
 
     /// The earliest entry and its due time.
     pub fn pop(&mut self) -> Option<(Duration, T)> {
-        self.heap.pop().map(|entry| (entry.at, entry.item))
+        let Reverse((at, _, index)) = self.heap.pop()?;
+        self.free.push(index);
+        self.slab.get_mut(index).and_then(Option::take).map(|item| (at, item))
     }
 }
 

@@ -8,12 +8,11 @@
 use super::controller::ControllerNode;
 use super::device::DeviceNode;
 use super::server::ServerNode;
-use super::network::{Endpoint, Network};
+use super::network::{Endpoint, Network, PerAgent};
 use super::queue::Queue;
 use qmec_proto::pb;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What travels between agents.
@@ -78,9 +77,8 @@ pub enum VirtualFault {
 }
 
 /// Whether an agent runs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Life {
-    #[default]
     Running,
     /// SIGSTOP: what reaches it waits until it continues.
     Stopped,
@@ -116,11 +114,11 @@ pub struct World {
     pub controller: ControllerNode,
     pub servers: Vec<ServerNode>,
     pub devices: Vec<DeviceNode>,
-    lives: BTreeMap<Endpoint, Life>,
+    lives: PerAgent<Life>,
     /// What reached a stopped agent, in order, for when it continues.
-    held: BTreeMap<Endpoint, Vec<Happening>>,
+    held: PerAgent<Vec<Happening>>,
     /// The instant each agent's timer is armed for.
-    armed: BTreeMap<Endpoint, Duration>,
+    armed: PerAgent<Option<Duration>>,
     /// Draws the sessions' backoff jitter.
     pub rng: ChaCha8Rng,
     /// The fault schedule, by offset from the controller's first start.
@@ -137,6 +135,7 @@ impl World {
         seed: u64,
         schedule: Vec<(Duration, VirtualFault)>,
     ) -> World {
+        let (s, m) = (servers.len(), devices.len());
         World {
             now: Duration::ZERO,
             queue: Queue::default(),
@@ -144,9 +143,9 @@ impl World {
             controller,
             servers,
             devices,
-            lives: BTreeMap::new(),
-            held: BTreeMap::new(),
-            armed: BTreeMap::new(),
+            lives: PerAgent::new(s, m, || Life::Running),
+            held: PerAgent::new(s, m, Vec::new),
+            armed: PerAgent::new(s, m, || None),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5E55_1011),
             schedule,
             events: 0,
@@ -159,7 +158,7 @@ impl World {
     }
 
     pub fn life(&self, who: Endpoint) -> Life {
-        self.lives.get(&who).cloned().unwrap_or_default()
+        self.lives.get(who).cloned().unwrap_or(Life::Dead)
     }
 
     /// Runs until every agent is done or dead, or virtual time passes `limit`.
@@ -205,7 +204,9 @@ impl World {
         match self.life(who) {
             Life::Dead => return,
             Life::Stopped => {
-                self.held.entry(who).or_default().push(happening);
+                if let Some(held) = self.held.get_mut(who) {
+                    held.push(happening);
+                }
                 return;
             }
             Life::Running => {}
@@ -215,8 +216,8 @@ impl World {
         match happening {
             Happening::Arrive { to, packet } => self.arrive(to, packet, &mut effects),
             Happening::Wake(who) => {
-                if self.armed.get(&who) == Some(&now) {
-                    self.armed.remove(&who);
+                if let Some(armed) = self.armed.get_mut(who).filter(|armed| **armed == Some(now)) {
+                    *armed = None;
                 }
                 self.wake(who, &mut effects);
             }
@@ -303,9 +304,23 @@ impl World {
         };
         let Some(wake) = wake else { return };
         let wake = wake.max(self.now);
-        if self.armed.get(&who).is_none_or(|&armed| wake < armed) {
-            self.armed.insert(who, wake);
+        let Some(armed) = self.armed.get_mut(who) else { return };
+        if armed.is_none_or(|armed| wake < armed) {
+            *armed = Some(wake);
             self.queue.push(wake, Happening::Wake(who));
+        }
+    }
+
+    fn set_life(&mut self, who: Endpoint, life: Life) {
+        if let Some(slot) = self.lives.get_mut(who) {
+            *slot = life;
+        }
+    }
+
+    /// Forgets `who`'s armed wake (its next one is armed anew).
+    fn disarm(&mut self, who: Endpoint) {
+        if let Some(armed) = self.armed.get_mut(who) {
+            *armed = None;
         }
     }
 
@@ -315,25 +330,26 @@ impl World {
             VirtualFault::Kill(agents) => agents.into_iter().for_each(|who| self.kill(who)),
             VirtualFault::Stop(agents) => {
                 for who in agents {
-                    self.lives.insert(who, Life::Stopped);
+                    self.set_life(who, Life::Stopped);
                 }
             }
             VirtualFault::Continue(agents) => {
                 for who in agents {
                     if self.life(who) == Life::Stopped {
-                        self.lives.insert(who, Life::Running);
-                        for happening in self.held.remove(&who).unwrap_or_default() {
+                        self.set_life(who, Life::Running);
+                        let held = self.held.get_mut(who).map(std::mem::take).unwrap_or_default();
+                        for happening in held {
                             self.queue.push(now, happening);
                         }
-                        self.armed.remove(&who);
+                        self.disarm(who);
                         self.queue.push(now, Happening::Wake(who));
                     }
                 }
             }
             VirtualFault::StartController => {
-                self.lives.insert(Endpoint::Controller, Life::Running);
+                self.set_life(Endpoint::Controller, Life::Running);
                 self.controller.restart(now);
-                self.armed.remove(&Endpoint::Controller);
+                self.disarm(Endpoint::Controller);
                 self.arm(Endpoint::Controller);
             }
             VirtualFault::Partition { agents, slots } => {
@@ -347,8 +363,10 @@ impl World {
     /// `who` dies: every stream it held breaks, seen by the other end once
     /// what was already on its way has arrived.
     fn kill(&mut self, who: Endpoint) {
-        self.lives.insert(who, Life::Dead);
-        self.held.remove(&who);
+        self.set_life(who, Life::Dead);
+        if let Some(held) = self.held.get_mut(who) {
+            held.clear();
+        }
         let peers: Vec<(Endpoint, Stream)> = match who {
             Endpoint::Controller => self.controller.die(),
             Endpoint::Server(s) => self.servers[s].peers(),
