@@ -74,15 +74,7 @@ pub async fn run(
     let started = Instant::now();
     let security = Security::load(&config.security, &qmec_security::certs::controller_name())?;
     let scenario = resolve_scenario(&config)?;
-    let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone(), online: None };
-    let spec = if config.online {
-        // The slot loop must never wait on learning: a worker thread.
-        let checkpoints = config.records.as_deref().and_then(std::path::Path::parent).map(std::path::Path::to_path_buf);
-        spec.learning(qmec_catalog::OnlineSpec { execution: qmec_catalog::Execution::Thread, learn: true, checkpoints })
-    } else {
-        spec
-    };
-    let policy = qmec_catalog::build(&spec, &scenario, config.seed)?;
+    let policy = build_policy(&config, &scenario)?;
     let metrics = Arc::new(Metrics::default());
     let (devices, servers) = (scenario.devices, scenario.servers);
     let core = CoreSettings {
@@ -99,30 +91,8 @@ pub async fn run(
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (devices + servers) + 64);
     let shape = (devices, servers, config.slots, run_digest);
     let sessions = Sessions::new(shape, events_tx, metrics.clone(), security.clone());
-
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<ControllerServer<Sessions>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-
     let server_stop = CancellationToken::new();
-    // Sessions need the token (health and reflection stay open for probes)
-    // and decode at most `CONTROL_UP` bytes per message.
-    let controller = InterceptedService::new(
-        ControllerServer::new(sessions).max_decoding_message_size(qmec_security::limits::CONTROL_UP),
-        security.check(),
-    );
-    let grpc = security
-        .server_builder()?
-        .http2_keepalive_interval(Some(Duration::from_secs(10)))
-        .max_concurrent_streams(Some(MAX_STREAMS))
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(controller)
-        .serve_with_incoming_shutdown(incoming(listener), server_stop.clone().cancelled_owned());
-    let grpc = tokio::spawn(grpc);
-
+    let grpc = tokio::spawn(grpc_server(sessions, security.clone(), listener, server_stop.clone()).await?);
     if let Some(addr) = &config.metrics {
         qmec_proto::metrics::serve(addr, metrics.clone(), server_stop.clone())
             .await
@@ -139,18 +109,64 @@ pub async fn run(
     let mut records = outcome?;
     records.usage = qmec_proto::process::usage_since(started);
     if let Some(path) = &config.records {
-        if records.first_slot > 0 {
-            // Picked up from a killed controller: its slots are in the journal.
-            match SlotJournal::read(&SlotJournal::path(path)) {
-                Ok(slots) => records.slots = slots,
-                Err(error) => tracing::warn!(%error, "the slot journal could not be read; recording this controller's slots only"),
-            }
-        }
-        let records_err = |message: String| ControllerError::Records { path: path.display().to_string(), message };
-        let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
-        std::fs::write(path, json).map_err(|e| records_err(e.to_string()))?;
+        write_records(path, &mut records)?;
     }
     Ok(records)
+}
+
+/// The run's policy; a learning one learns on a worker thread, since the
+/// slot loop must never wait on learning.
+fn build_policy(config: &ControllerConfig, scenario: &Scenario) -> Result<Box<dyn qmec_model::Policy>, ControllerError> {
+    let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone(), online: None };
+    let spec = if config.online {
+        let checkpoints = config.records.as_deref().and_then(std::path::Path::parent).map(std::path::Path::to_path_buf);
+        spec.learning(qmec_catalog::OnlineSpec { execution: qmec_catalog::Execution::Thread, learn: true, checkpoints })
+    } else {
+        spec
+    };
+    Ok(qmec_catalog::build(&spec, scenario, config.seed)?)
+}
+
+/// The gRPC server on `listener` until `stop`: the sessions (which need the
+/// token and decode at most `CONTROL_UP` bytes per message), and health and
+/// reflection, which stay open for probes.
+async fn grpc_server(
+    sessions: Sessions,
+    security: Security,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>, ControllerError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ControllerServer<Sessions>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let controller = InterceptedService::new(
+        ControllerServer::new(sessions).max_decoding_message_size(qmec_security::limits::CONTROL_UP),
+        security.check(),
+    );
+    Ok(security
+        .server_builder()?
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(Some(MAX_STREAMS))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(controller)
+        .serve_with_incoming_shutdown(incoming(listener), stop.cancelled_owned()))
+}
+
+/// Writes the records file; a controller that picked the run up from a
+/// killed one records every slot from the journal.
+fn write_records(path: &std::path::Path, records: &mut ControllerRecords) -> Result<(), ControllerError> {
+    if records.first_slot > 0 {
+        match SlotJournal::read(&SlotJournal::path(path)) {
+            Ok(slots) => records.slots = slots,
+            Err(error) => tracing::warn!(%error, "the slot journal could not be read; recording this controller's slots only"),
+        }
+    }
+    let records_err = |message: String| ControllerError::Records { path: path.display().to_string(), message };
+    let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
+    std::fs::write(path, json).map_err(|e| records_err(e.to_string()))
 }
 
 /// Binds the configured address and prints the listening line on stdout.

@@ -83,37 +83,67 @@ pub async fn keep_open<M, Open, Opening>(
             }
         };
         backoff.reset();
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                message = inbound.message() => match message {
-                    Ok(Some(message)) => {
-                        memory.heard(&message);
-                        let finish = M::is_finish(&message);
-                        if down.send(message).await.is_err() {
-                            return;
-                        }
-                        if finish {
-                            // The agent's last reports still go up; the
-                            // controller closes the stream.
-                            drain(&mut up, &tx, &shutdown).await;
-                            return;
-                        }
+        let stream = Stream { inbound: &mut inbound, tx: &tx };
+        if relay(who, &mut memory, stream, &down, &mut up, &shutdown).await == Relayed::Over {
+            return;
+        }
+    }
+}
+
+/// How relaying one stream ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Relayed {
+    /// The run is over for this agent (finished, shut down, or its side closed).
+    Over,
+    /// The stream broke or ended: open another.
+    Broke,
+}
+
+/// One open stream: what comes down, and where to send up.
+struct Stream<'a, Down, Up> {
+    inbound: &'a mut Streaming<Down>,
+    tx: &'a mpsc::Sender<Up>,
+}
+
+/// Relays one stream both ways until it breaks, the controller says
+/// finish (then the agent's last messages still go up), or `shutdown`.
+async fn relay<M: SessionMemory>(
+    who: &str,
+    memory: &mut M,
+    stream: Stream<'_, M::Down, M::Up>,
+    down: &mpsc::Sender<M::Down>,
+    up: &mut mpsc::Receiver<M::Up>,
+    shutdown: &CancellationToken,
+) -> Relayed {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Relayed::Over,
+            message = stream.inbound.message() => match message {
+                Ok(Some(message)) => {
+                    memory.heard(&message);
+                    let finish = M::is_finish(&message);
+                    if down.send(message).await.is_err() {
+                        return Relayed::Over;
                     }
-                    Ok(None) => break,
-                    Err(status) => {
-                        tracing::warn!(who, %status, "controller session broke; reconnecting");
-                        break;
+                    if finish {
+                        // The controller closes the stream.
+                        drain(up, stream.tx, shutdown).await;
+                        return Relayed::Over;
                     }
-                },
-                message = up.recv() => match message {
-                    Some(message) => {
-                        memory.sent(&message);
-                        let _ = tx.send(message).await;
-                    }
-                    None => return,
-                },
-            }
+                }
+                Ok(None) => return Relayed::Broke,
+                Err(status) => {
+                    tracing::warn!(who, %status, "controller session broke; reconnecting");
+                    return Relayed::Broke;
+                }
+            },
+            message = up.recv() => match message {
+                Some(message) => {
+                    memory.sent(&message);
+                    let _ = stream.tx.send(message).await;
+                }
+                None => return Relayed::Over,
+            },
         }
     }
 }
