@@ -78,28 +78,41 @@ fn a_seed_replays_byte_for_byte_under_faults_and_jitter() {
     assert_ne!(std::fs::read(other.join("tasks.csv")).ok(), std::fs::read(runs[0].0.join("tasks.csv")).ok());
 }
 
-#[test]
-fn without_faults_or_link_delay_the_records_are_the_simulators() {
+/// The same slots and tasks as `qmec simulate` for `policy`, bit for bit
+/// but the measured decision time.
+fn agrees_with_the_simulator(policy: &str, online: bool) {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let out = dir.path().join("virtual");
-    let config = config(&out, 300, "");
+    let mut config = config(&dir.path().join("virtual"), 300, "");
+    (config.policy, config.online) = (policy.to_string(), online);
     let outcome = launch(&config, &options(None)).outcome;
     let scenario = outcome.scenario.clone();
     let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: None, online: None };
+    let spec = if online {
+        spec.learning(qmec_catalog::OnlineSpec { execution: qmec_catalog::Execution::Inline, learn: true, checkpoints: None })
+    } else {
+        spec
+    };
     let mut policy = qmec_catalog::build(&spec, &scenario, config.seed).expect("the policy");
     let (summary, records) = qmec_sim::simulate(&scenario, config.seed, policy.as_mut(), config.slots, |_| {}).expect("simulate");
     assert_eq!(outcome.merged.figures.late_device_reports, 0);
     assert!(records.slots.iter().map(|s| s.offloaded_bits).sum::<u64>() > 0, "the policy offloaded nothing: a weak comparison");
     assert_eq!(outcome.merged.slots.len(), records.slots.len());
     for (bed, sim) in outcome.merged.slots.iter().zip(&records.slots) {
-        // Every field but the measured decision time.
         let bed = qmec_model::accounting::SlotRecord { decision_seconds: sim.decision_seconds, ..bed.clone() };
-        assert_eq!(&bed, sim, "slot {}", sim.slot);
+        assert_eq!(&bed, sim, "{}: slot {}", config.policy, sim.slot);
     }
     let mut tasks = records.tasks.clone();
     tasks.sort_by_key(|t| (t.device, t.task));
     assert_eq!(outcome.merged.tasks, tasks);
     assert_eq!(outcome.summary.tasks, summary.tasks);
+}
+
+#[test]
+fn without_faults_or_link_delay_the_records_are_the_simulators() {
+    agrees_with_the_simulator("dpp-greedy", false);
+    // The shipped QNN, learning online inside its decide call as the
+    // simulator's does.
+    agrees_with_the_simulator("qnn", true);
 }
 
 /// A device whose every report is held two slots is late in every slot,
