@@ -106,14 +106,18 @@ struct Member {
 /// Every agent's name and role, controller first, then servers, then
 /// device processes of `per_process` devices each.
 fn roles(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<Member> {
-    let per_process = config.agents_per_process.max(1);
     let mut roles = vec![Member { name: "controller".into(), role: Role::Controller }];
     roles.extend((0..servers).map(|s| Member { name: format!("server-{s}"), role: Role::Server(s) }));
-    for first in (0..devices).step_by(per_process) {
-        let range = first..(first + per_process).min(devices);
+    for range in device_processes(config, devices) {
         roles.push(Member { name: devices_name(&range), role: Role::Devices(range) });
     }
     roles
+}
+
+/// The devices of each device process, in plan order.
+pub fn device_processes(config: &TestbedConfig, devices: usize) -> Vec<Range<usize>> {
+    let per_process = config.agents_per_process.max(1);
+    (0..devices).step_by(per_process).map(|first| first..(first + per_process).min(devices)).collect()
 }
 
 /// Every agent's name, in plan order (fault schedules name these).

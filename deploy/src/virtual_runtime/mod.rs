@@ -105,7 +105,7 @@ pub fn run(config: &TestbedConfig, profile: Option<&LinkProfile>) -> Result<Virt
     if let Err(at) = ended {
         return Err(DeployError::Virtual(format!("the run made no end by {:.1} s of virtual time", at.as_secs_f64())));
     }
-    let records = records(&mut world, &names)?;
+    let records = records(&mut world, &crate::plan::device_processes(config, scenario.devices))?;
     Ok(VirtualRun { scenario, records, figures })
 }
 
@@ -188,7 +188,7 @@ fn server_faults(config: &TestbedConfig, names: &[String], server: usize, slot: 
 }
 
 /// Every agent's records, grouped into processes as the real launch would.
-fn records(world: &mut World, names: &[String]) -> Result<AgentRecords, DeployError> {
+fn records(world: &mut World, processes: &[std::ops::Range<usize>]) -> Result<AgentRecords, DeployError> {
     let controller = match world.controller.take_outcome() {
         Some(outcome) => outcome.map_err(|error| DeployError::Virtual(format!("the controller: {error}")))?,
         None => return Err(DeployError::Virtual("the controller did not finish the run".into())),
@@ -203,10 +203,8 @@ fn records(world: &mut World, names: &[String]) -> Result<AgentRecords, DeployEr
             }
         }
     }
-    let processes = names.iter().filter(|name| name.starts_with("device"));
     for process in processes {
-        let devices = (0..world.devices.len()).filter(|d| faults::resolve(&format!("device-{d}"), names).as_deref() == Some(process));
-        let devices = devices.filter_map(|d| world.devices[d].records()).collect();
+        let devices = process.clone().filter_map(|d| world.devices.get(d).and_then(DeviceNode::records)).collect();
         records.device_processes.push(ProcessRecords { devices, usage: Default::default() });
     }
     Ok(records)
