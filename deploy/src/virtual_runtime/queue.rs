@@ -2,48 +2,39 @@
 //! and entries due at the same instant come out in the order they went in,
 //! so a run is a pure function of its inputs.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-/// Entries by due time, first in first out among equals. The heap orders
-/// small keys only; the entries wait in a slab beside it, so that a large
-/// message is never moved while the heap sifts.
+/// Entries by due time, first in first out among equals. Many entries fall
+/// due at the same instant (every end-of-slot marker of a slot, on links
+/// without delay), so entries wait in one first-in-first-out line per
+/// instant: the search is over the few distinct instants, not the many
+/// entries.
 #[derive(Debug)]
 pub struct Queue<T> {
-    heap: BinaryHeap<Reverse<(Duration, u64, usize)>>,
-    slab: Vec<Option<T>>,
-    free: Vec<usize>,
-    next: u64,
+    lines: BTreeMap<Duration, VecDeque<T>>,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Queue<T> {
-        Queue { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new(), next: 0 }
+        Queue { lines: BTreeMap::new() }
     }
 }
 
 impl<T> Queue<T> {
     pub fn push(&mut self, at: Duration, item: T) {
-        let index = match self.free.pop() {
-            Some(index) => {
-                self.slab[index] = Some(item);
-                index
-            }
-            None => {
-                self.slab.push(Some(item));
-                self.slab.len() - 1
-            }
-        };
-        self.heap.push(Reverse((at, self.next, index)));
-        self.next += 1;
+        self.lines.entry(at).or_default().push_back(item);
     }
 
     /// The earliest entry and its due time.
     pub fn pop(&mut self) -> Option<(Duration, T)> {
-        let Reverse((at, _, index)) = self.heap.pop()?;
-        self.free.push(index);
-        self.slab.get_mut(index).and_then(Option::take).map(|item| (at, item))
+        let mut first = self.lines.first_entry()?;
+        let at = *first.key();
+        let item = first.get_mut().pop_front();
+        if first.get().is_empty() {
+            first.remove();
+        }
+        item.map(|item| (at, item))
     }
 }
 
