@@ -37,8 +37,7 @@ fn report(slot: u64, gains: usize) -> pb::DeviceUp {
     pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }
 }
 
-/// Device 0's session: its hello, then `messages`, until the controller
-/// ends it. Returns the slots of the reports the loop got, and the status
+/// Device 0's session: its hello, then `messages`, until the stream ends. Returns the slots of the reports the loop got, and the status
 /// the stream ended with (OK when it just ended).
 async fn session(served: &mut Served, messages: Vec<pb::DeviceUp>) -> (Vec<u64>, Status) {
     let hello = pb::DeviceUp { msg: Some(device_up::Msg::Hello(pb::DeviceHello { device: 0, ..Default::default() })) };
@@ -48,6 +47,8 @@ async fn session(served: &mut Served, messages: Vec<pb::DeviceUp>) -> (Vec<u64>,
     for message in messages {
         up.send(message).await.unwrap();
     }
+    // Nothing more to say: a session the controller lets through ends OK.
+    drop(up);
     // The loop's part: the stream's last sender goes with its leaving.
     let mut reported = Vec::new();
     loop {
