@@ -118,3 +118,35 @@ impl Offload for OffloadService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use qmec_proto::pb::{offload_client::OffloadClient, offload_server::OffloadServer};
+
+    #[tokio::test]
+    async fn a_message_over_the_size_limit_ends_the_stream_out_of_range_and_counts() {
+        let (_devices, devices_rx) = watch::channel(Some(1));
+        let (events_tx, mut events) = mpsc::channel(4);
+        let service = OffloadService::new(devices_rx, events_tx, Security::none());
+        let invalid = service.invalid.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = OffloadServer::new(service).max_decoding_message_size(qmec_security::limits::OFFLOAD_UP);
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(tonic::transport::Server::builder().add_service(server).serve_with_incoming(incoming));
+
+        let mut client = OffloadClient::connect(format!("http://{addr}")).await.unwrap();
+        let hello = pb::OffloadUp { msg: Some(offload_up::Msg::Hello(pb::OffloadHello { device: 0 })) };
+        let fragment = pb::FragmentData { payload: vec![0; 8 << 20], ..Default::default() };
+        let fragment = pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(fragment)) };
+        let up = tokio_stream::iter([hello, fragment]);
+        let mut down = client.offload(up).await.unwrap().into_inner();
+        // The loop's part: the stream's last sender goes once it is refused.
+        drop(events.recv().await);
+        let status = down.message().await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::OutOfRange, "{status}");
+        assert_eq!(invalid.load(Ordering::Relaxed), 1);
+    }
+}
