@@ -3,8 +3,9 @@
 //! task; a controller under TLS and a token admits no agent that lacks the
 //! right certificate or token (it times out waiting for them), nor a device
 //! whose certificate names another device, and an agent naming an id the
-//! run does not have is refused. Every child is bounded
-//! and killed by the test.
+//! run does not have is refused; `qmec certs` refuses a folder holding an
+//! earlier run's files unless `--force`, and writes keys owner-only. Every
+//! child is bounded and killed by the test.
 
 #![forbid(unsafe_code)]
 
@@ -69,6 +70,27 @@ fn certs_per_process(dir: &Path, devices: usize, servers: usize, per_process: us
         .status()
         .expect("qmec certs");
     assert!(status.success());
+}
+
+#[cfg(unix)]
+#[test]
+fn certs_into_a_folder_with_earlier_files_is_refused_without_force_and_writes_keys_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("ca.key");
+    std::fs::write(&key, "planted").expect("planting");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let command = || {
+        let mut command = qmec();
+        command.args(["certs", "--devices", "1", "--servers", "1", "--out"]).arg(dir.path());
+        command
+    };
+    let refused = command().output().expect("qmec certs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains(&key.display().to_string()), "{stderr}");
+    assert!(command().arg("--force").status().expect("qmec certs --force").success());
+    assert_eq!(std::fs::metadata(&key).expect("ca.key").permissions().mode() & 0o777, 0o600);
+    assert_ne!(std::fs::read_to_string(&key).expect("ca.key"), "planted");
 }
 
 /// Runs a testbed of 3 devices and 2 servers under mutual TLS and the

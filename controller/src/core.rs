@@ -15,7 +15,10 @@
 //!    got slot t−1's decision has done so already);
 //! 3. gather device and server reports until all are in or the report
 //!    deadline passes; a missing one is decided on its last known state and
-//!    counted late (after [`STALE_SLOTS`] without a report, decided local);
+//!    counted late (after [`STALE_SLOTS`] without a report, decided local).
+//!    A report may name at most the slot after the last one announced
+//!    ([`ControllerCore::report_limit`]), and one older than the agent's
+//!    last report does not replace it;
 //! 4. run the policy (checked; a failure falls back to local computing);
 //! 5. replay the servers' queue caps with the model's own rules, so each
 //!    device can cap its offload on its own, and send each device its μ row
@@ -44,7 +47,9 @@ use std::time::Duration;
 
 /// Slots a device may go without reporting and still be decided on its
 /// last report; beyond that it is decided local until it reports again, so
-/// that no server capacity waits on a device that may be gone.
+/// that no server capacity waits on a device that may be gone. Counted on
+/// the controller's clock, so that no slot number a device sends makes it
+/// look fresh.
 pub const STALE_SLOTS: u64 = 5;
 
 /// How long a restarted controller waits for the rest of the agents once
@@ -153,6 +158,9 @@ struct DeviceState {
     connected: bool,
     ready: bool,
     last: Option<validate::Report>,
+    /// The slot `last` counts as heard in: the one it names, or the
+    /// controller's own slot when it arrived if that is earlier.
+    heard: u64,
 }
 
 #[derive(Debug, Default)]
@@ -186,6 +194,8 @@ pub struct ControllerCore {
     reports_in: usize,
     /// The largest `next_slot` an agent joined with: where the run goes on.
     resume_from: u64,
+    /// The last slot announced.
+    announced: Option<u64>,
     last_slot: Option<u64>,
     records: ControllerRecords,
     error: Option<LoopError>,
@@ -218,6 +228,7 @@ impl ControllerCore {
             setup: None,
             reports_in: 0,
             resume_from: 0,
+            announced: None,
             last_slot: None,
             records,
             error: None,
@@ -248,6 +259,22 @@ impl ControllerCore {
 
     pub fn finished(&self) -> bool {
         self.phase == Phase::Done
+    }
+
+    /// The latest slot a report may name: the one after the last slot
+    /// announced (see [`validate::report_slot`]); before the first, the
+    /// slot the run starts from. Never decreases.
+    pub fn report_limit(&self) -> u64 {
+        self.announced.map_or(self.resume_from, |slot| slot + 1)
+    }
+
+    /// The controller's own clock, in slots: the slot being gathered or
+    /// next on the clock; before the start, the one the run starts from.
+    fn clock(&self) -> u64 {
+        match self.phase {
+            Phase::Waiting { slot, .. } | Phase::Gathering { slot, .. } => slot,
+            _ => self.report_limit(),
+        }
     }
 
     /// Sessions open: (devices, servers).
@@ -338,10 +365,13 @@ impl ControllerCore {
             self.records.invalid_messages += 1;
             return;
         }
-        let slot = report.slot;
+        let Some(slot) = self.announced_slot(report.slot) else { return };
+        let heard = slot.min(self.clock());
         let Some(d) = self.device(device) else { return };
-        let previous = d.last.replace(report).map(|r| r.slot);
-        self.count_report(previous, slot);
+        if let Some(previous) = keep_newer(&mut d.last, report, |r| r.slot) {
+            d.heard = heard;
+            self.count_report(previous, slot);
+        }
     }
 
     fn server_report(&mut self, server: usize, report: validate::ServerReport) {
@@ -350,10 +380,23 @@ impl ControllerCore {
             self.records.invalid_messages += 1;
             return;
         }
-        let slot = report.slot;
+        let Some(slot) = self.announced_slot(report.slot) else { return };
         let Some(s) = self.server(server) else { return };
-        let previous = s.last.replace(report).map(|r| r.slot);
-        self.count_report(previous, slot);
+        if let Some(previous) = keep_newer(&mut s.last, report, |r| r.slot) {
+            self.count_report(previous, slot);
+        }
+    }
+
+    /// `slot` if a report may name it; one for a slot not yet announced is
+    /// refused and counted (the sessions refuse it first, but this one did
+    /// not come through them).
+    fn announced_slot(&mut self, slot: u64) -> Option<u64> {
+        validate::report_slot(slot, self.report_limit())
+            .inspect_err(|invalid| {
+                tracing::warn!(%invalid, "a report refused");
+                self.records.invalid_messages += 1;
+            })
+            .ok()
     }
 
     /// A report for `slot` replaced one for `previous`.
@@ -486,6 +529,7 @@ impl ControllerCore {
         let wall = self.settings.slot_wall;
         self.reports_in = self.devices.iter().filter(|d| d.last.as_ref().is_some_and(|r| r.slot == slot)).count()
             + self.servers.iter().filter(|s| s.last.as_ref().is_some_and(|r| r.slot == slot)).count();
+        self.announced = Some(slot);
         self.to_devices(device_down::Msg::SlotStart(pb::SlotStart { slot }), out);
         let deadline = now + wall.mul_f64(self.settings.report_deadline);
         self.phase = Phase::Gathering { slot, start: now, deadline, next_due: due + wall };
@@ -527,10 +571,11 @@ impl ControllerCore {
         let mut virtual_bits = vec![0.0; m_count];
         let mut gains = Matrix::zeros(m_count, s_count);
         let mut late = vec![true; m_count];
-        for (m, report) in self.devices.iter().enumerate().filter_map(|(m, d)| Some((m, d.last.as_ref()?))) {
+        for (m, device) in self.devices.iter().enumerate() {
+            let Some(report) = &device.last else { continue };
             gains.row_mut(m).copy_from_slice(&report.gains);
             late[m] = report.slot != t;
-            if t.saturating_sub(report.slot) > STALE_SLOTS {
+            if t.saturating_sub(device.heard) > STALE_SLOTS {
                 // Silent too long: decided local (its queue counts as
                 // empty, so nothing is offered to it or kept for it).
                 record.stale_devices += 1;
@@ -647,6 +692,16 @@ impl ControllerCore {
         let open = self.servers.iter().enumerate().filter(|(_, s)| s.connected);
         out.extend(open.map(|(s, _)| to_server(s, msg.clone())));
     }
+}
+
+/// Puts `report` in `last` unless `last` names a later slot (the report
+/// came out of order: resent over an older session, say); then the slot
+/// of the report it replaced, None when it was not kept.
+fn keep_newer<R>(last: &mut Option<R>, report: R, slot: fn(&R) -> u64) -> Option<Option<u64>> {
+    if last.as_ref().is_some_and(|last| slot(last) > slot(&report)) {
+        return None;
+    }
+    Some(last.replace(report).as_ref().map(slot))
 }
 
 fn to_device(device: usize, msg: device_down::Msg) -> ControllerCommand {

@@ -7,7 +7,7 @@
 use crate::config::ControllerConfig;
 use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, SlotJournal};
-use crate::sessions::Sessions;
+use crate::sessions::{ReportLimit, Sessions};
 use crate::core::{CoreSettings, LoopError};
 use crate::slot_loop::{self, LoopSettings};
 use qmec_model::Scenario;
@@ -90,7 +90,8 @@ pub async fn run(
     // Room for every device's report of a slot at once, and then some.
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(4 * (devices + servers) + 64);
     let shape = (devices, servers, config.slots, run_digest);
-    let sessions = Sessions::new(shape, events_tx, metrics.clone(), security.clone());
+    let report_limit = ReportLimit::default();
+    let sessions = Sessions::new(shape, (events_tx, report_limit.clone()), metrics.clone(), security.clone());
     let server_stop = CancellationToken::new();
     let grpc = tokio::spawn(grpc_server(sessions, security.clone(), listener, server_stop.clone()).await?);
     if let Some(addr) = &config.metrics {
@@ -99,7 +100,7 @@ pub async fn run(
             .map_err(|source| ControllerError::Bind { addr: addr.clone(), source })?;
     }
 
-    let outcome = slot_loop::run(settings, policy, events_rx, metrics, shutdown).await;
+    let outcome = slot_loop::run(settings, policy, (events_rx, report_limit), metrics, shutdown).await;
     server_stop.cancel();
     match tokio::time::timeout(Duration::from_secs(5), grpc).await {
         Ok(Ok(Err(error))) => tracing::warn!(%error, "gRPC server ended with an error"),
@@ -130,7 +131,7 @@ fn build_policy(config: &ControllerConfig, scenario: &Scenario) -> Result<Box<dy
 /// The gRPC server on `listener` until `stop`: the sessions (which need the
 /// token and decode at most `CONTROL_UP` bytes per message), and health and
 /// reflection, which stay open for probes.
-async fn grpc_server(
+pub(crate) async fn grpc_server(
     sessions: Sessions,
     security: Security,
     listener: TcpListener,

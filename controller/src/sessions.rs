@@ -3,7 +3,8 @@
 //! [`Event`]; the slot loop answers through the bounded sender it receives
 //! with the join event. A bad message ends that stream with
 //! `InvalidArgument` naming the field; the controller carries on and the
-//! agent may reconnect.
+//! agent may reconnect. A report may name no slot beyond the
+//! [`ReportLimit`] the slot loop publishes.
 
 use crate::metrics::Metrics;
 use qmec_proto::pb::{self, controller_server::Controller, device_up, server_up};
@@ -11,6 +12,7 @@ use qmec_proto::validate;
 use qmec_security::{PeerCert, Security};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
@@ -35,6 +37,29 @@ pub enum Event {
     ServerLeft { server: usize, tx: ServerTx },
 }
 
+/// The latest slot a report may name (the core's
+/// [`report_limit`](crate::ControllerCore::report_limit)) as the slot loop
+/// last published it. Every report reads it, so it is an atomic, not a
+/// question to the loop.
+#[derive(Debug, Clone, Default)]
+pub struct ReportLimit(Arc<AtomicU64>);
+
+impl ReportLimit {
+    /// Called before the messages that announce a slot go out, so that no
+    /// agent hears of a slot its session does not yet take reports for.
+    pub fn publish(&self, limit: u64) {
+        self.0.store(limit, Ordering::Release);
+    }
+
+    /// `slot` if a report over a session that joined with `next_slot` may
+    /// name it. The hello's slot counts too: a restarted controller's loop
+    /// may not have taken the join yet when the agent sends its latest
+    /// report again.
+    fn check(&self, slot: u64, next_slot: u64) -> Result<u64, validate::Invalid> {
+        validate::report_slot(slot, self.0.load(Ordering::Acquire).max(next_slot))
+    }
+}
+
 /// The service; cheap to clone into every handler.
 #[derive(Debug, Clone)]
 pub struct Sessions {
@@ -44,6 +69,7 @@ pub struct Sessions {
     /// The run's digest: a hello from another run is refused.
     run_digest: u64,
     events: mpsc::Sender<Event>,
+    report_limit: ReportLimit,
     metrics: Arc<Metrics>,
     /// With TLS on, a hello must name the agent its certificate names.
     security: Security,
@@ -52,11 +78,11 @@ pub struct Sessions {
 impl Sessions {
     pub fn new(
         (devices, servers, slots, run_digest): (usize, usize, u64, u64),
-        events: mpsc::Sender<Event>,
+        (events, report_limit): (mpsc::Sender<Event>, ReportLimit),
         metrics: Arc<Metrics>,
         security: Security,
     ) -> Sessions {
-        Sessions { devices, servers, slots, run_digest, events, metrics, security }
+        Sessions { devices, servers, slots, run_digest, events, report_limit, metrics, security }
     }
 
     /// Where a hello says the agent is in the run: its next slot, checked
@@ -72,8 +98,9 @@ impl Sessions {
 
     /// Reads an agent's stream after its hello until it ends, turning each
     /// message into an event for the slot loop. A message `to_event`
-    /// refuses ends the stream with that status and counts as invalid;
-    /// the agent (`kind`, id) may reconnect. Then `left` tells the loop.
+    /// refuses, or one over the size limit, ends the stream with that
+    /// status and counts as invalid; the agent (`kind`, id) may reconnect.
+    /// Then `left` tells the loop.
     fn forward<Up, Down>(
         &self,
         mut inbound: Streaming<Up>,
@@ -88,15 +115,16 @@ impl Sessions {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
-                let message = match inbound.next().await {
-                    Some(Ok(message)) => message,
+                let event = match inbound.next().await {
+                    Some(Ok(message)) => to_event(message),
+                    Some(Err(status)) if validate::over_limit(&status) => Err(status),
                     Some(Err(status)) => {
                         tracing::debug!(kind, id, %status, "session stream broke");
                         break;
                     }
                     None => break,
                 };
-                let event = match to_event(message) {
+                let event = match event {
                     Ok(event) => event,
                     Err(status) => {
                         this.metrics.invalid();
@@ -156,9 +184,10 @@ impl Controller for Sessions {
             .send(Event::DeviceJoined { device, next_slot, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
-        let servers = self.servers;
+        let (servers, limit) = (self.servers, self.report_limit.clone());
         let to_event = move |message: pb::DeviceUp| match message.msg {
             Some(device_up::Msg::Report(report)) => validate::device_report(&report, servers)
+                .and_then(|report| limit.check(report.slot, next_slot).map(|_| report))
                 .map(|report| Event::DeviceReport { device, report })
                 .map_err(|invalid| invalid.to_status()),
             Some(device_up::Msg::Ready(_)) => Ok(Event::DeviceReady { device }),
@@ -190,9 +219,10 @@ impl Controller for Sessions {
             .send(Event::ServerJoined { server, endpoint, next_slot, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
-        let devices = self.devices;
+        let (devices, limit) = (self.devices, self.report_limit.clone());
         let to_event = move |message: pb::ServerUp| match message.msg {
             Some(server_up::Msg::Report(report)) => validate::server_report(&report, devices)
+                .and_then(|report| limit.check(report.slot, next_slot).map(|_| report))
                 .map(|report| Event::ServerReport { server, report })
                 .map_err(|invalid| invalid.to_status()),
             Some(server_up::Msg::Hello(_)) | None => Err(Status::invalid_argument("field `msg`: expected a report")),
@@ -201,3 +231,6 @@ impl Controller for Sessions {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,7 @@
 use crate::core::{ControllerCommand, ControllerCore, ControllerEvent, CoreSettings, LoopError};
 use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, ControllerSlot, SlotJournal};
-use crate::sessions::{DeviceTx, Event, ServerTx};
+use crate::sessions::{DeviceTx, Event, ReportLimit, ServerTx};
 use qmec_model::Policy;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,10 +27,11 @@ pub struct LoopSettings {
 }
 
 /// Runs the whole run; returns the records, also when shut down mid-run.
+/// After each event the core's report limit goes to the sessions.
 pub async fn run(
     settings: LoopSettings,
     policy: Box<dyn Policy>,
-    mut events: mpsc::Receiver<Event>,
+    (mut events, report_limit): (mpsc::Receiver<Event>, ReportLimit),
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<ControllerRecords, LoopError> {
@@ -58,7 +59,9 @@ pub async fn run(
                 None => continue,
             },
         };
-        carrier.carry_out(core.handle(started.elapsed(), event));
+        let commands = core.handle(started.elapsed(), event);
+        report_limit.publish(core.report_limit());
+        carrier.carry_out(commands);
     }
     let mut records = core.outcome()?;
     records.invalid_messages += metrics.invalid_messages();

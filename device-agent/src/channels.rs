@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn a_process_uses_its_own_certificate_only_when_one_names_all_its_devices() {
         let dir = tempfile::tempdir().unwrap();
-        qmec_security::generate(dir.path(), 5, 1, 2, &[]).unwrap();
+        qmec_security::generate(dir.path(), 5, 1, 2, &[], qmec_security::Existing::Refuse).unwrap();
         assert_eq!(process_certificate(&config("0..2", dir.path())).as_deref(), Some("devices-0-1"));
         assert_eq!(process_certificate(&config("2..4", dir.path())).as_deref(), Some("devices-2-3"));
         // No such certificate, ids out of order, a single device.

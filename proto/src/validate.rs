@@ -207,6 +207,25 @@ pub fn device_report(report: &pb::DeviceReport, servers: usize) -> Result<Report
     Ok(Report { slot: report.slot, queue_bits, virtual_bits, gains: report.gains.clone() })
 }
 
+/// A report's slot, `limit` being the latest one a report may name: a
+/// device reports slot t + 1 as soon as it has slot t's decision and a
+/// server once it computed slot t, before t + 1 is announced, so one past
+/// the last announced slot is as far as a report reaches. A later one would
+/// stand as the agent's latest report, fresher than any to come.
+pub fn report_slot(slot: u64, limit: u64) -> Result<u64, Invalid> {
+    if slot > limit {
+        return Err(Invalid::new("report.slot", format!("slot {slot} is not announced yet (a report may name at most {limit})")));
+    }
+    Ok(slot)
+}
+
+/// Whether an error receiving a message is the peer's message over the
+/// stream's size limit (tonic answers `OutOfRange` before decoding it): a
+/// bad message, answered and counted as any other, not a broken stream.
+pub fn over_limit(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::OutOfRange
+}
+
 /// A server report for a run with `devices` devices.
 pub fn server_report(report: &pb::ServerReport, devices: usize) -> Result<ServerReport, Invalid> {
     if report.backlogs.len() > devices {

@@ -12,7 +12,10 @@
 //! | `devices-A-B.pem`, `devices-A-B.key` | a process running devices A…B (with `per_process` > 1): one certificate naming each of them, so the process can share its connections |
 //! | `token` | a random bearer token (64 hex characters) |
 //!
-//! Keys are written readable by the owner only.
+//! Every file is created anew (an existing one is removed first, so that no
+//! mode or link of an earlier file survives), keys and the token readable
+//! by the owner only; a folder that already holds one of them is refused
+//! unless [`Existing::Replace`] is asked for.
 
 use rand::Rng;
 use rcgen::{
@@ -34,6 +37,17 @@ pub enum CertError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("`{name}` is not a usable certificate name")]
     Name { name: String },
+    #[error("{path} already exists (replacing an earlier run's certificates takes --force)")]
+    Exists { path: PathBuf },
+}
+
+/// What [`generate`] does with files of an earlier run in its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Writes nothing and names the first one.
+    Refuse,
+    /// Removes each and writes it anew.
+    Replace,
 }
 
 /// What [`generate`] wrote.
@@ -81,10 +95,16 @@ fn usable_host(host: &str) -> bool {
             && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
 }
 
+/// Writes `path` anew: an existing file is removed first, since opening it
+/// would keep its mode (a world-writable key stays so) and follow a link.
 fn write(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
     let err = |source| CertError::Write { path: path.to_path_buf(), source };
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(err(error)),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -96,29 +116,8 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
     file.write_all(contents.as_bytes()).map_err(err)
 }
 
-/// Writes a CA, certificates for the controller, `servers` server agents
-/// and `devices` device agents, and a token into `dir`. With `per_process`
-/// above 1 it also writes one certificate per process of that many devices
-/// (`devices-A-B`, naming each device), as `qmec testbed
-/// --agents-per-process` groups them. `hosts` are extra DNS names or IP
-/// addresses put on every agent certificate (for tools that dial an agent
-/// by address on a multi-machine testbed).
-pub fn generate(dir: &Path, devices: usize, servers: usize, per_process: usize, hosts: &[String]) -> Result<Generated, CertError> {
-    if let Some(bad) = hosts.iter().find(|h| !usable_host(h)) {
-        return Err(CertError::Name { name: bad.clone() });
-    }
-    std::fs::create_dir_all(dir).map_err(|source| CertError::Write { path: dir.to_path_buf(), source })?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "qmec testbed CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    write(&ca_cert_path(dir), &ca_cert.pem(), false)?;
-    write(&dir.join("ca.key"), &ca_key.serialize_pem(), true)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    // Each certificate: its file name and the agent names it carries.
+/// Each certificate of a run: its file name and the agent names it carries.
+fn certificate_names(devices: usize, servers: usize, per_process: usize) -> Vec<(String, Vec<String>)> {
     let mut certificates: Vec<(String, Vec<String>)> = std::iter::once(controller_name())
         .chain((0..servers).map(server_name))
         .chain((0..devices).map(device_name))
@@ -132,6 +131,53 @@ pub fn generate(dir: &Path, devices: usize, servers: usize, per_process: usize, 
             }
         }
     }
+    certificates
+}
+
+/// Refuses, before anything is written, a folder holding one of `files`.
+fn refuse_existing(files: impl IntoIterator<Item = PathBuf>) -> Result<(), CertError> {
+    match files.into_iter().find(|path| path.symlink_metadata().is_ok()) {
+        Some(path) => Err(CertError::Exists { path }),
+        None => Ok(()),
+    }
+}
+
+/// Writes a CA, certificates for the controller, `servers` server agents
+/// and `devices` device agents, and a token into `dir`; files already
+/// there are refused or replaced as `existing` says. With `per_process`
+/// above 1 it also writes one certificate per process of that many devices
+/// (`devices-A-B`, naming each device), as `qmec testbed
+/// --agents-per-process` groups them. `hosts` are extra DNS names or IP
+/// addresses put on every agent certificate (for tools that dial an agent
+/// by address on a multi-machine testbed).
+pub fn generate(
+    dir: &Path,
+    devices: usize,
+    servers: usize,
+    per_process: usize,
+    hosts: &[String],
+    existing: Existing,
+) -> Result<Generated, CertError> {
+    if let Some(bad) = hosts.iter().find(|h| !usable_host(h)) {
+        return Err(CertError::Name { name: bad.clone() });
+    }
+    let certificates = certificate_names(devices, servers, per_process);
+    let token_path = dir.join("token");
+    if existing == Existing::Refuse {
+        let agent_files = certificates.iter().flat_map(|(name, _)| <[PathBuf; 2]>::from(agent_paths(dir, name)));
+        refuse_existing([ca_cert_path(dir), dir.join("ca.key"), token_path.clone()].into_iter().chain(agent_files))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|source| CertError::Write { path: dir.to_path_buf(), source })?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "qmec testbed CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    write(&ca_cert_path(dir), &ca_cert.pem(), false)?;
+    write(&dir.join("ca.key"), &ca_key.serialize_pem(), true)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
     for (name, agents) in &certificates {
         let mut sans = agents.clone();
         sans.extend(LOOPBACK_NAMES.iter().map(|s| s.to_string()));
@@ -152,7 +198,6 @@ pub fn generate(dir: &Path, devices: usize, servers: usize, per_process: usize, 
 
     let bytes: [u8; 32] = rand::rng().random();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let token_path = dir.join("token");
     write(&token_path, &format!("{token}\n"), true)?;
     Ok(Generated { dir: dir.to_path_buf(), agents: certificates.into_iter().map(|(name, _)| name).collect(), token: token_path })
 }
@@ -165,7 +210,7 @@ mod tests {
     #[test]
     fn writes_a_ca_every_agent_and_a_token() {
         let dir = tempfile::tempdir().unwrap();
-        let generated = generate(dir.path(), 3, 1, 2, &["10.0.0.7".into(), "edge.example".into()]).unwrap();
+        let generated = generate(dir.path(), 3, 1, 2, &["10.0.0.7".into(), "edge.example".into()], Existing::Refuse).unwrap();
         // Device 2 runs alone in the second process: its own certificate serves.
         assert_eq!(generated.agents, ["controller", "server-0", "device-0", "device-1", "device-2", "devices-0-1"]);
         for name in &generated.agents {
@@ -186,6 +231,28 @@ mod tests {
     #[test]
     fn a_bad_host_name_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(generate(dir.path(), 0, 0, 1, &["bad name\n".into()]), Err(CertError::Name { .. })));
+        assert!(matches!(generate(dir.path(), 0, 0, 1, &["bad name\n".into()], Existing::Refuse), Err(CertError::Name { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_of_an_earlier_run_are_refused_or_written_anew_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let private = ["ca.key", "controller.key", "device-0.key", "token"].map(|name| dir.path().join(name));
+        for path in &private {
+            std::fs::write(path, "planted").unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        let refused = generate(dir.path(), 1, 0, 1, &[], Existing::Refuse).unwrap_err();
+        assert!(matches!(&refused, CertError::Exists { path } if *path == private[0]), "{refused}");
+        assert!(refused.to_string().contains("ca.key") && refused.to_string().contains("--force"), "{refused}");
+        assert!(!dir.path().join("ca.pem").exists(), "nothing written before the refusal");
+
+        generate(dir.path(), 1, 0, 1, &[], Existing::Replace).unwrap();
+        for path in &private {
+            assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600, "{}", path.display());
+            assert_ne!(std::fs::read_to_string(path).unwrap(), "planted", "{}", path.display());
+        }
     }
 }

@@ -32,7 +32,7 @@ pub mod certs;
 pub mod limits;
 pub mod token;
 
-pub use certs::{CertError, Generated, generate};
+pub use certs::{CertError, Existing, Generated, generate};
 pub use token::{Token, TokenAttach, TokenCheck};
 
 use serde::{Deserialize, Serialize};
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn a_certificate_names_its_own_agent_only() {
         let dir = tempfile::tempdir().unwrap();
-        crate::certs::generate(dir.path(), 2, 1, 1, &[]).unwrap();
+        crate::certs::generate(dir.path(), 2, 1, 1, &[], crate::Existing::Refuse).unwrap();
         let (pem, _) = crate::certs::agent_paths(dir.path(), "device-1");
         let der = CertificateDer::from_pem_file(pem).unwrap();
         assert!(super::certificate_names(&der, "device-1"));
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn a_process_certificate_names_each_of_its_devices_only() {
         let dir = tempfile::tempdir().unwrap();
-        crate::certs::generate(dir.path(), 5, 1, 3, &[]).unwrap();
+        crate::certs::generate(dir.path(), 5, 1, 3, &[], crate::Existing::Refuse).unwrap();
         let (pem, _) = crate::certs::agent_paths(dir.path(), "devices-0-2");
         let der = CertificateDer::from_pem_file(pem).unwrap();
         for device in ["device-0", "device-1", "device-2"] {

@@ -47,9 +47,9 @@ async fn check(security: &Security, uri: &str, peer: &str, service: String) -> R
 #[tokio::test]
 async fn only_the_runs_certificates_and_token_get_through() {
     let run = tempfile::tempdir().unwrap();
-    let generated = certs::generate(run.path(), 1, 1, 1, &[]).unwrap();
+    let generated = certs::generate(run.path(), 1, 1, 1, &[], certs::Existing::Refuse).unwrap();
     let other_ca = tempfile::tempdir().unwrap();
-    certs::generate(other_ca.path(), 1, 1, 1, &[]).unwrap();
+    certs::generate(other_ca.path(), 1, 1, 1, &[], certs::Existing::Refuse).unwrap();
 
     let controller = Security::load(&config(run.path(), Some(&generated.token)), "controller").unwrap();
     let uri = serve(controller).await;
@@ -90,7 +90,7 @@ async fn only_the_runs_certificates_and_token_get_through() {
 #[tokio::test]
 async fn a_client_without_a_certificate_is_refused() {
     let run = tempfile::tempdir().unwrap();
-    certs::generate(run.path(), 1, 0, 1, &[]).unwrap();
+    certs::generate(run.path(), 1, 0, 1, &[], certs::Existing::Refuse).unwrap();
     let uri = serve(Security::load(&config(run.path(), None), "controller").unwrap()).await;
     // Trusts the CA but presents no certificate of its own.
     let ca = tonic::transport::Certificate::from_pem(std::fs::read(certs::ca_cert_path(run.path())).unwrap());

@@ -1,7 +1,8 @@
 //! The `Offload` service. Each device stream becomes a task that validates
 //! fragments and markers into [`OffloadEvent`]s for the agent's loop; results go
 //! back through a bounded sender. A bad message ends that stream with
-//! `InvalidArgument`; the server carries on.
+//! `InvalidArgument` (one over the size limit with `OutOfRange`), counted;
+//! the server carries on.
 
 use qmec_proto::pb::{self, offload_server::Offload, offload_up};
 use qmec_proto::validate;
@@ -45,6 +46,20 @@ impl OffloadService {
         self.invalid.fetch_add(1, Ordering::Relaxed);
         status
     }
+
+    /// A device's message after its hello as an event, or the status
+    /// that refuses it.
+    fn to_event(&self, device: usize, message: pb::OffloadUp) -> Result<OffloadEvent, Status> {
+        match message.msg {
+            Some(offload_up::Msg::Fragment(fragment)) => {
+                let fragment = validate::fragment(&fragment)?;
+                self.payload_bytes.fetch_add(fragment.payload_len as u64, Ordering::Relaxed);
+                Ok(OffloadEvent::Fragment { device, fragment })
+            }
+            Some(offload_up::Msg::EndOfSlot(end)) => Ok(OffloadEvent::EndOfSlot { device, slot: end.slot }),
+            _ => Err(Status::invalid_argument("field `msg`: expected a fragment or an end of slot")),
+        }
+    }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -80,28 +95,17 @@ impl Offload for OffloadService {
         tokio::spawn(async move {
             while let Some(message) = inbound.next().await {
                 let event = match message {
+                    Ok(message) => this.to_event(device, message),
+                    Err(status) if validate::over_limit(&status) => Err(status),
                     Err(status) => {
                         tracing::debug!(device, %status, "offload stream broke");
                         break;
                     }
-                    Ok(pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(fragment)) }) => {
-                        match validate::fragment(&fragment) {
-                            Ok(fragment) => {
-                                this.payload_bytes.fetch_add(fragment.payload_len as u64, Ordering::Relaxed);
-                                OffloadEvent::Fragment { device, fragment }
-                            }
-                            Err(invalid) => {
-                                tracing::warn!(device, %invalid, "invalid fragment");
-                                let _ = tx.send(Err(this.refuse(invalid.to_status()))).await;
-                                break;
-                            }
-                        }
-                    }
-                    Ok(pb::OffloadUp { msg: Some(offload_up::Msg::EndOfSlot(end)) }) => {
-                        OffloadEvent::EndOfSlot { device, slot: end.slot }
-                    }
-                    Ok(_) => {
-                        let status = Status::invalid_argument("field `msg`: expected a fragment or an end of slot");
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(status) => {
+                        tracing::warn!(device, %status, "invalid message");
                         let _ = tx.send(Err(this.refuse(status))).await;
                         break;
                     }
@@ -112,5 +116,37 @@ impl Offload for OffloadService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use qmec_proto::pb::{offload_client::OffloadClient, offload_server::OffloadServer};
+
+    #[tokio::test]
+    async fn a_message_over_the_size_limit_ends_the_stream_out_of_range_and_counts() {
+        let (_devices, devices_rx) = watch::channel(Some(1));
+        let (events_tx, mut events) = mpsc::channel(4);
+        let service = OffloadService::new(devices_rx, events_tx, Security::none());
+        let invalid = service.invalid.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = OffloadServer::new(service).max_decoding_message_size(qmec_security::limits::OFFLOAD_UP);
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(tonic::transport::Server::builder().add_service(server).serve_with_incoming(incoming));
+
+        let mut client = OffloadClient::connect(format!("http://{addr}")).await.unwrap();
+        let hello = pb::OffloadUp { msg: Some(offload_up::Msg::Hello(pb::OffloadHello { device: 0 })) };
+        let fragment = pb::FragmentData { payload: vec![0; 8 << 20], ..Default::default() };
+        let fragment = pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(fragment)) };
+        let up = tokio_stream::iter([hello, fragment]);
+        let mut down = client.offload(up).await.unwrap().into_inner();
+        // The loop's part: the stream's last sender goes once it is refused.
+        drop(events.recv().await);
+        let status = down.message().await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::OutOfRange, "{status}");
+        assert_eq!(invalid.load(Ordering::Relaxed), 1);
     }
 }

@@ -3,6 +3,7 @@
 //! `qmec testbed` or on each `qmec agent`).
 
 use anyhow::{Context, Result};
+use qmec_security::Existing;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -25,10 +26,15 @@ pub struct Args {
     /// Extra DNS names or IP addresses on every agent certificate (comma-separated).
     #[arg(long, value_delimiter = ',')]
     hosts: Vec<String>,
+    /// Replace the files of earlier certificates in --out (each is written
+    /// anew, keys owner-only); without it, a folder holding one is refused.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let generated = qmec_security::generate(&args.out, args.devices, args.servers, args.agents_per_process, &args.hosts)
+    let existing = if args.force { Existing::Replace } else { Existing::Refuse };
+    let generated = qmec_security::generate(&args.out, args.devices, args.servers, args.agents_per_process, &args.hosts, existing)
         .with_context(|| format!("writing certificates to {}", args.out.display()))?;
     println!("CA and {} agent certificates in {}", generated.agents.len(), generated.dir.display());
     println!("bearer token in {} (owner-only)", generated.token.display());

@@ -248,6 +248,38 @@ fn a_device_silent_too_long_is_decided_local() {
 }
 
 #[test]
+fn a_report_from_the_far_future_is_refused_and_its_device_goes_stale() {
+    let mut core = started(greedy_core(20));
+    assert_eq!(core.report_limit(), 1, "slot 0 announced: a report may name slot 1, no later");
+    feed(&mut core, ms(1), reports(0));
+    // Device 2's last words name slots not announced; then it goes silent.
+    feed(&mut core, ms(2), [device_report(2, 1_000_000_000_000), device_report(2, 3)]);
+    let mut stale = Vec::new();
+    for slot in 1..=STALE_SLOTS + 1 {
+        let now = wake(&mut core).0;
+        let others = reports(slot).into_iter().filter(|e| !matches!(e, ControllerEvent::DeviceReport { device: 2, .. }));
+        feed(&mut core, now + ms(1), others);
+        stale.push(journaled(&wake(&mut core).1)[0].stale_devices);
+    }
+    assert_eq!(stale, [0, 0, 0, 0, 0, 1], "stale after {STALE_SLOTS} slots, as if it had sent nothing");
+    assert_eq!(core.outcome().unwrap().invalid_messages, 2);
+}
+
+#[test]
+fn an_early_report_counts_and_an_older_one_does_not_replace_it() {
+    let mut core = started(greedy_core(10));
+    feed(&mut core, ms(1), reports(0));
+    // Slot 0 decided, slot 1 not announced yet: its reports come early, and
+    // then device 0's report of slot 0 again (resent over an older session).
+    feed(&mut core, ms(2), reports(1).into_iter().chain([device_report(0, 0)]));
+    let (_, decided) = wake(&mut core);
+    assert_eq!(slot_starts(&decided).len(), DEVICES, "slot 1 announced");
+    let record = &journaled(&decided)[0];
+    assert_eq!((record.slot, record.late_devices), (1, 0), "decided at once, on every report of slot 1");
+    assert_eq!(core.outcome().unwrap().invalid_messages, 0);
+}
+
+#[test]
 fn a_server_that_left_gets_nothing_and_is_not_waited_for() {
     let mut core = started(greedy_core(10));
     assert!(feed(&mut core, ms(1), [ControllerEvent::ServerLeft { server: 1 }]).is_empty());

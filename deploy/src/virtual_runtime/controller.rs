@@ -157,7 +157,10 @@ impl ControllerNode {
                 }),
             device_up::Msg::Report(report) => {
                 let device = self.agent_of(conn)?;
-                validate::device_report(&report, servers).map(|report| ControllerEvent::DeviceReport { device, report })
+                let limit = self.core.as_ref()?.report_limit();
+                validate::device_report(&report, servers)
+                    .and_then(|report| validate::report_slot(report.slot, limit).map(|_| report))
+                    .map(|report| ControllerEvent::DeviceReport { device, report })
             }
             device_up::Msg::Ready(_) => Ok(ControllerEvent::DeviceReady { device: self.agent_of(conn)? }),
         };
@@ -178,7 +181,10 @@ impl ControllerNode {
                     Some(Endpoint::Server(server)) => *server,
                     _ => return None,
                 };
-                validate::server_report(&report, devices).map(|report| ControllerEvent::ServerReport { server, report })
+                let limit = self.core.as_ref()?.report_limit();
+                validate::server_report(&report, devices)
+                    .and_then(|report| validate::report_slot(report.slot, limit).map(|_| report))
+                    .map(|report| ControllerEvent::ServerReport { server, report })
             }
         };
         self.checked(conn, event)
