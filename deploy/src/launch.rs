@@ -16,11 +16,23 @@ pub async fn run(config: &TestbedConfig, options: &LaunchOptions) -> Result<Laun
     let profile = options.link_profile.as_deref().map(LinkProfile::load).transpose()?;
     let profile = profile.as_ref();
     refuse_partitions(config, options.runtime).map_err(DeployError::from)?;
+    refuse_faults_beyond_the_run(config).map_err(DeployError::from)?;
     match options.runtime {
         RuntimeKind::Local => local::run(config, options, profile).await,
         RuntimeKind::Netns => netns::run(config, options, profile).await,
         RuntimeKind::Docker => docker::run(config, options, profile).await,
         RuntimeKind::Virtual => virtual_runtime::launch(config, options, profile),
+    }
+}
+
+/// A fault at a slot the run never reaches would silently not happen.
+fn refuse_faults_beyond_the_run(config: &TestbedConfig) -> Result<(), FaultError> {
+    match config.faults.iter().find(|f| f.at_slot >= config.slots) {
+        Some(fault) => Err(FaultError {
+            entry: format!("{}@{}", fault.target, fault.at_slot),
+            reason: format!("slot {} is beyond the run's {} slots (0..{})", fault.at_slot, config.slots, config.slots),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -33,5 +45,22 @@ fn refuse_partitions(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(),
             reason: "partitions run on --runtime virtual only, for now".into(),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_beyond_the_run_and_partitions_off_the_virtual_runtime_are_refused() {
+        let mut config = crate::config::tests::config();
+        config.faults = crate::faults::parse("kill:server-1@10").expect("valid");
+        let error = refuse_faults_beyond_the_run(&config).expect_err("slot 10 of 10 slots");
+        assert_eq!(error.reason, "slot 10 is beyond the run's 10 slots (0..10)");
+        config.faults = crate::faults::parse("kill:server-1@9,partition:server-0@2+3").expect("valid");
+        assert!(refuse_faults_beyond_the_run(&config).is_ok());
+        assert!(refuse_partitions(&config, RuntimeKind::Virtual).is_ok());
+        assert_eq!(refuse_partitions(&config, RuntimeKind::Netns).expect_err("netns").entry, "partition:server-0");
     }
 }

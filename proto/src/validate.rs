@@ -195,6 +195,11 @@ pub fn server_hello(hello: &pb::ServerHello, servers: usize) -> Result<(usize, S
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return Err(Invalid::new("hello.endpoint", format!("must be an http(s) URI, got `{endpoint}`")));
     }
+    // Handed to every device as it is: no line breaks or other control
+    // characters that would land in their logs and requests.
+    if let Some(at) = endpoint.find(char::is_control) {
+        return Err(Invalid::new("hello.endpoint", format!("a control character at byte {at}")));
+    }
     Ok((server, endpoint.to_string()))
 }
 
@@ -376,6 +381,9 @@ mod tests {
         assert_eq!(device_hello(&pb::DeviceHello { device: 2, next_slot: 0, run_digest: 0 }, 3).unwrap(), 2);
         let hello = pb::ServerHello { server: 0, endpoint: "127.0.0.1:5".into(), next_slot: 0, run_digest: 0 };
         assert_eq!(server_hello(&hello, 1).unwrap_err().field, "hello.endpoint");
+        let hello = pb::ServerHello { endpoint: "http://a:1/\r\nX-Injected: 1".into(), ..hello };
+        let invalid = server_hello(&hello, 1).unwrap_err();
+        assert_eq!((invalid.field.as_str(), invalid.reason.as_str()), ("hello.endpoint", "a control character at byte 11"));
     }
 
     #[test]
