@@ -98,13 +98,9 @@ impl ControllerNode {
         Some(self.next_conn)
     }
 
-    /// The run is over and the controller has left.
-    pub fn gone(&self) -> bool {
-        self.outcome.is_some() || self.policy_error.is_some()
-    }
-
+    /// The run is over and the controller has left (or never could start).
     pub fn finished(&self) -> bool {
-        self.gone()
+        self.outcome.is_some() || self.policy_error.is_some()
     }
 
     pub fn next_wake(&self) -> Option<Duration> {

@@ -46,7 +46,7 @@ impl<M: SessionMemory> Session<M> {
             return Connect::Opened;
         }
         let Some(conn) = controller.open(self.who) else {
-            if controller.gone() {
+            if controller.finished() {
                 return Connect::Gone;
             }
             effects.at(now + self.backoff.next_delay_with(rng), Happening::Reconnect(self.who));

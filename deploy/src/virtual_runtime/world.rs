@@ -104,6 +104,11 @@ impl Effects {
     pub fn at(&mut self, at: Duration, what: Happening) {
         self.0.push(Effect::At { at, what });
     }
+
+    /// Takes what was gathered, leaving this empty.
+    pub fn take(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.0)
+    }
 }
 
 /// The whole run.
@@ -403,11 +408,4 @@ fn wire_len(wire: &Wire) -> usize {
             Wire::OffloadDown(m) => m.encoded_len(),
             Wire::OffloadOpened | Wire::Closed | Wire::Broke => 0,
         }
-}
-
-impl Effects {
-    /// Takes what was gathered, leaving this empty.
-    pub fn take(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.0)
-    }
 }
