@@ -21,6 +21,24 @@ pub struct AgentRecords {
     pub device_processes: Vec<ProcessRecords>,
     /// Servers killed mid-run (their records are empty).
     pub lost_servers: Vec<usize>,
+    /// Every agent the run lost for good, servers included.
+    pub lost_agents: Vec<LostAgent>,
+}
+
+/// An agent the run lost for good: killed by the fault schedule and not
+/// started again, or dead on its own. What it had not written is missing
+/// from the records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LostAgent {
+    pub name: String,
+    /// The slot it was lost in, counted in wall time from the run's start.
+    pub slot: u64,
+    /// The fault schedule's kill, or how it exited.
+    pub cause: String,
+    /// Killed by the fault schedule (not a failure of the run by itself).
+    pub planned: bool,
+    /// Its last log lines (none for a scheduled kill).
+    pub log_tail: String,
 }
 
 /// Where the bits went across processes: what devices offloaded, servers
@@ -90,6 +108,13 @@ pub struct TestbedFigures {
     /// Servers killed mid-run.
     #[serde(default)]
     pub lost_servers: Vec<usize>,
+    /// Every agent lost for good, and when.
+    #[serde(default)]
+    pub lost_agents: Vec<LostAgent>,
+    /// Why the records do not cover the whole run (empty when they do):
+    /// a task conservation verdict over them is over part of the run only.
+    #[serde(default)]
+    pub incomplete: Vec<String>,
     /// Where the controller that finished the run started: above 0 when it
     /// was restarted mid-run (its timings cover only the slots from there).
     #[serde(default)]
@@ -150,12 +175,53 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     let slots_run = merged.slots.len() as u64;
     let figures = &mut merged.figures;
     figures.lost_servers = records.lost_servers.clone();
+    figures.lost_agents = records.lost_agents.clone();
     figures.slots_run = slots_run;
     figures.slot_ms = slot_ms;
     figures.wall_latency = LatencySummary::from_latencies(wall_latencies);
     add_controller_figures(figures, &records.controller);
     add_device_processes(figures, &records.device_processes);
     merged
+}
+
+/// Why `records` do not cover a run of `slots` slots over `devices`
+/// devices (nothing when they do): the controller's slots stop early, a
+/// device wrote no records, or a device's records stop early.
+pub fn gaps(records: &AgentRecords, slots: u64, devices: usize) -> Vec<String> {
+    let covered = |last: Option<u64>| last.map_or(0, |slot| slot + 1);
+    let mut gaps = Vec::new();
+    let controller = covered(records.controller.slots.last().map(|s| s.slot));
+    if controller < slots {
+        gaps.push(format!("the controller's records stop at slot {controller} of {slots}"));
+    }
+    let mut seen = vec![false; devices];
+    let mut short = Vec::new();
+    for device in records.device_processes.iter().flat_map(|p| &p.devices) {
+        if let Some(seen) = seen.get_mut(device.device) {
+            *seen = true;
+        }
+        let last = covered(device.slots.last().map(|s| s.slot));
+        if last < slots {
+            short.push(format!("{} (to slot {last})", device.device));
+        }
+    }
+    let missing: Vec<String> = (0..devices).filter(|&d| !seen[d]).map(|d| d.to_string()).collect();
+    if !missing.is_empty() {
+        gaps.push(format!("no records from device {}", listing(&missing)));
+    }
+    if !short.is_empty() {
+        gaps.push(format!("the records of device {} stop early", listing(&short)));
+    }
+    gaps
+}
+
+/// `items` joined, the first few only when there are many.
+fn listing(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match items.len() {
+        n if n > SHOWN => format!("{} and {} more", items[..SHOWN].join(", "), n - SHOWN),
+        _ => items.join(", "),
+    }
 }
 
 /// One slot record per slot the run had, with the controller's figures.
@@ -355,7 +421,23 @@ mod tests {
                 ProcessRecords { devices: vec![device(2, vec![10, 20])], ..Default::default() },
             ],
             lost_servers: vec![1],
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn gaps_name_every_way_the_records_fall_short_of_the_run() {
+        let mut records = sample();
+        assert_eq!(gaps(&records, 4, 3), [] as [String; 0], "slots 0..4 of 4, devices 0..3: whole");
+        assert_eq!(gaps(&records, 6, 3), [
+            "the controller's records stop at slot 4 of 6",
+            "the records of device 0 (to slot 5), 1 (to slot 5), 2 (to slot 5) stop early",
+        ]);
+        records.device_processes.pop();
+        records.device_processes[0].devices[1].slots.truncate(2);
+        assert_eq!(gaps(&records, 4, 3), ["no records from device 2", "the records of device 1 (to slot 2) stop early"]);
+        let many: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+        assert_eq!(listing(&many), "0, 1, 2, 3, 4 and 3 more");
     }
 
     #[test]

@@ -138,18 +138,15 @@ pub async fn run(
         Emulation::Off | Emulation::Userspace { .. } | Emulation::Simulated => None,
     };
     let mut agents = start_containers(&mut runtime, &project.name, &plans, links).await?;
-    // Started last: the controller.
-    if let Some(controller) = agents.last_mut() {
-        supervise::wait_for_run_start(controller, JOIN_LIMIT).await;
-    }
+    supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
     // A restart starts the agent's stopped container again.
     let name = project.name.clone();
     let mut start_again =
         supervise::start_again(&plans, |log, i| watch(&mut runtime, log, &compose::container(&name, &plans[i].name)));
-    let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
+    let lost = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline), config.slot()).await?;
     drop(agents);
     drop(project);
-    let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, lost)?;
     Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
 }
 

@@ -15,7 +15,7 @@ use qmec_linkem::LinkProfile;
 pub async fn run(config: &TestbedConfig, options: &LaunchOptions) -> Result<LaunchOutcome, LaunchError> {
     let profile = options.link_profile.as_deref().map(LinkProfile::load).transpose()?;
     let profile = profile.as_ref();
-    refuse_partitions(config, options.runtime).map_err(DeployError::from)?;
+    refuse_unsupported(config, options.runtime).map_err(DeployError::from)?;
     refuse_faults_beyond_the_run(config).map_err(DeployError::from)?;
     match options.runtime {
         RuntimeKind::Local => local::run(config, options, profile).await,
@@ -36,16 +36,26 @@ fn refuse_faults_beyond_the_run(config: &TestbedConfig) -> Result<(), FaultError
     }
 }
 
-/// Partitions are carried out on the virtual runtime only, for now: the
-/// process runtimes say so before anything starts.
-fn refuse_partitions(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(), FaultError> {
-    match config.faults.iter().find(|f| matches!(f.kind, FaultKind::Partition { .. })) {
-        Some(fault) if runtime != RuntimeKind::Virtual => Err(FaultError {
-            entry: format!("partition:{}", fault.target),
-            reason: "partitions run on --runtime virtual only, for now".into(),
-        }),
-        _ => Ok(()),
+/// Faults a runtime cannot carry out yet, refused by name before anything
+/// starts: partitions run on the virtual runtime only, and the virtual
+/// runtime kills only servers for good.
+fn refuse_unsupported(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(), FaultError> {
+    let refused = |fault: &crate::config::Fault, kind: &str, reason: &str| FaultError {
+        entry: format!("{kind}:{}", fault.target),
+        reason: reason.into(),
+    };
+    for fault in &config.faults {
+        match fault.kind {
+            FaultKind::Partition { .. } if runtime != RuntimeKind::Virtual => {
+                return Err(refused(fault, "partition", "partitions run on --runtime virtual only, for now"));
+            }
+            FaultKind::Kill if runtime == RuntimeKind::Virtual && !fault.target.starts_with("server-") => {
+                return Err(refused(fault, "kill", "the virtual runtime kills only servers for good, for now"));
+            }
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -60,7 +70,10 @@ mod tests {
         assert_eq!(error.reason, "slot 10 is beyond the run's 10 slots (0..10)");
         config.faults = crate::faults::parse("kill:server-1@9,partition:server-0@2+3").expect("valid");
         assert!(refuse_faults_beyond_the_run(&config).is_ok());
-        assert!(refuse_partitions(&config, RuntimeKind::Virtual).is_ok());
-        assert_eq!(refuse_partitions(&config, RuntimeKind::Netns).expect_err("netns").entry, "partition:server-0");
+        assert!(refuse_unsupported(&config, RuntimeKind::Virtual).is_ok());
+        assert_eq!(refuse_unsupported(&config, RuntimeKind::Netns).expect_err("netns").entry, "partition:server-0");
+        config.faults = crate::faults::parse("kill:controller@3").expect("valid");
+        assert!(refuse_unsupported(&config, RuntimeKind::Local).is_ok());
+        assert_eq!(refuse_unsupported(&config, RuntimeKind::Virtual).expect_err("virtual").entry, "kill:controller");
     }
 }

@@ -63,12 +63,12 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         }
         agents.push(agent);
     }
-    supervise::wait_for_run_start(&mut agents[0], JOIN_LIMIT).await;
+    supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
     let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &plans[i].args)?));
     // Dropping `agents` on any error kills every child.
-    let killed = supervise::supervise(&mut agents, actions, &mut start_again, None).await?;
+    let lost = supervise::supervise(&mut agents, actions, &mut start_again, None, config.slot()).await?;
     drop(agents);
-    outcome::finish(config, scenario, &out, &plans, &killed)
+    outcome::finish(config, scenario, &out, &plans, lost)
 }
 
 /// Sets the value after `flag` in `plan`'s arguments.

@@ -108,15 +108,12 @@ pub async fn run(
         }
         agents.push(agent);
     }
-    // Started last: the controller.
-    if let Some(controller) = agents.last_mut() {
-        supervise::wait_for_run_start(controller, JOIN_LIMIT).await;
-    }
+    supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
     let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &exec(i))?));
-    let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
+    let lost = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline), config.slot()).await?;
     drop(agents);
     drop(namespaces);
-    let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, lost)?;
     Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
 }
 

@@ -164,16 +164,13 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     println!("run folder: {}", args.out.display());
-    let c = &outcome.summary.tasks;
-    let verdict = format!(
-        "arrived {} = completed {} + queued {} + dropped {}",
-        c.arrived, c.completed, c.queued, c.dropped_total()
-    );
-    if !c.holds() {
-        println!("conservation: FAILED ({verdict})");
-        anyhow::bail!("task conservation failed: {verdict}");
+    match outcome.verdict() {
+        Ok(line) => println!("{line}"),
+        Err(line) => {
+            println!("{line}");
+            anyhow::bail!("the run did not pass: {line}");
+        }
     }
-    println!("conservation: holds ({verdict})");
     if let Some(duration) = args.soak {
         println!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults);
     }

@@ -29,7 +29,7 @@ mod server;
 mod session;
 mod world;
 
-use crate::collect::AgentRecords;
+use crate::collect::{AgentRecords, LostAgent};
 use crate::config::{Fault, FaultKind, LaunchOptions, TestbedConfig};
 use crate::emulation::Emulation;
 use crate::error::{DeployError, LaunchError};
@@ -105,7 +105,7 @@ pub fn run(config: &TestbedConfig, profile: Option<&LinkProfile>) -> Result<Virt
     if let Err(at) = ended {
         return Err(DeployError::Virtual(format!("the run made no end by {:.1} s of virtual time", at.as_secs_f64())));
     }
-    let records = records(&mut world, &crate::plan::device_processes(config, scenario.devices))?;
+    let records = records(&mut world, &crate::plan::device_processes(config, scenario.devices), &config.faults)?;
     Ok(VirtualRun { scenario, records, figures })
 }
 
@@ -187,8 +187,9 @@ fn server_faults(config: &TestbedConfig, names: &[String], server: usize, slot: 
     }
 }
 
-/// Every agent's records, grouped into processes as the real launch would.
-fn records(world: &mut World, processes: &[std::ops::Range<usize>]) -> Result<AgentRecords, DeployError> {
+/// Every agent's records, grouped into processes as the real launch would;
+/// a server that `faults` killed is lost at the slot they name.
+fn records(world: &mut World, processes: &[std::ops::Range<usize>], faults: &[Fault]) -> Result<AgentRecords, DeployError> {
     let controller = match world.controller.take_outcome() {
         Some(outcome) => outcome.map_err(|error| DeployError::Virtual(format!("the controller: {error}")))?,
         None => return Err(DeployError::Virtual("the controller did not finish the run".into())),
@@ -200,6 +201,10 @@ fn records(world: &mut World, processes: &[std::ops::Range<usize>]) -> Result<Ag
             None => {
                 records.servers.push(qmec_server_agent::records::ServerRecords { server: s, ..Default::default() });
                 records.lost_servers.push(s);
+                let name = format!("server-{s}");
+                let slot = faults.iter().find(|f| f.kind == FaultKind::Kill && f.target == name).map_or(0, |f| f.at_slot);
+                let cause = "killed by the fault schedule".to_string();
+                records.lost_agents.push(LostAgent { name, slot, cause, planned: true, log_tail: String::new() });
             }
         }
     }
