@@ -87,9 +87,7 @@ fn explore(seed: u64) -> Result<(), String> {
     if figures.slots_run != SLOTS {
         return Err(format!("{} of {SLOTS} slots run", figures.slots_run));
     }
-    if let Err(verdict) = outcome.verdict() {
-        return Err(verdict);
-    }
+    outcome.verdict()?;
     // After the faults, only devices that report late for good are late,
     // and only servers that are gone or slow.
     let late_devices = faults.matches("late:").count() as u32;
