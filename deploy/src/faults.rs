@@ -10,7 +10,8 @@
 //! SIGKILL to the controller at slot 50 and starts it again, on the same
 //! address with the same settings, 20 slots later; `partition:server-0@60+20`
 //! cuts server 0 off from every other agent at slot 60 for 20 slots (its
-//! traffic waits until the cut heals; the virtual runtime only, for now).
+//! link goes down in its namespace, its container leaves the docker
+//! network, or on the virtual runtime its traffic waits until the cut heals).
 //! Entries are separated by commas. Slots are counted in wall time
 //! (slot × slot length) from the controller's run-started line (its clock
 //! starts once every agent has joined), so a fault lands within a slot or
@@ -111,6 +112,9 @@ pub enum Step {
     Start,
     /// Cut the agent off from the network for this many slots.
     Cut { slots: u64 },
+    /// Join the cut agent to the network again (the cut's end, for the
+    /// runtimes whose network does not heal by itself).
+    Heal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +154,10 @@ pub fn actions(faults: &[Fault], names: &[String], slot: Duration) -> Result<Vec
                 push(at, Step::Send(Signal::Kill));
                 push(at + slot * slots as u32, Step::Start);
             }
-            FaultKind::Partition { slots } => push(at, Step::Cut { slots }),
+            FaultKind::Partition { slots } => {
+                push(at, Step::Cut { slots });
+                push(at + slot * slots as u32, Step::Heal);
+            }
             FaultKind::Late | FaultKind::Slow => {}
         }
     }
@@ -228,7 +235,7 @@ mod tests {
         assert_eq!(cut[0].kind, FaultKind::Partition { slots: 4 });
         let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0-1", "devices-2-3"].map(String::from).into();
         let steps: Vec<Step> = super::actions(&cut, &names, slot).expect("known agents").iter().map(|a| a.step).collect();
-        assert_eq!(steps, [Step::Cut { slots: 1 }, Step::Cut { slots: 4 }]);
+        assert_eq!(steps, [Step::Cut { slots: 1 }, Step::Heal, Step::Cut { slots: 4 }, Step::Heal]);
         for bad in ["partition:controller@3+2", "partition:server-0@3", "partition:server-0@3+0"] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -36,9 +36,9 @@ fn refuse_faults_beyond_the_run(config: &TestbedConfig) -> Result<(), FaultError
     }
 }
 
-/// Faults a runtime cannot carry out yet, refused by name before anything
-/// starts: partitions run on the virtual runtime only, and the virtual
-/// runtime kills only servers for good.
+/// Faults a runtime cannot carry out, refused by name before anything
+/// starts: local agents have no network of their own to partition, and the
+/// virtual runtime kills only servers for good.
 fn refuse_unsupported(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(), FaultError> {
     let refused = |fault: &crate::config::Fault, kind: &str, reason: &str| FaultError {
         entry: format!("{kind}:{}", fault.target),
@@ -46,8 +46,8 @@ fn refuse_unsupported(config: &TestbedConfig, runtime: RuntimeKind) -> Result<()
     };
     for fault in &config.faults {
         match fault.kind {
-            FaultKind::Partition { .. } if runtime != RuntimeKind::Virtual => {
-                return Err(refused(fault, "partition", "partitions run on --runtime virtual only, for now"));
+            FaultKind::Partition { .. } if runtime == RuntimeKind::Local => {
+                return Err(refused(fault, "partition", "local agents share loopback; partitions run on --runtime netns, docker or virtual"));
             }
             FaultKind::Kill if runtime == RuntimeKind::Virtual && !fault.target.starts_with("server-") => {
                 return Err(refused(fault, "kill", "the virtual runtime kills only servers for good, for now"));
@@ -71,7 +71,8 @@ mod tests {
         config.faults = crate::faults::parse("kill:server-1@9,partition:server-0@2+3").expect("valid");
         assert!(refuse_faults_beyond_the_run(&config).is_ok());
         assert!(refuse_unsupported(&config, RuntimeKind::Virtual).is_ok());
-        assert_eq!(refuse_unsupported(&config, RuntimeKind::Netns).expect_err("netns").entry, "partition:server-0");
+        assert!(refuse_unsupported(&config, RuntimeKind::Netns).is_ok());
+        assert_eq!(refuse_unsupported(&config, RuntimeKind::Local).expect_err("local").entry, "partition:server-0");
         config.faults = crate::faults::parse("kill:controller@3").expect("valid");
         assert!(refuse_unsupported(&config, RuntimeKind::Local).is_ok());
         assert_eq!(refuse_unsupported(&config, RuntimeKind::Virtual).expect_err("virtual").entry, "kill:controller");

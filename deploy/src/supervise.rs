@@ -36,6 +36,27 @@ const CONTROLLER: &str = "controller";
 /// Starts the agent named by the argument again (a `restart` fault).
 pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
 
+/// A runtime's network, as a partition fault sees it: the command (program
+/// and arguments) that takes an agent's link down or brings it up again.
+pub trait Links {
+    fn command(&self, agent: &str, up: bool) -> Option<(String, Vec<String>)>;
+}
+
+/// How long a link command may take.
+const LINK_LIMIT: Duration = Duration::from_secs(10);
+
+/// What supervision carries out besides watching: the fault schedule, with
+/// what it needs (a way to start agents again, the runtime's links), and
+/// the run's limits.
+pub struct Schedule<'a> {
+    pub actions: Vec<Action>,
+    pub start_again: StartAgain<'a>,
+    pub links: Option<&'a dyn Links>,
+    pub deadline: Option<Duration>,
+    /// The slot length the schedule counts in.
+    pub slot: Duration,
+}
+
 /// Waits (at most `limit`) until the controller says its slot clock has
 /// started, so that a fault schedule counts slots from there. Any agent
 /// that fails first (a port taken, a bad flag) fails the launch at once,
@@ -127,15 +148,10 @@ impl Watch {
     }
 }
 
-/// Runs until every agent in `agents` has exited (slots of length `slot`
-/// count the schedule's time); returns the agents lost for good.
-pub async fn supervise(
-    agents: &mut [Agent],
-    mut actions: Vec<Action>,
-    start_again: StartAgain<'_>,
-    deadline: Option<Duration>,
-    slot: Duration,
-) -> Result<Vec<LostAgent>, DeployError> {
+/// Runs until every agent in `agents` has exited, carrying out
+/// `schedule`; returns the agents lost for good.
+pub async fn supervise(agents: &mut [Agent], schedule: Schedule<'_>) -> Result<Vec<LostAgent>, DeployError> {
+    let Schedule { mut actions, start_again, links, deadline, slot } = schedule;
     let started = tokio::time::Instant::now();
     let give_up = deadline.map(|d| started + d);
     actions.reverse(); // the next one last
@@ -145,7 +161,7 @@ pub async fn supervise(
             let action = action.clone();
             actions.pop();
             if let Some(i) = agents.iter().position(|a| a.name == action.agent) {
-                act(&action, i, agents, &mut watch, start_again).await?;
+                act(&action, i, agents, &mut watch, start_again, links).await?;
             }
         }
         for (i, agent) in agents.iter_mut().enumerate() {
@@ -233,6 +249,7 @@ async fn act(
     agents: &mut [Agent],
     watch: &mut Watch,
     start_again: StartAgain<'_>,
+    links: Option<&dyn Links>,
 ) -> Result<(), DeployError> {
     let agent = &mut agents[i];
     match action.step {
@@ -256,8 +273,16 @@ async fn act(
             watch.lost.retain(|lost| lost.name != action.agent);
         }
         Step::Start => {}
-        // Refused before the run starts: see `launch::refuse_unsupported`.
-        Step::Cut { .. } => {}
+        Step::Cut { .. } | Step::Heal => {
+            let up = action.step == Step::Heal;
+            // A runtime without links had the fault refused before the run.
+            let Some((program, args)) = links.and_then(|links| links.command(&agent.name, up)) else { return Ok(()) };
+            tracing::warn!(agent = %agent.name, "fault injected: link {}", if up { "up again" } else { "cut" });
+            shell::run(&program, &args, LINK_LIMIT).await.map_err(|e| DeployError::Signal {
+                name: agent.name.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
     }
     Ok(())
 }

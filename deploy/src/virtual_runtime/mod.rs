@@ -157,6 +157,8 @@ fn schedule(faults: &[Fault], names: &[String], slot: Duration, devices: usize) 
             Step::Send(Signal::Cont) => VirtualFault::Continue(agents),
             Step::Start => VirtualFault::StartController,
             Step::Cut { slots } => VirtualFault::Partition { agents, slots: slot * slots as u32 },
+            // The virtual network heals a cut by itself at its end.
+            Step::Heal => continue,
         };
         schedule.push((action.after, fault));
     }
