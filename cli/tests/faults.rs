@@ -105,6 +105,20 @@ fn with_every_server_killed_devices_compute_locally_to_the_end() {
     assert!(local[50..].iter().all(|&bits| bits > 0.0), "devices stopped computing: {local:?}");
 }
 
+/// `qmec soak` draws schedules from its seed, runs each and passes them
+/// all (on the virtual runtime here: a second for ten runs).
+#[test]
+fn the_soak_command_runs_seeded_schedules_and_judges_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = qmec();
+    command.args(["soak", "--runtime", "virtual", "--seed", "40", "--schedules", "10", "--out"]).arg(dir.path());
+    let output = run_bounded(command, RUN_TIMEOUT);
+    assert_success(&output, "qmec soak");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.matches(": passed").count(), 10, "{stdout}");
+    assert!(stdout.contains("soak: 10 schedules") && stdout.contains("10 passed, 0 failed"), "{stdout}");
+}
+
 /// An agent that cannot start (its metrics port is taken) fails the launch
 /// at once, named with its error, not after the controller's join timeout.
 #[test]

@@ -2,7 +2,7 @@
 //! (slot records, task records, conservation) plus the testbed-only figures:
 //! wall-clock latency, decision and slot-loop time, late reports, CPU use.
 
-use qmec_controller::records::ControllerRecords;
+use qmec_controller::records::{ControllerRecords, ControllerSlot};
 use qmec_device_agent::records::{DeviceRecords, ProcessRecords};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
@@ -151,6 +151,8 @@ impl From<ProcessFigures> for (String, ProcessUsage) {
 #[derive(Debug, Clone, Default)]
 pub struct Merged {
     pub slots: Vec<SlotRecord>,
+    /// The controller's own record of each slot (late and stale counts).
+    pub controller_slots: Vec<ControllerSlot>,
     pub tasks: Vec<TaskRecord>,
     pub conservation: Conservation,
     pub figures: TestbedFigures,
@@ -159,7 +161,11 @@ pub struct Merged {
 /// Merges the agents' records, slot by slot: the controller's slots set
 /// how many there are, then every device and server adds its share.
 pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
-    let mut merged = Merged { slots: controller_slots(&records.controller), ..Merged::default() };
+    let mut merged = Merged {
+        slots: controller_slots(&records.controller),
+        controller_slots: records.controller.slots.clone(),
+        ..Merged::default()
+    };
     let mut wall_latencies = Vec::new();
     for device in records.device_processes.iter().flat_map(|p| &p.devices) {
         add_device(&mut merged, device, &records.lost_servers);

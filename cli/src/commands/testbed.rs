@@ -89,7 +89,7 @@ pub struct Args {
 }
 
 /// `90`, `90s`, `1500ms`, `10m` or `2h`.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(at) => text.split_at(at),
