@@ -46,15 +46,23 @@ pub struct LostAgent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BitConservation {
     pub device_offloaded_bits: u64,
+    /// Of those, bits a device sent and then took back from a server it
+    /// gave up on for silence: the server may have received them (a
+    /// stopped process reads them when it continues) or not (they died in
+    /// a cut connection's buffers); only the server's count can tell.
+    #[serde(default)]
+    pub device_in_doubt_bits: u64,
     pub server_received_bits: u64,
     pub server_computed_bits: u64,
     pub server_backlog_bits: u64,
 }
 
 impl BitConservation {
-    /// offloaded = received and received = computed + backlog.
+    /// offloaded = received, up to the bits in doubt, and received =
+    /// computed + backlog.
     pub fn holds(&self) -> bool {
-        self.device_offloaded_bits == self.server_received_bits
+        let surely_sent = self.device_offloaded_bits.saturating_sub(self.device_in_doubt_bits);
+        (surely_sent..=self.device_offloaded_bits).contains(&self.server_received_bits)
             && self.server_received_bits == self.server_computed_bits + self.server_backlog_bits
     }
 }
@@ -270,27 +278,28 @@ fn add_device(merged: &mut Merged, device: &DeviceRecords, lost_servers: &[usize
     figures.payload_bytes += device.payload_bytes;
     figures.requeued_fragments += device.requeued_fragments;
     figures.requeued_bits += device.requeued_bits;
-    figures.bits.device_offloaded_bits += offloaded_to_live_servers(device, lost_servers);
+    let (offloaded, in_doubt) = offloaded_to_live_servers(device, lost_servers);
+    figures.bits.device_offloaded_bits += offloaded;
+    figures.bits.device_in_doubt_bits += in_doubt;
 }
 
 /// The bits a device offloaded that the servers which wrote records
-/// received: what was not requeued, and what was requeued after the server
-/// received it (a server given up on for silence) unless the uplink never
-/// sent it; a killed server's share is left out. A device that did not
-/// count by server offloaded to all of them.
-fn offloaded_to_live_servers(device: &DeviceRecords, lost_servers: &[usize]) -> u64 {
+/// received, and how many of them are in doubt: what was not requeued, and
+/// what was requeued after the server may have received it (a server given
+/// up on for silence) unless the uplink never sent it; a killed server's
+/// share is left out. A device that did not count by server offloaded to
+/// all of them.
+fn offloaded_to_live_servers(device: &DeviceRecords, lost_servers: &[usize]) -> (u64, u64) {
     if device.offloaded_bits_by_server.is_empty() {
-        return device.counters.offloaded_bits;
+        return (device.counters.offloaded_bits, 0);
     }
     let by_server = device.offloaded_bits_by_server.iter().enumerate();
-    by_server
-        .filter(|(s, _)| !lost_servers.contains(s))
-        .map(|(s, bits)| {
-            let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
-            let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
-            (bits + requeued).saturating_sub(unsent)
-        })
-        .sum()
+    by_server.filter(|(s, _)| !lost_servers.contains(s)).fold((0, 0), |(offloaded, in_doubt), (s, bits)| {
+        let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
+        let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
+        let sent_then_requeued = requeued.saturating_sub(unsent);
+        (offloaded + bits + sent_then_requeued, in_doubt + sent_then_requeued)
+    })
 }
 
 /// One server's slots, counters and process figures.
@@ -349,6 +358,7 @@ mod tests {
     fn bits_must_balance() {
         let mut bits = BitConservation {
             device_offloaded_bits: 10,
+            device_in_doubt_bits: 0,
             server_received_bits: 10,
             server_computed_bits: 7,
             server_backlog_bits: 3,
@@ -356,6 +366,12 @@ mod tests {
         assert!(bits.holds());
         bits.server_backlog_bits = 2;
         assert!(!bits.holds());
+        // 4 bits in doubt: the servers received 6 to 10 of the 10.
+        (bits.device_in_doubt_bits, bits.server_backlog_bits) = (4, 3);
+        for (received, holds) in [(5, false), (6, true), (10, true), (11, false)] {
+            (bits.server_received_bits, bits.server_computed_bits) = (received, received - 3);
+            assert_eq!(bits.holds(), holds, "{received} received");
+        }
     }
 
     /// Three devices in two processes, two servers (server 1 killed), a
@@ -456,7 +472,7 @@ mod tests {
         assert_eq!((figures.forced_server_slots, figures.invalid_messages), (2, 6));
         // Device 0: 50 + 3 requeued - 1 unsent to server 0, server 1 lost;
         // device 1 counted no bits by server; device 2: 10 + 3 - 1.
-        assert_eq!(figures.bits.device_offloaded_bits, 64);
+        assert_eq!((figures.bits.device_offloaded_bits, figures.bits.device_in_doubt_bits), (64, 4));
         let names: Vec<&str> = figures.processes.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["controller", "server-0", "server-1", "devices-0-1", "device-2"]);
         // testbed.json keeps each process as a [name, usage] pair.

@@ -37,7 +37,10 @@ pub struct Args {
     /// Slots per run; faults fall before the last 15.
     #[arg(long, default_value_t = 60)]
     slots: u64,
-    #[arg(long, default_value_t = 20.0)]
+    /// Wall-clock slot length: 100 ms leaves the quiet tail long enough
+    /// for TCP to retransmit after a partition heals (its timer backs off
+    /// while the link is down).
+    #[arg(long, default_value_t = 100.0)]
     slot_ms: f64,
     /// Failing runs' folders go here, one per seed.
     #[arg(long, default_value = "runs/soak")]
