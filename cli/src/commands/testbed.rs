@@ -70,13 +70,14 @@ pub struct Args {
     #[arg(long, default_value_t = 600.0)]
     deadline_s: f64,
     /// Faults to inject, comma-separated: `kill:server-1@40` (SIGKILL at
-    /// slot 40), `stop:device-1@30+10` (SIGSTOP at slot 30, SIGCONT 10
-    /// slots later), `restart:controller@50+20` (SIGKILL at slot 50, started
-    /// again 20 slots later), `late:device-0@0` (reports held two slots from
-    /// slot 0), `slow:server-0@20` (results held 3/4 of a slot from slot
-    /// 20), `partition:server-0@60+20` (cut off from the network for 20
-    /// slots; virtual runtime only, for now). Every other kind on every
-    /// runtime.
+    /// slot 40, for good; any agent: the run goes on without a server or a
+    /// device process, and ends incomplete without the controller),
+    /// `stop:device-1@30+10` (SIGSTOP at slot 30, SIGCONT 10 slots later),
+    /// `restart:controller@50+20` (SIGKILL at slot 50, started again 20
+    /// slots later), `late:device-0@0` (reports held two slots from slot 0),
+    /// `slow:server-0@20` (results held 3/4 of a slot from slot 20),
+    /// `partition:server-0@60+20` (cut off from the network for 20 slots;
+    /// every runtime but local, whose agents share loopback).
     #[arg(long, default_value = "")]
     faults: String,
     /// Soak: run for this long (e.g. `60s`, `10m`, `2h`) instead of
