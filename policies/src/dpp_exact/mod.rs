@@ -20,7 +20,8 @@ pub mod simplex;
 use crate::fill::SlotLimits;
 use device::best_shares;
 use qmec_model::PolicyError;
-use simplex::DenseLp;
+use simplex::{Basis, DenseLp};
+use std::collections::HashMap;
 
 /// A certified gap: D(p) − Σ Ψ μ within this share of max(1, |Σ Ψ μ|).
 const GAP_TOL: f64 = 1e-10;
@@ -53,6 +54,23 @@ pub struct ExactSolver {
     prices: Vec<f64>,
 }
 
+/// A row of the restricted LP by what it limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Row {
+    Channel(usize),
+    Radio(usize),
+    Queue(usize),
+}
+
+/// A basis named by pairs and rows, so the next, larger restricted LP of
+/// the same slot can start from it.
+#[derive(Debug, Clone, Default)]
+struct NamedBasis {
+    basic: Vec<usize>,
+    at_upper: Vec<usize>,
+    tight: Vec<Row>,
+}
+
 /// The problem of one slot, checked: weights that cannot help (≤ 0 or not
 /// finite) are 0, and every pair's largest share is known.
 struct Slot<'a> {
@@ -69,9 +87,11 @@ impl ExactSolver {
         let mut member = vec![false; weights.len()];
         let mut pairs = slot.seed(&self.prices);
         pairs.iter().for_each(|&k| member[k] = true);
+        let mut basis = NamedBasis::default();
         loop {
             pairs.sort_unstable();
-            let (mu, prices) = slot.restricted_optimum(&pairs)?;
+            let (mu, prices, optimal) = slot.restricted_optimum(&pairs, &basis)?;
+            basis = optimal;
             let value = weights.iter().zip(&mu).filter(|(_, u)| **u > 0.0).map(|(w, u)| w * u).sum::<f64>();
             let (bound, wanted) = slot.price(&prices);
             let fresh: Vec<usize> = wanted.into_iter().filter(|&k| !member[k]).collect();
@@ -125,12 +145,14 @@ impl<'a> Slot<'a> {
     /// cover the channel [`SEED_COVER`] times (so rivals set its price), and
     /// the pairs the devices wanted at the last slot's prices.
     fn seed(&self, last_prices: &[f64]) -> Vec<usize> {
-        let mut pairs = Vec::new();
-        let mut column: Vec<usize> = Vec::with_capacity(self.devices);
+        // Gathered device by device, so the arrays are read in order.
+        let mut columns: Vec<Vec<usize>> = vec![Vec::new(); self.servers];
+        for k in (0..self.weights.len()).filter(|&k| self.usable(k)) {
+            columns[k % self.servers].push(k);
+        }
         let by_weight = |a: &usize, b: &usize| self.weights[*b].total_cmp(&self.weights[*a]);
-        for s in 0..self.servers {
-            column.clear();
-            column.extend((0..self.devices).map(|m| m * self.servers + s).filter(|&k| self.usable(k)));
+        let mut pairs = Vec::new();
+        for column in &mut columns {
             if column.len() > SEED_PER_SERVER {
                 column.select_nth_unstable_by(SEED_PER_SERVER, by_weight);
             }
@@ -166,39 +188,47 @@ impl<'a> Slot<'a> {
         (bound, wanted)
     }
 
-    /// The LP on `pairs` (sorted): μ over all pairs, and the prices of its
-    /// channel rows (0 for a server without a pair).
-    fn restricted_optimum(&self, pairs: &[usize]) -> Result<(Vec<f64>, Vec<f64>), PolicyError> {
+    /// The LP on `pairs` (sorted), started from `warm` where it fits: μ
+    /// over all pairs, the prices of its channel rows (0 for a server
+    /// without a pair) and its optimal basis.
+    fn restricted_optimum(&self, pairs: &[usize], warm: &NamedBasis) -> Result<(Vec<f64>, Vec<f64>, NamedBasis), PolicyError> {
         let columns: Vec<usize> = pairs.iter().copied().filter(|&k| self.usable(k)).collect();
         let mut mu = vec![0.0; self.weights.len()];
         let mut prices = vec![0.0; self.servers];
         if columns.is_empty() {
-            return Ok((mu, prices));
+            return Ok((mu, prices, NamedBasis::default()));
         }
         let scale = columns.iter().map(|&k| self.weights[k]).fold(0.0, f64::max);
-        let (lp, server_rows) = self.restricted_lp(&columns, scale);
-        let vertex = simplex::solve(&lp)?;
+        let (lp, rows) = self.restricted_lp(&columns, scale);
+        let vertex = simplex::solve(&lp, &local_basis(warm, &columns, &rows).unwrap_or_default())?;
         for (&k, &x) in columns.iter().zip(&vertex.x) {
             mu[k] = x;
         }
-        for (s, row) in server_rows.iter().enumerate() {
-            if let Some(row) = row {
-                prices[s] = vertex.duals[*row] * scale;
+        for (row, dual) in rows.iter().zip(&vertex.duals) {
+            if let Row::Channel(s) = row {
+                prices[*s] = dual * scale;
             }
         }
-        Ok((mu, prices))
+        let named = NamedBasis {
+            basic: vertex.basis.basic.iter().map(|&j| columns[j]).collect(),
+            at_upper: vertex.basis.at_upper.iter().map(|&j| columns[j]).collect(),
+            tight: vertex.basis.tight_rows.iter().map(|&i| rows[i]).collect(),
+        };
+        Ok((mu, prices, named))
     }
 
     /// The restricted LP, weights divided by `scale`: a channel row per
     /// server with a pair, and radio and queue rows only for devices with
     /// two pairs or more (a lone pair's limits are its upper bound). A
     /// queue row is left out where no mix of the pairs can exceed it.
-    fn restricted_lp(&self, columns: &[usize], scale: f64) -> (DenseLp, Vec<Option<usize>>) {
+    fn restricted_lp(&self, columns: &[usize], scale: f64) -> (DenseLp, Vec<Row>) {
         let mut rows: Vec<Vec<(usize, f64)>> = Vec::new();
+        let mut keys = Vec::new();
         let mut server_rows = vec![None; self.servers];
         for (j, &k) in columns.iter().enumerate() {
             let row = *server_rows[k % self.servers].get_or_insert_with(|| {
                 rows.push(Vec::new());
+                keys.push(Row::Channel(k % self.servers));
                 rows.len() - 1
             });
             rows[row].push((j, 1.0));
@@ -209,9 +239,11 @@ impl<'a> Slot<'a> {
             let end = start + columns[start..].iter().take_while(|&&k| k / self.servers == m).count();
             if end - start >= 2 {
                 rows.push((start..end).map(|j| (j, 1.0)).collect());
+                keys.push(Row::Radio(m));
                 let queue = self.limits.queue_bits[m];
                 if columns[start..end].iter().any(|&k| self.limits.slot_bits[k] > queue) {
                     rows.push((start..end).map(|j| (j, self.limits.slot_bits[columns[j]] / queue)).collect());
+                    keys.push(Row::Queue(m));
                 }
             }
             start = end;
@@ -229,6 +261,18 @@ impl<'a> Slot<'a> {
             c: columns.iter().map(|&k| self.weights[k] / scale).collect(),
             upper: columns.iter().map(|&k| self.cap(k)).collect(),
         };
-        (lp, server_rows)
+        (lp, keys)
     }
+}
+
+/// `warm` in the columns and rows of this LP; `None` if it names a pair or
+/// row this LP lacks.
+fn local_basis(warm: &NamedBasis, columns: &[usize], rows: &[Row]) -> Option<Basis> {
+    let row_index: HashMap<Row, usize> = rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+    let column = |k: &usize| columns.binary_search(k).ok();
+    Some(Basis {
+        basic: warm.basic.iter().map(column).collect::<Option<_>>()?,
+        at_upper: warm.at_upper.iter().map(column).collect::<Option<_>>()?,
+        tight_rows: warm.tight.iter().map(|r| row_index.get(r).copied()).collect::<Option<_>>()?,
+    })
 }

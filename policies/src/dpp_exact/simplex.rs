@@ -28,11 +28,22 @@ pub struct DenseLp {
     pub upper: Vec<f64>,
 }
 
-/// An optimal vertex and the duals of the rows (π ≥ 0).
+/// An optimal vertex, the duals of the rows (π ≥ 0) and its basis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vertex {
     pub x: Vec<f64>,
     pub duals: Vec<f64>,
+    pub basis: Basis,
+}
+
+/// A basis by what it fixes: the basic columns, the columns at their upper
+/// bound, and the rows whose slack is nonbasic (tight). A later LP with
+/// more columns and rows starts from it when it is still feasible there.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Basis {
+    pub basic: Vec<usize>,
+    pub at_upper: Vec<usize>,
+    pub tight_rows: Vec<usize>,
 }
 
 /// Where a nonbasic variable sits.
@@ -61,9 +72,13 @@ enum Step {
     Pivot { row: usize, leaves_at: Place },
 }
 
-/// Solves `lp` to optimality from the slack basis.
-pub fn solve(lp: &DenseLp) -> Result<Vertex, PolicyError> {
+/// Solves `lp` to optimality from `start` (columns and rows of `lp`), or
+/// from the slack basis where `start` is not a feasible basis of `lp`.
+pub fn solve(lp: &DenseLp, start: &Basis) -> Result<Vertex, PolicyError> {
     let mut tableau = Tableau::new(lp);
+    if !tableau.crash(start, lp.cols) {
+        tableau = Tableau::new(lp);
+    }
     let mut degenerate = 0;
     // Each basis is visited at most once under Bland's rule; this cap only
     // guards against a numerical loop.
@@ -94,6 +109,37 @@ impl Tableau {
         let mut upper = lp.upper.clone();
         upper.resize(width, f64::INFINITY);
         Tableau { rows, width, t, beta: lp.b.clone(), reduced, basis: (lp.cols..width).collect(), place, upper }
+    }
+
+    /// Moves from the slack basis to `start`: its upper columns flipped,
+    /// its basic columns pivoted in on its tight rows. False when that is
+    /// singular or infeasible here.
+    fn crash(&mut self, start: &Basis, cols: usize) -> bool {
+        for &j in &start.at_upper {
+            let u = self.upper[j];
+            (0..self.rows).for_each(|i| self.beta[i] -= u * self.t[i * self.width + j]);
+            self.place[j] = Place::Upper;
+        }
+        let mut open: Vec<usize> = start.tight_rows.clone();
+        for &j in &start.basic {
+            let best = open.iter().enumerate().max_by(|a, b| self.t[a.1 * self.width + j].abs().total_cmp(&self.t[b.1 * self.width + j].abs()));
+            let Some((slot, &row)) = best else { return false };
+            let pivot = self.t[row * self.width + j];
+            if pivot.abs() < PIVOT_TOL {
+                return false;
+            }
+            open.swap_remove(slot);
+            let value = self.beta[row] / pivot;
+            (0..self.rows).for_each(|i| self.beta[i] -= self.t[i * self.width + j] * value);
+            self.beta[row] = value;
+            self.place[self.basis[row]] = Place::Lower;
+            self.place[j] = Place::Basic;
+            self.basis[row] = j;
+            self.pivot(row, j);
+        }
+        // Rounding may leave a basic value a hair outside its bounds.
+        let slack = 1e-9;
+        open.is_empty() && self.basis.iter().zip(&self.beta).all(|(&v, &x)| x >= -slack && (v >= cols || x <= self.upper[v] + slack))
     }
 
     /// The nonbasic variable to move: the largest improving reduced cost,
@@ -191,7 +237,12 @@ impl Tableau {
         }
         // A slack's reduced cost is −π for its row.
         let duals = self.reduced[cols..].iter().map(|d| (-d).max(0.0)).collect();
-        Vertex { x, duals }
+        let basis = Basis {
+            basic: self.basis.iter().copied().filter(|&v| v < cols).collect(),
+            at_upper: (0..cols).filter(|&j| self.place[j] == Place::Upper).collect(),
+            tight_rows: (0..self.rows).filter(|&i| self.place[cols + i] != Place::Basic).collect(),
+        };
+        Vertex { x, duals, basis }
     }
 }
 
@@ -212,7 +263,7 @@ mod tests {
     fn a_textbook_lp_reaches_its_optimum_and_duals() {
         // max 2x + 3y s.t. x + y ≤ 4, x + 3y ≤ 6, x ≤ 10: x = 3, y = 1, π = (1.5, 0.5).
         let lp = DenseLp { rows: 2, cols: 2, a: vec![1.0, 1.0, 1.0, 3.0], b: vec![4.0, 6.0], c: vec![2.0, 3.0], upper: vec![10.0, f64::INFINITY] };
-        let vertex = solve(&lp).expect("solves");
+        let vertex = solve(&lp, &Basis::default()).expect("solves");
         assert!((vertex.x[0] - 3.0).abs() < 1e-12 && (vertex.x[1] - 1.0).abs() < 1e-12, "{vertex:?}");
         assert!((vertex.duals[0] - 1.5).abs() < 1e-12 && (vertex.duals[1] - 0.5).abs() < 1e-12, "{vertex:?}");
     }
@@ -220,8 +271,28 @@ mod tests {
     #[test]
     fn an_upper_bound_alone_is_reached_by_a_flip() {
         let lp = DenseLp { rows: 1, cols: 1, a: vec![1.0], b: vec![5.0], c: vec![1.0], upper: vec![0.5] };
-        let vertex = solve(&lp).expect("solves");
+        let vertex = solve(&lp, &Basis::default()).expect("solves");
         assert_eq!(vertex.x, vec![0.5]);
         assert_eq!(vertex.duals, vec![0.0]);
+    }
+
+    #[test]
+    fn a_start_from_the_optimal_basis_of_a_smaller_lp_reaches_the_larger_optimum() {
+        // max 2x + 3y s.t. x + y ≤ 4, x + 3y ≤ 6; then z (weight 4) joins
+        // the first row, under a third row z ≤ 1: optimum 11.5.
+        let small = DenseLp { rows: 2, cols: 2, a: vec![1.0, 1.0, 1.0, 3.0], b: vec![4.0, 6.0], c: vec![2.0, 3.0], upper: vec![10.0, 10.0] };
+        let first = solve(&small, &Basis::default()).expect("solves");
+        assert_eq!(first.basis.basic.len(), 2);
+        let large = DenseLp {
+            rows: 3,
+            cols: 3,
+            a: vec![1.0, 1.0, 1.0, 1.0, 3.0, 0.0, 0.0, 0.0, 1.0],
+            b: vec![4.0, 6.0, 1.0],
+            c: vec![2.0, 3.0, 4.0],
+            upper: vec![10.0, 10.0, 10.0],
+        };
+        let warm = solve(&large, &first.basis).expect("solves");
+        let value = 2.0 * warm.x[0] + 3.0 * warm.x[1] + 4.0 * warm.x[2];
+        assert!((value - 11.5).abs() < 1e-12, "{warm:?}");
     }
 }
