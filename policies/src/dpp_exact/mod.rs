@@ -71,6 +71,15 @@ struct NamedBasis {
     tight: Vec<Row>,
 }
 
+/// One round's restricted optimum: the positive shares (pair, μ), the
+/// prices of its channel rows (0 for a server without a pair) and its basis.
+#[derive(Debug, Clone, Default)]
+struct RoundOptimum {
+    shares: Vec<(usize, f64)>,
+    prices: Vec<f64>,
+    basis: NamedBasis,
+}
+
 /// The problem of one slot, checked: weights that cannot help (≤ 0 or not
 /// finite) are 0, and every pair's largest share is known.
 struct Slot<'a> {
@@ -90,13 +99,15 @@ impl ExactSolver {
         let mut basis = NamedBasis::default();
         loop {
             pairs.sort_unstable();
-            let (mu, prices, optimal) = slot.restricted_optimum(&pairs, &basis)?;
+            let RoundOptimum { shares, prices, basis: optimal } = slot.restricted_optimum(&pairs, &basis)?;
             basis = optimal;
-            let value = weights.iter().zip(&mu).filter(|(_, u)| **u > 0.0).map(|(w, u)| w * u).sum::<f64>();
+            let value = shares.iter().map(|&(k, x)| weights[k] * x).sum::<f64>();
             let (bound, wanted) = slot.price(&prices);
             let fresh: Vec<usize> = wanted.into_iter().filter(|&k| !member[k]).collect();
             if bound - value <= GAP_TOL * value.abs().max(1.0) {
                 self.prices.clone_from(&prices);
+                let mut mu = vec![0.0; weights.len()];
+                shares.iter().for_each(|&(k, x)| mu[k] = x);
                 return Ok(Certified { mu, value, bound, prices });
             }
             if fresh.is_empty() {
@@ -137,8 +148,10 @@ impl<'a> Slot<'a> {
         if bits > 0.0 { (queue / bits).min(1.0) } else { 1.0 }
     }
 
+    /// Whether pair k can add to the objective: a positive weight and a
+    /// positive [`Slot::cap`].
     fn usable(&self, k: usize) -> bool {
-        self.weights[k] > 0.0 && self.cap(k) > 0.0
+        self.weights[k] > 0.0 && (self.limits.slot_bits[k] <= 0.0 || self.limits.queue_bits[k / self.servers] > 0.0)
     }
 
     /// The first pairs: each server's best devices by Ψ until their caps
@@ -147,8 +160,13 @@ impl<'a> Slot<'a> {
     fn seed(&self, last_prices: &[f64]) -> Vec<usize> {
         // Gathered device by device, so the arrays are read in order.
         let mut columns: Vec<Vec<usize>> = vec![Vec::new(); self.servers];
-        for k in (0..self.weights.len()).filter(|&k| self.usable(k)) {
-            columns[k % self.servers].push(k);
+        for m in (0..self.devices).filter(|&m| self.limits.queue_bits[m] > 0.0) {
+            for (s, column) in columns.iter_mut().enumerate() {
+                let k = m * self.servers + s;
+                if self.weights[k] > 0.0 {
+                    column.push(k);
+                }
+            }
         }
         let by_weight = |a: &usize, b: &usize| self.weights[*b].total_cmp(&self.weights[*a]);
         let mut pairs = Vec::new();
@@ -188,33 +206,28 @@ impl<'a> Slot<'a> {
         (bound, wanted)
     }
 
-    /// The LP on `pairs` (sorted), started from `warm` where it fits: μ
-    /// over all pairs, the prices of its channel rows (0 for a server
-    /// without a pair) and its optimal basis.
-    fn restricted_optimum(&self, pairs: &[usize], warm: &NamedBasis) -> Result<(Vec<f64>, Vec<f64>, NamedBasis), PolicyError> {
+    /// The LP on `pairs` (sorted), started from `warm` where it fits.
+    fn restricted_optimum(&self, pairs: &[usize], warm: &NamedBasis) -> Result<RoundOptimum, PolicyError> {
         let columns: Vec<usize> = pairs.iter().copied().filter(|&k| self.usable(k)).collect();
-        let mut mu = vec![0.0; self.weights.len()];
         let mut prices = vec![0.0; self.servers];
         if columns.is_empty() {
-            return Ok((mu, prices, NamedBasis::default()));
+            return Ok(RoundOptimum { prices, ..RoundOptimum::default() });
         }
         let scale = columns.iter().map(|&k| self.weights[k]).fold(0.0, f64::max);
         let (lp, rows) = self.restricted_lp(&columns, scale);
         let vertex = simplex::solve(&lp, &local_basis(warm, &columns, &rows).unwrap_or_default())?;
-        for (&k, &x) in columns.iter().zip(&vertex.x) {
-            mu[k] = x;
-        }
+        let shares = columns.iter().copied().zip(vertex.x).filter(|&(_, x)| x > 0.0).collect();
         for (row, dual) in rows.iter().zip(&vertex.duals) {
             if let Row::Channel(s) = row {
                 prices[*s] = dual * scale;
             }
         }
-        let named = NamedBasis {
+        let basis = NamedBasis {
             basic: vertex.basis.basic.iter().map(|&j| columns[j]).collect(),
             at_upper: vertex.basis.at_upper.iter().map(|&j| columns[j]).collect(),
             tight: vertex.basis.tight_rows.iter().map(|&i| rows[i]).collect(),
         };
-        Ok((mu, prices, named))
+        Ok(RoundOptimum { shares, prices, basis })
     }
 
     /// The restricted LP, weights divided by `scale`: a channel row per
