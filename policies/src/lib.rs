@@ -27,10 +27,10 @@ pub mod lyapunov;
 pub mod random;
 pub mod share;
 
+pub use dpp_exact::{Certified, solve_exact};
 pub use dpp_greedy::DppGreedy;
 pub use greedy::Greedy;
 pub use local::Local;
-pub use dpp_exact::{Certified, ExactSolver};
 pub use lyapunov::{Lyapunov, LyapunovLp, solve_dpp_exact, solve_dpp_lp, solve_on_pairs};
 pub use random::RandomChoice;
 

@@ -9,7 +9,7 @@
 //! microlp, pairs with Ψ_ms ≤ 0 are left out (an optimum never uses them),
 //! and a queue cap is added only where it can bind, which keeps the LP small.
 
-use crate::dpp_exact::{Certified, ExactSolver};
+use crate::dpp_exact::{Certified, solve_exact};
 use crate::fill::{SlotLimits, slot_bits_and_queues};
 use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOutcome, Variable};
 use qmec_model::lyapunov::dpp_weights;
@@ -51,7 +51,7 @@ pub fn solve_dpp_exact(scenario: &Scenario, state: &SystemState) -> Result<(Matr
     let weights = dpp_weights(scenario, state);
     let (slot_bits, queue_bits) = slot_bits_and_queues(scenario, state);
     let limits = SlotLimits { servers: state.servers(), slot_bits: &slot_bits, queue_bits: &queue_bits };
-    let certified = ExactSolver::default().solve(weights.as_slice(), &limits)?;
+    let certified = solve_exact(weights.as_slice(), &limits)?;
     Ok((shares_matrix(state, certified.mu.clone())?, certified))
 }
 

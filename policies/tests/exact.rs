@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use qmec_model::{Matrix, Scenario, SystemState};
 use qmec_policies::fill::SlotLimits;
-use qmec_policies::{Certified, ExactSolver, solve_dpp_exact, solve_dpp_lp, solve_on_pairs};
+use qmec_policies::{Certified, solve_dpp_exact, solve_dpp_lp, solve_exact, solve_on_pairs};
 
 /// Violations up to this are rounding.
 const EPS: f64 = 1e-9;
@@ -56,25 +56,9 @@ proptest! {
         let limits = SlotLimits { servers, slot_bits: &slot_bits, queue_bits: &queue_bits };
         let all: Vec<usize> = (0..weights.len()).collect();
         let (_, reference) = solve_on_pairs(&weights, &limits, 1.0, &all).expect("microlp solves");
-        let certified = ExactSolver::default().solve(&weights, &limits).expect("solves");
+        let certified = solve_exact(&weights, &limits).expect("solves");
         assert_feasible(&certified.mu, &limits)?;
         assert_certified(&certified, reference, &weights)?;
-    }
-
-    /// Solving a slot again with the prices of an unrelated one (a warm
-    /// start gone stale) reaches the same optimum.
-    #[test]
-    fn stale_prices_do_not_change_the_optimum(
-        (servers, weights, slot_bits, queue_bits) in instance(),
-        stale in prop::collection::vec(0.0f64..10.0, 6),
-    ) {
-        let limits = SlotLimits { servers, slot_bits: &slot_bits, queue_bits: &queue_bits };
-        let mut warm = ExactSolver::default();
-        let shifted: Vec<f64> = weights.iter().enumerate().map(|(k, w)| w - stale[k % servers]).collect();
-        warm.solve(&shifted, &limits).expect("solves");
-        let cold = ExactSolver::default().solve(&weights, &limits).expect("solves");
-        let again = warm.solve(&weights, &limits).expect("solves");
-        assert_certified(&again, cold.value, &weights)?;
     }
 }
 
@@ -120,13 +104,13 @@ proptest! {
 #[test]
 fn weights_of_the_wrong_size_are_refused_by_name() {
     let limits = SlotLimits { servers: 2, slot_bits: &[1.0; 4], queue_bits: &[1.0; 2] };
-    let error = ExactSolver::default().solve(&[1.0; 3], &limits).expect_err("3 weights for 2 × 2");
+    let error = solve_exact(&[1.0; 3], &limits).expect_err("3 weights for 2 × 2");
     assert!(error.to_string().contains("weights has 3 entries"), "{error}");
 }
 
 #[test]
 fn a_negative_queue_is_refused_by_name() {
     let limits = SlotLimits { servers: 1, slot_bits: &[1.0], queue_bits: &[-1.0] };
-    let error = ExactSolver::default().solve(&[1.0], &limits).expect_err("negative queue");
+    let error = solve_exact(&[1.0], &limits).expect_err("negative queue");
     assert!(error.to_string().contains("queue_bits[0]"), "{error}");
 }

@@ -47,13 +47,6 @@ impl Certified {
     }
 }
 
-/// The solver, keeping the last slot's prices: the pairs the devices want
-/// at them seed the next slot's restricted LP.
-#[derive(Debug, Clone, Default)]
-pub struct ExactSolver {
-    prices: Vec<f64>,
-}
-
 /// A row of the restricted LP by what it limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Row {
@@ -89,33 +82,31 @@ struct Slot<'a> {
     limits: &'a SlotLimits<'a>,
 }
 
-impl ExactSolver {
-    /// The optimum of max Σ Ψ μ under the slot's constraints, certified.
-    pub fn solve(&mut self, weights: &[f64], limits: &SlotLimits<'_>) -> Result<Certified, PolicyError> {
-        let slot = Slot::new(weights, limits)?;
-        let mut member = vec![false; weights.len()];
-        let mut pairs = slot.seed(&self.prices);
-        pairs.iter().for_each(|&k| member[k] = true);
-        let mut basis = NamedBasis::default();
-        loop {
-            pairs.sort_unstable();
-            let RoundOptimum { shares, prices, basis: optimal } = slot.restricted_optimum(&pairs, &basis)?;
-            basis = optimal;
-            let value = shares.iter().map(|&(k, x)| weights[k] * x).sum::<f64>();
-            let (bound, wanted) = slot.price(&prices);
-            let fresh: Vec<usize> = wanted.into_iter().filter(|&k| !member[k]).collect();
-            if bound - value <= GAP_TOL * value.abs().max(1.0) {
-                self.prices.clone_from(&prices);
-                let mut mu = vec![0.0; weights.len()];
-                shares.iter().for_each(|&(k, x)| mu[k] = x);
-                return Ok(Certified { mu, value, bound, prices });
-            }
-            if fresh.is_empty() {
-                return Err(PolicyError::Solver(format!("no pair improves on a gap of {} at the restricted optimum", bound - value)));
-            }
-            fresh.iter().for_each(|&k| member[k] = true);
-            pairs.extend(fresh);
+/// The optimum of max Σ Ψ μ under the slot's constraints (`weights` Ψ,
+/// M × S row-major), certified.
+pub fn solve_exact(weights: &[f64], limits: &SlotLimits<'_>) -> Result<Certified, PolicyError> {
+    let slot = Slot::new(weights, limits)?;
+    let mut member = vec![false; weights.len()];
+    let mut pairs = slot.seed();
+    pairs.iter().for_each(|&k| member[k] = true);
+    let mut basis = NamedBasis::default();
+    loop {
+        pairs.sort_unstable();
+        let RoundOptimum { shares, prices, basis: optimal } = slot.restricted_optimum(&pairs, &basis)?;
+        basis = optimal;
+        let value = shares.iter().map(|&(k, x)| weights[k] * x).sum::<f64>();
+        let (bound, wanted) = slot.price(&prices);
+        let fresh: Vec<usize> = wanted.into_iter().filter(|&k| !member[k]).collect();
+        if bound - value <= GAP_TOL * value.abs().max(1.0) {
+            let mut mu = vec![0.0; weights.len()];
+            shares.iter().for_each(|&(k, x)| mu[k] = x);
+            return Ok(Certified { mu, value, bound, prices });
         }
+        if fresh.is_empty() {
+            return Err(PolicyError::Solver(format!("no pair improves on a gap of {} at the restricted optimum", bound - value)));
+        }
+        fresh.iter().for_each(|&k| member[k] = true);
+        pairs.extend(fresh);
     }
 }
 
@@ -155,9 +146,8 @@ impl<'a> Slot<'a> {
     }
 
     /// The first pairs: each server's best devices by Ψ until their caps
-    /// cover the channel [`SEED_COVER`] times (so rivals set its price), and
-    /// the pairs the devices wanted at the last slot's prices.
-    fn seed(&self, last_prices: &[f64]) -> Vec<usize> {
+    /// cover the channel [`SEED_COVER`] times, so rivals set its price.
+    fn seed(&self) -> Vec<usize> {
         // Gathered device by device, so the arrays are read in order.
         let mut columns: Vec<Vec<usize>> = vec![Vec::new(); self.servers];
         for m in (0..self.devices).filter(|&m| self.limits.queue_bits[m] > 0.0) {
@@ -185,11 +175,6 @@ impl<'a> Slot<'a> {
                 pairs.push(k);
             }
         }
-        if last_prices.len() == self.servers {
-            pairs.extend(self.price(last_prices).1);
-        }
-        pairs.sort_unstable();
-        pairs.dedup();
         pairs
     }
 
