@@ -12,7 +12,9 @@ const EPS: f64 = 1e-9;
 
 /// An instance: weights Ψ, slot bits b and queues Q. Weights come from a
 /// few values half of the time (ties), and include 0 and negatives; queues
-/// range from empty through tight (below one slot's bits) to loose.
+/// range from empty through tight (below one slot's bits) to loose. (Nearly
+/// empty queues are tested on their own: microlp's absolute tolerance lets
+/// it overshoot them.)
 fn instance() -> impl Strategy<Value = (usize, Vec<f64>, Vec<f64>, Vec<f64>)> {
     (1usize..=40, 1usize..=6).prop_flat_map(|(m, s)| {
         let weight = prop_oneof![Just(0.0), Just(1.0), Just(2.5), -5.0f64..0.0, 0.0f64..10.0];
@@ -99,6 +101,20 @@ proptest! {
         prop_assert!((weights.dot(&offload) - certified.value).abs() <= EPS * certified.value.abs().max(1.0));
         assert_certified(&certified, reference, weights.as_slice())?;
     }
+}
+
+/// A queue of 1e-7 bits caps the fast server's share at Q/b and leaves the
+/// rest of the radio to the free one: 1 + (Ψ₁ − Ψ₀)·Q/b₁ exactly. (microlp
+/// returns 1.00000018 here, sending 2.4e-8 bits more than the queue holds.)
+#[test]
+fn a_nearly_empty_queue_caps_the_share_exactly() {
+    let (weights, slot_bits, queue_bits) = ([1.0, 5.227681349960477], [0.0, 2.913328404292249], [1e-7]);
+    let limits = SlotLimits { servers: 2, slot_bits: &slot_bits, queue_bits: &queue_bits };
+    let certified = solve_exact(&weights, &limits).expect("solves");
+    let expected = 1.0 + (weights[1] - weights[0]) * queue_bits[0] / slot_bits[1];
+    assert!((certified.value - expected).abs() <= 1e-15, "{} vs {expected}", certified.value);
+    assert!(certified.gap() <= 1e-15 && certified.gap() >= -1e-15, "gap {}", certified.gap());
+    assert!(certified.mu[1] * slot_bits[1] <= queue_bits[0] * (1.0 + 1e-12), "sends {}", certified.mu[1] * slot_bits[1]);
 }
 
 #[test]

@@ -13,6 +13,12 @@
 //! optimum, that optimum is the LP's and D(p) is its certificate; otherwise
 //! the pairs the devices want at p join the LP and it is solved again. Pairs
 //! only join, so the loop ends (at worst with every pair).
+//!
+//! The first LP holds each server's best devices by Ψ; each later round
+//! starts from the last round's optimal basis, which stays feasible (new
+//! pairs enter at 0, and a new device row holds at the old point). A slot
+//! starts from nothing: seeding from the last slot's prices was measured
+//! slower (channels are redrawn every slot, so old prices mislead).
 
 pub mod device;
 pub mod simplex;
