@@ -9,10 +9,10 @@
 //!    bits join the server queues (they are computed from the next slot).
 
 use qmec_model::accounting::{SlotRecord, compute_power_w, transmit_power_w};
-use qmec_model::device::{DeviceModel, offload_plan};
-use qmec_model::lyapunov::dpp_weights;
+use qmec_model::device::{DeviceModel, offload_plan_into};
+use qmec_model::lyapunov::state_dpp_value;
 use qmec_model::server::ServerModel;
-use qmec_model::task::{Fragment, TaskRecord};
+use qmec_model::task::TaskRecord;
 use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SlotFigure, SystemState};
 use std::time::Instant;
 
@@ -34,6 +34,9 @@ pub struct Simulator {
     devices: Vec<DeviceModel>,
     servers: Vec<ServerModel>,
     slot: u64,
+    /// Tasks completed in the last slot: about as many complete in the
+    /// next, so its list is allocated once at about the right size.
+    completed_last_slot: usize,
 }
 
 /// What one slot produced.
@@ -54,6 +57,7 @@ impl Simulator {
             devices: (0..scenario.devices).map(|m| DeviceModel::new(scenario, seed, m)).collect(),
             servers: (0..scenario.servers).map(|s| ServerModel::new(scenario, s)).collect(),
             slot: 0,
+            completed_last_slot: 0,
         }
     }
 
@@ -74,7 +78,7 @@ impl Simulator {
         let (m_count, s_count) = (self.devices.len(), self.servers.len());
         let mut gains = Matrix::zeros(m_count, s_count);
         for (m, device) in self.devices.iter_mut().enumerate() {
-            gains.row_mut(m).copy_from_slice(&device.begin_slot());
+            device.begin_slot_into(gains.row_mut(m));
         }
         let mut server_device_bits = Matrix::zeros(m_count, s_count);
         for (s, server) in self.servers.iter().enumerate() {
@@ -113,25 +117,27 @@ impl Simulator {
         let tau = scenario.slot_seconds;
         let slot_start = self.slot as f64 * tau;
         let mut record = SlotRecord { slot: self.slot, ..SlotRecord::default() };
-        let mut completed = Vec::new();
+        let mut completed = Vec::with_capacity(self.completed_last_slot);
 
         for (s, server) in self.servers.iter_mut().enumerate() {
-            let work = server.compute(slot_start, |m| decision.cpu_hz.get(m, s));
-            record.server_computed_bits += work.bits;
-            for done in work.done {
-                completed.extend(self.devices[done.device].fragment_done(done.task, done.done_s));
-            }
+            let devices = &mut self.devices;
+            record.server_computed_bits += server.compute_each(
+                slot_start,
+                |m| decision.cpu_hz.get(m, s),
+                |done| completed.extend(devices[done.device].fragment_done(done.task, done.done_s)),
+            );
         }
 
         let mut server_free: Vec<u64> = self.servers.iter().map(|s| s.free_bits()).collect();
-        let mut in_transit: Vec<(usize, Fragment)> = Vec::new();
+        let mut plan = vec![0; server_free.len()];
         for (m, device) in self.devices.iter_mut().enumerate() {
-            let plan = offload_plan(
+            offload_plan_into(
                 decision.offload.row(m),
                 state.rates_bps.row(m),
                 tau,
                 device.queue_bits(),
                 &server_free,
+                &mut plan,
             );
             let mut sent = 0;
             for (s, &bits) in plan.iter().enumerate() {
@@ -142,7 +148,10 @@ impl Simulator {
                 sent += bits;
                 record.tx_power_w +=
                     transmit_power_w(scenario.device.tx_power_w, bits, state.rates_bps.get(m, s), tau);
-                in_transit.extend(device.take_fragments(bits).into_iter().map(|f| (s, f)));
+                // Queued at once: they are computed from the next slot on,
+                // and each device's fragments queue apart at a server.
+                let server = &mut self.servers[s];
+                device.take_fragments_each(bits, |fragment| server.accept(fragment));
             }
             let local = device.compute_locally(slot_start);
             record.compute_power_w +=
@@ -156,13 +165,11 @@ impl Simulator {
             record.arrived_bits += arrivals.bits;
             record.dropped_tasks += arrivals.dropped;
         }
-        for (s, fragment) in in_transit {
-            self.servers[s].accept(fragment);
-        }
 
         record.throughput_bits = record.local_bits + record.offloaded_bits;
         record.completed_tasks = completed.len() as u64;
-        record.dpp_value = dpp_weights(scenario, state).dot(&decision.offload);
+        self.completed_last_slot = completed.len();
+        record.dpp_value = state_dpp_value(scenario, state, &decision.offload);
         for device in &self.devices {
             let q = device.queue_bits() as f64;
             record.queue_total_bits += q;
