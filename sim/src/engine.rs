@@ -14,6 +14,7 @@ use qmec_model::lyapunov::state_dpp_value;
 use qmec_model::server::ServerModel;
 use qmec_model::task::TaskRecord;
 use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SlotFigure, SystemState};
+use crate::summary::{Summary, SummaryBuilder};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +190,15 @@ pub struct RunRecords {
     pub tasks: Vec<TaskRecord>,
 }
 
+impl RunRecords {
+    /// Keeps a slot's records and writes its figures into the slots they concern.
+    pub fn push(&mut self, outcome: SlotOutcome) {
+        self.slots.push(outcome.record);
+        self.tasks.extend(outcome.completed);
+        attach_figures(&mut self.slots, &outcome.figures);
+    }
+}
+
 /// Runs `slots` slots; `on_slot` sees each outcome (progress bars, heatmaps).
 pub fn run(
     simulator: &mut Simulator,
@@ -200,9 +210,7 @@ pub fn run(
     for _ in 0..slots {
         let outcome = simulator.step(policy)?;
         on_slot(&outcome);
-        records.slots.push(outcome.record);
-        records.tasks.extend(outcome.completed);
-        attach_figures(&mut records.slots, &outcome.figures);
+        records.push(outcome);
     }
     Ok(records)
 }
@@ -219,25 +227,44 @@ pub fn attach_figures(slots: &mut [SlotRecord], figures: &[SlotFigure]) {
     }
 }
 
-/// Runs `slots` slots and summarises them, conservation included.
+/// Runs `slots` slots and summarises them, conservation included, keeping
+/// every record in memory.
 pub fn simulate(
     scenario: &Scenario,
     seed: u64,
     policy: &mut dyn Policy,
     slots: u64,
-    on_slot: impl FnMut(&SlotOutcome),
-) -> Result<(crate::Summary, RunRecords), SimError> {
-    let mut simulator = Simulator::new(scenario, seed);
-    let records = run(&mut simulator, policy, slots, on_slot)?;
-    let summary = crate::Summary::build(
-        policy.name(),
-        scenario,
-        seed,
-        &records.slots,
-        &records.tasks,
-        simulator.conservation(),
-    );
+    mut on_slot: impl FnMut(&SlotOutcome),
+) -> Result<(Summary, RunRecords), SimError> {
+    let mut records = RunRecords::default();
+    let summary = simulate_with(scenario, seed, policy, slots, |outcome| {
+        on_slot(&outcome);
+        records.push(outcome);
+        Ok::<(), SimError>(())
+    })?;
     Ok((summary, records))
+}
+
+/// Runs `slots` slots and summarises them, conservation included, handing
+/// each outcome to `on_slot` (a run folder written as the run goes,
+/// [`crate::output::RunWriter`]) and keeping none: memory stays flat
+/// however long the run. An error from `on_slot` stops the run.
+pub fn simulate_with<E: From<SimError>>(
+    scenario: &Scenario,
+    seed: u64,
+    policy: &mut dyn Policy,
+    slots: u64,
+    mut on_slot: impl FnMut(SlotOutcome) -> Result<(), E>,
+) -> Result<Summary, E> {
+    let mut simulator = Simulator::new(scenario, seed);
+    let mut summary = SummaryBuilder::new(scenario, slots);
+    for _ in 0..slots {
+        let outcome = simulator.step(policy)?;
+        summary.add_slot(&outcome.record);
+        summary.add_tasks(&outcome.completed);
+        on_slot(outcome)?;
+    }
+    Ok(summary.finish(policy.name(), scenario, seed, simulator.conservation()))
 }
 
 impl Simulator {
