@@ -11,6 +11,10 @@ if [ "${CI:-}" = true ]; then
     export CARGO_INCREMENTAL=0
 fi
 
+# The validators cli/tests/deploy_files.rs runs on every generated
+# Kubernetes manifest (docker-compose comes with the machine).
+deploy/check/setup.sh
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else

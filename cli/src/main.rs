@@ -5,6 +5,8 @@
 
 mod commands;
 mod progress;
+mod run_folder;
+mod slot_progress;
 
 use clap::Parser;
 

@@ -161,6 +161,10 @@ pub struct Merged {
     pub slots: Vec<SlotRecord>,
     /// The controller's own record of each slot (late and stale counts).
     pub controller_slots: Vec<ControllerSlot>,
+    /// `device_queues[m]`: device m's Q after each slot (bits). Unlike the
+    /// simulator's, without its bits at the servers: server records hold
+    /// no per-device backlog.
+    pub device_queues: Vec<Vec<f64>>,
     pub tasks: Vec<TaskRecord>,
     pub conservation: Conservation,
     pub figures: TestbedFigures,
@@ -271,6 +275,7 @@ fn add_device(merged: &mut Merged, device: &DeviceRecords, lost_servers: &[usize
         r.queue_max_bits = r.queue_max_bits.max(q);
         r.virtual_total_bits += d.virtual_bits;
     }
+    record_device_queue(merged, device);
     merged.tasks.extend(device.tasks.iter().cloned());
     merged.conservation.add_device(&device.counters, device.open_tasks);
     let figures = &mut merged.figures;
@@ -281,6 +286,21 @@ fn add_device(merged: &mut Merged, device: &DeviceRecords, lost_servers: &[usize
     let (offloaded, in_doubt) = offloaded_to_live_servers(device, lost_servers);
     figures.bits.device_offloaded_bits += offloaded;
     figures.bits.device_in_doubt_bits += in_doubt;
+}
+
+/// Device `device`'s Q after each of the run's slots (0 where it
+/// recorded none), at its id in `merged.device_queues`.
+fn record_device_queue(merged: &mut Merged, device: &DeviceRecords) {
+    if merged.device_queues.len() <= device.device {
+        merged.device_queues.resize(device.device + 1, Vec::new());
+    }
+    let mut queue = vec![0.0; merged.slots.len()];
+    for d in &device.slots {
+        if let Some(q) = queue.get_mut(d.slot as usize) {
+            *q = d.queue_bits as f64;
+        }
+    }
+    merged.device_queues[device.device] = queue;
 }
 
 /// The bits a device offloaded that the servers which wrote records

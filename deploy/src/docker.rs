@@ -140,13 +140,10 @@ pub async fn run(
     let Prepared { scenario, emulation, out } = run_folder::prepare(config, options, profile)?;
     let image = crate::image::ensure(&config.exe).await.map_err(|e| LaunchError::Image(e.to_string()))?;
     let (devices, servers) = (scenario.devices, scenario.servers);
-    let server_hosts: Vec<String> = (0..servers).map(|s| format!("server-{s}")).collect();
-    let mut at = Addressing::fixed("controller", &server_hosts, compose::OUT_DIR.into());
-    at.device_link_profile = matches!(emulation, Emulation::Userspace { .. })
-        .then(|| format!("{}/link-profile.toml", compose::OUT_DIR));
     // Containers see only the run folder: the files go there.
-    at.security = run_folder::security_args(config, &out, Some(compose::OUT_DIR))?;
-    let plans = plan::agents(config, devices, servers, &at)?;
+    let security = run_folder::security_args(config, &out, Some(compose::OUT_DIR))?;
+    let userspace_links = matches!(emulation, Emulation::Userspace { .. });
+    let plans = container_plans(config, devices, servers, userspace_links, security)?;
     // Every fault must name an agent of this run.
     let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), config.slot()).map_err(DeployError::from)?;
     let project = write_compose(&out, &image, &plans)?;
@@ -170,6 +167,41 @@ pub async fn run(
     drop(project);
     let outcome = outcome::finish(config, scenario, &out, &plans, lost)?;
     Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
+}
+
+/// Every agent's plan in containers: fixed ports on container names, the
+/// run folder at `/out`, devices dialling through the link profile there
+/// when the userspace emulator runs, and `security` (the `--tls-dir` and
+/// `--token-file` flags, paths inside `/out`).
+fn container_plans(
+    config: &TestbedConfig,
+    devices: usize,
+    servers: usize,
+    userspace_links: bool,
+    security: Vec<String>,
+) -> Result<Vec<AgentPlan>, DeployError> {
+    let server_hosts: Vec<String> = (0..servers).map(|s| format!("server-{s}")).collect();
+    let mut at = Addressing::fixed("controller", &server_hosts, compose::OUT_DIR.into());
+    at.device_link_profile = userspace_links.then(|| format!("{}/link-profile.toml", compose::OUT_DIR));
+    at.security = security;
+    plan::agents(config, devices, servers, &at)
+}
+
+/// The compose file a container run of `config` writes (project
+/// `project`, image `image`, run folder `out_on_host`), for checking it
+/// with `docker-compose config` without Docker Engine: the same plans as
+/// [`run`], with `security` flags as [`run`] passes them.
+pub fn compose_yaml(
+    config: &TestbedConfig,
+    userspace_links: bool,
+    security: Vec<String>,
+    project: &str,
+    image: &str,
+    out_on_host: &str,
+) -> Result<String, DeployError> {
+    let scenario = config.scenario()?;
+    let plans = container_plans(config, scenario.devices, scenario.servers, userspace_links, security)?;
+    Ok(compose::to_yaml(&compose::build(project, image, out_on_host, &plans))?)
 }
 
 /// Writes the compose file of `plans` into the run folder; the project

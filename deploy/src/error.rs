@@ -64,6 +64,8 @@ pub enum DeployError {
     Deadline(Duration),
     #[error("virtual run: {0}")]
     Virtual(String),
+    #[error("writing the compose file: {0}")]
+    Compose(#[from] serde_yaml::Error),
 }
 
 /// What the launcher returns: a failed run, or a runtime or link emulation

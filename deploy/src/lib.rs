@@ -76,6 +76,7 @@ pub mod virtual_runtime;
 
 pub use collect::{BitConservation, Merged, Percentiles, ProcessFigures, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
+pub use docker::compose_yaml;
 pub use emulation::Emulation;
 pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};
 pub use launch::run;

@@ -75,7 +75,23 @@ pub fn finish(
     }
     let outcome = summarise(config, scenario, &records);
     write(out, &outcome, &records)?;
+    remove_empty_logs(&out.join("logs"));
     Ok(outcome)
+}
+
+/// Removes the agents' logs that stayed empty (most do: agents log only
+/// warnings), and `logs/` itself when nothing is left, so the run folder
+/// holds only files with something in them. Best effort: a log that cannot
+/// be removed is only clutter.
+fn remove_empty_logs(logs: &Path) {
+    let Ok(entries) = std::fs::read_dir(logs) else { return };
+    for entry in entries.flatten() {
+        if entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    // Fails, as it should, while a non-empty log remains.
+    let _ = std::fs::remove_dir(logs);
 }
 
 /// Every agent's records from `out/records/NAME.json` (NAME from
@@ -122,8 +138,15 @@ fn journaled(path: &Path) -> Result<ControllerRecords, DeployError> {
 pub fn summarise(config: &TestbedConfig, scenario: Scenario, records: &AgentRecords) -> TestbedOutcome {
     let mut merged = collect::merge(records, config.slot_ms);
     merged.figures.incomplete = collect::gaps(records, config.slots, scenario.devices);
-    let summary =
-        Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
+    let summary = Summary::build(
+        &records.controller.policy,
+        &scenario,
+        config.seed,
+        &merged.slots,
+        &merged.device_queues,
+        &merged.tasks,
+        merged.conservation.clone(),
+    );
     TestbedOutcome { scenario, summary, merged }
 }
 
@@ -174,22 +197,23 @@ pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecord
     writer.flush().map_err(io(path))
 }
 
-/// The testbed-only lines printed under the summary table.
-pub fn figures_table(figures: &TestbedFigures) -> String {
+/// The testbed-only lines printed under the summary table. Wall-clock
+/// figures say so: the summary above it counts model time (slots × τ).
+pub fn figures_table(figures: &TestbedFigures, devices: usize) -> String {
     let ms = |s: f64| format!("{:.3}", s * 1e3);
     let mut out = String::new();
     let mut line = |label: &str, value: String| {
         out.push_str(format!("{label:<34}{value:>14}").trim_end());
         out.push('\n');
     };
-    line("wall latency p50 (ms)", ms(figures.wall_latency.p50_s));
-    line("wall latency p95 (ms)", ms(figures.wall_latency.p95_s));
-    line("wall latency p99 (ms)", ms(figures.wall_latency.p99_s));
-    line("wall latency max (ms)", ms(figures.wall_latency.max_s));
+    line("wall latency p50 (ms, measured)", ms(figures.wall_latency.p50_s));
+    line("wall latency p95 (ms, measured)", ms(figures.wall_latency.p95_s));
+    line("wall latency p99 (ms, measured)", ms(figures.wall_latency.p99_s));
+    line("wall latency max (ms, measured)", ms(figures.wall_latency.max_s));
     line("decision p50 / p99 (ms)", format!("{} / {}", ms(figures.decision.p50_s), ms(figures.decision.p99_s)));
     line("slot loop p50 / p99 (ms)", format!("{} / {}", ms(figures.slot_loop.p50_s), ms(figures.slot_loop.p99_s)));
     line("slot loop max (ms)", ms(figures.slot_loop.max_s));
-    line("late device reports", figures.late_device_reports.to_string());
+    line("late device reports", late_reports(figures.late_device_reports, figures.slots_run * devices as u64));
     line("device-slots decided local (stale)", figures.stale_device_slots.to_string());
     line("late server reports", figures.late_server_reports.to_string());
     line("slots without a decision", figures.undecided_device_slots.to_string());
@@ -215,4 +239,61 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
         line(&format!("cpu / peak memory {}", process.name), format!("{cpu:.1} % / {mib:.0} MiB"));
     }
     out
+}
+
+/// A share of late reports above this is worth acting on: the controller
+/// then decides that many device-slots on stale state.
+pub const LATE_SHARE_WORTH_ACTING_ON: f64 = 0.01;
+
+/// `late` of `reports` device reports, with their share and a judgement:
+/// "10 of 10,000 (0.10 %): fine".
+pub fn late_reports(late: u64, reports: u64) -> String {
+    let share = if reports > 0 { late as f64 / reports as f64 } else { 0.0 };
+    let judgement = if share <= LATE_SHARE_WORTH_ACTING_ON {
+        "fine (≤ 1 %)"
+    } else {
+        "high (> 1 %): raise --slot-ms or --report-deadline"
+    };
+    format!("{} of {} ({:.2} %): {judgement}", thousands(late), thousands(reports), share * 100.0)
+}
+
+/// `10000` as `10,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{late_reports, remove_empty_logs};
+
+    #[test]
+    fn late_reports_come_with_their_share_and_a_judgement() {
+        assert_eq!(late_reports(10, 10_000), "10 of 10,000 (0.10 %): fine (≤ 1 %)");
+        assert_eq!(late_reports(0, 0), "0 of 0 (0.00 %): fine (≤ 1 %)");
+        assert!(late_reports(300, 1_000).starts_with("300 of 1,000 (30.00 %): high"));
+    }
+
+    #[test]
+    fn only_empty_logs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::fs::write(logs.join("empty.log"), "").unwrap();
+        std::fs::write(logs.join("said.log"), "warning").unwrap();
+        remove_empty_logs(&logs);
+        assert!(!logs.join("empty.log").exists() && logs.join("said.log").exists());
+        std::fs::remove_file(logs.join("said.log")).unwrap();
+        std::fs::write(logs.join("empty.log"), "").unwrap();
+        remove_empty_logs(&logs);
+        assert!(!logs.exists(), "a folder of empty logs goes too");
+    }
 }

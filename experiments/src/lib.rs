@@ -25,7 +25,7 @@ pub mod suites;
 use qmec_catalog::PolicySpec;
 use std::path::{Path, PathBuf};
 
-pub use report::{Claim, Section, Verdict, write_report};
+pub use report::{Claim, QUICK_MODE_NOTE, Section, Verdict, shown_verdict, write_report};
 
 /// The catalog's name (and the experiments' label) of the shipped QNN: the
 /// QNN every experiment compares, and the one the paper's claims are
@@ -38,7 +38,7 @@ pub struct Settings {
     /// Folder for all files; each experiment writes into `out/NAME/`.
     pub out: PathBuf,
     pub seeds: u64,
-    /// Short runs that finish the whole set in about two minutes.
+    /// Short runs and small budgets: indicative figures in seconds.
     pub quick: bool,
     /// Learned policies to compare beside the classical ones: the shipped
     /// `qnn` by default ([`Settings::new`]), then whatever `convergence`
@@ -52,6 +52,24 @@ impl Settings {
     /// Settings that compare the shipped QNN beside the classical baselines.
     pub fn new(out: PathBuf, seeds: u64, quick: bool, qmec_binary: Option<PathBuf>) -> Settings {
         Settings { out, seeds, quick, learned: vec![PolicySpec::named(SHIPPED_QNN)], qmec_binary }
+    }
+
+    /// A figure's title; in quick mode a second line says the figure is
+    /// indicative.
+    pub fn title(&self, title: &str) -> String {
+        if self.quick { format!("{title}\n{QUICK_MODE_NOTE}") } else { title.to_string() }
+    }
+
+    /// The title of a figure whose points are means over `runs` runs (one
+    /// per seed): with too few for an interval, a line says it has no band.
+    pub fn title_over_runs(&self, title: &str, runs: usize) -> String {
+        let mut title = self.title(title);
+        if runs < stats::MIN_SAMPLES_FOR_INTERVAL {
+            let min = stats::MIN_SAMPLES_FOR_INTERVAL;
+            let sep = if self.quick { "; " } else { "\n" };
+            title.push_str(&format!("{sep}mean of {runs} run(s) per point: no 95 % band (it needs {min})"));
+        }
+        title
     }
 
     /// `full` slots normally, `quick` slots with `--quick`.

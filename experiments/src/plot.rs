@@ -1,6 +1,7 @@
 //! Figures, each written as PNG and SVG from one drawing routine: line charts
 //! with 95 % confidence bands, and heatmaps. Titles, axis labels with units
-//! and legends are always drawn.
+//! and legends are always drawn; legends and colour bars sit beside the plot,
+//! never over the data, and integer axes get integer ticks.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -34,9 +35,15 @@ pub struct Chart<'a> {
     pub x_label: &'a str,
     pub y_label: &'a str,
     pub series: &'a [Series],
+    /// The least value the quantity can take (`Some(0.0)` for throughput,
+    /// power, queues, latency): bands and the axis stop there.
+    pub floor: Option<f64>,
 }
 
 const SIZE: (u32, u32) = (900, 560);
+/// Width of the legend or colour bar beside the plot.
+const SIDE_WIDTH: u32 = 190;
+const FONT: &str = "sans-serif";
 
 /// Writes `stem.png` and `stem.svg`; returns both paths.
 pub fn line_chart(stem: &Path, chart: &Chart) -> Result<Vec<PathBuf>, PlotError> {
@@ -55,6 +62,8 @@ pub struct Heatmap<'a> {
     pub title: &'a str,
     pub x_label: &'a str,
     pub y_label: &'a str,
+    /// What a cell's colour means, above the colour bar.
+    pub value_label: &'a str,
     pub values: &'a [Vec<f64>],
 }
 
@@ -93,13 +102,63 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
+/// Draws `title` above the figure, its first line as the caption and any
+/// further lines (notes: quick mode, too few seeds for a band) smaller
+/// beneath it; returns the area left below.
+fn titled<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str) -> Result<DrawingArea<DB, Shift>, String> {
+    let mut lines = title.lines();
+    let mut area = root.titled(lines.next().unwrap_or_default(), (FONT, 22)).map_err(text)?;
+    for note in lines {
+        area = area.titled(note, (FONT, 15).into_font().color(&RGBColor(90, 90, 90))).map_err(text)?;
+    }
+    Ok(area)
+}
+
+/// A series' band clipped at the chart's floor: (x, low, high).
+fn clipped_band(series: &Series, floor: Option<f64>) -> Vec<(f64, f64, f64)> {
+    let clip = |v: f64| floor.map_or(v, |f| v.max(f));
+    series.points.iter().map(|p| (p.0, clip(p.2), clip(p.3))).collect()
+}
+
+/// Whether every value is a whole number (slots, device counts, sizes).
+fn all_integers(mut values: impl Iterator<Item = f64>) -> bool {
+    values.all(|v| v.is_finite() && (v - v.round()).abs() < 1e-9)
+}
+
+/// How many tick labels an axis over `range` gets: on an integer axis no
+/// more than there are integers in it, so no tick falls between two.
+fn tick_count(range: (f64, f64), integer: bool) -> usize {
+    let most = 10;
+    if integer { ((range.1 - range.0).floor() as usize + 1).clamp(2, most) } else { most }
+}
+
+/// A tick label: whole numbers without `.0`, others with up to 3 decimals
+/// (scientific below 0.01).
+fn tick(v: &f64) -> String {
+    let v = *v;
+    if (v - v.round()).abs() < 1e-9 {
+        return format!("{:.0}", v.round());
+    }
+    if v.abs() < 1e-2 {
+        return format!("{v:.1e}");
+    }
+    let fixed = format!("{v:.3}");
+    fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
+    let root = titled(root, chart.title)?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
+    let bands: Vec<Vec<(f64, f64, f64)>> = chart.series.iter().map(|s| clipped_band(s, chart.floor)).collect();
     let x_range = padded_range(points().map(|p| p.0));
-    let y_range = padded_range(points().flat_map(|p| [p.2, p.3]));
-    let mut ctx = ChartBuilder::on(&root)
-        .caption(chart.title, ("sans-serif", 22))
+    let mut y_range = padded_range(bands.iter().flatten().flat_map(|b| [b.1, b.2]).chain(points().map(|p| p.1)));
+    if let Some(floor) = chart.floor {
+        y_range.0 = y_range.0.max(floor);
+    }
+    let x_integer = all_integers(points().map(|p| p.0));
+    let mut ctx = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -108,45 +167,51 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -
     ctx.configure_mesh()
         .x_desc(chart.x_label)
         .y_desc(chart.y_label)
-        .label_style(("sans-serif", 14))
+        .x_labels(tick_count(x_range, x_integer))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style((FONT, 14))
         .draw()
         .map_err(text)?;
-    for (i, series) in chart.series.iter().enumerate() {
+    let mut legend = Vec::new();
+    for (i, (series, band)) in chart.series.iter().zip(&bands).enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        if series.points.iter().any(|p| p.2 < p.3) {
-            let band: Vec<(f64, f64)> = series
-                .points
-                .iter()
-                .map(|p| (p.0, p.3))
-                .chain(series.points.iter().rev().map(|p| (p.0, p.2)))
-                .collect();
-            ctx.draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+        if band.iter().any(|b| b.1 < b.2) {
+            let outline: Vec<(f64, f64)> =
+                band.iter().map(|b| (b.0, b.2)).chain(band.iter().rev().map(|b| (b.0, b.1))).collect();
+            ctx.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.15).filled())))
                 .map_err(text)?;
         }
         ctx.draw_series(LineSeries::new(series.points.iter().map(|p| (p.0, p.1)), color.stroke_width(2)))
-            .map_err(text)?
-            .label(series.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            .map_err(text)?;
         if series.points.len() <= 30 {
             ctx.draw_series(series.points.iter().map(|p| Circle::new((p.0, p.1), 3, color.filled())))
                 .map_err(text)?;
         }
+        legend.push((series.label.as_str(), color));
     }
-    ctx.configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(text)?;
+    draw_legend(&side, &legend)?;
     root.present().map_err(text)
+}
+
+/// One line per series in the area beside the plot: a stroke of its
+/// colour and its label.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(&str, RGBAColor)]) -> Result<(), String> {
+    for (i, (label, color)) in entries.iter().enumerate() {
+        let y = 30 + 24 * i as i32;
+        area.draw(&PathElement::new(vec![(4, y), (28, y)], color.stroke_width(3))).map_err(text)?;
+        area.draw(&Text::new(label.to_string(), (34, y - 8), (FONT, 15))).map_err(text)?;
+    }
+    Ok(())
 }
 
 fn draw_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &Heatmap) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
+    let root = titled(root, map.title)?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
     let rows = map.values.len().max(1);
     let cols = map.values.iter().map(Vec::len).max().unwrap_or(0).max(1);
-    let mut ctx = ChartBuilder::on(&root)
-        .caption(map.title, ("sans-serif", 22))
+    let mut ctx = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -156,7 +221,11 @@ fn draw_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &Heatmap)
         .disable_mesh()
         .x_desc(map.x_label)
         .y_desc(map.y_label)
-        .label_style(("sans-serif", 14))
+        .x_labels(tick_count((0.0, cols as f64), true))
+        .y_labels(tick_count((0.0, rows as f64), true))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style((FONT, 14))
         .draw()
         .map_err(text)?;
     let cells = map.values.iter().enumerate().flat_map(|(r, row)| {
@@ -167,5 +236,46 @@ fn draw_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &Heatmap)
         })
     });
     ctx.draw_series(cells).map_err(text)?;
+    draw_colour_bar(&side, map.value_label)?;
     root.present().map_err(text)
+}
+
+/// A vertical Viridis bar from 0 (bottom) to 1 (top), ticked at 0, 0.5
+/// and 1 and named by `label`.
+fn draw_colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, label: &str) -> Result<(), String> {
+    let (top, height, left, width): (i32, i32, i32, i32) = (40, 380, 20, 26);
+    for step in 0..height {
+        let value = 1.0 - f64::from(step) / f64::from(height - 1);
+        let y = top + step;
+        let colour = ViridisRGB::get_color(value);
+        area.draw(&Rectangle::new([(left, y), (left + width, y + 1)], colour.filled())).map_err(text)?;
+    }
+    area.draw(&Rectangle::new([(left, top), (left + width, top + height)], BLACK.stroke_width(1))).map_err(text)?;
+    for (value, at) in [(1.0, 0), (0.5, height / 2), (0.0, height)] {
+        area.draw(&Text::new(tick(&value), (left + width + 6, top + at - 7), (FONT, 14))).map_err(text)?;
+    }
+    area.draw(&Text::new(label.to_string(), (left - 4, top - 26), (FONT, 15))).map_err(text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_drop_the_decimal_point_on_whole_numbers() {
+        assert_eq!(tick(&200.0), "200");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(tick(&1.5), "1.5");
+        assert_eq!(tick(&0.004), "4.0e-3");
+        assert_eq!(tick_count((0.0, 3.0), true), 4);
+        assert_eq!(tick_count((0.0, 2000.0), true), 10);
+    }
+
+    #[test]
+    fn bands_stop_at_the_floor() {
+        let series = Series { label: "a".into(), points: vec![(0.0, 1.0, -75.0, 9.0)] };
+        assert_eq!(clipped_band(&series, Some(0.0)), vec![(0.0, 0.0, 9.0)]);
+        assert_eq!(clipped_band(&series, None), vec![(0.0, -75.0, 9.0)]);
+    }
 }

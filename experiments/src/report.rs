@@ -75,21 +75,39 @@ pub fn write_csv(path: &Path, headers: &[&str], rows: &[Vec<String>]) -> Result<
     Ok(path.to_path_buf())
 }
 
+/// What quick mode's figures and verdicts are worth, said wherever they
+/// are shown (terminal, report, figure titles).
+pub const QUICK_MODE_NOTE: &str = "quick mode: indicative only";
+
+/// A verdict as shown to a reader: in quick mode, marked indicative.
+pub fn shown_verdict(verdict: Verdict, quick: bool) -> String {
+    if quick { format!("{} ({QUICK_MODE_NOTE})", verdict.as_str()) } else { verdict.as_str().to_string() }
+}
+
 /// Writes `report.md` (and `claims.json`) into `out`.
-pub fn write_report(out: &Path, sections: &[Section], command: &str) -> Result<PathBuf, ExperimentError> {
+pub fn write_report(out: &Path, sections: &[Section], command: &str, quick: bool) -> Result<PathBuf, ExperimentError> {
     let mut md = String::new();
     let _ = writeln!(md, "# qmec experiment report\n");
+    if quick {
+        let _ = writeln!(
+            md,
+            "**Quick mode (`--quick`): short runs, few seeds and small training budgets. Every figure and \
+             verdict below is indicative only; run without `--quick` to test the papers' claims.**\n"
+        );
+    }
     let _ = writeln!(
         md,
         "Produced by `{command}`. Every number below was measured by this run; nothing is tuned to meet a \
-         paper's figure. Intervals are 95 % Student-t intervals over seeds.\n"
+         paper's figure. Intervals are 95 % Student-t intervals over seeds, shown only where at least {} \
+         seeds ran (fewer: the mean alone, marked so).\n",
+        crate::stats::MIN_SAMPLES_FOR_INTERVAL
     );
     let claims: Vec<&Claim> = sections.iter().flat_map(|s| &s.claims).collect();
     let _ = writeln!(md, "## Claims\n");
     let _ = writeln!(md, "| paper | claim | qmec measured | verdict | why |");
     let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
     for c in &claims {
-        let _ = writeln!(md, "| {} | {} | {} | **{}** | {} |", c.source, c.claim, c.measured, c.verdict.as_str(), c.why);
+        let _ = writeln!(md, "| {} | {} | {} | **{}** | {} |", c.source, c.claim, c.measured, shown_verdict(c.verdict, quick), c.why);
     }
     for section in sections {
         let _ = writeln!(md, "\n## {} (`{}`)\n", section.title, section.name);

@@ -55,7 +55,7 @@ fn series_from_windows(label: &str, per_seed: &[Vec<f64>], window: usize) -> Ser
             }
             let e = estimate(&values);
             let x = (w * window) as f64 + window as f64 / 2.0;
-            Some((x, e.mean, e.low(), e.high()))
+            Some(e.plotted(x))
         })
         .collect();
     Series { label: label.into(), points }

@@ -4,6 +4,10 @@
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+/// Fewer samples than this give a mean without an interval: two seeds'
+/// t-interval (t = 12.7) is wider than most values it would bound.
+pub const MIN_SAMPLES_FOR_INTERVAL: usize = 3;
+
 /// A mean with its 95 % confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Estimate {
@@ -22,9 +26,26 @@ impl Estimate {
         self.mean + self.half_width
     }
 
-    /// `12.3 ± 0.4`, with `digits` decimals.
+    /// A plotted point at `x`: (x, mean, low, high), with no band where
+    /// too few samples back the interval.
+    pub fn plotted(&self, x: f64) -> (f64, f64, f64, f64) {
+        if self.has_interval() { (x, self.mean, self.low(), self.high()) } else { (x, self.mean, self.mean, self.mean) }
+    }
+
+    /// Whether enough samples back the interval to show it.
+    pub fn has_interval(&self) -> bool {
+        self.samples >= MIN_SAMPLES_FOR_INTERVAL
+    }
+
+    /// `12.3 ± 0.4`, with `digits` decimals; `12.3 (2 seeds, no interval)`
+    /// with too few samples for an interval.
     pub fn display(&self, digits: usize) -> String {
-        format!("{:.digits$} ± {:.digits$}", self.mean, self.half_width)
+        if self.has_interval() {
+            format!("{:.digits$} ± {:.digits$}", self.mean, self.half_width)
+        } else {
+            let seeds = if self.samples == 1 { "1 seed".to_string() } else { format!("{} seeds", self.samples) };
+            format!("{:.digits$} ({seeds}, no interval)", self.mean)
+        }
     }
 }
 
@@ -71,6 +92,13 @@ mod tests {
         assert!((e.mean - 2.5).abs() < 1e-12);
         assert!((e.half_width - 2.0540).abs() < 1e-3, "{}", e.half_width);
         assert_eq!(estimate(&[7.0]).half_width, 0.0);
+    }
+
+    #[test]
+    fn fewer_than_three_samples_show_no_interval() {
+        assert_eq!(estimate(&[1.0, 2.0, 3.0]).display(1), "2.0 ± 2.5");
+        assert_eq!(estimate(&[1.0, 2.0]).display(2), "1.50 (2 seeds, no interval)");
+        assert_eq!(estimate(&[7.0]).display(0), "7 (1 seed, no interval)");
     }
 
     #[test]

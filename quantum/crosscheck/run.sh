@@ -29,8 +29,12 @@ fi
 packages=("pennylane==$pennylane_version" "pennylane-lightning==$lightning_version"
     "qiskit==$qiskit_version" "qiskit-qasm3-import==$qasm3_import_version")
 if ! "$venv/bin/python" -c "import pennylane, pennylane_lightning, qiskit, qiskit_qasm3_import" 2>/dev/null; then
-    echo "installing ${packages[*]} into $venv"
-    "$venv/bin/pip" install --quiet "${packages[@]}"
+    # First use only (the venv is cached): a few hundred MB, minutes on a
+    # slow link, so pip's own progress is shown (bars on a terminal, one
+    # line per package otherwise).
+    echo "installing into $venv (first use only; cached afterwards):"
+    printf '  %s\n' "${packages[@]}"
+    "$venv/bin/pip" install --progress-bar on "${packages[@]}"
 fi
 
 work=$(mktemp -d)

@@ -3,7 +3,7 @@
 //! Prints solve time and optimality gap per solver and size, like
 //! `qmec qubo --bench`, and can export the instances for neal_peer.py.
 
-use qmec_qubo::bench::{ladder, parse_size};
+use qmec_qubo::bench::{LadderEvent, ladder, parse_size};
 
 fn main() -> Result<(), qmec_qubo::QuboError> {
     // cargo passes `--bench`; the positional arguments follow.
@@ -29,8 +29,10 @@ fn main() -> Result<(), qmec_qubo::QuboError> {
         .split(',')
         .map(str::to_string)
         .collect();
-    ladder(&sizes, seed, &solvers, export.as_deref(), |l| {
-        println!("{l}")
+    ladder(&sizes, seed, &solvers, export.as_deref(), |event| {
+        if let LadderEvent::Line(line) = event {
+            println!("{line}");
+        }
     })?;
     Ok(())
 }

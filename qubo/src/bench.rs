@@ -92,11 +92,18 @@ pub fn solver_rows(
     let optimum = exact_optimum(aq).map(|s| s.cost);
     names
         .iter()
-        .map(|name| {
-            let row = by_name(name, seed).and_then(|mut s| time_solver(s.as_mut(), aq, optimum));
-            (name.clone(), row)
-        })
+        .map(|name| (name.clone(), solve_named(name, aq, optimum, seed)))
         .collect()
+}
+
+/// The solver called `name`, timed on `aq`.
+fn solve_named(
+    name: &str,
+    aq: &AssignmentQubo,
+    optimum: Option<f64>,
+    seed: u64,
+) -> Result<SolverRow, QuboError> {
+    by_name(name, seed).and_then(|mut s| time_solver(s.as_mut(), aq, optimum))
 }
 
 /// A baseline or solver in the latency study.
@@ -244,7 +251,17 @@ pub fn within_reach(solver: &str, devices: usize, servers: usize) -> bool {
 pub fn header() -> String {
     format!(
         "{:<17} {:>6} {:>6} {:>14} {:>10} {:>11} {:>9} {:>8}",
-        "solver", "M×S", "vars", "latency (s)", "gap", "time (s)", "feasible", "repairs"
+        "solver", "M×S", "vars", "total lat. (s)", "gap", "time (s)", "feasible", "repairs"
+    )
+}
+
+/// What the table's columns mean, printed under it.
+pub fn legend() -> String {
+    format!(
+        "total lat.: the sum over all requests of upload, queueing, generation and download latency (the QUBO's \
+         energy), not a mean; gap: to the exact optimum, `–` where none is known (more than {EXACT_STATES} \
+         one-hot assignments and more than {MAX_EXACT_VARIABLES} binary variables: too many to enumerate); \
+         time: the solver's wall time; feasible: one server per request before repair; repairs: requests reassigned"
     )
 }
 
@@ -276,22 +293,30 @@ pub fn parse_size(text: &str) -> Result<(usize, usize), QuboError> {
     ))
 }
 
+/// What the ladder reports as it goes: the step it starts (a solver can
+/// take minutes at the larger sizes) and each finished table line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LadderEvent<'a> {
+    Solving { devices: usize, servers: usize, step: &'a str },
+    Line(&'a str),
+}
+
 /// The size ladder: every solver within reach on one instance per size,
-/// printed as it goes; with `export_dir`, each instance as dimod JSON and
+/// reported as it goes; with `export_dir`, each instance as dimod JSON and
 /// qbsolv plus `qmec_results.json` for the neal peer script.
 pub fn ladder(
     sizes: &[(usize, usize)],
     seed: u64,
     solvers: &[String],
     export_dir: Option<&std::path::Path>,
-    mut print: impl FnMut(&str),
+    mut report: impl FnMut(LadderEvent),
 ) -> Result<Vec<SolverRow>, QuboError> {
     let io = |e: std::io::Error| QuboError::Format(e.to_string());
     if let Some(dir) = export_dir {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let mut all = Vec::new();
-    print(&header());
+    report(LadderEvent::Line(&header()));
     for &(m, s) in sizes {
         let (_, aq) = instance(m, s, seed)?;
         let names: Vec<String> = solvers
@@ -305,8 +330,13 @@ pub fn ladder(
                 .map_err(io)?;
             std::fs::write(dir.join(format!("{stem}.qubo")), aq.qubo().to_qbsolv()).map_err(io)?;
         }
-        for (name, row) in solver_rows(&aq, &names, seed) {
-            print(&format_row(&name, &row));
+        let solving = |step| LadderEvent::Solving { devices: m, servers: s, step };
+        report(solving("exact optimum (the reference for gaps)"));
+        let optimum = exact_optimum(&aq).map(|s| s.cost);
+        for name in &names {
+            report(solving(name));
+            let row = solve_named(name, &aq, optimum, seed);
+            report(LadderEvent::Line(&format_row(name, &row)));
             all.extend(row.ok());
         }
     }

@@ -260,7 +260,7 @@ pub fn simulate_with<E: From<SimError>>(
     let mut summary = SummaryBuilder::new(scenario, slots);
     for _ in 0..slots {
         let outcome = simulator.step(policy)?;
-        summary.add_slot(&outcome.record);
+        summary.add_slot(&outcome.record, simulator.waiting_bits());
         summary.add_tasks(&outcome.completed);
         on_slot(outcome)?;
     }
@@ -268,6 +268,21 @@ pub fn simulate_with<E: From<SimError>>(
 }
 
 impl Simulator {
+    /// Each device's bits still waiting to be computed: Q_m and its bits
+    /// queued at every server. A device whose offloaded work piles up at a
+    /// server is as starved as one whose own queue grows.
+    pub fn waiting_bits(&self) -> Vec<f64> {
+        let mut waiting: Vec<f64> = self.devices.iter().map(|d| d.queue_bits() as f64).collect();
+        for server in &self.servers {
+            for (m, bits) in server.device_backlogs() {
+                if let Some(w) = waiting.get_mut(m) {
+                    *w += bits as f64;
+                }
+            }
+        }
+        waiting
+    }
+
     /// Where every task that arrived so far stands.
     pub fn conservation(&self) -> crate::Conservation {
         let mut conservation = crate::Conservation::default();

@@ -55,10 +55,23 @@ pub fn write_run(
     writer.finish(summary)
 }
 
+/// `device 3: 12.50`, the device whose backlog grew fastest.
+fn worst_device(summary: &Summary) -> String {
+    summary
+        .worst_device
+        .map_or_else(
+            || "–".into(),
+            |w| {
+                let verdict = if w.stable { "" } else { ", unstable" };
+                format!("device {}: {:.2}{verdict}", w.device, w.growth_bits_per_slot / 1e3)
+            },
+        )
+}
+
 /// A table with one column per run, for the terminal.
 pub fn table(summaries: &[Summary]) -> String {
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 23] = [
+    let rows: [Row; 24] = [
         ("policy", |s| s.policy.clone()),
         ("throughput (Mbit/s)", |s| format!("{:.3}", s.throughput_bps / 1e6)),
         ("transmit power (W)", |s| format!("{:.4}", s.tx_power_w)),
@@ -71,11 +84,12 @@ pub fn table(summaries: &[Summary]) -> String {
         ("mean Z per server (kbit)", |s| format!("{:.1}", s.server_mean_bits / 1e3)),
         ("max Σ Z (kbit)", |s| format!("{:.1}", s.server_max_bits / 1e3)),
         ("backlog growth (kbit/slot)", |s| format!("{:.2}", s.backlog_growth_bits_per_slot / 1e3)),
-        ("stable", |s| if s.stable { "yes".into() } else { "NO".into() }),
+        ("fastest-growing device (kbit/slot)", worst_device),
+        ("stable (total and every device)", |s| if s.stable { "yes".into() } else { "NO".into() }),
         ("overloaded", |s| if s.overloaded { "YES".into() } else { "no".into() }),
-        ("latency p50 (ms)", |s| format!("{:.2}", s.latency.p50_s * 1e3)),
-        ("latency p95 (ms)", |s| format!("{:.2}", s.latency.p95_s * 1e3)),
-        ("latency p99 (ms)", |s| format!("{:.2}", s.latency.p99_s * 1e3)),
+        ("model latency p50 (ms)", |s| format!("{:.2}", s.latency.p50_s * 1e3)),
+        ("model latency p95 (ms)", |s| format!("{:.2}", s.latency.p95_s * 1e3)),
+        ("model latency p99 (ms)", |s| format!("{:.2}", s.latency.p99_s * 1e3)),
         ("tasks arrived", |s| s.tasks.arrived.to_string()),
         ("tasks completed", |s| s.tasks.completed.to_string()),
         ("tasks queued", |s| s.tasks.queued.to_string()),

@@ -8,9 +8,28 @@ use qmec_model::{Scenario, task::DropReason};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A queue whose total grows by more than this share of the offered load
-/// per slot, over the second half of a run, is called unstable.
+/// A queue that grows by more than this share of its offered load per
+/// slot, over the second half of a run, is called unstable: the total
+/// device backlog against the whole system's load, and each device's
+/// waiting bits against that device's load (so a starved device cannot
+/// hide behind the others' short queues).
 pub const UNSTABLE_GROWTH_SHARE: f64 = 0.02;
+
+/// The device whose backlog grew fastest over the second half of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceGrowth {
+    pub device: usize,
+    /// Least-squares slope of the device's waiting bits over the second
+    /// half (bits/slot).
+    pub growth_bits_per_slot: f64,
+    /// Whether that growth stays below [`UNSTABLE_GROWTH_SHARE`] of the
+    /// device's offered load. (A slower pile-up, such as `greedy`'s work
+    /// queueing at the servers at about 3 kbit a slot, passes: telling it
+    /// from a queue still settling towards its O(V) level needs longer runs
+    /// than most take.)
+    #[serde(default)]
+    pub stable: bool,
+}
 
 /// Where every task that arrived ended up.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -131,7 +150,12 @@ pub struct Summary {
     pub server_max_bits: f64,
     /// Least-squares slope of Σ Q over the second half of the run (bits/slot).
     pub backlog_growth_bits_per_slot: f64,
-    /// Growth below [`UNSTABLE_GROWTH_SHARE`] of the offered load.
+    /// The device whose waiting bits grew fastest (none in a run without
+    /// per-device records).
+    #[serde(default)]
+    pub worst_device: Option<DeviceGrowth>,
+    /// Total growth below [`UNSTABLE_GROWTH_SHARE`] of the offered load,
+    /// and every device's below that share of its own.
     pub stable: bool,
     /// Arrivals beyond what the system served: the backlog grew without
     /// bound or queue caps dropped tasks.
@@ -145,18 +169,22 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The figures of a run from all its records.
+    /// The figures of a run from all its records. `device_queues[m]` is
+    /// device m's waiting bits after each slot, in slot order: Q_m and,
+    /// where known (the simulator), its bits queued at the servers; empty
+    /// where there are no per-device records.
     pub fn build(
         policy: &str,
         scenario: &Scenario,
         seed: u64,
         slots: &[SlotRecord],
+        device_queues: &[Vec<f64>],
         tasks: &[TaskRecord],
         conservation: Conservation,
     ) -> Summary {
         let mut builder = SummaryBuilder::new(scenario, slots.len() as u64);
-        for record in slots {
-            builder.add_slot(record);
+        for (t, record) in slots.iter().enumerate() {
+            builder.add_slot(record, device_queues.iter().map(|queue| queue.get(t).copied().unwrap_or(0.0)));
         }
         builder.add_tasks(tasks);
         builder.finish(policy, scenario, seed, conservation)
@@ -186,6 +214,8 @@ pub struct SummaryBuilder {
     decision_max_seconds: f64,
     dpp_value: f64,
     backlog: SlopeFit,
+    /// Per device, its waiting bits' slope over the second half.
+    device_backlogs: Vec<SlopeFit>,
     latency: LatencyHistogram,
 }
 
@@ -212,12 +242,14 @@ impl SummaryBuilder {
             decision_max_seconds: 0.0,
             dpp_value: -0.0,
             backlog: SlopeFit::default(),
+            device_backlogs: Vec::new(),
             latency: LatencyHistogram::new(),
         }
     }
 
-    /// The next slot's record, in slot order.
-    pub fn add_slot(&mut self, r: &SlotRecord) {
+    /// The next slot's record, in slot order, with each device's waiting
+    /// bits after it (none where there are no per-device records).
+    pub fn add_slot(&mut self, r: &SlotRecord, device_waiting: impl IntoIterator<Item = f64>) {
         self.throughput_bits += r.throughput_bits as f64;
         self.tx_power_w += r.tx_power_w;
         self.compute_power_w += r.compute_power_w;
@@ -233,6 +265,12 @@ impl SummaryBuilder {
         self.dpp_value += r.dpp_value;
         if self.slots >= self.run_slots / 2 {
             self.backlog.add(r.slot as f64, r.queue_total_bits);
+            for (m, waiting) in device_waiting.into_iter().enumerate() {
+                if m == self.device_backlogs.len() {
+                    self.device_backlogs.push(SlopeFit::default());
+                }
+                self.device_backlogs[m].add(r.slot as f64, waiting);
+            }
         }
         self.slots += 1;
     }
@@ -250,8 +288,9 @@ impl SummaryBuilder {
         let devices = scenario.devices as f64;
         let energy_j = self.energy_j;
         let growth = self.backlog.slope();
-        let offered = scenario.offered_bits_per_slot() * devices;
-        let stable = offered <= 0.0 || growth < UNSTABLE_GROWTH_SHARE * offered;
+        let per_device = scenario.offered_bits_per_slot();
+        let worst_device = self.worst_device(per_device);
+        let stable = is_stable(growth, per_device * devices) && worst_device.is_none_or(|w| w.stable);
         let overloaded = !stable || conservation.dropped_total() > 0;
         Summary {
             policy: policy.into(),
@@ -271,6 +310,7 @@ impl SummaryBuilder {
             server_mean_bits: self.server_total_bits / n / scenario.servers as f64,
             server_max_bits: self.server_max_bits,
             backlog_growth_bits_per_slot: growth,
+            worst_device,
             stable,
             overloaded,
             latency: self.latency.summary(),
@@ -280,6 +320,26 @@ impl SummaryBuilder {
             dpp_mean: self.dpp_value / n,
         }
     }
+}
+
+impl SummaryBuilder {
+    /// The device to report: the first unstable one if any, else the one
+    /// whose waiting bits grew fastest over the second half.
+    fn worst_device(&self, offered_per_slot: f64) -> Option<DeviceGrowth> {
+        self.device_backlogs
+            .iter()
+            .enumerate()
+            .map(|(device, fit)| {
+                let growth_bits_per_slot = fit.slope();
+                DeviceGrowth { device, growth_bits_per_slot, stable: is_stable(growth_bits_per_slot, offered_per_slot) }
+            })
+            .max_by(|a, b| b.stable.cmp(&a.stable).then(a.growth_bits_per_slot.total_cmp(&b.growth_bits_per_slot)))
+    }
+}
+
+/// A backlog growing `growth` bits a slot under `offered` bits a slot of load.
+fn is_stable(growth: f64, offered: f64) -> bool {
+    offered <= 0.0 || growth < UNSTABLE_GROWTH_SHARE * offered
 }
 
 /// Least-squares slope of y over x, fitted one point at a time (Welford's
@@ -373,14 +433,44 @@ mod tests {
                 completion_s: 0.01 * (task + 1) as f64,
             })
             .collect();
-        let whole = Summary::build("p", &scenario, 1, &slots, &tasks, Conservation::default());
+        let whole = Summary::build("p", &scenario, 1, &slots, &[], &tasks, Conservation::default());
         let mut builder = SummaryBuilder::new(&scenario, slots.len() as u64);
         for (record, task) in slots.iter().zip(tasks.iter().map(Some).chain(std::iter::repeat(None))) {
-            builder.add_slot(record);
+            builder.add_slot(record, []);
             builder.add_tasks(task);
         }
         assert_eq!(builder.finish("p", &scenario, 1, Conservation::default()), whole);
         assert_eq!(whole.latency.count, 5);
         assert!(whole.backlog_growth_bits_per_slot > 0.0, "a rising backlog has a positive slope");
+    }
+
+    /// Device m's waiting bits `queues[m][t]` fed through a builder.
+    fn worst_of(queues: &[Vec<f64>], offered_per_device: f64) -> Option<DeviceGrowth> {
+        let slots = queues[0].len();
+        let mut builder = SummaryBuilder::new(&Scenario::paper(), slots as u64);
+        for t in 0..slots {
+            builder.add_slot(&SlotRecord { slot: t as u64, ..SlotRecord::default() }, queues.iter().map(|q| q[t]));
+        }
+        builder.worst_device(offered_per_device)
+    }
+
+    #[test]
+    fn a_starved_device_is_named_even_when_the_others_drain() {
+        let flat = vec![1e5; 200];
+        let starved: Vec<f64> = (0..200).map(|t| 4e5 * t as f64).collect();
+        let worst = worst_of(&[flat.clone(), starved, flat], 5e5).expect("three devices");
+        assert_eq!(worst.device, 1);
+        assert!(!worst.stable);
+        assert!((worst.growth_bits_per_slot - 4e5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_device_growing_by_two_percent_of_its_load_is_unstable_and_only_the_second_half_counts() {
+        let growing = |per_slot: f64| (0..1_000).map(|t| per_slot * t as f64).collect::<Vec<f64>>();
+        assert!(!worst_of(&[growing(10_001.0)], 5e5).expect("one device").stable);
+        assert!(worst_of(&[growing(9_999.0)], 5e5).expect("one device").stable);
+        assert!(worst_of(&[vec![0.0; 100]], 5e5).expect("one device").stable, "an empty queue");
+        let late_drain: Vec<f64> = (0..100).map(|t| if t < 50 { 1e6 * t as f64 } else { 3.0 * t as f64 }).collect();
+        assert!((worst_of(&[late_drain], 5e5).expect("one device").growth_bits_per_slot - 3.0).abs() < 1e-9);
     }
 }

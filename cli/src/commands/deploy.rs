@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct K8sArgs {
@@ -34,8 +34,9 @@ pub struct K8sArgs {
     /// A link profile for the device agents' userspace emulator.
     #[arg(long)]
     link_profile: Option<PathBuf>,
-    /// Output file; `-` prints to stdout.
-    #[arg(long, default_value = "qmec-k8s.yaml")]
+    /// Output file; `-` prints to stdout. A folder (an existing one, or a
+    /// path ending in `/`) is created if missing and gets `qmec-k8s.yaml`.
+    #[arg(long, default_value = MANIFEST_FILE)]
     out: PathBuf,
 }
 
@@ -70,9 +71,39 @@ pub fn run(command: Command) -> Result<()> {
     let yaml = qmec_deploy::k8s::to_yaml(&qmec_deploy::k8s::manifests(&scenario, &options)?)?;
     if args.out.as_os_str() == "-" {
         print!("{yaml}");
-    } else {
-        std::fs::write(&args.out, yaml).with_context(|| format!("writing {}", args.out.display()))?;
-        println!("wrote {}", args.out.display());
+        return Ok(());
     }
+    let path = manifest_path(&args.out);
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
     Ok(())
+}
+
+/// The manifest file `--out` names: itself, or `qmec-k8s.yaml` inside it
+/// when it is a folder (one that exists, or a path written with a trailing
+/// `/`, as in `--out k8s/`).
+fn manifest_path(out: &Path) -> PathBuf {
+    let names_folder = out.is_dir() || out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);
+    if names_folder { out.join(MANIFEST_FILE) } else { out.to_path_buf() }
+}
+
+/// The file name a folder `--out` gets.
+const MANIFEST_FILE: &str = "qmec-k8s.yaml";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::manifest_path;
+    use std::path::Path;
+
+    #[test]
+    fn a_folder_out_gets_the_manifest_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(manifest_path(dir.path()), dir.path().join("qmec-k8s.yaml"));
+        assert_eq!(manifest_path(Path::new("k8s/")), Path::new("k8s/qmec-k8s.yaml"));
+        assert_eq!(manifest_path(Path::new("k8s/all.yaml")), Path::new("k8s/all.yaml"));
+    }
 }

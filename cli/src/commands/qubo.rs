@@ -7,7 +7,8 @@
 //! over N instances per size.
 
 use anyhow::{Context, Result};
-use qmec_qubo::bench::{baseline_study, format_row, header, instance, ladder, parse_size, solver_rows};
+use crate::progress;
+use qmec_qubo::bench::{LadderEvent, baseline_study, format_row, header, instance, ladder, legend, parse_size, solver_rows};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +50,13 @@ pub fn run(args: Args) -> Result<()> {
         return baselines(&sizes, instances, args.seed);
     }
     if args.bench {
-        ladder(&sizes, args.seed, &args.solvers, args.export_dir.as_deref(), |l| println!("{l}"))?;
+        let spinner = progress::spinner("qubo ladder");
+        ladder(&sizes, args.seed, &args.solvers, args.export_dir.as_deref(), |event| match event {
+            LadderEvent::Solving { devices, servers, step } => spinner.set_message(format!("{devices}×{servers}: {step}")),
+            LadderEvent::Line(line) => spinner.suspend(|| println!("{line}")),
+        })?;
+        spinner.finish_and_clear();
+        println!("{}", legend());
         return Ok(());
     }
     let (inst, aq) = instance(args.devices, args.servers, args.seed)?;
@@ -76,6 +83,7 @@ pub fn run(args: Args) -> Result<()> {
     for (name, row) in solver_rows(&aq, &args.solvers, args.seed) {
         println!("{}", format_row(&name, &row));
     }
+    println!("{}", legend());
     Ok(())
 }
 

@@ -47,5 +47,6 @@ pub fn run(args: Args) -> Result<()> {
     writer.finish(&summary).with_context(folder)?;
     print!("{}", table(std::slice::from_ref(&summary)));
     println!("run folder: {}", args.out.display());
+    print!("{}", crate::run_folder::listing(&args.out));
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! with the same run folder as `qmec simulate` plus `testbed.json`.
 
 use anyhow::{Context, Result};
+use crate::slot_progress::SlotProgress;
 use qmec_sim::output::table;
 use std::path::PathBuf;
 
@@ -149,10 +150,18 @@ pub fn run(args: Args) -> Result<()> {
         deadline: std::time::Duration::from_secs_f64(deadline_s.max(1.0)),
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let cluster = runtime.block_on(qmec_deploy::run(&config, &options))?;
+    let progress = start_progress(&args.out, args.runtime, slots);
+    let cluster = runtime.block_on(qmec_deploy::run(&config, &options));
+    progress.finish();
+    let cluster = cluster?;
     let outcome = cluster.outcome;
     print!("{}", table(std::slice::from_ref(&outcome.summary)));
-    print!("{}", qmec_deploy::figures_table(&outcome.merged.figures));
+    print!("{}", qmec_deploy::figures_table(&outcome.merged.figures, outcome.summary.devices));
+    println!(
+        "(model latency counts modelled time, slots × τ = {:.0} ms; wall latency is measured on the agents' clocks, {} ms a slot)",
+        outcome.scenario.slot_seconds * 1e3,
+        args.slot_ms
+    );
     println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
     println!("link emulation: {}", cluster.emulation.describe());
     if let Some(time) = &cluster.virtual_time {
@@ -165,6 +174,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     println!("run folder: {}", args.out.display());
+    print!("{}", crate::run_folder::listing(&args.out));
     match outcome.verdict() {
         Ok(line) => println!("{line}"),
         Err(line) => {
@@ -176,6 +186,34 @@ pub fn run(args: Args) -> Result<()> {
         println!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults);
     }
     Ok(())
+}
+
+/// What shows how far a run is: a bar that follows the controller's
+/// journal where a controller process writes one, else (the virtual
+/// runtime, every core in this process) a spinner with the elapsed time.
+fn start_progress(out: &std::path::Path, runtime: qmec_deploy::RuntimeKind, slots: u64) -> Progress {
+    if runtime == qmec_deploy::RuntimeKind::Virtual {
+        let spinner = crate::progress::spinner("virtual");
+        spinner.set_message(format!("{slots} slots on virtual time, in this process"));
+        return Progress::Spinner(spinner);
+    }
+    let journal = qmec_controller::records::SlotJournal::path(&out.join("records").join("controller.json"));
+    Progress::Journal(SlotProgress::start(journal, slots))
+}
+
+#[derive(Debug)]
+enum Progress {
+    Journal(SlotProgress),
+    Spinner(indicatif::ProgressBar),
+}
+
+impl Progress {
+    fn finish(self) {
+        match self {
+            Progress::Journal(progress) => progress.finish(),
+            Progress::Spinner(spinner) => spinner.finish_and_clear(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! held-out share of the LP optimum its own candidates reach.
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress;
 use qmec_qnn::plot::{write_curve_csv, write_curve_png};
 use qmec_model::scenario::parse_size;
 use qmec_qnn::{ArchKind, Objective, TrainConfig};
@@ -77,20 +77,16 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         config.sizes.iter().map(|(m, s)| format!("{m}x{s}")).collect::<Vec<_>>().join(", ")
     };
-    eprintln!(
-        "collecting {} training and {} held-out states from rollouts of `{}` at {sizes} …",
+    let spinner = progress::spinner("data");
+    spinner.set_message(format!(
+        "collecting {} training and {} held-out states from rollouts of `{}` at {sizes}",
         config.train_states, config.val_states, scenario.name
-    );
+    ));
     let started = std::time::Instant::now();
     let data = qmec_qnn::train::collect_data(&scenario, &config)?;
     let data_seconds = started.elapsed().as_secs_f64();
-    let bar = ProgressBar::new(config.epochs as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(config.arch.as_str());
+    spinner.finish_and_clear();
+    let bar = progress::bar(config.epochs as u64, config.arch.as_str());
     let mut last_val = None;
     let report = qmec_qnn::train::train_on(&scenario, &config, &data, data_seconds, |r| {
         if r.val_share.is_some() {
@@ -125,12 +121,15 @@ pub fn run(args: Args) -> Result<()> {
     println!("data                {:.1} s ({} train, {} held out)", report.data_seconds, data.train.len(), data.val.len());
     println!("training            {:.1} s", report.train_seconds);
     println!(
-        "final loss          {:.4} ({})",
+        "final training loss {:.4} (the objective it minimised, on the last epoch's batches; lower is better: {})",
         report.curve.last().map_or(f64::NAN, |r| r.loss),
         config.objective.loss_meaning()
     );
     println!(
-        "held-out share      of the LP optimum, the network's own candidates: before {:.3}, after mean {:.4}, 5th percentile {:.4} ({} states, {} with nothing to offload)",
+        "held-out share      what the model is judged by (1 = the exact LP optimum; higher is better), on states it never trained on,"
+    );
+    println!(
+        "                    the network's own candidates: before {:.3}, after mean {:.4}, 5th percentile {:.4} ({} states, {} with nothing to offload)",
         report.initial.mean_share,
         report.validation.mean_share,
         report.validation.p5_share,

@@ -54,19 +54,26 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         let series: Vec<Series> = names.iter().map(|n| over_slots(n, &of_policy(&runs, n), metric)).collect();
         section.files.push(write_series_csv(&dir.join(format!("{stem}.csv")), "slot", &series)?);
         let title = format!("{y_label} over time, paper scenario");
-        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label: "slot", y_label, series: &series })?);
+        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &settings.title_over_runs(&title, settings.seed_list().len()), x_label: "slot", y_label, series: &series, floor: Some(0.0) })?);
     }
     let latency: Vec<Series> = names.iter().map(|n| latency_over_slots(n, &of_policy(&runs, n))).collect();
     section.files.extend(line_chart(
         &dir.join("latency"),
-        &Chart { title: "Mean end-to-end latency of completing tasks", x_label: "slot", y_label: "latency (s)", series: &latency },
+        &Chart {
+            title: &settings.title_over_runs("Mean end-to-end latency of completing tasks", settings.seed_list().len()),
+            x_label: "slot",
+            y_label: "latency (s)",
+            series: &latency,
+            floor: Some(0.0),
+        },
     )?);
 
     let rows = summary_rows(&runs, &names);
     let headers = ["policy", "throughput (Mbit/s)", "tx power (W)", "compute power (W)", "mean Q (kbit)", "latency p50 (ms)", "latency p99 (ms)", "stable runs"];
     section.files.push(write_csv(&dir.join("summary.csv"), &headers, &rows)?);
     section.table(&headers, &rows);
-    section.claims = claims(&runs, &names);
+    let offered_bps = scenario.offered_bits_per_slot() * devices / tau;
+    section.claims = claims(&runs, &names, offered_bps);
     Ok(section)
 }
 
@@ -90,53 +97,122 @@ fn summary_rows(runs: &[Run], names: &[String]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A quantity by name, and its value in a run's summary.
+type Quantity = (&'static str, fn(&Summary) -> f64);
+
+/// One of the paper's headline claims: the change it claims for the QNN
+/// against the best baseline, judged on the quantity the paper defines,
+/// with another reading of it shown beside (none where they agree).
+struct Headline {
+    claim: &'static str,
+    /// The claimed change, in percent.
+    claimed: f64,
+    higher_is_better: bool,
+    /// The paper's own definition, and its value in a run's summary.
+    defined: Quantity,
+    /// Another reading of the same word, reported beside the verdict.
+    beside: Option<Quantity>,
+    note: &'static str,
+}
+
 /// The paper's four headline claims for the QNN against the best baseline.
-fn claims(runs: &[Run], names: &[String]) -> Vec<Claim> {
-    type Headline = (&'static str, f64, bool, fn(&Summary) -> f64, &'static str);
-    // (claim, claimed change in %, higher is better, metric, note)
-    let headlines: [Headline; 4] = [
-        (
-            "+30 % throughput vs the best baseline",
-            30.0,
-            true,
-            |s| s.throughput_bps,
-            ". In a stable system throughput equals the offered load, so a gain can only come against an unstable baseline",
-        ),
-        ("−20 % power vs the best baseline", -20.0, false, |s| s.power_w, " (transmit + local compute power)"),
-        ("−25 % latency vs the best baseline", -25.0, false, |s| s.latency.mean_s, " (mean end-to-end task latency)"),
-        ("−18 % queue backlog vs the best baseline", -18.0, false, |s| s.queue_mean_bits, " (mean device queue Q)"),
-    ];
-    let qnn = names.iter().find(|n| n.as_str() == SHIPPED_QNN);
-    // The baselines: every policy but the QNNs (the shipped one and any trained in this run).
-    let baselines: Vec<&String> = names.iter().filter(|n| !n.starts_with("qnn")).collect();
-    let listed = baselines.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
-    headlines
+fn headlines() -> [Headline; 4] {
+    [
+        Headline {
+            claim: "+30 % throughput vs the best baseline",
+            claimed: 30.0,
+            higher_is_better: true,
+            defined: ("throughput R(t)", |s| s.throughput_bps),
+            beside: None,
+            note: ". In a stable system throughput equals the offered load, so a gain can only come against an unstable baseline",
+        },
+        Headline {
+            claim: "−20 % power vs the best baseline",
+            claimed: -20.0,
+            higher_is_better: false,
+            // The paper's eq. 6 counts transmission only: Σ μ_ms / r_ms · P_m.
+            defined: ("transmit power (the paper's eq. 6)", |s| s.tx_power_w),
+            beside: Some(("transmit + local compute power", |s| s.power_w)),
+            note: "",
+        },
+        Headline {
+            claim: "−25 % latency vs the best baseline",
+            claimed: -25.0,
+            higher_is_better: false,
+            defined: ("mean end-to-end task latency", |s| s.latency.mean_s),
+            beside: None,
+            note: "",
+        },
+        Headline {
+            claim: "−18 % queue backlog vs the best baseline",
+            claimed: -18.0,
+            higher_is_better: false,
+            defined: ("mean device queue Q", |s| s.queue_mean_bits),
+            beside: None,
+            note: "",
+        },
+    ]
+}
+
+/// The QNN's change in percent against the baseline best on `metric`,
+/// and that baseline's name.
+fn against_best(runs: &[Run], qnn: &str, baselines: &[&String], metric: fn(&Summary) -> f64, higher_is_better: bool) -> (f64, String) {
+    let ours = across_seeds(&of_policy(runs, qnn), metric).mean;
+    let (best_name, best) = baselines
         .iter()
-        .map(|&(claim, claimed, higher_better, metric, note)| {
+        .map(|n| ((*n).clone(), across_seeds(&of_policy(runs, n), metric).mean))
+        .max_by(|a, b| if higher_is_better { a.1.total_cmp(&b.1) } else { b.1.total_cmp(&a.1) })
+        .unwrap_or_else(|| ("none".into(), f64::NAN));
+    (percent_change(ours, best), best_name)
+}
+
+/// A run whose throughput reached this share of the offered load carried it.
+const CARRIED_LOAD_SHARE: f64 = 0.95;
+
+fn carried_the_load(summary: &Summary, offered_bps: f64) -> bool {
+    summary.throughput_bps >= CARRIED_LOAD_SHARE * offered_bps
+}
+
+fn claims(runs: &[Run], names: &[String], offered_bps: f64) -> Vec<Claim> {
+    let qnn = names.iter().find(|n| n.as_str() == SHIPPED_QNN);
+    // The baselines: every policy but the QNNs (the shipped one and any
+    // trained in this run) that carried the offered load in every run: one
+    // that does not (`local` transmits nothing and piles work up) is no
+    // competitor on power or latency. All of them where none did.
+    let all: Vec<&String> = names.iter().filter(|n| !n.starts_with("qnn")).collect();
+    let carried: Vec<&String> =
+        all.iter().copied().filter(|n| of_policy(runs, n).iter().all(|r| carried_the_load(&r.summary, offered_bps))).collect();
+    let baselines = if carried.is_empty() { all } else { carried };
+    let listed = baselines.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+    headlines()
+        .into_iter()
+        .map(|h| {
             let Some(qnn) = qnn else {
                 return Claim {
                     source: SOURCE,
-                    claim: claim.into(),
+                    claim: h.claim.into(),
                     measured: "—".into(),
                     verdict: Verdict::NotTestable,
                     why: format!("the shipped {SHIPPED_QNN} was not among the compared policies"),
                 };
             };
-            let ours = across_seeds(&of_policy(runs, qnn), metric).mean;
-            let (best_name, best) = baselines
-                .iter()
-                .map(|n| ((*n).clone(), across_seeds(&of_policy(runs, n), metric).mean))
-                .max_by(|a, b| if higher_better { a.1.total_cmp(&b.1) } else { b.1.total_cmp(&a.1) })
-                .unwrap_or_else(|| ("none".into(), f64::NAN));
-            let change = percent_change(ours, best);
-            let met = if higher_better { change >= claimed } else { change <= claimed };
+            let (defined_name, defined) = h.defined;
+            let (change, best_name) = against_best(runs, qnn, &baselines, defined, h.higher_is_better);
+            let met = if h.higher_is_better { change >= h.claimed } else { change <= h.claimed };
+            let mut measured = format!("{qnn} {change:+.1} % vs {best_name} on {defined_name}");
+            if let Some((other_name, other)) = h.beside {
+                let (other_change, other_best) = against_best(runs, qnn, &baselines, other, h.higher_is_better);
+                measured.push_str(&format!("; on {other_name}: {other_change:+.1} % vs {other_best}"));
+            }
             Claim {
                 source: SOURCE,
-                claim: claim.into(),
-                measured: format!("{qnn} {change:+.1} % vs {best_name}"),
+                claim: h.claim.into(),
+                measured,
                 verdict: if met { Verdict::Reproduced } else { Verdict::NotReproduced },
                 why: format!(
-                    "the shipped per-link QNN, mean over seeds; the best baseline ({listed}) on this metric is {best_name}{note}"
+                    "judged on {defined_name}, the quantity the paper defines; the shipped per-link QNN, mean over \
+                     seeds; of the baselines that carried the offered load ({listed}) {best_name} was best on it{note}",
+                    note = h.note
                 ),
             }
         })

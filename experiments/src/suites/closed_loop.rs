@@ -79,7 +79,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         let per_entry: Vec<&[Run]> = runs.chunks(settings.seed_list().len()).collect();
         let figures: Vec<Figures> = per_entry.iter().map(|r| Figures::of(r)).collect();
         rows.extend(entries.iter().zip(&figures).map(|(entry, f)| row(&scenario, entry, f)));
-        section.files.extend(frontier_chart(&dir.join(format!("p99_vs_power_{m}x{s}")), &scenario, &entries, &figures)?);
+        section.files.extend(frontier_chart(&dir.join(format!("p99_vs_power_{m}x{s}")), &settings.title_over_runs(&format!("p99 latency against transmit power, {m}x{s}"), settings.seed_list().len()), &entries, &figures)?);
         verdicts.push(goal_met(&scenario, &entries, &figures));
     }
     let headers = ["size", "controller", "V", "p99 latency (ms)", "mean latency (ms)", "tx power (W)", "total power (W)", "mean Q (kbit)", "mean Z (Mbit)", "stable runs"];
@@ -247,16 +247,20 @@ fn row(scenario: &Scenario, entry: &Entry, f: &Figures) -> Vec<String> {
 }
 
 /// p99 latency against transmit power: lyapunov's V curve and a point per other controller.
-fn frontier_chart(stem: &Path, scenario: &Scenario, entries: &[Entry], figures: &[Figures]) -> Result<Vec<PathBuf>, ExperimentError> {
-    let point = |f: &Figures| (f.tx_power_w.mean, f.p99_ms.mean, f.p99_ms.low(), f.p99_ms.high());
+fn frontier_chart(
+    stem: &Path,
+    title: &str,
+    entries: &[Entry],
+    figures: &[Figures],
+) -> Result<Vec<PathBuf>, ExperimentError> {
+    let point = |f: &Figures| f.p99_ms.plotted(f.tx_power_w.mean);
     let mut lyapunov: Vec<_> = entries.iter().zip(figures).filter(|(e, _)| e.label == "lyapunov").map(|(_, f)| point(f)).collect();
     lyapunov.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut series = vec![Series { label: format!("lyapunov, V ∈ {LYAPUNOV_VS:?}"), points: lyapunov }];
     series.extend(
         entries.iter().zip(figures).filter(|(e, _)| e.label != "lyapunov").map(|(e, f)| Series { label: e.label.clone(), points: vec![point(f)] }),
     );
-    let title = format!("p99 latency against transmit power, {}x{}", scenario.devices, scenario.servers);
-    Ok(line_chart(stem, &Chart { title: &title, x_label: "transmit power (W)", y_label: "p99 latency (ms)", series: &series })?)
+    Ok(line_chart(stem, &Chart { title, x_label: "transmit power (W)", y_label: "p99 latency (ms)", series: &series, floor: Some(0.0) })?)
 }
 
 /// Whether the tuned model is stable in every run and beats some lyapunov

@@ -76,7 +76,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
                     .map(|r| r.curve[start.min(r.curve.len())..end.min(r.curve.len())].iter().map(|c| c.loss).sum::<f64>() / (end - start) as f64)
                     .collect();
                 let est = estimate(&per_seed);
-                ((start + end) as f64 / 2.0, est.mean, est.low(), est.high())
+                est.plotted((start + end) as f64 / 2.0)
             })
             .collect();
         series.push(Series { label: label.into(), points });
@@ -96,7 +96,13 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     section.files.push(write_series_csv(&dir.join("loss.csv"), "epoch", &series)?);
     section.files.extend(line_chart(
         &dir.join("loss"),
-        &Chart { title: "Training loss on the DPP bound", x_label: "epoch", y_label: "−Σ Ψ μ / max |Ψ| (lower is better)", series: &series },
+        &Chart {
+            title: &settings.title_over_runs("Training loss on the DPP bound", seeds.len()),
+            x_label: "epoch",
+            y_label: "−Σ Ψ μ / max |Ψ| (lower is better)",
+            series: &series,
+            floor: None,
+        },
     )?);
     let describe = timings.iter().map(|(l, ms)| format!("{l} {ms:.2} ms")).collect::<Vec<_>>().join(", ");
     section.claims.push(Claim {

@@ -51,7 +51,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         }
         section.files.push(write_series_csv(&dir.join(format!("{stem}.csv")), "slot", &series)?);
         let title = format!("{y_label} under time-varying load and channels");
-        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label: "slot", y_label, series: &series })?);
+        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &settings.title_over_runs(&title, settings.seed_list().len()), x_label: "slot", y_label, series: &series, floor: Some(0.0) })?);
     }
     Ok(section)
 }

@@ -28,7 +28,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         let values: Vec<Vec<f64>> = (0..pairs).map(|pair| run.decisions.iter().map(|mu| mu[pair]).collect()).collect();
         let title = format!("μ per device–server pair, {}", run.policy);
         let stem = dir.join(format!("mu_{}", run.policy));
-        section.files.extend(heatmap(&stem, &Heatmap { title: &title, x_label: "slot", y_label: "pair m·S + s", values: &values })?);
+        section.files.extend(heatmap(&stem, &Heatmap { title: &settings.title(&title), x_label: "slot", y_label: "pair m·S + s", value_label: "μ (share of slot)", values: &values })?);
         let rows: Vec<Vec<String>> = run
             .decisions
             .iter()

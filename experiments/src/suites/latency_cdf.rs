@@ -65,7 +65,13 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     }
     section.files.extend(line_chart(
         &dir.join("cdf"),
-        &Chart { title: "End-to-end latency CDF on the testbed", x_label: "latency (ms)", y_label: "share of tasks", series: &series },
+        &Chart {
+            title: &settings.title("End-to-end latency CDF on the testbed"),
+            x_label: "wall latency (ms, measured on the testbed)",
+            y_label: "share of tasks",
+            series: &series,
+            floor: Some(0.0),
+        },
     )?);
     let headers = ["policy", "tasks", "p50 (ms)", "p99 (ms)"];
     section.files.push(write_csv(&dir.join("latency.csv"), &headers, &rows)?);

@@ -82,7 +82,8 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         let measured = measure_arms(case)?;
         let series: Vec<Series> = ARMS.iter().zip(&measured).map(|(arm, m)| Series::plain(arm.label, rolling(&m.shares))).collect();
         section.files.push(write_series_csv(&dir.join(format!("{}.csv", case.stem)), "slot", &series)?);
-        let chart = Chart { title: &case.title, x_label: "slot", y_label: "rolling share of the LP optimum", series: &series };
+        let title = settings.title(&case.title);
+        let chart = Chart { title: &title, x_label: "slot", y_label: "rolling share of the LP optimum", series: &series, floor: None };
         section.files.extend(line_chart(&dir.join(case.stem), &chart)?);
         rows.extend(ARMS.iter().zip(&measured).map(|(arm, m)| row(case, arm, m)));
     }

@@ -5,6 +5,7 @@
 
 use crate::plot::{Chart, Series, line_chart};
 use crate::report::write_csv;
+use crate::stats::Estimate;
 use crate::{Claim, ExperimentError, Section, Settings, Verdict};
 use qmec_qubo::bench::{STUDY_METHODS, StudyRow, baseline_study};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -30,10 +31,11 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
          random (mean of 100 assignments), bandit-rl (independent ε-greedy learners, 300 rounds). Latency is the \
          mean per request; intervals are 95 % over instances.\n"
     );
-    let half_width = |row: &StudyRow| {
+    let latency = |row: &StudyRow| {
         let n = instances as f64;
         let t = StudentsT::new(0.0, 1.0, n - 1.0).map(|d| d.inverse_cdf(0.975)).unwrap_or(1.96);
-        t * row.std_latency * (n / (n - 1.0)).sqrt() / n.sqrt()
+        let half_width = t * row.std_latency * (n / (n - 1.0)).sqrt() / n.sqrt();
+        Estimate { mean: row.mean_latency, half_width, samples: instances as usize }
     };
     let series: Vec<Series> = STUDY_METHODS
         .iter()
@@ -42,17 +44,19 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
             points: rows
                 .iter()
                 .filter(|r| r.method == *method)
-                .map(|r| {
-                    let x = (r.devices * r.servers) as f64;
-                    let h = half_width(r);
-                    (x, r.mean_latency, r.mean_latency - h, r.mean_latency + h)
-                })
+                .map(|r| latency(r).plotted((r.devices * r.servers) as f64))
                 .collect(),
         })
         .collect();
     section.files.extend(line_chart(
         &dir.join("latency"),
-        &Chart { title: "AIGC latency per request against problem size", x_label: "QUBO variables M·S", y_label: "mean latency per request (s)", series: &series },
+        &Chart {
+            title: &settings.title("AIGC latency per request against problem size"),
+            x_label: "QUBO variables M·S",
+            y_label: "mean latency per request (s)",
+            series: &series,
+            floor: Some(0.0),
+        },
     )?);
     let gaps: Vec<Series> = STUDY_METHODS
         .iter()
@@ -65,7 +69,13 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
         .collect();
     section.files.extend(line_chart(
         &dir.join("gap"),
-        &Chart { title: "Mean gap to the best method on each instance", x_label: "QUBO variables M·S", y_label: "gap to best (%)", series: &gaps },
+        &Chart {
+            title: &settings.title("Mean gap to the best method on each instance"),
+            x_label: "QUBO variables M·S",
+            y_label: "gap to best (%)",
+            series: &gaps,
+            floor: Some(0.0),
+        },
     )?);
 
     let table: Vec<Vec<String>> = rows
@@ -74,7 +84,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
             vec![
                 format!("{}×{}", r.devices, r.servers),
                 r.method.clone(),
-                format!("{:.3} ± {:.3}", r.mean_latency, half_width(r)),
+                latency(r).display(3),
                 format!("{:.3}", r.std_latency),
                 format!("{:.2}", 100.0 * r.mean_gap_to_best),
                 format!("{:.2}", 100.0 * r.worst_gap_to_best),

@@ -55,13 +55,13 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
                     .filter_map(|(point_runs, &x)| {
                         let of = of_policy(point_runs, &label(p));
                         let e = across_seeds(&of, metric);
-                        (!of.is_empty()).then(|| (x, e.mean, e.low(), e.high()))
+                        (!of.is_empty()).then(|| e.plotted(x))
                     })
                     .collect(),
             })
             .collect();
         let title = format!("{y_label} against {x_label}");
-        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label, y_label, series: &series })?);
+        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &settings.title_over_runs(&title, settings.seed_list().len()), x_label, y_label, series: &series, floor: Some(0.0) })?);
         section.body.push_str(&format!("\n**{title}**\n"));
         let mut headers = vec![x_label];
         let labels: Vec<String> = policies.iter().map(label).collect();

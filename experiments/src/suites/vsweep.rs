@@ -50,7 +50,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     let log_v: Vec<f64> = vs.iter().map(|v| v.log10()).collect();
     let band = |label: &str, values: &[Estimate]| Series {
         label: label.into(),
-        points: log_v.iter().zip(values).map(|(&x, e)| (x, e.mean, e.low(), e.high())).collect(),
+        points: log_v.iter().zip(values).map(|(&x, e)| e.plotted(x)).collect(),
     };
     for (stem, y_label, values) in [
         ("backlog", "mean device backlog Q (kbit)", &backlog),
@@ -60,7 +60,7 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     ] {
         let title = format!("{y_label} against V");
         let series = [band("lyapunov", values)];
-        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &title, x_label: "log10 V", y_label, series: &series })?);
+        section.files.extend(line_chart(&dir.join(stem), &Chart { title: &settings.title_over_runs(&title, settings.seed_list().len()), x_label: "log10 V", y_label, series: &series, floor: Some(0.0) })?);
     }
 
     // O(V): backlog = a + b·V. O(1/V): transmit power = p* + c/V.
