@@ -11,6 +11,13 @@ if [ "${CI:-}" = true ]; then
     export CARGO_INCREMENTAL=0
 fi
 
+# promtool lints every role's metrics page (deploy/tests/metrics_lint.rs).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "installing promtool (Debian prometheus)"
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq prometheus >/dev/null
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else
