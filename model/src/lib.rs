@@ -17,6 +17,7 @@
 //! - [`policy`]: the state a policy sees, the decision it returns, the trait,
 //!   and the feasibility check every decision passes.
 //! - [`accounting`]: per-slot throughput, power and energy.
+//! - [`excerpt`]: input quoted in an error, cut to a readable length.
 //!
 //! Units are SI throughout (bits, seconds, watts, joules, hertz); queue bits
 //! are integers so that conservation of bits and tasks is exact.
@@ -26,6 +27,7 @@
 pub mod accounting;
 pub mod channel;
 pub mod device;
+pub mod excerpt;
 pub mod lyapunov;
 pub mod matrix;
 pub mod policy;
