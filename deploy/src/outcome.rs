@@ -122,6 +122,11 @@ pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecord
     writer.flush().map_err(io(path))
 }
 
+/// The slots where the policy failed and their share, as `N (P %)`.
+pub fn policy_failures(figures: &TestbedFigures) -> String {
+    format!("{} ({:.0} %)", figures.policy_failed_slots, figures.policy_failed_share * 100.0)
+}
+
 /// The testbed-only lines printed under the summary table.
 pub fn figures_table(figures: &TestbedFigures) -> String {
     let ms = |s: f64| format!("{:.3}", s * 1e3);
@@ -137,6 +142,7 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     line("late device reports", figures.late_device_reports.to_string());
     line("device-slots decided local (stale)", figures.stale_device_slots.to_string());
     line("late server reports", figures.late_server_reports.to_string());
+    line("policy failed (slots, share)", policy_failures(figures));
     line("slots without a decision", figures.undecided_device_slots.to_string());
     if !figures.lost_servers.is_empty() || figures.requeued_fragments > 0 {
         let lost: Vec<String> = figures.lost_servers.iter().map(|s| format!("server-{s}")).collect();

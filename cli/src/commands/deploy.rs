@@ -1,6 +1,7 @@
 //! `qmec deploy k8s`: Kubernetes manifests for a testbed over several
 //! machines (see `qmec_deploy::k8s` for what they contain).
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -69,10 +70,10 @@ pub fn run(command: Command) -> Result<()> {
     };
     let yaml = qmec_deploy::k8s::to_yaml(&qmec_deploy::k8s::manifests(&scenario, &options)?)?;
     if args.out.as_os_str() == "-" {
-        print!("{yaml}");
+        crate::output::print(&yaml)?;
     } else {
         std::fs::write(&args.out, yaml).with_context(|| format!("writing {}", args.out.display()))?;
-        println!("wrote {}", args.out.display());
+        say!("wrote {}", args.out.display())?;
     }
     Ok(())
 }

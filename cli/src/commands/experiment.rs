@@ -1,6 +1,7 @@
 //! `qmec experiment NAME|all`: the papers' comparisons as CSV, plots and a
 //! claim-by-claim markdown report.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use qmec_experiments::{Settings, run_set, suites::NAMES, write_report};
 use std::path::PathBuf;
@@ -31,8 +32,8 @@ pub fn run_command(args: Args) -> Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = write_report(&args.out, &sections, &command)?;
     for claim in sections.iter().flat_map(|s| &s.claims) {
-        println!("[{}] {}: {}", claim.verdict.as_str(), claim.claim, claim.measured);
+        say!("[{}] {}: {}", claim.verdict.as_str(), claim.claim, claim.measured)?;
     }
-    println!("report: {}", report.display());
+    say!("report: {}", report.display())?;
     Ok(())
 }

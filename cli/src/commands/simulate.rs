@@ -1,5 +1,6 @@
 //! `qmec simulate`: one policy, one seed, a summary table and a run folder.
 
+use crate::output::say;
 use crate::progress;
 use anyhow::{Context, Result};
 use qmec_sim::output::{table, write_run};
@@ -41,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     bar.finish_and_clear();
     write_run(&args.out, &scenario, &summary, &records.slots, &records.tasks)
         .with_context(|| format!("writing run folder {}", args.out.display()))?;
-    print!("{}", table(std::slice::from_ref(&summary)));
-    println!("run folder: {}", args.out.display());
+    crate::output::print(table(std::slice::from_ref(&summary)))?;
+    say!("run folder: {}", args.out.display())?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! server agents and device agents as separate processes of this binary —
 //! with the same run folder as `qmec simulate` plus `testbed.json`.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use qmec_sim::output::table;
 use std::path::PathBuf;
@@ -150,32 +151,41 @@ pub fn run(args: Args) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let cluster = runtime.block_on(qmec_deploy::run(&config, &options))?;
     let outcome = cluster.outcome;
-    print!("{}", table(std::slice::from_ref(&outcome.summary)));
-    print!("{}", qmec_deploy::figures_table(&outcome.merged.figures));
-    println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
-    println!("link emulation: {}", cluster.emulation.describe());
+    crate::output::print(table(std::slice::from_ref(&outcome.summary)))?;
+    crate::output::print(qmec_deploy::figures_table(&outcome.merged.figures))?;
+    say!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase())?;
+    say!("link emulation: {}", cluster.emulation.describe())?;
     if let Some(time) = &cluster.virtual_time {
-        println!(
+        say!(
             "virtual time: {:.1} s in {:.3} s of wall time ({:.0}× faster), {} events",
             time.virtual_s,
             time.wall_s,
             time.speedup(),
             time.events
-        );
+        )?;
     }
-    println!("run folder: {}", args.out.display());
+    say!("run folder: {}", args.out.display())?;
     let c = &outcome.summary.tasks;
     let verdict = format!(
         "arrived {} = completed {} + queued {} + dropped {}",
         c.arrived, c.completed, c.queued, c.dropped_total()
     );
     if !c.holds() {
-        println!("conservation: FAILED ({verdict})");
+        say!("conservation: FAILED ({verdict})")?;
         anyhow::bail!("task conservation failed: {verdict}");
     }
-    println!("conservation: holds ({verdict})");
+    say!("conservation: holds ({verdict})")?;
     if let Some(duration) = args.soak {
-        println!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults);
+        say!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults)?;
+    }
+    let figures = &outcome.merged.figures;
+    if figures.policy_mostly_failed() {
+        anyhow::bail!(
+            "policy `{}` failed on {} of the slots, more than {:.0} %: the run measured local computing, not the policy (the controller's log says why)",
+            outcome.summary.policy,
+            qmec_deploy::policy_failures(figures),
+            qmec_deploy::MAX_POLICY_FAILED_SHARE * 100.0
+        );
     }
     Ok(())
 }
