@@ -91,7 +91,7 @@ pub const DEFAULT_POLICY: &str = "qnn";
 
 /// Names of every policy [`build`] accepts.
 pub fn known() -> Vec<&'static str> {
-    qmec_policies::CLASSICAL.iter().chain(&TRAINED).chain(&[LYDROO]).chain(&qmec_qubo::POLICIES).copied().collect()
+    qmec_policies::CLASSICAL.iter().chain(&qmec_policies::REFERENCE).chain(&TRAINED).chain(&[LYDROO]).chain(&qmec_qubo::POLICIES).copied().collect()
 }
 
 /// Builds the policy `spec` names for `scenario`; `seed` drives any

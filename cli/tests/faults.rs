@@ -35,14 +35,110 @@ fn column(path: &Path, name: &str) -> Vec<f64> {
 /// Runs the testbed with `faults` in 20 ms slots; returns its run folder
 /// (inside `dir`) and stdout, after checking it succeeded.
 fn testbed(dir: &Path, slots: u64, faults: &str) -> (std::path::PathBuf, String) {
+    let (out, output) = testbed_output(dir, slots, faults, &[]);
+    assert_success(&output, &format!("qmec testbed --faults {faults}"));
+    (out, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs the testbed with `faults` and `extra` flags in 20 ms slots,
+/// whatever its exit; its run folder (inside `dir`) and output.
+fn testbed_output(dir: &Path, slots: u64, faults: &str, extra: &[&str]) -> (std::path::PathBuf, std::process::Output) {
     let out = dir.join("run");
     let mut command = qmec();
     command.args(["testbed", "--scenario", SCENARIO, "--devices", "3", "--servers", "2", "--slots", &slots.to_string()]);
     command.args(["--slot-ms", "20", "--seed", "1", "--faults", faults, "--out"]);
-    command.arg(&out);
+    command.arg(&out).args(extra);
+    (out, run_bounded(command, RUN_TIMEOUT))
+}
+
+/// A run that lost an agent for good: it fails, but only after printing
+/// the summary and the verdict over the records that exist, and writing
+/// the run folder; the tasks those records hold are conserved.
+fn assert_incomplete(out: &Path, output: &std::process::Output, lost: &str, gap: &str) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "a run that lost {lost} passed:\n{stdout}");
+    assert!(stdout.contains("conservation: holds over the records that exist"), "no verdict in:\n{stdout}");
+    assert!(stdout.contains("the run is INCOMPLETE") && stdout.contains(gap), "no `{gap}` in:\n{stdout}");
+    assert!(stdout.contains(&format!("agent lost: {lost}")), "{lost} not named in:\n{stdout}");
+    let figures = json(&out.join("testbed.json"));
+    assert_eq!(figures["lost_agents"][0]["name"], lost, "{figures}");
+    let summary = json(&out.join("summary.json"));
+    let tasks = &summary["tasks"];
+    let dropped: u64 = tasks["dropped"].as_object().expect("drop reasons").values().map(|v| v.as_u64().expect("a count")).sum();
+    assert!(u(tasks, "/arrived") > 0, "no task arrived");
+    assert_eq!(u(tasks, "/arrived"), u(tasks, "/completed") + u(tasks, "/queued") + dropped, "{tasks}");
+    figures
+}
+
+/// The controller killed for good at slot 15: the launcher asks the other
+/// agents to stop, and the run ends with their records and the
+/// controller's journal, saying who died when.
+#[test]
+fn a_controller_killed_for_good_ends_the_run_with_the_records_that_exist() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, output) = testbed_output(dir.path(), 60, "kill:controller@15", &[]);
+    let figures = assert_incomplete(&out, &output, "controller", "the controller's records stop at slot");
+    let slot = u(&figures, "/lost_agents/0/slot");
+    assert!((14..=17).contains(&slot), "killed at slot {slot}, scheduled at 15");
+    assert!(u(&figures, "/slots_run") >= 10, "the journal's slots were not kept: {figures}");
+}
+
+/// A device process killed for good: the run goes on to the end for the
+/// others, and the verdict says whose records are missing.
+#[test]
+fn a_device_killed_for_good_is_named_and_the_others_run_to_the_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, output) = testbed_output(dir.path(), 60, "kill:device-1@20", &[]);
+    let figures = assert_incomplete(&out, &output, "device-1", "no records from device 1");
+    assert_eq!(u(&figures, "/slots_run"), 60, "the run did not go on: {figures}");
+}
+
+/// Every server killed: the devices keep computing locally to the end,
+/// and their records cover the whole run.
+#[test]
+fn with_every_server_killed_devices_compute_locally_to_the_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, stdout) = testbed(dir.path(), 60, "kill:server-0@5,kill:server-1@6");
+    assert_conserved(&out, &stdout);
+    let local = column(&out.join("slots.csv"), "local_bits");
+    assert_eq!(local.len(), 60, "slots.csv does not cover the run");
+    assert!(local[50..].iter().all(|&bits| bits > 0.0), "devices stopped computing: {local:?}");
+}
+
+/// `qmec soak` draws schedules from its seed, runs each and passes them
+/// all (on the virtual runtime here: a second for ten runs).
+#[test]
+fn the_soak_command_runs_seeded_schedules_and_judges_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = qmec();
+    command.args(["soak", "--runtime", "virtual", "--seed", "40", "--schedules", "10", "--out"]).arg(dir.path());
     let output = run_bounded(command, RUN_TIMEOUT);
-    assert_success(&output, &format!("qmec testbed --faults {faults}"));
-    (out, String::from_utf8_lossy(&output.stdout).into_owned())
+    assert_success(&output, "qmec soak");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.matches(": passed").count(), 10, "{stdout}");
+    assert!(stdout.contains("soak: 10 schedules") && stdout.contains("10 passed, 0 failed"), "{stdout}");
+}
+
+/// An agent that cannot start (its metrics port is taken) fails the launch
+/// at once, named with its error, not after the controller's join timeout.
+#[test]
+fn an_agent_that_fails_to_start_is_named_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The controller's metrics port is free; server-0's, the next, is taken.
+    let (taken, port) = loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = first.local_addr().expect("its address").port();
+        if let Ok(next) = std::net::TcpListener::bind(("127.0.0.1", port + 1)) {
+            drop(first);
+            break (next, port);
+        }
+    };
+    let metrics = format!("127.0.0.1:{port}");
+    let (_, output) = testbed_output(dir.path(), 60, "", &["--metrics", &metrics]);
+    drop(taken);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the launch passed with a metrics port taken");
+    assert!(stderr.contains("server-0 failed") && stderr.contains(&format!("{}", port + 1)), "server-0 and its port not named:\n{stderr}");
 }
 
 /// arrived = completed + queued + dropped, from the summary.

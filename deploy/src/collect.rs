@@ -2,7 +2,7 @@
 //! (slot records, task records, conservation) plus the testbed-only figures:
 //! wall-clock latency, decision and slot-loop time, late reports, CPU use.
 
-use qmec_controller::records::ControllerRecords;
+use qmec_controller::records::{ControllerRecords, ControllerSlot};
 use qmec_device_agent::records::{DeviceRecords, ProcessRecords};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
@@ -21,6 +21,24 @@ pub struct AgentRecords {
     pub device_processes: Vec<ProcessRecords>,
     /// Servers killed mid-run (their records are empty).
     pub lost_servers: Vec<usize>,
+    /// Every agent the run lost for good, servers included.
+    pub lost_agents: Vec<LostAgent>,
+}
+
+/// An agent the run lost for good: killed by the fault schedule and not
+/// started again, or dead on its own. What it had not written is missing
+/// from the records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LostAgent {
+    pub name: String,
+    /// The slot it was lost in, counted in wall time from the run's start.
+    pub slot: u64,
+    /// The fault schedule's kill, or how it exited.
+    pub cause: String,
+    /// Killed by the fault schedule (not a failure of the run by itself).
+    pub planned: bool,
+    /// Its last log lines (none for a scheduled kill).
+    pub log_tail: String,
 }
 
 /// Where the bits went across processes: what devices offloaded, servers
@@ -28,15 +46,23 @@ pub struct AgentRecords {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BitConservation {
     pub device_offloaded_bits: u64,
+    /// Of those, bits a device sent and then took back from a server it
+    /// gave up on for silence: the server may have received them (a
+    /// stopped process reads them when it continues) or not (they died in
+    /// a cut connection's buffers); only the server's count can tell.
+    #[serde(default)]
+    pub device_in_doubt_bits: u64,
     pub server_received_bits: u64,
     pub server_computed_bits: u64,
     pub server_backlog_bits: u64,
 }
 
 impl BitConservation {
-    /// offloaded = received and received = computed + backlog.
+    /// offloaded = received, up to the bits in doubt, and received =
+    /// computed + backlog.
     pub fn holds(&self) -> bool {
-        self.device_offloaded_bits == self.server_received_bits
+        let surely_sent = self.device_offloaded_bits.saturating_sub(self.device_in_doubt_bits);
+        (surely_sent..=self.device_offloaded_bits).contains(&self.server_received_bits)
             && self.server_received_bits == self.server_computed_bits + self.server_backlog_bits
     }
 }
@@ -97,6 +123,13 @@ pub struct TestbedFigures {
     /// Servers killed mid-run.
     #[serde(default)]
     pub lost_servers: Vec<usize>,
+    /// Every agent lost for good, and when.
+    #[serde(default)]
+    pub lost_agents: Vec<LostAgent>,
+    /// Why the records do not cover the whole run (empty when they do):
+    /// a task conservation verdict over them is over part of the run only.
+    #[serde(default)]
+    pub incomplete: Vec<String>,
     /// Where the controller that finished the run started: above 0 when it
     /// was restarted mid-run (its timings cover only the slots from there).
     #[serde(default)]
@@ -145,6 +178,8 @@ impl From<ProcessFigures> for (String, ProcessUsage) {
 #[derive(Debug, Clone, Default)]
 pub struct Merged {
     pub slots: Vec<SlotRecord>,
+    /// The controller's own record of each slot (late and stale counts).
+    pub controller_slots: Vec<ControllerSlot>,
     pub tasks: Vec<TaskRecord>,
     pub conservation: Conservation,
     pub figures: TestbedFigures,
@@ -153,7 +188,11 @@ pub struct Merged {
 /// Merges the agents' records, slot by slot: the controller's slots set
 /// how many there are, then every device and server adds its share.
 pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
-    let mut merged = Merged { slots: controller_slots(&records.controller), ..Merged::default() };
+    let mut merged = Merged {
+        slots: controller_slots(&records.controller),
+        controller_slots: records.controller.slots.clone(),
+        ..Merged::default()
+    };
     let mut wall_latencies = Vec::new();
     for device in records.device_processes.iter().flat_map(|p| &p.devices) {
         add_device(&mut merged, device, &records.lost_servers);
@@ -169,12 +208,53 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     let slots_run = merged.slots.len() as u64;
     let figures = &mut merged.figures;
     figures.lost_servers = records.lost_servers.clone();
+    figures.lost_agents = records.lost_agents.clone();
     figures.slots_run = slots_run;
     figures.slot_ms = slot_ms;
     figures.wall_latency = LatencySummary::from_latencies(wall_latencies);
     add_controller_figures(figures, &records.controller);
     add_device_processes(figures, &records.device_processes);
     merged
+}
+
+/// Why `records` do not cover a run of `slots` slots over `devices`
+/// devices (nothing when they do): the controller's slots stop early, a
+/// device wrote no records, or a device's records stop early.
+pub fn gaps(records: &AgentRecords, slots: u64, devices: usize) -> Vec<String> {
+    let covered = |last: Option<u64>| last.map_or(0, |slot| slot + 1);
+    let mut gaps = Vec::new();
+    let controller = covered(records.controller.slots.last().map(|s| s.slot));
+    if controller < slots {
+        gaps.push(format!("the controller's records stop at slot {controller} of {slots}"));
+    }
+    let mut seen = vec![false; devices];
+    let mut short = Vec::new();
+    for device in records.device_processes.iter().flat_map(|p| &p.devices) {
+        if let Some(seen) = seen.get_mut(device.device) {
+            *seen = true;
+        }
+        let last = covered(device.slots.last().map(|s| s.slot));
+        if last < slots {
+            short.push(format!("{} (to slot {last})", device.device));
+        }
+    }
+    let missing: Vec<String> = (0..devices).filter(|&d| !seen[d]).map(|d| d.to_string()).collect();
+    if !missing.is_empty() {
+        gaps.push(format!("no records from device {}", listing(&missing)));
+    }
+    if !short.is_empty() {
+        gaps.push(format!("the records of device {} stop early", listing(&short)));
+    }
+    gaps
+}
+
+/// `items` joined, the first few only when there are many.
+fn listing(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match items.len() {
+        n if n > SHOWN => format!("{} and {} more", items[..SHOWN].join(", "), n - SHOWN),
+        _ => items.join(", "),
+    }
 }
 
 /// One slot record per slot the run had, with the controller's figures.
@@ -217,27 +297,28 @@ fn add_device(merged: &mut Merged, device: &DeviceRecords, lost_servers: &[usize
     figures.payload_bytes += device.payload_bytes;
     figures.requeued_fragments += device.requeued_fragments;
     figures.requeued_bits += device.requeued_bits;
-    figures.bits.device_offloaded_bits += offloaded_to_live_servers(device, lost_servers);
+    let (offloaded, in_doubt) = offloaded_to_live_servers(device, lost_servers);
+    figures.bits.device_offloaded_bits += offloaded;
+    figures.bits.device_in_doubt_bits += in_doubt;
 }
 
 /// The bits a device offloaded that the servers which wrote records
-/// received: what was not requeued, and what was requeued after the server
-/// received it (a server given up on for silence) unless the uplink never
-/// sent it; a killed server's share is left out. A device that did not
-/// count by server offloaded to all of them.
-fn offloaded_to_live_servers(device: &DeviceRecords, lost_servers: &[usize]) -> u64 {
+/// received, and how many of them are in doubt: what was not requeued, and
+/// what was requeued after the server may have received it (a server given
+/// up on for silence) unless the uplink never sent it; a killed server's
+/// share is left out. A device that did not count by server offloaded to
+/// all of them.
+fn offloaded_to_live_servers(device: &DeviceRecords, lost_servers: &[usize]) -> (u64, u64) {
     if device.offloaded_bits_by_server.is_empty() {
-        return device.counters.offloaded_bits;
+        return (device.counters.offloaded_bits, 0);
     }
     let by_server = device.offloaded_bits_by_server.iter().enumerate();
-    by_server
-        .filter(|(s, _)| !lost_servers.contains(s))
-        .map(|(s, bits)| {
-            let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
-            let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
-            (bits + requeued).saturating_sub(unsent)
-        })
-        .sum()
+    by_server.filter(|(s, _)| !lost_servers.contains(s)).fold((0, 0), |(offloaded, in_doubt), (s, bits)| {
+        let requeued = device.requeued_bits_by_server.get(s).copied().unwrap_or(0);
+        let unsent = device.unsent_bits_by_server.get(s).copied().unwrap_or(0);
+        let sent_then_requeued = requeued.saturating_sub(unsent);
+        (offloaded + bits + sent_then_requeued, in_doubt + sent_then_requeued)
+    })
 }
 
 /// One server's slots, counters and process figures.
@@ -300,6 +381,7 @@ mod tests {
     fn bits_must_balance() {
         let mut bits = BitConservation {
             device_offloaded_bits: 10,
+            device_in_doubt_bits: 0,
             server_received_bits: 10,
             server_computed_bits: 7,
             server_backlog_bits: 3,
@@ -307,6 +389,12 @@ mod tests {
         assert!(bits.holds());
         bits.server_backlog_bits = 2;
         assert!(!bits.holds());
+        // 4 bits in doubt: the servers received 6 to 10 of the 10.
+        (bits.device_in_doubt_bits, bits.server_backlog_bits) = (4, 3);
+        for (received, holds) in [(5, false), (6, true), (10, true), (11, false)] {
+            (bits.server_received_bits, bits.server_computed_bits) = (received, received - 3);
+            assert_eq!(bits.holds(), holds, "{received} received");
+        }
     }
 
     /// Three devices in two processes, two servers (server 1 killed), a
@@ -379,6 +467,7 @@ mod tests {
                 ProcessRecords { devices: vec![device(2, vec![10, 20])], ..Default::default() },
             ],
             lost_servers: vec![1],
+            ..Default::default()
         }
     }
 
@@ -392,6 +481,21 @@ mod tests {
     }
 
     #[test]
+    fn gaps_name_every_way_the_records_fall_short_of_the_run() {
+        let mut records = sample();
+        assert_eq!(gaps(&records, 4, 3), [] as [String; 0], "slots 0..4 of 4, devices 0..3: whole");
+        assert_eq!(gaps(&records, 6, 3), [
+            "the controller's records stop at slot 4 of 6",
+            "the records of device 0 (to slot 5), 1 (to slot 5), 2 (to slot 5) stop early",
+        ]);
+        records.device_processes.pop();
+        records.device_processes[0].devices[1].slots.truncate(2);
+        assert_eq!(gaps(&records, 4, 3), ["no records from device 2", "the records of device 1 (to slot 2) stop early"]);
+        let many: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+        assert_eq!(listing(&many), "0, 1, 2, 3, 4 and 3 more");
+    }
+
+    #[test]
     fn merge_adds_every_agent_and_leaves_a_killed_servers_share_out() {
         let merged = merge(&sample(), 20.0);
         assert_eq!(merged.slots.len(), 4, "slots up to the controller's last");
@@ -402,7 +506,7 @@ mod tests {
         assert_eq!((figures.policy_failed_slots, figures.policy_failed_share), (2, 2.0 / 3.0));
         // Device 0: 50 + 3 requeued - 1 unsent to server 0, server 1 lost;
         // device 1 counted no bits by server; device 2: 10 + 3 - 1.
-        assert_eq!(figures.bits.device_offloaded_bits, 64);
+        assert_eq!((figures.bits.device_offloaded_bits, figures.bits.device_in_doubt_bits), (64, 4));
         let names: Vec<&str> = figures.processes.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["controller", "server-0", "server-1", "devices-0-1", "device-2"]);
         // testbed.json keeps each process as a [name, usage] pair.

@@ -19,7 +19,7 @@ use crate::plan::{self, Addressing, AgentPlan, Role};
 use crate::run_folder::{self, Prepared};
 use crate::runtime::{Agent, LocalProcesses, Runtime};
 use crate::shell;
-use crate::supervise::{self, JOIN_LIMIT};
+use crate::supervise::{self, JOIN_LIMIT, Links, Schedule};
 use qmec_linkem::LinkProfile;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -103,6 +103,25 @@ async fn host_veth(pid: &str) -> Result<String, LaunchError> {
     .into())
 }
 
+/// A partition through the engine: the agent's container leaves the run's
+/// network and joins it again under its service name, which the others
+/// resolve it by.
+struct NetworkLinks<'a> {
+    project: &'a str,
+}
+
+impl Links for NetworkLinks<'_> {
+    fn command(&self, agent: &str, up: bool) -> Option<(String, Vec<String>)> {
+        let network = format!("{}_{}", self.project, compose::NETWORK);
+        let container = compose::container(self.project, agent);
+        let args = match up {
+            true => shell::args(["network", "connect", "--alias", agent, &network, &container]),
+            false => shell::args(["network", "disconnect", &network, &container]),
+        };
+        Some(("docker".into(), args))
+    }
+}
+
 /// Starts `container` and watches it through `docker start -a`, logging
 /// to `log`; faults reach it through `docker kill`.
 fn watch(runtime: &mut LocalProcesses, log: &str, container: &str) -> Result<Agent, DeployError> {
@@ -138,18 +157,18 @@ pub async fn run(
         Emulation::Off | Emulation::Userspace { .. } | Emulation::Simulated => None,
     };
     let mut agents = start_containers(&mut runtime, &project.name, &plans, links).await?;
-    // Started last: the controller.
-    if let Some(controller) = agents.last_mut() {
-        supervise::wait_for_run_start(controller, JOIN_LIMIT).await;
-    }
+    supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
     // A restart starts the agent's stopped container again.
     let name = project.name.clone();
     let mut start_again =
         supervise::start_again(&plans, |log, i| watch(&mut runtime, log, &compose::container(&name, &plans[i].name)));
-    let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
+    let network = NetworkLinks { project: &project.name };
+    let schedule =
+        Schedule { actions, start_again: &mut start_again, links: Some(&network), deadline: Some(options.deadline), slot: config.slot() };
+    let lost = supervise::supervise(&mut agents, schedule).await?;
     drop(agents);
     drop(project);
-    let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, lost)?;
     Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
 }
 

@@ -31,7 +31,7 @@ pub enum RuntimeError {
 
 /// A fault schedule entry that does not parse or names no agent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("fault `{entry}`: {reason} (expected kill:server-N@SLOT, stop:NAME@SLOT+SLOTS, restart:controller@SLOT+SLOTS, late:device-N@SLOT, slow:server-N@SLOT or partition:NAME@SLOT+SLOTS)")]
+#[error("fault `{entry}`: {reason} (expected kill:NAME@SLOT, stop:NAME@SLOT+SLOTS, restart:controller@SLOT+SLOTS, late:device-N@SLOT, slow:server-N@SLOT or partition:NAME@SLOT+SLOTS)")]
 pub struct FaultError {
     pub entry: String,
     pub reason: String,

@@ -1,5 +1,7 @@
 //! Fault schedules for a testbed: `kill:server-1@40` sends SIGKILL to
-//! the agent process `server-1` at slot 40; `stop:device-1@30+10` pauses a
+//! the agent process `server-1` at slot 40, for good (any agent: a killed
+//! device process takes its records with it, a killed controller ends the
+//! run, which is then reported incomplete); `stop:device-1@30+10` pauses a
 //! process with SIGSTOP at slot 30 and resumes it with SIGCONT 10 slots
 //! later; `late:device-0@0` makes device 0 hold every report from slot 0
 //! on for two slot lengths (it reports late every slot);
@@ -8,7 +10,8 @@
 //! SIGKILL to the controller at slot 50 and starts it again, on the same
 //! address with the same settings, 20 slots later; `partition:server-0@60+20`
 //! cuts server 0 off from every other agent at slot 60 for 20 slots (its
-//! traffic waits until the cut heals; the virtual runtime only, for now).
+//! link goes down in its namespace, its container leaves the docker
+//! network, or on the virtual runtime its traffic waits until the cut heals).
 //! Entries are separated by commas. Slots are counted in wall time
 //! (slot × slot length) from the controller's run-started line (its clock
 //! starts once every agent has joined), so a fault lands within a slot or
@@ -39,12 +42,9 @@ fn parse_one(entry: &str) -> Result<Fault, FaultError> {
     }
     let number = |s: &str| s.parse::<u64>().map_err(|_| err("slots must be whole numbers"));
     let (kind, at_slot) = match kind {
-        "kill" => {
-            if !target.starts_with("server-") {
-                return Err(err("only server agents can be killed (a device's records die with it; see restart:controller)"));
-            }
-            (FaultKind::Kill, number(when)?)
-        }
+        // Any agent: the run goes on without a server or a device process,
+        // and ends with the records that exist without the controller.
+        "kill" => (FaultKind::Kill, number(when)?),
         "stop" | "restart" | "partition" => {
             if kind == "restart" && target != "controller" {
                 return Err(err("only the controller is restarted (agents keep state the run needs)"));
@@ -112,6 +112,9 @@ pub enum Step {
     Start,
     /// Cut the agent off from the network for this many slots.
     Cut { slots: u64 },
+    /// Join the cut agent to the network again (the cut's end, for the
+    /// runtimes whose network does not heal by itself).
+    Heal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +154,10 @@ pub fn actions(faults: &[Fault], names: &[String], slot: Duration) -> Result<Vec
                 push(at, Step::Send(Signal::Kill));
                 push(at + slot * slots as u32, Step::Start);
             }
-            FaultKind::Partition { slots } => push(at, Step::Cut { slots }),
+            FaultKind::Partition { slots } => {
+                push(at, Step::Cut { slots });
+                push(at + slot * slots as u32, Step::Heal);
+            }
             FaultKind::Late | FaultKind::Slow => {}
         }
     }
@@ -176,14 +182,14 @@ pub fn agent_args(faults: &[Fault], name: &str, names: &[String], slot_ms: f64) 
     args
 }
 
-/// Sends `signal` to process `pid`.
-pub fn send(pid: u32, signal: Signal) -> std::io::Result<()> {
+/// Sends the signal named `signal` (`KILL`, `TERM`, …) to process `pid`.
+pub fn send(pid: u32, signal: &str) -> std::io::Result<()> {
     let status = std::process::Command::new("kill")
-        .arg(format!("-{}", signal.name()))
+        .arg(format!("-{signal}"))
         .arg(pid.to_string())
         .stderr(std::process::Stdio::null())
         .status()?;
-    if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("kill -{} {pid} failed", signal.name()))) }
+    if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("kill -{signal} {pid} failed"))) }
 }
 
 #[cfg(test)]
@@ -196,7 +202,7 @@ mod tests {
         assert_eq!(faults[0], Fault { kind: FaultKind::Kill, target: "server-1".into(), at_slot: 40 });
         assert_eq!(faults[1], Fault { kind: FaultKind::Stop { slots: 10 }, target: "device-1".into(), at_slot: 30 });
         assert!(parse("").expect("empty is valid").is_empty());
-        for bad in ["kill:server-1", "stop:device-1@30", "boom:server-1@3", "kill:devices-0@3", "stop:x@1+0", "kill:server-1@-1",
+        for bad in ["kill:server-1", "stop:device-1@30", "boom:server-1@3", "kill:devices 0@3", "stop:x@1+0", "kill:server-1@-1",
             "restart:server-0@3+2", "restart:controller@3", "restart:controller@3+0"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
@@ -229,7 +235,7 @@ mod tests {
         assert_eq!(cut[0].kind, FaultKind::Partition { slots: 4 });
         let names: Vec<String> = ["controller", "server-0", "server-1", "devices-0-1", "devices-2-3"].map(String::from).into();
         let steps: Vec<Step> = super::actions(&cut, &names, slot).expect("known agents").iter().map(|a| a.step).collect();
-        assert_eq!(steps, [Step::Cut { slots: 1 }, Step::Cut { slots: 4 }]);
+        assert_eq!(steps, [Step::Cut { slots: 1 }, Step::Heal, Step::Cut { slots: 4 }, Step::Heal]);
         for bad in ["partition:controller@3+2", "partition:server-0@3", "partition:server-0@3+0"] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -15,7 +15,7 @@ use qmec_linkem::LinkProfile;
 pub async fn run(config: &TestbedConfig, options: &LaunchOptions) -> Result<LaunchOutcome, LaunchError> {
     let profile = options.link_profile.as_deref().map(LinkProfile::load).transpose()?;
     let profile = profile.as_ref();
-    refuse_partitions(config, options.runtime).map_err(DeployError::from)?;
+    refuse_unsupported(config, options.runtime).map_err(DeployError::from)?;
     refuse_faults_beyond_the_run(config).map_err(DeployError::from)?;
     match options.runtime {
         RuntimeKind::Local => local::run(config, options, profile).await,
@@ -36,13 +36,13 @@ fn refuse_faults_beyond_the_run(config: &TestbedConfig) -> Result<(), FaultError
     }
 }
 
-/// Partitions are carried out on the virtual runtime only, for now: the
-/// process runtimes say so before anything starts.
-fn refuse_partitions(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(), FaultError> {
+/// Partitions need a network of the agents' own: local agents share
+/// loopback, so a partition there is refused by name before anything starts.
+fn refuse_unsupported(config: &TestbedConfig, runtime: RuntimeKind) -> Result<(), FaultError> {
     match config.faults.iter().find(|f| matches!(f.kind, FaultKind::Partition { .. })) {
-        Some(fault) if runtime != RuntimeKind::Virtual => Err(FaultError {
+        Some(fault) if runtime == RuntimeKind::Local => Err(FaultError {
             entry: format!("partition:{}", fault.target),
-            reason: "partitions run on --runtime virtual only, for now".into(),
+            reason: "local agents share loopback; partitions run on --runtime netns, docker or virtual".into(),
         }),
         _ => Ok(()),
     }
@@ -60,7 +60,8 @@ mod tests {
         assert_eq!(error.reason, "slot 10 is beyond the run's 10 slots (0..10)");
         config.faults = crate::faults::parse("kill:server-1@9,partition:server-0@2+3").expect("valid");
         assert!(refuse_faults_beyond_the_run(&config).is_ok());
-        assert!(refuse_partitions(&config, RuntimeKind::Virtual).is_ok());
-        assert_eq!(refuse_partitions(&config, RuntimeKind::Netns).expect_err("netns").entry, "partition:server-0");
+        assert!(refuse_unsupported(&config, RuntimeKind::Virtual).is_ok());
+        assert!(refuse_unsupported(&config, RuntimeKind::Netns).is_ok());
+        assert_eq!(refuse_unsupported(&config, RuntimeKind::Local).expect_err("local").entry, "partition:server-0");
     }
 }

@@ -30,10 +30,11 @@
 //!    [`virtual_runtime`] runs every agent's core in this process on
 //!    virtual time over a simulated network.
 //! 7. `launch`: the only module that knows every backend; it dispatches on
-//!    [`RuntimeKind`].
+//!    [`RuntimeKind`]. Beside it, [`soak`]: random fault schedules and the
+//!    verdicts a run under them must pass, whatever runs it.
 //!
 //! Modules are private unless another crate uses them ([`faults`],
-//! [`image`], [`k8s`], [`virtual_runtime`]); what the CLI and tests need
+//! [`image`], [`k8s`], [`soak`], [`virtual_runtime`]); what the CLI and tests need
 //! is re-exported here.
 //!
 //! # Adding a backend
@@ -69,6 +70,7 @@ mod plan;
 mod run_folder;
 mod runtime;
 mod shell;
+pub mod soak;
 mod supervise;
 pub mod virtual_runtime;
 

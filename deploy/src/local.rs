@@ -15,7 +15,7 @@ use crate::outcome::{self, LaunchOutcome, TestbedOutcome};
 use crate::plan::{self, Addressing, AgentPlan, Role};
 use crate::run_folder;
 use crate::runtime::{LocalProcesses, Runtime};
-use crate::supervise::{self, JOIN_LIMIT};
+use crate::supervise::{self, JOIN_LIMIT, Schedule};
 use qmec_linkem::LinkProfile;
 
 /// The local backend under the launcher: no link can be emulated, since
@@ -63,12 +63,13 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         }
         agents.push(agent);
     }
-    supervise::wait_for_run_start(&mut agents[0], JOIN_LIMIT).await;
+    supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
     let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &plans[i].args)?));
     // Dropping `agents` on any error kills every child.
-    let killed = supervise::supervise(&mut agents, actions, &mut start_again, None).await?;
+    let schedule = Schedule { actions, start_again: &mut start_again, links: None, deadline: None, slot: config.slot() };
+    let lost = supervise::supervise(&mut agents, schedule).await?;
     drop(agents);
-    outcome::finish(config, scenario, &out, &plans, &killed)
+    outcome::finish(config, scenario, &out, &plans, lost)
 }
 
 /// Sets the value after `flag` in `plan`'s arguments.

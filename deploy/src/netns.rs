@@ -15,7 +15,7 @@ use crate::plan::{self, AgentPlan, Addressing, Role};
 use crate::run_folder::{self, Prepared};
 use crate::runtime::{LocalProcesses, Runtime};
 use crate::shell;
-use crate::supervise::{self, JOIN_LIMIT};
+use crate::supervise::{self, JOIN_LIMIT, Links, Schedule};
 use qmec_linkem::LinkProfile;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -108,16 +108,36 @@ pub async fn run(
         }
         agents.push(agent);
     }
-    // Started last: the controller.
-    if let Some(controller) = agents.last_mut() {
-        supervise::wait_for_run_start(controller, JOIN_LIMIT).await;
-    }
+    supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
     let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &exec(i))?));
-    let killed = supervise::supervise(&mut agents, actions, &mut start_again, Some(options.deadline)).await?;
+    let links = HubLinks { hub: &namespaces.created[0], plans: &plans };
+    let schedule =
+        Schedule { actions, start_again: &mut start_again, links: Some(&links), deadline: Some(options.deadline), slot: config.slot() };
+    let lost = supervise::supervise(&mut agents, schedule).await?;
     drop(agents);
     drop(namespaces);
-    let outcome = outcome::finish(config, scenario, &out, &plans, &killed)?;
+    let outcome = outcome::finish(config, scenario, &out, &plans, lost)?;
     Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
+}
+
+/// The hub side of agent i's veth (plan order).
+fn peer_of(i: usize) -> String {
+    format!("p{i}")
+}
+
+/// A partition in namespaces: the hub side of the agent's veth goes down,
+/// so its `eth0` loses carrier and nothing passes either way, and comes up
+/// again when the cut heals.
+struct HubLinks<'a> {
+    hub: &'a str,
+    plans: &'a [AgentPlan],
+}
+
+impl Links for HubLinks<'_> {
+    fn command(&self, agent: &str, up: bool) -> Option<(String, Vec<String>)> {
+        let i = self.plans.iter().position(|p| p.name == agent)?;
+        Some(("ip".into(), shell::args(["-n", self.hub, "link", "set", &peer_of(i), if up { "up" } else { "down" }])))
+    }
 }
 
 /// A hub namespace with a bridge, and one namespace per agent of `plans`
@@ -137,7 +157,7 @@ async fn build_network(plans: &[AgentPlan], netem: Option<&LinkProfile>) -> Resu
         let ns = format!("{id}-{}", plan.name);
         ip(&["netns", "add", &ns]).await?;
         namespaces.created.push(ns.clone());
-        let peer = format!("p{i}");
+        let peer = peer_of(i);
         ip(&["-n", &hub, "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns", &ns]).await?;
         ip(&["-n", &hub, "link", "set", &peer, "master", "br0", "up"]).await?;
         ip(&["-n", &ns, "addr", "add", &format!("{}/24", ip_of(i)), "dev", "eth0"]).await?;

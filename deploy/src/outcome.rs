@@ -5,7 +5,8 @@
 //! ([`write`]); [`finish`] does all three. A backend that holds its
 //! agents' records in memory calls the last two.
 
-use crate::collect::{self, AgentRecords, Merged, TestbedFigures};
+use crate::collect::{self, AgentRecords, LostAgent, Merged, TestbedFigures};
+use qmec_controller::records::{ControllerRecords, SlotJournal};
 use crate::config::TestbedConfig;
 use crate::emulation::Emulation;
 use crate::error::DeployError;
@@ -57,47 +58,98 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DeployError> {
 
 /// Gathers every agent's records from `out/records` and writes the run
 /// folder: what a backend whose agents wrote their records calls last.
+/// `lost` are the agents the run lost for good (their records are missing
+/// or end early).
 pub fn finish(
     config: &TestbedConfig,
     scenario: Scenario,
     out: &Path,
     plans: &[AgentPlan],
-    killed: &[String],
+    lost: Vec<LostAgent>,
 ) -> Result<TestbedOutcome, DeployError> {
-    let records = read_records(out, plans, killed)?;
+    let mut records = read_records(out, plans, &lost)?;
+    records.lost_agents = lost;
+    // A controller that died wrote only its journal.
+    if records.controller.policy.is_empty() {
+        (records.controller.policy, records.controller.seed) = (config.policy.clone(), config.seed);
+    }
     let outcome = summarise(config, scenario, &records);
     write(out, &outcome, &records)?;
     Ok(outcome)
 }
 
 /// Every agent's records from `out/records/NAME.json` (NAME from
-/// `plans`). A server in `killed` wrote none: what it held is lost to the
-/// bit balance (its fragments were requeued by the devices).
-pub fn read_records(out: &Path, plans: &[AgentPlan], killed: &[String]) -> Result<AgentRecords, DeployError> {
+/// `plans`). A server in `lost` wrote none: what it held is lost to the
+/// bit balance (its fragments were requeued by the devices). A lost device
+/// process wrote none either: its devices are missing. A lost controller's
+/// slots come from its journal, up to where it died.
+pub fn read_records(out: &Path, plans: &[AgentPlan], lost: &[LostAgent]) -> Result<AgentRecords, DeployError> {
     let records_dir = out.join("records");
     let file = |plan: &AgentPlan| records_dir.join(format!("{}.json", plan.name));
     let mut records = AgentRecords::default();
     for plan in plans {
+        let is_lost = lost.iter().any(|l| l.name == plan.name);
         match plan.role {
+            Role::Controller if is_lost => records.controller = journaled(&file(plan))?,
             Role::Controller => records.controller = read(&file(plan))?,
-            Role::Server(server) if killed.contains(&plan.name) => {
+            Role::Server(server) if is_lost => {
                 records.servers.push(qmec_server_agent::records::ServerRecords { server, ..Default::default() });
                 records.lost_servers.push(server);
             }
             Role::Server(_) => records.servers.push(read(&file(plan))?),
+            Role::Devices(_) if is_lost && !file(plan).exists() => {}
             Role::Devices(_) => records.device_processes.push(read(&file(plan))?),
         }
     }
     Ok(records)
 }
 
+/// The records of a controller that died: its records file if it wrote
+/// one, else the slots its journal holds.
+fn journaled(path: &Path) -> Result<ControllerRecords, DeployError> {
+    if path.exists() {
+        return read(path);
+    }
+    let journal = SlotJournal::path(path);
+    let slots = SlotJournal::read(&journal)
+        .map_err(|e| DeployError::Records { path: journal.clone(), message: e.to_string() })?;
+    Ok(ControllerRecords { slots, ..ControllerRecords::default() })
+}
+
 /// The run the agents' records add up to: merged slot by slot and
-/// summarised as `qmec simulate` summarises.
+/// summarised as `qmec simulate` summarises, with what the records miss
+/// of the whole run.
 pub fn summarise(config: &TestbedConfig, scenario: Scenario, records: &AgentRecords) -> TestbedOutcome {
-    let merged = collect::merge(records, config.slot_ms);
+    let mut merged = collect::merge(records, config.slot_ms);
+    merged.figures.incomplete = collect::gaps(records, config.slots, scenario.devices);
     let summary =
         Summary::build(&records.controller.policy, &scenario, config.seed, &merged.slots, &merged.tasks, merged.conservation.clone());
     TestbedOutcome { scenario, summary, merged }
+}
+
+impl TestbedOutcome {
+    /// The run's verdict, one line: `Ok` when tasks are conserved over
+    /// records that cover the whole run and no agent failed; `Err` (the
+    /// run must not pass) otherwise. Never "holds" over records that stop
+    /// early.
+    pub fn verdict(&self) -> Result<String, String> {
+        let c = &self.summary.tasks;
+        let counts = format!("arrived {} = completed {} + queued {} + dropped {}", c.arrived, c.completed, c.queued, c.dropped_total());
+        let figures = &self.merged.figures;
+        let failed: Vec<String> =
+            figures.lost_agents.iter().filter(|l| !l.planned).map(|l| format!("{} {} at slot {}", l.name, l.cause, l.slot)).collect();
+        let mut problems = figures.incomplete.clone();
+        problems.extend(failed);
+        match (c.holds(), problems.is_empty()) {
+            (true, true) => Ok(format!("conservation: holds ({counts})")),
+            (false, true) => Err(format!("conservation: FAILED ({counts})")),
+            (holds, false) => Err(format!(
+                "conservation: {} over the records that exist ({counts}), but the run is INCOMPLETE: {}",
+                if holds { "holds" } else { "FAILED" },
+                problems.join("; ")
+            )),
+        }
+    }
 }
 
 /// Writes the run folder: what `qmec simulate` writes, and the testbed figures.
@@ -131,7 +183,10 @@ pub fn policy_failures(figures: &TestbedFigures) -> String {
 pub fn figures_table(figures: &TestbedFigures) -> String {
     let ms = |s: f64| format!("{:.3}", s * 1e3);
     let mut out = String::new();
-    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<34}{value:>14}\n"));
+    let mut line = |label: &str, value: String| {
+        out.push_str(format!("{label:<34}{value:>14}").trim_end());
+        out.push('\n');
+    };
     line("wall latency p50 (ms)", ms(figures.wall_latency.p50_s));
     line("wall latency p95 (ms)", ms(figures.wall_latency.p95_s));
     line("wall latency p99 (ms)", ms(figures.wall_latency.p99_s));
@@ -144,11 +199,16 @@ pub fn figures_table(figures: &TestbedFigures) -> String {
     line("late server reports", figures.late_server_reports.to_string());
     line("policy failed (slots, share)", policy_failures(figures));
     line("slots without a decision", figures.undecided_device_slots.to_string());
-    if !figures.lost_servers.is_empty() || figures.requeued_fragments > 0 {
-        let lost: Vec<String> = figures.lost_servers.iter().map(|s| format!("server-{s}")).collect();
-        line("servers killed", if lost.is_empty() { "none".into() } else { lost.join(" ") });
+    if figures.requeued_fragments > 0 {
         line("fragments requeued (lost server)", figures.requeued_fragments.to_string());
         line("bits requeued (lost server)", figures.requeued_bits.to_string());
+    }
+    for lost in &figures.lost_agents {
+        line(&format!("agent lost: {}", lost.name), format!("slot {}", lost.slot));
+        line(&format!("  {}", lost.cause), String::new());
+        for log_line in lost.log_tail.lines() {
+            line(&format!("  | {log_line}"), String::new());
+        }
     }
     if figures.controller_first_slot > 0 {
         line("controller restarted; went on at slot", figures.controller_first_slot.to_string());

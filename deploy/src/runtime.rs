@@ -53,9 +53,15 @@ impl Agent {
 
     /// The last lines of the agent's log, for crash reports.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = match std::fs::read_to_string(&self.log) {
+            Ok(text) => text,
+            Err(error) => return format!("(its log {} could not be read: {error})", self.log.display()),
+        };
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
+        match lines.is_empty() {
+            true => format!("(its log {} is empty)", self.log.display()),
+            false => lines[lines.len().saturating_sub(15)..].join("\n"),
+        }
     }
 }
 

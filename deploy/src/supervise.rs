@@ -1,9 +1,14 @@
 //! Watching a running testbed, whatever runs its agents: wait until every
-//! agent has exited, fail on the first that fails (with the tail of its
-//! log), on Ctrl-C and at an optional deadline, and carry out the fault
-//! schedule on time. An agent this launcher killed on purpose may exit
-//! badly; one it starts again is watched like the first.
+//! agent has exited, carry out the fault schedule on time, and stop on
+//! Ctrl-C and at an optional deadline. An agent that fails before the run
+//! starts fails the launch at once (with the tail of its log). One lost
+//! during the run — killed by the schedule and not started again, or dead
+//! on its own — is written down with its slot, cause and last log lines,
+//! and the run goes on without it; without a controller it cannot, so the
+//! others are asked to stop and write their records. Either way the run
+//! ends with the records that exist.
 
+use crate::collect::LostAgent;
 use crate::error::{DeployError, FaultError};
 use crate::faults::{self, Action, Signal, Step};
 use crate::plan::AgentPlan;
@@ -18,18 +23,81 @@ const DOCKER_KILL_LIMIT: Duration = Duration::from_secs(10);
 /// controller's own join timeout (60 s by default) and then some.
 pub const JOIN_LIMIT: Duration = Duration::from_secs(70);
 
+/// How long agents asked to stop (the controller is gone) get to write
+/// their records before they are killed.
+const WIND_DOWN_LIMIT: Duration = Duration::from_secs(15);
+
+/// How often exits are looked for.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The name every runtime gives the controller agent.
+const CONTROLLER: &str = "controller";
+
 /// Starts the agent named by the argument again (a `restart` fault).
 pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
 
+/// A runtime's network, as a partition fault sees it: the command (program
+/// and arguments) that takes an agent's link down or brings it up again.
+pub trait Links {
+    fn command(&self, agent: &str, up: bool) -> Option<(String, Vec<String>)>;
+}
+
+/// How long a link command may take.
+const LINK_LIMIT: Duration = Duration::from_secs(10);
+
+/// What supervision carries out besides watching: the fault schedule, with
+/// what it needs (a way to start agents again, the runtime's links), and
+/// the run's limits.
+pub struct Schedule<'a> {
+    pub actions: Vec<Action>,
+    pub start_again: StartAgain<'a>,
+    pub links: Option<&'a dyn Links>,
+    pub deadline: Option<Duration>,
+    /// The slot length the schedule counts in.
+    pub slot: Duration,
+}
+
 /// Waits (at most `limit`) until the controller says its slot clock has
-/// started, so that a fault schedule counts slots from there. A controller
-/// that fails first is left for [`supervise`] to report.
-pub async fn wait_for_run_start(controller: &mut Agent, limit: Duration) {
-    match tokio::time::timeout(limit, controller.run_started()).await {
+/// started, so that a fault schedule counts slots from there. Any agent
+/// that fails first (a port taken, a bad flag) fails the launch at once,
+/// named, with its last log lines, instead of leaving the controller to
+/// time out on a device that never joins.
+pub async fn wait_for_run_start(agents: &mut [Agent], limit: Duration) -> Result<(), DeployError> {
+    let Some(at) = agents.iter().position(|a| a.name == CONTROLLER) else { return Ok(()) };
+    let (before, rest) = agents.split_at_mut(at);
+    let Some((controller, after)) = rest.split_first_mut() else { return Ok(()) };
+    let started = tokio::select! {
+        started = tokio::time::timeout(limit, controller.run_started()) => started,
+        crashed = first_failure(before.iter_mut().chain(after.iter_mut()).collect()) => return Err(crashed),
+    };
+    match started {
         Ok(Ok(slot)) => tracing::info!(slot, "the run started"),
-        Ok(Err(error)) => tracing::warn!(%error, "no run-started line"),
+        // The controller closed its output: if it failed, say so now.
+        Ok(Err(error)) => match tokio::time::timeout(Duration::from_secs(1), controller.child.wait()).await {
+            Ok(Ok(status)) if !status.success() => return Err(crashed(controller, &status)),
+            _ => tracing::warn!(%error, "no run-started line"),
+        },
         Err(_) => tracing::warn!(?limit, "the run did not start in time"),
     }
+    Ok(())
+}
+
+/// The first of `agents` to exit badly, as the launch's error.
+async fn first_failure(mut agents: Vec<&mut Agent>) -> DeployError {
+    loop {
+        for agent in agents.iter_mut() {
+            if let Ok(Some(status)) = agent.child.try_wait()
+                && !status.success()
+            {
+                return crashed(agent, &status);
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn crashed(agent: &Agent, status: &std::process::ExitStatus) -> DeployError {
+    DeployError::Crashed { name: agent.name.clone(), status: status.to_string(), tail: agent.log_tail() }
 }
 
 /// Starts agent `name` of `plans` again with `start`, which gets a log
@@ -51,41 +119,67 @@ pub fn start_again<'a>(
     }
 }
 
-/// Runs until every agent in `agents` has exited; returns the names of the
-/// agents it killed and did not start again.
-pub async fn supervise(
-    agents: &mut [Agent],
-    mut actions: Vec<Action>,
-    start_again: StartAgain<'_>,
-    deadline: Option<Duration>,
-) -> Result<Vec<String>, DeployError> {
+/// The run as supervision sees it: which agents are done, which were lost.
+struct Watch {
+    started: tokio::time::Instant,
+    slot: Duration,
+    done: Vec<bool>,
+    lost: Vec<LostAgent>,
+}
+
+impl Watch {
+    /// The slot the run is in now, counted in wall time.
+    fn slot_now(&self) -> u64 {
+        (self.started.elapsed().as_secs_f64() / self.slot.as_secs_f64().max(1e-9)) as u64
+    }
+
+    fn is_lost(&self, name: &str) -> bool {
+        self.lost.iter().any(|l| l.name == name)
+    }
+
+    fn lose(&mut self, agent: &Agent, cause: String, planned: bool) {
+        let log_tail = if planned { String::new() } else { agent.log_tail() };
+        let slot = self.slot_now();
+        match planned {
+            true => tracing::warn!(agent = %agent.name, slot, "fault injected: killed"),
+            false => tracing::warn!(agent = %agent.name, slot, %cause, "agent lost; the run goes on without it"),
+        }
+        self.lost.push(LostAgent { name: agent.name.clone(), slot, cause, planned, log_tail });
+    }
+}
+
+/// Runs until every agent in `agents` has exited, carrying out
+/// `schedule`; returns the agents lost for good.
+pub async fn supervise(agents: &mut [Agent], schedule: Schedule<'_>) -> Result<Vec<LostAgent>, DeployError> {
+    let Schedule { mut actions, start_again, links, deadline, slot } = schedule;
     let started = tokio::time::Instant::now();
     let give_up = deadline.map(|d| started + d);
     actions.reverse(); // the next one last
-    let mut killed = Vec::new();
-    let mut done = vec![false; agents.len()];
+    let mut watch = Watch { started, slot, done: vec![false; agents.len()], lost: Vec::new() };
     loop {
         while let Some(action) = actions.last().filter(|a| started + a.after <= tokio::time::Instant::now()) {
             let action = action.clone();
             actions.pop();
             if let Some(i) = agents.iter().position(|a| a.name == action.agent) {
-                act(&action, &mut agents[i], &mut done[i], &mut killed, start_again).await?;
+                act(&action, i, agents, &mut watch, start_again, links).await?;
             }
         }
-        for (agent, done) in agents.iter_mut().zip(done.iter_mut()).filter(|(_, d)| !**d) {
+        for (i, agent) in agents.iter_mut().enumerate() {
+            if watch.done[i] {
+                continue;
+            }
             if let Ok(Some(status)) = agent.child.try_wait() {
-                if !status.success() && !killed.contains(&agent.name) {
-                    return Err(DeployError::Crashed {
-                        name: agent.name.clone(),
-                        status: status.to_string(),
-                        tail: agent.log_tail(),
-                    });
+                if !status.success() && !watch.is_lost(&agent.name) {
+                    watch.lose(agent, format!("died ({status})"), false);
                 }
-                *done = true;
+                watch.done[i] = true;
             }
         }
-        if done.iter().all(|d| *d) {
-            return Ok(killed);
+        if controller_gone_for_good(agents, &watch, &actions) {
+            wind_down(agents, &mut watch).await;
+        }
+        if watch.done.iter().all(|d| *d) {
+            return Ok(watch.lost);
         }
         let past_deadline = async {
             match give_up {
@@ -96,47 +190,99 @@ pub async fn supervise(
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Err(DeployError::Interrupted),
             () = past_deadline => return Err(DeployError::Deadline(deadline.unwrap_or_default())),
-            () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            () = tokio::time::sleep(POLL) => {}
         }
     }
 }
 
-/// One step of the fault schedule on `agent`.
-async fn act(
-    action: &Action,
-    agent: &mut Agent,
-    done: &mut bool,
-    killed: &mut Vec<String>,
-    start_again: StartAgain<'_>,
-) -> Result<(), DeployError> {
-    match action.step {
-        Step::Send(signal) => {
-            let Some(pid) = agent.child.id().filter(|_| !*done) else { return Ok(()) };
-            tracing::warn!(agent = %agent.name, signal = signal.name(), "fault injected");
-            let sent = match &agent.container {
-                Some(container) => {
-                    let args = shell::args(["kill", "--signal", signal.name(), container]);
-                    shell::run("docker", &args, DOCKER_KILL_LIMIT).await.map(drop).map_err(std::io::Error::other)
-                }
-                None => faults::send(pid, signal),
-            };
-            sent.map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
-            if signal == Signal::Kill {
-                killed.push(agent.name.clone());
+/// The controller is lost and no restart of it is still to come: nobody
+/// will end the run, so supervision must.
+fn controller_gone_for_good(agents: &[Agent], watch: &Watch, actions: &[Action]) -> bool {
+    let running = agents.iter().zip(&watch.done).any(|(a, done)| a.name != CONTROLLER && !done);
+    running && watch.is_lost(CONTROLLER) && !actions.iter().any(|a| a.agent == CONTROLLER && a.step == Step::Start)
+}
+
+/// Asks every agent still running to stop (they write their records on
+/// SIGTERM), and kills the ones that have not after [`WIND_DOWN_LIMIT`].
+async fn wind_down(agents: &mut [Agent], watch: &mut Watch) {
+    tracing::warn!("the controller is gone for good; asking every agent to stop and write its records");
+    for (agent, _) in agents.iter_mut().zip(&watch.done).filter(|(_, done)| !**done) {
+        if let Err(error) = signal(agent, "TERM").await {
+            tracing::warn!(agent = %agent.name, %error, "could not ask it to stop");
+        }
+    }
+    for (i, agent) in agents.iter_mut().enumerate() {
+        if watch.done[i] {
+            continue;
+        }
+        match tokio::time::timeout(WIND_DOWN_LIMIT, agent.child.wait()).await {
+            // Lost already (the controller itself): only reaped here.
+            Ok(_) if watch.is_lost(&agent.name) => {}
+            Ok(Ok(status)) if !status.success() => watch.lose(agent, format!("died while stopping ({status})"), false),
+            Ok(_) => {}
+            Err(_) => {
+                let _ = agent.child.kill().await;
+                watch.lose(agent, format!("did not stop within {WIND_DOWN_LIMIT:?} of being asked; killed"), false);
             }
         }
-        Step::Start if killed.contains(&agent.name) => {
+        watch.done[i] = true;
+    }
+}
+
+/// Sends the signal named `name` to `agent`: through `docker kill` when it
+/// runs in a container, straight to its process otherwise.
+async fn signal(agent: &Agent, name: &str) -> std::io::Result<()> {
+    match (&agent.container, agent.child.id()) {
+        (Some(container), _) => {
+            let args = shell::args(["kill", "--signal", name, container]);
+            shell::run("docker", &args, DOCKER_KILL_LIMIT).await.map(drop).map_err(std::io::Error::other)
+        }
+        (None, Some(pid)) => faults::send(pid, name),
+        (None, None) => Ok(()),
+    }
+}
+
+/// One step of the fault schedule on agent `i`.
+async fn act(
+    action: &Action,
+    i: usize,
+    agents: &mut [Agent],
+    watch: &mut Watch,
+    start_again: StartAgain<'_>,
+    links: Option<&dyn Links>,
+) -> Result<(), DeployError> {
+    let agent = &mut agents[i];
+    match action.step {
+        Step::Send(sig) => {
+            if watch.done[i] {
+                return Ok(());
+            }
+            tracing::warn!(agent = %agent.name, signal = sig.name(), "fault injected");
+            signal(agent, sig.name()).await.map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
+            if sig == Signal::Kill {
+                watch.lose(agent, "killed by the fault schedule (SIGKILL)".into(), true);
+            }
+        }
+        Step::Start if watch.is_lost(&agent.name) => {
             tracing::warn!(agent = %agent.name, "starting a killed agent again");
             // The old process is reaped first, so that its exit is not
             // taken for the new one's.
             let _ = agent.child.wait().await;
             *agent = start_again(&action.agent)?;
-            *done = false;
-            killed.retain(|name| *name != action.agent);
+            watch.done[i] = false;
+            watch.lost.retain(|lost| lost.name != action.agent);
         }
         Step::Start => {}
-        // Refused before the run starts: see `faults::unsupported`.
-        Step::Cut { .. } => {}
+        Step::Cut { .. } | Step::Heal => {
+            let up = action.step == Step::Heal;
+            // A runtime without links had the fault refused before the run.
+            let Some((program, args)) = links.and_then(|links| links.command(&agent.name, up)) else { return Ok(()) };
+            tracing::warn!(agent = %agent.name, "fault injected: link {}", if up { "up again" } else { "cut" });
+            shell::run(&program, &args, LINK_LIMIT).await.map_err(|e| DeployError::Signal {
+                name: agent.name.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
     }
     Ok(())
 }

@@ -5,46 +5,17 @@
 //! with its seed; `QMEC_EXPLORE_SEED=N` replays that one alone, and
 //! `QMEC_EXPLORE_COUNT` sets how many are drawn.
 
-use qmec_deploy::TestbedConfig;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use qmec_deploy::soak::{self, Shape};
+use qmec_deploy::{RuntimeKind, TestbedConfig};
 
 const SLOTS: u64 = 60;
-/// Faults end this many slots before the run does, so recovery shows.
-const QUIET_TAIL: u64 = 15;
 const DEVICES: usize = 3;
 const SERVERS: usize = 2;
 const DEFAULT_COUNT: u64 = 1000;
 
-/// A random schedule: up to four faults of any kind, on any agent.
+/// The schedule of `seed`, as `qmec soak` draws it for the virtual runtime.
 fn draw(seed: u64) -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut faults = Vec::new();
-    let mut restarted = false;
-    let mut killed = [false; SERVERS];
-    for _ in 0..rng.random_range(0..=4) {
-        let at = rng.random_range(0..SLOTS - QUIET_TAIL - 12);
-        let span = rng.random_range(1..=10);
-        let device = rng.random_range(0..DEVICES);
-        let server = rng.random_range(0..SERVERS);
-        let fault = match rng.random_range(0..7) {
-            0 if !killed[server] => {
-                killed[server] = true;
-                format!("kill:server-{server}@{at}")
-            }
-            1 if !restarted => {
-                restarted = true;
-                format!("restart:controller@{at}+{span}")
-            }
-            2 => format!("stop:device-{device}@{at}+{span}"),
-            3 => format!("late:device-{device}@{at}"),
-            4 => format!("slow:server-{server}@{at}"),
-            5 => format!("partition:device-{device}@{at}+{span}"),
-            _ => format!("partition:server-{server}@{at}+{span}"),
-        };
-        faults.push(fault);
-    }
-    faults.join(",")
+    soak::draw(seed, Shape { slots: SLOTS, devices: DEVICES, servers: SERVERS }, RuntimeKind::Virtual)
 }
 
 fn config(seed: u64, faults: &str) -> TestbedConfig {
@@ -76,28 +47,7 @@ fn explore(seed: u64) -> Result<(), String> {
     let config = config(seed, &faults);
     let run = qmec_deploy::virtual_runtime::run(&config, None).map_err(|e| format!("the run failed: {e}"))?;
     let outcome = qmec_deploy::summarise(&config, run.scenario, &run.records);
-    let figures = &outcome.merged.figures;
-    let tasks = &outcome.summary.tasks;
-    if !tasks.holds() {
-        return Err(format!("tasks not conserved: {tasks:?}"));
-    }
-    if !figures.bits.holds() {
-        return Err(format!("bits not conserved: {:?}", figures.bits));
-    }
-    if figures.slots_run != SLOTS {
-        return Err(format!("{} of {SLOTS} slots run", figures.slots_run));
-    }
-    // After the faults, only devices that report late for good are late,
-    // and only servers that are gone or slow.
-    let late_devices = faults.matches("late:").count() as u32;
-    let (gone, slow) = (faults.matches("kill:").count() as u32, faults.matches("slow:").count() as u32);
-    let tail = &run.records.controller.slots;
-    for slot in tail.iter().filter(|s| s.slot + 5 >= SLOTS) {
-        if slot.late_devices > late_devices || slot.stale_devices > 0 || slot.late_servers > gone + slow {
-            return Err(format!("not recovered by slot {}: {slot:?}", slot.slot));
-        }
-    }
-    Ok(())
+    soak::judge(&outcome, &faults, SLOTS)
 }
 
 #[test]

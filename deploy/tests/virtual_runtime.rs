@@ -142,3 +142,24 @@ fn slow_servers_raise_latency_and_lose_no_task() {
     let delay_s = qmec_deploy::faults::SLOW_RESULT_SLOTS * 0.1;
     assert!(slow > base + delay_s / 3.0, "mean latency {base:.4} s without, {slow:.4} s with slow servers");
 }
+
+/// The controller and a device process killed for good: the run ends with
+/// the records that exist (the controller's journal up to its death, the
+/// other devices' records up to the stop the others were asked for), names
+/// both, and says the run is incomplete instead of "holds".
+#[test]
+fn agents_killed_for_good_leave_an_incomplete_run_that_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outcome = launch(&config(dir.path(), 60, "kill:device-1@20,kill:controller@40"), &options(None)).outcome;
+    let figures = &outcome.merged.figures;
+    let lost: Vec<(&str, u64)> = figures.lost_agents.iter().map(|l| (l.name.as_str(), l.slot)).collect();
+    assert_eq!(lost, [("device-1", 20), ("controller", 40)]);
+    assert_eq!(figures.incomplete, [
+        "the controller's records stop at slot 40 of 60",
+        "no records from device 1",
+        "the records of device 0 (to slot 40), 2 (to slot 40) stop early",
+    ]);
+    assert!(outcome.summary.tasks.holds(), "tasks not conserved over the records that exist");
+    let verdict = outcome.verdict().expect_err("an incomplete run does not pass");
+    assert!(verdict.starts_with("conservation: holds over the records that exist"), "{verdict}");
+}

@@ -67,15 +67,14 @@ impl DeviceChannel {
         match self.fading {
             Fading::None => self.gains.copy_from_slice(&self.path_gains),
             Fading::Rayleigh => {
-                let fresh: Vec<Complex64> = (0..self.path_gains.len()).map(|_| self.draw_cn()).collect();
                 if self.xi.is_empty() {
-                    self.xi = fresh;
+                    self.xi = (0..self.path_gains.len()).map(|_| draw_cn(&mut self.rng)).collect();
                 } else {
                     // AR(1): keeps E|ξ|² = 1 for any ρ.
                     let rho = self.correlation;
                     let innovation = (1.0 - rho * rho).sqrt();
-                    for (xi, w) in self.xi.iter_mut().zip(fresh) {
-                        *xi = *xi * rho + w * innovation;
+                    for xi in self.xi.iter_mut() {
+                        *xi = *xi * rho + draw_cn(&mut self.rng) * innovation;
                     }
                 }
                 for ((h, g), xi) in self.gains.iter_mut().zip(&self.path_gains).zip(&self.xi) {
@@ -94,11 +93,11 @@ impl DeviceChannel {
     pub fn path_gains(&self) -> &[f64] {
         &self.path_gains
     }
+}
 
-    /// ξ ~ CN(0, 1): real and imaginary parts N(0, ½).
-    fn draw_cn(&mut self) -> Complex64 {
-        let re: f64 = StandardNormal.sample(&mut self.rng);
-        let im: f64 = StandardNormal.sample(&mut self.rng);
-        Complex64::new(re, im) * std::f64::consts::FRAC_1_SQRT_2
-    }
+/// ξ ~ CN(0, 1): real and imaginary parts N(0, ½).
+fn draw_cn(rng: &mut ChaCha8Rng) -> Complex64 {
+    let re: f64 = StandardNormal.sample(rng);
+    let im: f64 = StandardNormal.sample(rng);
+    Complex64::new(re, im) * std::f64::consts::FRAC_1_SQRT_2
 }

@@ -10,13 +10,14 @@
 //! and [`DeviceModel::fragment_done`] whenever a server returns a result.
 
 use crate::channel::DeviceChannel;
+use crate::open_tasks::OpenTasks;
 use crate::scenario::Scenario;
 use crate::streams::{Purpose, stream};
 use crate::task::{DropReason, Fragment, TaskId, TaskRecord, sample_arrival_count, sample_task_bits};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Progress of one task that has not completed yet.
 #[derive(Debug, Clone)]
@@ -76,13 +77,16 @@ pub struct DeviceModel {
     channel: DeviceChannel,
     arrivals_rng: ChaCha8Rng,
     queue: VecDeque<TaskId>,
-    tasks: HashMap<TaskId, TaskProgress>,
+    tasks: OpenTasks<TaskProgress>,
     queue_bits: u64,
     virtual_bits: f64,
-    next_task: TaskId,
     /// Slots begun so far: the index of the current slot, for dynamics.
     slots_begun: u64,
     counters: DeviceCounters,
+    /// Buffers reused every slot (local pieces, arrival instants) so that a
+    /// slot allocates nothing for them.
+    local_pieces: Vec<(TaskId, u64)>,
+    arrival_offsets: Vec<f64>,
 }
 
 impl DeviceModel {
@@ -94,12 +98,13 @@ impl DeviceModel {
             channel: DeviceChannel::new(scenario, seed, id),
             arrivals_rng: stream(seed, Purpose::Arrivals, id as u64),
             queue: VecDeque::new(),
-            tasks: HashMap::new(),
+            tasks: OpenTasks::new(),
             queue_bits: 0,
             virtual_bits: 0.0,
-            next_task: 0,
             slots_begun: 0,
             counters: DeviceCounters::default(),
+            local_pieces: Vec::new(),
+            arrival_offsets: Vec::new(),
         }
     }
 
@@ -132,19 +137,35 @@ impl DeviceModel {
 
     /// Draws this slot's channel gains h_m· and returns them.
     pub fn begin_slot(&mut self) -> Vec<f64> {
+        let mut gains = vec![0.0; self.scenario.servers];
+        self.begin_slot_into(&mut gains);
+        gains
+    }
+
+    /// [`DeviceModel::begin_slot`], writing the gains into `gains` (one per
+    /// server) rather than a new vector.
+    pub fn begin_slot_into(&mut self, gains: &mut [f64]) {
         let factor = self.scenario.channel_factor(self.slots_begun);
         self.slots_begun += 1;
-        self.channel.next_slot().iter().map(|g| g * factor).collect()
+        for (out, g) in gains.iter_mut().zip(self.channel.next_slot()) {
+            *out = g * factor;
+        }
     }
 
     /// Takes up to `bits` from the head of the queue as fragments bound for a
     /// server; fewer when the queue holds fewer.
     pub fn take_fragments(&mut self, bits: u64) -> Vec<Fragment> {
-        let taken = self.dispatch(bits, true);
-        taken
-            .into_iter()
-            .map(|(task, bits)| Fragment { device: self.id, task, bits })
-            .collect()
+        let mut fragments = Vec::new();
+        self.take_fragments_each(bits, |fragment| fragments.push(fragment));
+        fragments
+    }
+
+    /// [`DeviceModel::take_fragments`], handing each fragment to `each`
+    /// rather than collecting them (the simulator queues them straight at
+    /// their server).
+    pub fn take_fragments_each(&mut self, bits: u64, mut each: impl FnMut(Fragment)) {
+        let device = self.id;
+        self.dispatch(bits, true, |task, bits| each(Fragment { device, task, bits }));
     }
 
     /// Computes from the head of the queue at f_loc for the rest of the slot,
@@ -156,13 +177,16 @@ impl DeviceModel {
         }
         let bits_per_second = self.scenario.device.cpu_hz / self.scenario.device.cycles_per_bit;
         let mut work = LocalWork::default();
-        for (task, bits) in self.dispatch(capacity, false) {
+        let mut pieces = std::mem::take(&mut self.local_pieces);
+        self.dispatch(capacity, false, |task, bits| pieces.push((task, bits)));
+        for (task, bits) in pieces.drain(..) {
             work.bits += bits;
             let done_s = slot_start_s + work.bits as f64 / bits_per_second;
             if let Some(record) = self.fragment_done(task, done_s) {
                 work.completed.push(record);
             }
         }
+        self.local_pieces = pieces;
         self.counters.local_bits += work.bits;
         work.busy_fraction = work.bits as f64 / capacity as f64;
         work
@@ -172,7 +196,7 @@ impl DeviceModel {
     /// Returns the task's record if that was its last outstanding piece.
     /// Unknown tasks (a duplicate result) are ignored.
     pub fn fragment_done(&mut self, task: TaskId, done_s: f64) -> Option<TaskRecord> {
-        let progress = self.tasks.get_mut(&task)?;
+        let progress = self.tasks.get_mut(task)?;
         if progress.pending_fragments == 0 {
             return None;
         }
@@ -181,7 +205,7 @@ impl DeviceModel {
         if progress.pending_fragments > 0 || progress.undispatched > 0 {
             return None;
         }
-        let progress = self.tasks.remove(&task)?;
+        let progress = self.tasks.remove(task)?;
         self.counters.completed_tasks += 1;
         self.counters.completed_bits += progress.bits;
         Some(TaskRecord {
@@ -198,7 +222,7 @@ impl DeviceModel {
     /// Puts a fragment's bits back at the head of the queue, e.g. when the
     /// server it went to was lost. The bits are served again like any other.
     pub fn requeue_fragment(&mut self, fragment: &Fragment) {
-        let Some(progress) = self.tasks.get_mut(&fragment.task) else {
+        let Some(progress) = self.tasks.get_mut(fragment.task) else {
             return;
         };
         if progress.pending_fragments == 0 {
@@ -225,10 +249,11 @@ impl DeviceModel {
     fn admit_arrivals(&mut self, slot: u64) -> Arrivals {
         let count = sample_arrival_count(self.scenario.arrival_rate(slot), &mut self.arrivals_rng);
         let slot_start = slot as f64 * self.slot_seconds;
-        let mut offsets: Vec<f64> = (0..count).map(|_| self.arrivals_rng.random::<f64>()).collect();
+        let mut offsets = std::mem::take(&mut self.arrival_offsets);
+        offsets.extend((0..count).map(|_| self.arrivals_rng.random::<f64>()));
         offsets.sort_by(f64::total_cmp);
         let mut arrivals = Arrivals::default();
-        for offset in offsets {
+        for offset in offsets.drain(..) {
             let bits = sample_task_bits(&self.scenario.arrivals.task_bits, &mut self.arrivals_rng);
             arrivals.tasks += 1;
             arrivals.bits += bits;
@@ -240,33 +265,30 @@ impl DeviceModel {
                 *self.counters.dropped.entry(DropReason::DeviceQueueFull).or_default() += 1;
                 continue;
             }
-            let id = self.next_task;
-            self.next_task += 1;
-            self.tasks.insert(
-                id,
-                TaskProgress {
-                    bits,
-                    arrival_s: slot_start + offset * self.slot_seconds,
-                    undispatched: bits,
-                    pending_fragments: 0,
-                    fragments: 0,
-                    offloaded_bits: 0,
-                    last_done_s: 0.0,
-                },
-            );
+            let id = self.tasks.push(TaskProgress {
+                bits,
+                arrival_s: slot_start + offset * self.slot_seconds,
+                undispatched: bits,
+                pending_fragments: 0,
+                fragments: 0,
+                offloaded_bits: 0,
+                last_done_s: 0.0,
+            });
             self.queue.push_back(id);
             self.queue_bits += bits;
         }
+        self.arrival_offsets = offsets;
         arrivals
     }
 
     /// Removes up to `bits` from the head of the queue, one piece per task,
-    /// and marks each piece as a pending fragment of its task.
-    fn dispatch(&mut self, mut bits: u64, offloaded: bool) -> Vec<(TaskId, u64)> {
-        let mut pieces = Vec::new();
+    /// marks each piece as a pending fragment of its task and hands it to
+    /// `each` as (task, bits).
+    fn dispatch(&mut self, mut bits: u64, offloaded: bool, mut each: impl FnMut(TaskId, u64)) {
+        let mut dispatched = 0;
         while bits > 0 {
             let Some(&task) = self.queue.front() else { break };
-            let Some(progress) = self.tasks.get_mut(&task) else {
+            let Some(progress) = self.tasks.get_mut(task) else {
                 self.queue.pop_front();
                 continue;
             };
@@ -281,13 +303,13 @@ impl DeviceModel {
                 self.queue.pop_front();
             }
             bits -= piece;
+            dispatched += piece;
             self.queue_bits -= piece;
-            pieces.push((task, piece));
+            each(task, piece);
         }
         if offloaded {
-            self.counters.offloaded_bits += pieces.iter().map(|(_, b)| b).sum::<u64>();
+            self.counters.offloaded_bits += dispatched;
         }
-        pieces
     }
 }
 
@@ -295,16 +317,25 @@ impl DeviceModel {
 /// more than the queue holds (servers in index order) nor than a server's
 /// free space.
 pub fn offload_plan(shares: &[f64], rates_bps: &[f64], slot_seconds: f64, queue_bits: u64, server_free_bits: &[u64]) -> Vec<u64> {
+    let mut plan = vec![0; shares.len().min(rates_bps.len()).min(server_free_bits.len())];
+    offload_plan_into(shares, rates_bps, slot_seconds, queue_bits, server_free_bits, &mut plan);
+    plan
+}
+
+/// [`offload_plan`], written into `plan` (one entry per server) rather than
+/// a new vector.
+pub fn offload_plan_into(
+    shares: &[f64],
+    rates_bps: &[f64],
+    slot_seconds: f64,
+    queue_bits: u64,
+    server_free_bits: &[u64],
+    plan: &mut [u64],
+) {
     let mut left = queue_bits;
-    shares
-        .iter()
-        .zip(rates_bps)
-        .zip(server_free_bits)
-        .map(|((&mu, &rate), &free)| {
-            let wanted = (mu.clamp(0.0, 1.0) * slot_seconds * rate).floor();
-            let bits = if wanted.is_finite() { wanted as u64 } else { 0 }.min(left).min(free);
-            left -= bits;
-            bits
-        })
-        .collect()
+    for (((bits, &mu), &rate), &free) in plan.iter_mut().zip(shares).zip(rates_bps).zip(server_free_bits) {
+        let wanted = (mu.clamp(0.0, 1.0) * slot_seconds * rate).floor();
+        *bits = if wanted.is_finite() { wanted as u64 } else { 0 }.min(left).min(free);
+        left -= *bits;
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::task::{Fragment, FragmentDone};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// What one server computed in one slot.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +21,14 @@ pub struct ServerCounters {
     pub fragments_done: u64,
 }
 
+/// One device's fragments queued at a server, FIFO, and their bits (Z_ms),
+/// kept as a running total so that reading Z_ms does not walk the queue.
+#[derive(Debug, Clone, Default)]
+struct DeviceBacklog {
+    bits: u64,
+    fragments: VecDeque<Fragment>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerModel {
     id: usize,
@@ -29,7 +37,9 @@ pub struct ServerModel {
     slot_seconds: f64,
     result_delay_s: f64,
     queue_cap_bits: u64,
-    backlog: BTreeMap<usize, VecDeque<Fragment>>,
+    /// Indexed by device id. Ids come from the scenario (the server agent
+    /// admits no other), so the list is as long as the device count.
+    backlog: Vec<DeviceBacklog>,
     backlog_bits: u64,
     counters: ServerCounters,
 }
@@ -43,7 +53,7 @@ impl ServerModel {
             slot_seconds: scenario.slot_seconds,
             result_delay_s: scenario.server.result_delay_s,
             queue_cap_bits: scenario.server.queue_cap_bits,
-            backlog: BTreeMap::new(),
+            backlog: vec![DeviceBacklog::default(); scenario.devices],
             backlog_bits: 0,
             counters: ServerCounters::default(),
         }
@@ -66,7 +76,9 @@ impl ServerModel {
     pub fn device_backlogs(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
         self.backlog
             .iter()
-            .map(|(&device, fragments)| (device, fragments.iter().map(|f| f.bits).sum()))
+            .enumerate()
+            .filter(|(_, queued)| !queued.fragments.is_empty())
+            .map(|(device, queued)| (device, queued.bits))
     }
 
     /// Bits that can still be offloaded here before the cap.
@@ -82,43 +94,68 @@ impl ServerModel {
     pub fn accept(&mut self, fragment: Fragment) {
         self.backlog_bits += fragment.bits;
         self.counters.received_bits += fragment.bits;
-        self.backlog.entry(fragment.device).or_default().push_back(fragment);
+        if fragment.device >= self.backlog.len() {
+            self.backlog.resize_with(fragment.device + 1, DeviceBacklog::default);
+        }
+        let queued = &mut self.backlog[fragment.device];
+        queued.bits += fragment.bits;
+        queued.fragments.push_back(fragment);
     }
 
     /// Every queued fragment, removed: what a lost server's devices re-send.
     pub fn drain(&mut self) -> Vec<Fragment> {
         self.backlog_bits = 0;
-        std::mem::take(&mut self.backlog).into_values().flatten().collect()
+        self.backlog
+            .iter_mut()
+            .flat_map(|queued| {
+                queued.bits = 0;
+                queued.fragments.drain(..)
+            })
+            .collect()
     }
 
     /// Computes one slot starting at `slot_start_s`, device m's fragments at
     /// `allocation(m)` Hz, FIFO per device.
     pub fn compute(&mut self, slot_start_s: f64, allocation: impl Fn(usize) -> f64) -> ServerWork {
-        let mut work = ServerWork::default();
-        for (&device, fragments) in self.backlog.iter_mut() {
+        let mut done = Vec::new();
+        let bits = self.compute_each(slot_start_s, allocation, |fragment| done.push(fragment));
+        ServerWork { bits, done }
+    }
+
+    /// [`ServerModel::compute`], handing each finished fragment to `each`
+    /// rather than collecting them; returns the bits computed.
+    pub fn compute_each(
+        &mut self,
+        slot_start_s: f64,
+        allocation: impl Fn(usize) -> f64,
+        mut each: impl FnMut(FragmentDone),
+    ) -> u64 {
+        let (mut computed, mut fragments_done) = (0, 0);
+        for (device, queued) in self.backlog.iter_mut().enumerate().filter(|(_, q)| !q.fragments.is_empty()) {
             let cpu_hz = allocation(device);
             let bits_per_second = cpu_hz.max(0.0) / self.cycles_per_bit;
             let mut budget = slot_budget_bits(cpu_hz, self.cycles_per_bit, self.slot_seconds);
             let mut elapsed_bits = 0u64;
             while budget > 0 {
-                let Some(head) = fragments.front_mut() else { break };
+                let Some(head) = queued.fragments.front_mut() else { break };
                 let piece = budget.min(head.bits);
                 head.bits -= piece;
+                queued.bits -= piece;
                 budget -= piece;
                 elapsed_bits += piece;
-                work.bits += piece;
+                computed += piece;
                 if head.bits == 0 {
                     let done_s = slot_start_s + elapsed_bits as f64 / bits_per_second + self.result_delay_s;
-                    work.done.push(FragmentDone { device, task: head.task, done_s });
-                    fragments.pop_front();
+                    each(FragmentDone { device, task: head.task, done_s });
+                    fragments_done += 1;
+                    queued.fragments.pop_front();
                 }
             }
         }
-        self.backlog.retain(|_, fragments| !fragments.is_empty());
-        self.backlog_bits -= work.bits;
-        self.counters.computed_bits += work.bits;
-        self.counters.fragments_done += work.done.len() as u64;
-        work
+        self.backlog_bits -= computed;
+        self.counters.computed_bits += computed;
+        self.counters.fragments_done += fragments_done;
+        computed
     }
 }
 

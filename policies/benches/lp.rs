@@ -1,10 +1,12 @@
-//! LP solve time per slot as M·S grows, on states from the paper scenario's
-//! own rollouts (so queues and channels are realistic, not arbitrary).
+//! Per-slot solve time of the DPP LP as M·S grows, the structured solver
+//! (`exact`, what `lyapunov` runs) beside microlp (`microlp`, what
+//! `lyapunov-lp` runs) in one run, on states from the paper scenario's own
+//! device models (so queues and channels are realistic, not arbitrary).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use qmec_model::device::DeviceModel;
 use qmec_model::{Matrix, Scenario, SystemState};
-use qmec_policies::solve_dpp_lp;
+use qmec_policies::{solve_dpp_exact, solve_dpp_lp};
 use std::hint::black_box;
 
 /// A loaded state: each device's queue after a few slots of arrivals.
@@ -32,11 +34,15 @@ fn loaded_state(devices: usize, servers: usize) -> (Scenario, SystemState) {
 }
 
 fn lp_solve(c: &mut Criterion) {
-    let mut group = c.benchmark_group("lyapunov_lp");
+    let mut group = c.benchmark_group("dpp_solve");
     group.sample_size(10);
-    for (m, s) in [(10, 3), (50, 10), (200, 20), (1000, 50)] {
+    for (m, s) in [(10, 3), (100, 10), (1000, 50)] {
         let (scenario, state) = loaded_state(m, s);
-        group.bench_with_input(BenchmarkId::from_parameter(format!("{m}x{s}")), &(m * s), |b, _| {
+        let size = format!("{m}x{s}");
+        group.bench_function(BenchmarkId::new("exact", &size), |b| {
+            b.iter(|| solve_dpp_exact(black_box(&scenario), black_box(&state)).expect("solves"))
+        });
+        group.bench_function(BenchmarkId::new("microlp", &size), |b| {
             b.iter(|| solve_dpp_lp(black_box(&scenario), black_box(&state)).expect("LP solves"))
         });
     }

@@ -3,21 +3,40 @@
 //!   max Σ Ψ_ms μ_ms  s.t.  Σ_s μ_ms ≤ 1,  Σ_m μ_ms ≤ 1,
 //!                          Σ_s μ_ms τ r_ms ≤ Q_m,  0 ≤ μ ≤ 1,
 //!
-//! solved with microlp (pure-Rust simplex). Pairs with Ψ_ms ≤ 0 are left out
-//! (an optimum never uses them), and a queue cap is added only where it can
-//! bind, which keeps the LP small.
+//! solved by the structured, certified solver of [`crate::dpp_exact`];
+//! `lyapunov-lp` solves the same LP with microlp (pure-Rust simplex), the
+//! reference the structured solver is checked and timed against. For
+//! microlp, pairs with Ψ_ms ≤ 0 are left out (an optimum never uses them),
+//! and a queue cap is added only where it can bind, which keeps the LP small.
 
+use crate::dpp_exact::{Certified, solve_exact};
+use crate::fill::{SlotLimits, slot_bits_and_queues};
 use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOutcome, Variable};
 use qmec_model::lyapunov::dpp_weights;
-use crate::fill::{SlotLimits, slot_bits_and_queues};
 use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SystemState};
 
+/// `lyapunov`: the LP optimum each slot, from the structured solver.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Lyapunov;
+
+/// `lyapunov-lp`: the same optimum from microlp, for comparison.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LyapunovLp;
 
 impl Policy for Lyapunov {
     fn name(&self) -> &str {
         "lyapunov"
+    }
+
+    fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError> {
+        let (offload, _) = solve_dpp_exact(scenario, state)?;
+        Ok(Decision::with_default_cpu(scenario, state, offload))
+    }
+}
+
+impl Policy for LyapunovLp {
+    fn name(&self) -> &str {
+        "lyapunov-lp"
     }
 
     fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError> {
@@ -26,16 +45,28 @@ impl Policy for Lyapunov {
     }
 }
 
-/// The optimal shares μ* and the optimum Σ Ψ μ*.
+/// The optimal shares μ* (as a matrix) and the certified optimum, from the
+/// structured solver.
+pub fn solve_dpp_exact(scenario: &Scenario, state: &SystemState) -> Result<(Matrix, Certified), PolicyError> {
+    let weights = dpp_weights(scenario, state);
+    let (slot_bits, queue_bits) = slot_bits_and_queues(scenario, state);
+    let limits = SlotLimits { servers: state.servers(), slot_bits: &slot_bits, queue_bits: &queue_bits };
+    let certified = solve_exact(weights.as_slice(), &limits)?;
+    Ok((shares_matrix(state, certified.mu.clone())?, certified))
+}
+
+/// The optimal shares μ* and the optimum Σ Ψ μ*, from microlp.
 pub fn solve_dpp_lp(scenario: &Scenario, state: &SystemState) -> Result<(Matrix, f64), PolicyError> {
     let weights = dpp_weights(scenario, state);
     let (slot_bits, queue_bits) = slot_bits_and_queues(scenario, state);
     let limits = SlotLimits { servers: state.servers(), slot_bits: &slot_bits, queue_bits: &queue_bits };
     let all: Vec<usize> = (0..weights.as_slice().len()).collect();
     let (mu, value) = solve_on_pairs(weights.as_slice(), &limits, scenario.control.queue_unit_bits, &all)?;
-    let offload = Matrix::from_vec(state.devices(), state.servers(), mu)
-        .ok_or_else(|| PolicyError::Solver("the LP returned a decision of the wrong size".into()))?;
-    Ok((offload, value))
+    Ok((shares_matrix(state, mu)?, value))
+}
+
+fn shares_matrix(state: &SystemState, mu: Vec<f64>) -> Result<Matrix, PolicyError> {
+    Matrix::from_vec(state.devices(), state.servers(), mu).ok_or_else(|| PolicyError::Solver("the LP returned a decision of the wrong size".into()))
 }
 
 /// The LP restricted to the pairs `pairs` (indices m·S + s; every other

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use qmec_model::lyapunov::dpp_weights;
 use qmec_model::{Matrix, Scenario, SystemState};
 use qmec_policies::fill::{SlotLimits, slot_bits_and_queues};
-use qmec_policies::{CLASSICAL, classical, solve_dpp_lp, solve_on_pairs};
+use qmec_policies::{CLASSICAL, REFERENCE, classical, solve_dpp_lp, solve_on_pairs};
 
 fn scenario(devices: usize, servers: usize, v: f64) -> Scenario {
     let mut scenario = Scenario::paper();
@@ -48,7 +48,7 @@ proptest! {
 
     #[test]
     fn every_policy_decides_within_the_constraints((scenario, state) in arbitrary_state()) {
-        for name in CLASSICAL {
+        for name in CLASSICAL.into_iter().chain(REFERENCE) {
             let mut policy = classical(name, 7).expect("known policy");
             let decision = policy.decide(&scenario, &state).expect("classical policies always decide");
             prop_assert!(decision.check(&scenario, &state).is_ok(), "{name}: {:?}", decision.check(&scenario, &state));
@@ -66,7 +66,7 @@ proptest! {
     fn lp_beats_every_other_policy_on_the_dpp_bound((scenario, state) in arbitrary_state()) {
         let weights = dpp_weights(&scenario, &state);
         let (_, optimum) = solve_dpp_lp(&scenario, &state).expect("LP solves");
-        for name in CLASSICAL {
+        for name in CLASSICAL.into_iter().chain(REFERENCE) {
             let decision = classical(name, 3).expect("known").decide(&scenario, &state).expect("decides");
             let value = weights.dot(&decision.offload);
             prop_assert!(value <= optimum + 1e-6 * optimum.abs().max(1.0), "{name}: {value} > LP {optimum}");

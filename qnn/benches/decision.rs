@@ -16,7 +16,7 @@
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
 use qmec_model::{Policy, Scenario, SystemState};
-use qmec_policies::{DppGreedy, Lyapunov};
+use qmec_policies::{DppGreedy, Lyapunov, LyapunovLp};
 use qmec_qnn::LearnedPolicy;
 use qmec_qnn::arch::{ArchKind, Network};
 use qmec_qnn::dataset::{EVALUATION_SEED_OFFSET, collect_states};
@@ -59,7 +59,8 @@ fn bench_size(c: &mut Criterion, devices: usize, servers: usize, fresh_kinds: &[
     bench_policy(&mut group, "qnn", shipped(&scenario), &scenario, &states);
     bench_policy(&mut group, "qnn_alone", shipped(&scenario).network_alone(), &scenario, &states);
     bench_policy(&mut group, "dpp_greedy", DppGreedy::default(), &scenario, &states);
-    bench_policy(&mut group, "lyapunov_lp", Lyapunov, &scenario, &states);
+    bench_policy(&mut group, "lyapunov", Lyapunov, &scenario, &states);
+    bench_policy(&mut group, "lyapunov_lp", LyapunovLp, &scenario, &states);
     group.finish();
 }
 

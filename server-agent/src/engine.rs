@@ -11,6 +11,20 @@ use qmec_model::task::Fragment;
 use qmec_proto::pb;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+/// A device whose newest end-of-slot marker is more than this many slots
+/// behind the slot a report waits for is not waited for: it stopped
+/// sending here (it gave up on this server, or it is cut off), and waiting
+/// a slot wall for it every slot would make every report late for the rest
+/// of the run. Its next marker makes it waited for again.
+const STALE_MARKER_SLOTS: u64 = 3;
+
+/// Whether a report gated on slot `gate` waits for a device whose newest
+/// marker is `marker`: its marker of `gate` is missing and it is not stale.
+fn waited_for(marker: Option<u64>, gate: u64) -> bool {
+    let stale = marker.map_or(gate >= STALE_MARKER_SLOTS, |m| m.saturating_add(STALE_MARKER_SLOTS) < gate);
+    marker.is_none_or(|m| m < gate) && !stale
+}
+
 #[derive(Debug)]
 pub struct Engine {
     model: ServerModel,
@@ -19,7 +33,7 @@ pub struct Engine {
     /// Highest slot whose end-of-slot marker each device has sent.
     markers: Vec<Option<u64>>,
     /// Devices whose marker of the last computed slot (the one the next
-    /// report waits for) is not in yet: counted once per slot and kept as
+    /// report waits for) is not in yet ([`waited_for`]): counted once per slot and kept as
     /// markers arrive, so that a thousand markers cost a thousand steps,
     /// not half a million.
     behind: usize,
@@ -101,10 +115,15 @@ impl Engine {
 
     pub fn end_of_slot(&mut self, device: usize, slot: u64) {
         let Some(marker) = self.markers.get_mut(device) else { return };
-        let was_behind = self.computed.is_some_and(|gate| marker.is_none_or(|m| m < gate));
-        *marker = Some(marker.map_or(slot, |m| m.max(slot)));
-        if was_behind && self.computed.is_some_and(|gate| slot >= gate) {
-            self.behind -= 1;
+        let before = *marker;
+        *marker = Some(before.map_or(slot, |m| m.max(slot)));
+        // A marker may end a wait, or (from a stale device) start one.
+        if let Some(gate) = self.computed {
+            match (waited_for(before, gate), waited_for(*marker, gate)) {
+                (true, false) => self.behind -= 1,
+                (false, true) => self.behind += 1,
+                _ => {}
+            }
         }
     }
 
@@ -112,7 +131,7 @@ impl Engine {
         if self.computed == Some(slot) {
             return self.behind == 0;
         }
-        self.markers.iter().all(|m| m.is_some_and(|m| m >= slot))
+        !self.markers.iter().any(|&m| waited_for(m, slot))
     }
 
     /// Whether slot `slot` may be computed now (its predecessor's fragments are in).
@@ -158,7 +177,7 @@ impl Engine {
                 .push((done.device, pb::FragmentResult { slot, task: done.task, bits, done_s: done.done_s }));
         }
         self.computed = Some(slot);
-        self.behind = self.markers.iter().filter(|m| m.is_none_or(|m| m < slot)).count();
+        self.behind = self.markers.iter().filter(|&&m| waited_for(m, slot)).count();
         self.current = ServerSlot {
             slot,
             computed_bits: work.bits,
@@ -235,6 +254,38 @@ mod tests {
     }
 
     #[test]
+    fn a_device_that_stopped_sending_is_not_waited_for_until_it_sends_again() {
+        let scenario = Scenario::builtin("paper-small").unwrap();
+        let mut engine = Engine::new(&scenario, 0);
+        // Device 2 sends its markers up to slot 1, then falls silent.
+        let mut waits = Vec::new();
+        for slot in 0..8 {
+            engine.compute(slot, 0.0, &[0.0; 3]);
+            for device in 0..3 {
+                if device < 2 || slot < 2 {
+                    engine.end_of_slot(device, slot);
+                }
+            }
+            waits.push(engine.next_report(false).is_none());
+            if waits[slot as usize] {
+                engine.next_report(true);
+            }
+        }
+        // Waited for at slots 2..=4 (its marker 1 is 1..3 slots behind), not from 5 on.
+        assert_eq!(waits, [false, false, true, true, true, false, false, false]);
+        // Heard again: waited for again.
+        engine.end_of_slot(2, 8);
+        engine.compute(8, 0.0, &[0.0; 3]);
+        engine.end_of_slot(0, 8);
+        engine.end_of_slot(1, 8);
+        assert!(engine.next_report(false).is_some());
+        engine.compute(9, 0.0, &[0.0; 3]);
+        engine.end_of_slot(0, 9);
+        engine.end_of_slot(1, 9);
+        assert!(engine.next_report(false).is_none(), "device 2 is waited for again");
+    }
+
+    #[test]
     fn the_kept_count_of_missing_markers_agrees_with_a_full_look() {
         let scenario = Scenario { devices: 7, ..Scenario::builtin("paper-small").unwrap() };
         let mut engine = Engine::new(&scenario, 0);
@@ -252,7 +303,7 @@ mod tests {
                 engine.end_of_slot(draw(7) as usize, slot.saturating_sub(1));
             }
             if let Some(computed) = engine.computed {
-                let full = engine.markers.iter().all(|m| m.is_some_and(|m| m >= computed));
+                let full = !engine.markers.iter().any(|&m| waited_for(m, computed));
                 assert_eq!(engine.markers_in(computed), full, "step {step}");
             }
         }

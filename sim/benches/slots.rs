@@ -1,7 +1,9 @@
 //! Simulated slots per second: the paper scenario under `lyapunov` (and the
 //! cheap `greedy` for reference), and a large system, M = 1000, S = 50.
 //! Each iteration simulates a batch of slots on a warmed-up system, so the
-//! figure is steady-state throughput, not start-up.
+//! figure is steady-state throughput, not start-up; criterion picks how many
+//! batches run, so the `steady` bench gives the figures at fixed places in
+//! a run.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qmec_model::Scenario;

@@ -9,11 +9,12 @@
 //!    bits join the server queues (they are computed from the next slot).
 
 use qmec_model::accounting::{SlotRecord, compute_power_w, transmit_power_w};
-use qmec_model::device::{DeviceModel, offload_plan};
-use qmec_model::lyapunov::dpp_weights;
+use qmec_model::device::{DeviceModel, offload_plan_into};
+use qmec_model::lyapunov::state_dpp_value;
 use qmec_model::server::ServerModel;
-use qmec_model::task::{Fragment, TaskRecord};
+use qmec_model::task::TaskRecord;
 use qmec_model::{Decision, Matrix, Policy, PolicyError, Scenario, SlotFigure, SystemState};
+use crate::summary::{Summary, SummaryBuilder};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub struct Simulator {
     devices: Vec<DeviceModel>,
     servers: Vec<ServerModel>,
     slot: u64,
+    /// Tasks completed in the last slot: about as many complete in the
+    /// next, so its list is allocated once at about the right size.
+    completed_last_slot: usize,
 }
 
 /// What one slot produced.
@@ -51,6 +55,7 @@ impl Simulator {
             devices: (0..scenario.devices).map(|m| DeviceModel::new(scenario, seed, m)).collect(),
             servers: (0..scenario.servers).map(|s| ServerModel::new(scenario, s)).collect(),
             slot: 0,
+            completed_last_slot: 0,
         }
     }
 
@@ -71,7 +76,7 @@ impl Simulator {
         let (m_count, s_count) = (self.devices.len(), self.servers.len());
         let mut gains = Matrix::zeros(m_count, s_count);
         for (m, device) in self.devices.iter_mut().enumerate() {
-            gains.row_mut(m).copy_from_slice(&device.begin_slot());
+            device.begin_slot_into(gains.row_mut(m));
         }
         let mut server_device_bits = Matrix::zeros(m_count, s_count);
         for (s, server) in self.servers.iter().enumerate() {
@@ -110,25 +115,27 @@ impl Simulator {
         let tau = scenario.slot_seconds;
         let slot_start = self.slot as f64 * tau;
         let mut record = SlotRecord { slot: self.slot, ..SlotRecord::default() };
-        let mut completed = Vec::new();
+        let mut completed = Vec::with_capacity(self.completed_last_slot);
 
         for (s, server) in self.servers.iter_mut().enumerate() {
-            let work = server.compute(slot_start, |m| decision.cpu_hz.get(m, s));
-            record.server_computed_bits += work.bits;
-            for done in work.done {
-                completed.extend(self.devices[done.device].fragment_done(done.task, done.done_s));
-            }
+            let devices = &mut self.devices;
+            record.server_computed_bits += server.compute_each(
+                slot_start,
+                |m| decision.cpu_hz.get(m, s),
+                |done| completed.extend(devices[done.device].fragment_done(done.task, done.done_s)),
+            );
         }
 
         let mut server_free: Vec<u64> = self.servers.iter().map(|s| s.free_bits()).collect();
-        let mut in_transit: Vec<(usize, Fragment)> = Vec::new();
+        let mut plan = vec![0; server_free.len()];
         for (m, device) in self.devices.iter_mut().enumerate() {
-            let plan = offload_plan(
+            offload_plan_into(
                 decision.offload.row(m),
                 state.rates_bps.row(m),
                 tau,
                 device.queue_bits(),
                 &server_free,
+                &mut plan,
             );
             let mut sent = 0;
             for (s, &bits) in plan.iter().enumerate() {
@@ -139,7 +146,10 @@ impl Simulator {
                 sent += bits;
                 record.tx_power_w +=
                     transmit_power_w(scenario.device.tx_power_w, bits, state.rates_bps.get(m, s), tau);
-                in_transit.extend(device.take_fragments(bits).into_iter().map(|f| (s, f)));
+                // Queued at once: they are computed from the next slot on,
+                // and each device's fragments queue apart at a server.
+                let server = &mut self.servers[s];
+                device.take_fragments_each(bits, |fragment| server.accept(fragment));
             }
             let local = device.compute_locally(slot_start);
             record.compute_power_w +=
@@ -153,13 +163,11 @@ impl Simulator {
             record.arrived_bits += arrivals.bits;
             record.dropped_tasks += arrivals.dropped;
         }
-        for (s, fragment) in in_transit {
-            self.servers[s].accept(fragment);
-        }
 
         record.throughput_bits = record.local_bits + record.offloaded_bits;
         record.completed_tasks = completed.len() as u64;
-        record.dpp_value = dpp_weights(scenario, state).dot(&decision.offload);
+        self.completed_last_slot = completed.len();
+        record.dpp_value = state_dpp_value(scenario, state, &decision.offload);
         for device in &self.devices {
             let q = device.queue_bits() as f64;
             record.queue_total_bits += q;
@@ -179,6 +187,15 @@ pub struct RunRecords {
     pub tasks: Vec<TaskRecord>,
 }
 
+impl RunRecords {
+    /// Keeps a slot's records and writes its figures into the slots they concern.
+    pub fn push(&mut self, outcome: SlotOutcome) {
+        self.slots.push(outcome.record);
+        self.tasks.extend(outcome.completed);
+        attach_figures(&mut self.slots, &outcome.figures);
+    }
+}
+
 /// Runs `slots` slots; `on_slot` sees each outcome (progress bars, heatmaps).
 pub fn run(
     simulator: &mut Simulator,
@@ -190,9 +207,7 @@ pub fn run(
     for _ in 0..slots {
         let outcome = simulator.step(policy)?;
         on_slot(&outcome);
-        records.slots.push(outcome.record);
-        records.tasks.extend(outcome.completed);
-        attach_figures(&mut records.slots, &outcome.figures);
+        records.push(outcome);
     }
     Ok(records)
 }
@@ -209,25 +224,44 @@ pub fn attach_figures(slots: &mut [SlotRecord], figures: &[SlotFigure]) {
     }
 }
 
-/// Runs `slots` slots and summarises them, conservation included.
+/// Runs `slots` slots and summarises them, conservation included, keeping
+/// every record in memory.
 pub fn simulate(
     scenario: &Scenario,
     seed: u64,
     policy: &mut dyn Policy,
     slots: u64,
-    on_slot: impl FnMut(&SlotOutcome),
-) -> Result<(crate::Summary, RunRecords), SimError> {
-    let mut simulator = Simulator::new(scenario, seed);
-    let records = run(&mut simulator, policy, slots, on_slot)?;
-    let summary = crate::Summary::build(
-        policy.name(),
-        scenario,
-        seed,
-        &records.slots,
-        &records.tasks,
-        simulator.conservation(),
-    );
+    mut on_slot: impl FnMut(&SlotOutcome),
+) -> Result<(Summary, RunRecords), SimError> {
+    let mut records = RunRecords::default();
+    let summary = simulate_with(scenario, seed, policy, slots, |outcome| {
+        on_slot(&outcome);
+        records.push(outcome);
+        Ok::<(), SimError>(())
+    })?;
     Ok((summary, records))
+}
+
+/// Runs `slots` slots and summarises them, conservation included, handing
+/// each outcome to `on_slot` (a run folder written as the run goes,
+/// [`crate::output::RunWriter`]) and keeping none: memory stays flat
+/// however long the run. An error from `on_slot` stops the run.
+pub fn simulate_with<E: From<SimError>>(
+    scenario: &Scenario,
+    seed: u64,
+    policy: &mut dyn Policy,
+    slots: u64,
+    mut on_slot: impl FnMut(SlotOutcome) -> Result<(), E>,
+) -> Result<Summary, E> {
+    let mut simulator = Simulator::new(scenario, seed);
+    let mut summary = SummaryBuilder::new(scenario, slots);
+    for _ in 0..slots {
+        let outcome = simulator.step(policy)?;
+        summary.add_slot(&outcome.record);
+        summary.add_tasks(&outcome.completed);
+        on_slot(outcome)?;
+    }
+    Ok(summary.finish(policy.name(), scenario, seed, simulator.conservation()))
 }
 
 impl Simulator {

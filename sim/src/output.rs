@@ -1,7 +1,8 @@
 //! The run folder and the terminal table. The simulator and the testbed
 //! write the same files, so every downstream tool reads one format:
 //! `scenario.toml`, `summary.json`, `slots.csv` (one row per slot) and
-//! `tasks.csv` (one row per completed task).
+//! `tasks.csv` (one row per completed task). A long run writes its rows as
+//! it goes ([`RunWriter`]) rather than holding them.
 
 use crate::summary::Summary;
 use qmec_model::Scenario;
@@ -24,6 +25,10 @@ pub enum OutputError {
         #[source]
         source: csv::Error,
     },
+    #[error("writing {path}: a figure about slot {slot} came after its row was written ({FIGURE_WAIT_SLOTS} slots later)")]
+    LateFigure { path: PathBuf, slot: u64 },
+    #[error("writing {path}: the thread writing the rows stopped")]
+    WriterStopped { path: PathBuf },
     #[error("writing {path}: {source}")]
     Json {
         path: PathBuf,
@@ -31,6 +36,8 @@ pub enum OutputError {
         source: serde_json::Error,
     },
 }
+
+pub use crate::run_writer::{FIGURE_WAIT_SLOTS, RunWriter};
 
 /// Writes the four files of a run into `dir` (created if missing).
 pub fn write_run(
@@ -40,29 +47,12 @@ pub fn write_run(
     slots: &[SlotRecord],
     tasks: &[TaskRecord],
 ) -> Result<(), OutputError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| OutputError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let scenario_path = dir.join("scenario.toml");
-    std::fs::write(&scenario_path, scenario.to_toml()).map_err(io(&scenario_path))?;
-    let summary_path = dir.join("summary.json");
-    let json = serde_json::to_string_pretty(summary)
-        .map_err(|source| OutputError::Json { path: summary_path.clone(), source })?;
-    std::fs::write(&summary_path, json).map_err(io(&summary_path))?;
-    write_csv(&dir.join("slots.csv"), slots)?;
-    write_csv(&dir.join("tasks.csv"), tasks)?;
-    Ok(())
-}
-
-fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), OutputError> {
-    let csv_err = |source| OutputError::Csv { path: path.to_path_buf(), source };
-    let mut writer = csv::Writer::from_path(path).map_err(csv_err)?;
-    for row in rows {
-        writer.serialize(row).map_err(csv_err)?;
+    let mut writer = RunWriter::create(dir, scenario)?;
+    writer.tasks(tasks)?;
+    for record in slots {
+        writer.slot(record.clone(), &[])?;
     }
-    writer.flush().map_err(|source| OutputError::Io { path: path.to_path_buf(), source })
+    writer.finish(summary)
 }
 
 /// A table with one column per run, for the terminal.

@@ -57,13 +57,41 @@ pub struct LatencySummary {
 
 impl LatencySummary {
     pub fn from_latencies(latencies_s: impl IntoIterator<Item = f64>) -> LatencySummary {
-        // Microsecond resolution, three significant digits.
-        let mut histogram = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+        let mut histogram = LatencyHistogram::new();
         for latency in latencies_s {
-            let micros = (latency.max(0.0) * 1e6).round() as u64;
-            // Auto-resizing histograms accept every value.
-            let _ = histogram.record(micros);
+            histogram.record(latency);
         }
+        histogram.summary()
+    }
+}
+
+/// Latencies gathered one at a time, in memory that grows with the range of
+/// the values, not their number.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    histogram: Histogram<u64>,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> LatencyHistogram {
+        LatencyHistogram::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> LatencyHistogram {
+        // Microsecond resolution, three significant digits.
+        LatencyHistogram { histogram: Histogram::<u64>::new(3).expect("3 significant digits is valid") }
+    }
+
+    pub fn record(&mut self, latency_s: f64) {
+        let micros = (latency_s.max(0.0) * 1e6).round() as u64;
+        // Auto-resizing histograms accept every value.
+        let _ = self.histogram.record(micros);
+    }
+
+    pub fn summary(&self) -> LatencySummary {
+        let histogram = &self.histogram;
         if histogram.is_empty() {
             return LatencySummary::default();
         }
@@ -117,6 +145,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The figures of a run from all its records.
     pub fn build(
         policy: &str,
         scenario: &Scenario,
@@ -125,14 +154,102 @@ impl Summary {
         tasks: &[TaskRecord],
         conservation: Conservation,
     ) -> Summary {
-        let n = slots.len().max(1) as f64;
-        let mean = |f: &dyn Fn(&SlotRecord) -> f64| slots.iter().map(f).sum::<f64>() / n;
-        let max = |f: &dyn Fn(&SlotRecord) -> f64| slots.iter().map(f).fold(0.0, f64::max);
+        let mut builder = SummaryBuilder::new(scenario, slots.len() as u64);
+        for record in slots {
+            builder.add_slot(record);
+        }
+        builder.add_tasks(tasks);
+        builder.finish(policy, scenario, seed, conservation)
+    }
+}
+
+/// A run's figures gathered record by record, in memory that does not grow
+/// with the run: what a run that streams its records to disk keeps. The sums
+/// run in slot order, so they equal those over a whole list of records.
+#[derive(Debug, Clone)]
+pub struct SummaryBuilder {
+    /// Slots the run has: the backlog slope is fitted over the second half.
+    run_slots: u64,
+    slot_seconds: f64,
+    slots: u64,
+    throughput_bits: f64,
+    tx_power_w: f64,
+    compute_power_w: f64,
+    power_w: f64,
+    energy_j: f64,
+    queue_total_bits: f64,
+    queue_max_bits: f64,
+    virtual_total_bits: f64,
+    server_total_bits: f64,
+    server_max_bits: f64,
+    decision_seconds: f64,
+    decision_max_seconds: f64,
+    dpp_value: f64,
+    backlog: SlopeFit,
+    latency: LatencyHistogram,
+}
+
+impl SummaryBuilder {
+    /// A builder for a run of `run_slots` slots of `scenario`.
+    pub fn new(scenario: &Scenario, run_slots: u64) -> SummaryBuilder {
+        // -0.0, as `Iterator::sum` starts, so that empty and all-zero sums
+        // come out the same as theirs.
+        SummaryBuilder {
+            run_slots,
+            slot_seconds: scenario.slot_seconds,
+            slots: 0,
+            throughput_bits: -0.0,
+            tx_power_w: -0.0,
+            compute_power_w: -0.0,
+            power_w: -0.0,
+            energy_j: -0.0,
+            queue_total_bits: -0.0,
+            queue_max_bits: 0.0,
+            virtual_total_bits: -0.0,
+            server_total_bits: -0.0,
+            server_max_bits: 0.0,
+            decision_seconds: -0.0,
+            decision_max_seconds: 0.0,
+            dpp_value: -0.0,
+            backlog: SlopeFit::default(),
+            latency: LatencyHistogram::new(),
+        }
+    }
+
+    /// The next slot's record, in slot order.
+    pub fn add_slot(&mut self, r: &SlotRecord) {
+        self.throughput_bits += r.throughput_bits as f64;
+        self.tx_power_w += r.tx_power_w;
+        self.compute_power_w += r.compute_power_w;
+        self.power_w += r.power_w();
+        self.energy_j += r.power_w() * self.slot_seconds;
+        self.queue_total_bits += r.queue_total_bits;
+        self.queue_max_bits = self.queue_max_bits.max(r.queue_max_bits);
+        self.virtual_total_bits += r.virtual_total_bits;
+        self.server_total_bits += r.server_total_bits;
+        self.server_max_bits = self.server_max_bits.max(r.server_total_bits);
+        self.decision_seconds += r.decision_seconds;
+        self.decision_max_seconds = self.decision_max_seconds.max(r.decision_seconds);
+        self.dpp_value += r.dpp_value;
+        if self.slots >= self.run_slots / 2 {
+            self.backlog.add(r.slot as f64, r.queue_total_bits);
+        }
+        self.slots += 1;
+    }
+
+    /// Tasks completed, in any order.
+    pub fn add_tasks<'a>(&mut self, tasks: impl IntoIterator<Item = &'a TaskRecord>) {
+        for task in tasks {
+            self.latency.record(task.latency_s());
+        }
+    }
+
+    pub fn finish(&self, policy: &str, scenario: &Scenario, seed: u64, conservation: Conservation) -> Summary {
+        let n = self.slots.max(1) as f64;
         let tau = scenario.slot_seconds;
         let devices = scenario.devices as f64;
-        let served_bits: f64 = slots.iter().map(|r| r.throughput_bits as f64).sum();
-        let energy_j: f64 = slots.iter().map(|r| r.power_w() * tau).sum();
-        let growth = backlog_slope(slots);
+        let energy_j = self.energy_j;
+        let growth = self.backlog.slope();
         let offered = scenario.offered_bits_per_slot() * devices;
         let stable = offered <= 0.0 || growth < UNSTABLE_GROWTH_SHARE * offered;
         let overloaded = !stable || conservation.dropped_total() > 0;
@@ -140,45 +257,130 @@ impl Summary {
             policy: policy.into(),
             scenario: scenario.name.clone(),
             seed,
-            slots: slots.len() as u64,
+            slots: self.slots,
             devices: scenario.devices,
             servers: scenario.servers,
-            throughput_bps: mean(&|r| r.throughput_bits as f64) / tau,
-            tx_power_w: mean(&|r| r.tx_power_w),
-            compute_power_w: mean(&|r| r.compute_power_w),
-            power_w: mean(&|r| r.power_w()),
-            energy_efficiency_bit_per_j: if energy_j > 0.0 { served_bits / energy_j } else { 0.0 },
-            queue_mean_bits: mean(&|r| r.queue_total_bits) / devices,
-            queue_max_bits: max(&|r| r.queue_max_bits),
-            virtual_mean_bits: mean(&|r| r.virtual_total_bits) / devices,
-            server_mean_bits: mean(&|r| r.server_total_bits) / scenario.servers as f64,
-            server_max_bits: max(&|r| r.server_total_bits),
+            throughput_bps: self.throughput_bits / n / tau,
+            tx_power_w: self.tx_power_w / n,
+            compute_power_w: self.compute_power_w / n,
+            power_w: self.power_w / n,
+            energy_efficiency_bit_per_j: if energy_j > 0.0 { self.throughput_bits / energy_j } else { 0.0 },
+            queue_mean_bits: self.queue_total_bits / n / devices,
+            queue_max_bits: self.queue_max_bits,
+            virtual_mean_bits: self.virtual_total_bits / n / devices,
+            server_mean_bits: self.server_total_bits / n / scenario.servers as f64,
+            server_max_bits: self.server_max_bits,
             backlog_growth_bits_per_slot: growth,
             stable,
             overloaded,
-            latency: LatencySummary::from_latencies(tasks.iter().map(TaskRecord::latency_s)),
+            latency: self.latency.summary(),
             tasks: conservation,
-            decision_mean_s: mean(&|r| r.decision_seconds),
-            decision_max_s: max(&|r| r.decision_seconds),
-            dpp_mean: mean(&|r| r.dpp_value),
+            decision_mean_s: self.decision_seconds / n,
+            decision_max_s: self.decision_max_seconds,
+            dpp_mean: self.dpp_value / n,
         }
     }
 }
 
-/// Least-squares slope of the total device backlog over the second half.
-fn backlog_slope(slots: &[SlotRecord]) -> f64 {
-    let half = &slots[slots.len() / 2..];
-    if half.len() < 2 {
-        return 0.0;
+/// Least-squares slope of y over x, fitted one point at a time (Welford's
+/// co-moment updates: no list of points, and no cancellation between large
+/// sums).
+#[derive(Debug, Clone, Copy, Default)]
+struct SlopeFit {
+    n: f64,
+    mean_x: f64,
+    mean_y: f64,
+    /// Σ (x − x̄)(y − ȳ) and Σ (x − x̄)² over the points so far.
+    sxy: f64,
+    sxx: f64,
+}
+
+impl SlopeFit {
+    fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        let dx = x - self.mean_x;
+        self.mean_x += dx / self.n;
+        self.mean_y += (y - self.mean_y) / self.n;
+        self.sxy += dx * (y - self.mean_y);
+        self.sxx += dx * (x - self.mean_x);
     }
-    let n = half.len() as f64;
-    let mean_x = half.iter().map(|r| r.slot as f64).sum::<f64>() / n;
-    let mean_y = half.iter().map(|r| r.queue_total_bits).sum::<f64>() / n;
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for r in half {
-        let dx = r.slot as f64 - mean_x;
-        sxy += dx * (r.queue_total_bits - mean_y);
-        sxx += dx * dx;
+
+    /// 0 with fewer than two points or no spread in x.
+    fn slope(&self) -> f64 {
+        if self.n >= 2.0 && self.sxx > 0.0 { self.sxy / self.sxx } else { 0.0 }
     }
-    if sxx > 0.0 { sxy / sxx } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two-pass fit the summary used before it was built one record at
+    /// a time.
+    fn two_pass_slope(points: &[(f64, f64)]) -> f64 {
+        let n = points.len() as f64;
+        let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+        let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for (x, y) in points {
+            sxy += (x - mean_x) * (y - mean_y);
+            sxx += (x - mean_x) * (x - mean_x);
+        }
+        sxy / sxx
+    }
+
+    #[test]
+    fn the_one_pass_slope_matches_the_two_pass_fit() {
+        // A large level, a small trend and noise: where a naive Σxy − n x̄ ȳ
+        // would cancel away the trend.
+        let points: Vec<(f64, f64)> = (5_000..10_000u64)
+            .map(|slot| {
+                let x = slot as f64;
+                let noise = ((slot * 7_919) % 1_000) as f64 - 500.0;
+                (x, 3e9 + 12.5 * x + noise)
+            })
+            .collect();
+        let mut fit = SlopeFit::default();
+        for &(x, y) in &points {
+            fit.add(x, y);
+        }
+        let expected = two_pass_slope(&points);
+        assert!((fit.slope() - expected).abs() <= 1e-9 * expected.abs(), "{} vs {expected}", fit.slope());
+        assert_eq!(SlopeFit::default().slope(), 0.0, "no points, no slope");
+    }
+
+    #[test]
+    fn a_summary_built_record_by_record_equals_one_built_from_the_list() {
+        let scenario = Scenario::paper();
+        let slots: Vec<SlotRecord> = (0..9u64)
+            .map(|slot| SlotRecord {
+                slot,
+                throughput_bits: 1_000 * slot,
+                tx_power_w: 0.1 + slot as f64 * 0.01,
+                queue_total_bits: (slot * slot) as f64,
+                server_total_bits: 7.0 * slot as f64,
+                ..SlotRecord::default()
+            })
+            .collect();
+        let tasks: Vec<TaskRecord> = (0..5u64)
+            .map(|task| TaskRecord {
+                device: 0,
+                task,
+                bits: 10,
+                offloaded_bits: 0,
+                fragments: 1,
+                arrival_s: 0.0,
+                completion_s: 0.01 * (task + 1) as f64,
+            })
+            .collect();
+        let whole = Summary::build("p", &scenario, 1, &slots, &tasks, Conservation::default());
+        let mut builder = SummaryBuilder::new(&scenario, slots.len() as u64);
+        for (record, task) in slots.iter().zip(tasks.iter().map(Some).chain(std::iter::repeat(None))) {
+            builder.add_slot(record);
+            builder.add_tasks(task);
+        }
+        assert_eq!(builder.finish("p", &scenario, 1, Conservation::default()), whole);
+        assert_eq!(whole.latency.count, 5);
+        assert!(whole.backlog_growth_bits_per_slot > 0.0, "a rising backlog has a positive slope");
+    }
 }

@@ -11,6 +11,7 @@ mod image;
 mod qubo;
 mod scenario;
 mod simulate;
+mod soak;
 mod testbed;
 mod train;
 mod train_closed_loop;
@@ -50,6 +51,8 @@ enum Command {
     ExportQasm(export_qasm::Args),
     /// A multi-process testbed (local processes, containers or namespaces): controller, server and device agents over gRPC.
     Testbed(testbed::Args),
+    /// Random fault schedules drawn from a seed, each over a short testbed run, judged for conservation and recovery.
+    Soak(soak::Args),
     /// Write a CA, per-agent certificates and a token for mutual TLS.
     Certs(certs::Args),
     /// Run one testbed agent (what `testbed` spawns; also for multi-machine testbeds).
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::TrainClosedLoop(args) => train_closed_loop::run(args),
         Command::ExportQasm(args) => export_qasm::run(args),
         Command::Testbed(args) => testbed::run(args),
+        Command::Soak(args) => soak::run(args),
         Command::Agent(command) => agent::run(command),
         Command::Certs(args) => certs::run(args),
         Command::Image(command) => image::run(command),

@@ -3,7 +3,7 @@
 use crate::output::say;
 use crate::progress;
 use anyhow::{Context, Result};
-use qmec_sim::output::{table, write_run};
+use qmec_sim::output::{RunWriter, table};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -37,11 +37,15 @@ pub fn run(args: Args) -> Result<()> {
     let spec = super::online(spec, args.online, Some(&args.out));
     let mut policy = super::make_policy(&spec, &scenario, args.seed)?;
     let bar = progress::bar(args.slots, policy.name());
-    let (summary, records) =
-        qmec_sim::simulate(&scenario, args.seed, policy.as_mut(), args.slots, |_| bar.inc(1))?;
+    let folder = || format!("writing run folder {}", args.out.display());
+    // Rows go to disk as the run goes, so memory stays flat in --slots.
+    let mut writer = RunWriter::create(&args.out, &scenario).with_context(folder)?;
+    let summary = qmec_sim::simulate_with(&scenario, args.seed, policy.as_mut(), args.slots, |outcome| {
+        bar.inc(1);
+        writer.outcome(&outcome).with_context(folder)
+    })?;
     bar.finish_and_clear();
-    write_run(&args.out, &scenario, &summary, &records.slots, &records.tasks)
-        .with_context(|| format!("writing run folder {}", args.out.display()))?;
+    writer.finish(&summary).with_context(folder)?;
     crate::output::print(table(std::slice::from_ref(&summary)))?;
     say!("run folder: {}", args.out.display())?;
     Ok(())

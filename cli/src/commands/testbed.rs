@@ -71,13 +71,14 @@ pub struct Args {
     #[arg(long, default_value_t = 600.0)]
     deadline_s: f64,
     /// Faults to inject, comma-separated: `kill:server-1@40` (SIGKILL at
-    /// slot 40), `stop:device-1@30+10` (SIGSTOP at slot 30, SIGCONT 10
-    /// slots later), `restart:controller@50+20` (SIGKILL at slot 50, started
-    /// again 20 slots later), `late:device-0@0` (reports held two slots from
-    /// slot 0), `slow:server-0@20` (results held 3/4 of a slot from slot
-    /// 20), `partition:server-0@60+20` (cut off from the network for 20
-    /// slots; virtual runtime only, for now). Every other kind on every
-    /// runtime.
+    /// slot 40, for good; any agent: the run goes on without a server or a
+    /// device process, and ends incomplete without the controller),
+    /// `stop:device-1@30+10` (SIGSTOP at slot 30, SIGCONT 10 slots later),
+    /// `restart:controller@50+20` (SIGKILL at slot 50, started again 20
+    /// slots later), `late:device-0@0` (reports held two slots from slot 0),
+    /// `slow:server-0@20` (results held 3/4 of a slot from slot 20),
+    /// `partition:server-0@60+20` (cut off from the network for 20 slots;
+    /// every runtime but local, whose agents share loopback).
     #[arg(long, default_value = "")]
     faults: String,
     /// Soak: run for this long (e.g. `60s`, `10m`, `2h`) instead of
@@ -90,7 +91,7 @@ pub struct Args {
 }
 
 /// `90`, `90s`, `1500ms`, `10m` or `2h`.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(at) => text.split_at(at),
@@ -165,16 +166,13 @@ pub fn run(args: Args) -> Result<()> {
         )?;
     }
     say!("run folder: {}", args.out.display())?;
-    let c = &outcome.summary.tasks;
-    let verdict = format!(
-        "arrived {} = completed {} + queued {} + dropped {}",
-        c.arrived, c.completed, c.queued, c.dropped_total()
-    );
-    if !c.holds() {
-        say!("conservation: FAILED ({verdict})")?;
-        anyhow::bail!("task conservation failed: {verdict}");
+    match outcome.verdict() {
+        Ok(line) => say!("{line}")?,
+        Err(line) => {
+            say!("{line}")?;
+            anyhow::bail!("the run did not pass: {line}");
+        }
     }
-    say!("conservation: holds ({verdict})")?;
     if let Some(duration) = args.soak {
         say!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults)?;
     }

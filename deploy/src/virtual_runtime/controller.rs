@@ -271,4 +271,9 @@ impl ControllerNode {
     pub fn take_outcome(&mut self) -> Option<Result<ControllerRecords, LoopError>> {
         self.outcome.take()
     }
+
+    /// What a controller killed for good leaves: its journal's slots.
+    pub fn journaled(&self) -> ControllerRecords {
+        ControllerRecords { slots: self.journal.values().cloned().collect(), ..ControllerRecords::default() }
+    }
 }

@@ -29,7 +29,7 @@ mod server;
 mod session;
 mod world;
 
-use crate::collect::AgentRecords;
+use crate::collect::{AgentRecords, LostAgent};
 use crate::config::{Fault, FaultKind, LaunchOptions, TestbedConfig};
 use crate::emulation::Emulation;
 use crate::error::{DeployError, LaunchError};
@@ -40,6 +40,7 @@ use device::DeviceNode;
 use server::ServerNode;
 use network::{Endpoint, Network};
 use qmec_controller::CoreSettings;
+use qmec_controller::records::ControllerRecords;
 use qmec_device_agent::DeviceSettings;
 use qmec_device_agent::records::ProcessRecords;
 use qmec_linkem::LinkProfile;
@@ -105,7 +106,7 @@ pub fn run(config: &TestbedConfig, profile: Option<&LinkProfile>) -> Result<Virt
     if let Err(at) = ended {
         return Err(DeployError::Virtual(format!("the run made no end by {:.1} s of virtual time", at.as_secs_f64())));
     }
-    let records = records(&mut world, &crate::plan::device_processes(config, scenario.devices))?;
+    let records = records(&mut world, config, &names, &crate::plan::device_processes(config, scenario.devices))?;
     Ok(VirtualRun { scenario, records, figures })
 }
 
@@ -147,16 +148,27 @@ fn endpoints(agent: &str, names: &[String], devices: usize) -> Vec<Endpoint> {
 
 /// The fault schedule as the virtual runtime carries it out, by offset from
 /// the run's start.
+/// A controller killed with no restart to come leaves nobody to end the
+/// run: every other agent is asked to stop then, as the process launchers
+/// do with SIGTERM.
 fn schedule(faults: &[Fault], names: &[String], slot: Duration, devices: usize) -> Result<Vec<(Duration, VirtualFault)>, DeployError> {
     let mut schedule = Vec::new();
-    for action in faults::actions(faults, names, slot)? {
+    let actions = faults::actions(faults, names, slot)?;
+    for (i, action) in actions.iter().enumerate() {
         let agents = endpoints(&action.agent, names, devices);
+        let restarted_later = actions[i..].iter().any(|a| a.agent == action.agent && a.step == Step::Start);
+        if action.step == Step::Send(Signal::Kill) && agents == [Endpoint::Controller] && !restarted_later {
+            let others = (0..names.len()).flat_map(|i| endpoints(&names[i], names, devices));
+            schedule.push((action.after, VirtualFault::Shutdown(others.filter(|&who| who != Endpoint::Controller).collect())));
+        }
         let fault = match action.step {
             Step::Send(Signal::Kill) => VirtualFault::Kill(agents),
             Step::Send(Signal::Stop) => VirtualFault::Stop(agents),
             Step::Send(Signal::Cont) => VirtualFault::Continue(agents),
             Step::Start => VirtualFault::StartController,
             Step::Cut { slots } => VirtualFault::Partition { agents, slots: slot * slots as u32 },
+            // The virtual network heals a cut by itself at its end.
+            Step::Heal => continue,
         };
         schedule.push((action.after, fault));
     }
@@ -188,14 +200,21 @@ fn server_faults(config: &TestbedConfig, names: &[String], server: usize, slot: 
 }
 
 /// Every agent's records, grouped into processes as the real launch would.
-fn records(world: &mut World, processes: &[std::ops::Range<usize>]) -> Result<AgentRecords, DeployError> {
+/// An agent `config`'s faults killed for good is lost at the slot they
+/// name: a server's records are empty, a device process's are missing, and
+/// the controller's are its journal's slots.
+fn records(world: &mut World, config: &TestbedConfig, names: &[String], processes: &[std::ops::Range<usize>]) -> Result<AgentRecords, DeployError> {
+    let dead = |world: &World, who: Endpoint| world.life(who) == world::Life::Dead;
     let controller = match world.controller.take_outcome() {
         Some(outcome) => outcome.map_err(|error| DeployError::Virtual(format!("the controller: {error}")))?,
+        None if dead(world, Endpoint::Controller) => {
+            ControllerRecords { policy: config.policy.clone(), seed: config.seed, ..world.controller.journaled() }
+        }
         None => return Err(DeployError::Virtual("the controller did not finish the run".into())),
     };
     let mut records = AgentRecords { controller, ..AgentRecords::default() };
     for (s, server) in world.servers.iter().enumerate() {
-        match server.records().filter(|_| world.life(Endpoint::Server(s)) != world::Life::Dead) {
+        match server.records().filter(|_| !dead(world, Endpoint::Server(s))) {
             Some(server_records) => records.servers.push(server_records),
             None => {
                 records.servers.push(qmec_server_agent::records::ServerRecords { server: s, ..Default::default() });
@@ -203,9 +222,14 @@ fn records(world: &mut World, processes: &[std::ops::Range<usize>]) -> Result<Ag
             }
         }
     }
-    for process in processes {
+    for process in processes.iter().filter(|&p| !p.clone().any(|d| dead(world, Endpoint::Device(d)))) {
         let devices = process.clone().filter_map(|d| world.devices.get(d).and_then(DeviceNode::records)).collect();
         records.device_processes.push(ProcessRecords { devices, usage: Default::default() });
+    }
+    for fault in config.faults.iter().filter(|f| f.kind == FaultKind::Kill) {
+        let name = faults::resolve(&fault.target, names).unwrap_or_else(|| fault.target.clone());
+        let cause = "killed by the fault schedule".to_string();
+        records.lost_agents.push(LostAgent { name, slot: fault.at_slot, cause, planned: true, log_tail: String::new() });
     }
     Ok(records)
 }

@@ -71,6 +71,11 @@ impl ServerNode {
         devices.chain(self.session.peer()).collect()
     }
 
+    /// Asked to stop (SIGTERM to the real agent): it keeps its records.
+    pub fn shut_down(&mut self, now: Duration, effects: &mut Effects) {
+        self.step(now, ServerEvent::Shutdown, effects);
+    }
+
     pub fn wake(&mut self, now: Duration, effects: &mut Effects) {
         if self.next_wake().is_some_and(|wake| wake <= now) {
             self.step(now, ServerEvent::Tick, effects);

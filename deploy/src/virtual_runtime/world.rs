@@ -74,6 +74,8 @@ pub enum VirtualFault {
     /// The controller comes back (after a `restart` killed it).
     StartController,
     Partition { agents: Vec<Endpoint>, slots: Duration },
+    /// Asked to stop and keep their records (the controller is gone for good).
+    Shutdown(Vec<Endpoint>),
 }
 
 /// Whether an agent runs.
@@ -360,6 +362,20 @@ impl World {
             VirtualFault::Partition { agents, slots } => {
                 for who in agents {
                     self.network.cut(who, now, now + slots);
+                }
+            }
+            VirtualFault::Shutdown(agents) => {
+                let mut effects = Effects::default();
+                for who in agents {
+                    if self.life(who) == Life::Dead {
+                        continue;
+                    }
+                    match who {
+                        Endpoint::Server(s) => self.servers[s].shut_down(now, &mut effects),
+                        Endpoint::Device(d) => self.devices[d].shut_down(now, &mut effects),
+                        Endpoint::Controller => {}
+                    }
+                    self.apply(who, effects.take());
                 }
             }
         }
