@@ -15,6 +15,13 @@ fi
 # Kubernetes manifest (docker-compose comes with the machine).
 deploy/check/setup.sh
 
+# promtool lints every role's metrics page (deploy/tests/metrics_lint.rs).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "installing promtool (Debian prometheus)"
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq prometheus >/dev/null
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else

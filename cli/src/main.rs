@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod output;
 mod progress;
 mod run_folder;
 mod slot_progress;
@@ -16,7 +17,7 @@ fn main() -> std::process::ExitCode {
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            qmec_proto::agent_process::note(format_args!("error: {error:#}"));
             std::process::ExitCode::FAILURE
         }
     }

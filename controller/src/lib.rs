@@ -30,5 +30,7 @@ mod slot_loop;
 
 pub use self::core::{ControllerCommand, ControllerCore, ControllerEvent, CoreSettings, LoopError};
 pub use config::{Args, ConfigError, ControllerConfig};
+/// Public so that the metric names can be linted outside the crate.
+pub use metrics::Metrics as ControllerMetrics;
 pub use records::{ControllerRecords, ControllerSlot};
 pub use serve::{ControllerError, run};

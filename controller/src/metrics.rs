@@ -83,9 +83,9 @@ impl Page for Metrics {
         page.metric("qmec_dropped_messages_total", Counter, "Messages dropped because an agent's stream was full.", m.dropped);
         page.metric("qmec_invalid_messages_total", Counter, "Incoming messages refused by validation.", m.invalid_messages);
         page.metric("qmec_policy_failures_total", Counter, "Slots where the policy failed.", m.policy_failures);
-        page.metric("qmec_decision_seconds_sum", Counter, "Time spent deciding.", m.decision_seconds_sum);
+        page.metric("qmec_decision_seconds_total", Counter, "Time spent deciding, summed.", m.decision_seconds_sum);
         page.metric("qmec_decision_seconds", Gauge, "Decision time of the last slot.", m.decision_seconds_last);
-        page.metric("qmec_slot_loop_seconds_sum", Counter, "Slot-loop time, summed.", m.slot_loop_seconds_sum);
+        page.metric("qmec_slot_loop_seconds_total", Counter, "Slot-loop time, summed.", m.slot_loop_seconds_sum);
         page.metric("qmec_slot_loop_seconds", Gauge, "Slot-loop time of the last slot.", m.slot_loop_seconds_last);
         page.metric("qmec_slot_loop_seconds_max", Gauge, "Longest slot-loop time.", m.slot_loop_seconds_max);
         page.metric("qmec_devices_connected", Gauge, "Device sessions open.", m.devices_connected);

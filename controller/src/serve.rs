@@ -33,8 +33,10 @@ pub enum ControllerError {
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
     Loop(#[from] LoopError),
-    #[error("writing records {path}: {message}")]
-    Records { path: String, message: String },
+    #[error(transparent)]
+    Records(#[from] qmec_proto::agent_process::RecordsError),
+    #[error("writing stdout: {0}")]
+    Stdout(std::io::Error),
     #[error("security: {0}")]
     Security(#[from] qmec_security::SecurityError),
 }
@@ -139,9 +141,7 @@ pub(crate) async fn grpc_server(
 ) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>, ControllerError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ControllerServer<Sessions>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = qmec_proto::reflection(&[<ControllerServer<Sessions> as tonic::server::NamedService>::NAME])?;
     let controller = InterceptedService::new(
         ControllerServer::new(sessions).max_decoding_message_size(qmec_security::limits::CONTROL_UP),
         security.check(),
@@ -165,9 +165,7 @@ fn write_records(path: &std::path::Path, records: &mut ControllerRecords) -> Res
             Err(error) => tracing::warn!(%error, "the slot journal could not be read; recording this controller's slots only"),
         }
     }
-    let records_err = |message: String| ControllerError::Records { path: path.display().to_string(), message };
-    let json = serde_json::to_string(&records).map_err(|e| records_err(e.to_string()))?;
-    std::fs::write(path, json).map_err(|e| records_err(e.to_string()))
+    Ok(qmec_proto::agent_process::write_records(path, records)?)
 }
 
 /// Binds the configured address and prints the listening line on stdout.
@@ -176,7 +174,7 @@ pub async fn bind(config: &ControllerConfig) -> Result<TcpListener, ControllerEr
         .await
         .map_err(|source| ControllerError::Bind { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| ControllerError::Bind { addr: config.listen.clone(), source })?;
-    println!("{}{addr}", qmec_proto::LISTENING_PREFIX);
+    qmec_proto::agent_process::announce(format_args!("{}{addr}", qmec_proto::LISTENING_PREFIX)).map_err(ControllerError::Stdout)?;
     Ok(listener)
 }
 

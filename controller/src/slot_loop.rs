@@ -143,9 +143,13 @@ impl Carrier {
     }
 
     /// The run-started line on stdout, and the journal opened: emptied for
-    /// a fresh run, appended to by a controller that picked a run up.
+    /// a fresh run, appended to by a controller that picked a run up. A
+    /// line that cannot be written is only a warning: the run itself needs
+    /// no stdout, and a launcher that misses the line stops the run.
     fn started(&mut self, first_slot: u64) {
-        println!("{}{first_slot}", qmec_proto::RUN_STARTED_PREFIX);
+        if let Err(error) = qmec_proto::agent_process::announce(format_args!("{}{first_slot}", qmec_proto::RUN_STARTED_PREFIX)) {
+            tracing::warn!(%error, "writing the run-started line to stdout");
+        }
         self.journal = self.journal_path.as_deref().and_then(|path| {
             SlotJournal::open(path, first_slot == 0)
                 .inspect_err(|error| tracing::warn!(path = %path.display(), %error, "no slot journal"))
@@ -164,7 +168,8 @@ impl Carrier {
         if let Some(writer) = &mut self.journal
             && let Err(error) = writer.append(record)
         {
-            tracing::warn!(%error, "slot journal stopped");
+            let path = self.journal_path.as_deref().unwrap_or(std::path::Path::new("")).display();
+            tracing::warn!("slot journal stopped: writing {path}: {error}");
             self.journal = None;
         }
     }

@@ -102,6 +102,13 @@ pub struct TestbedFigures {
     #[serde(default)]
     pub stale_device_slots: u64,
     pub late_server_reports: u64,
+    /// Slots where the controller's policy failed (a non-finite or
+    /// infeasible decision) and every device computed locally, and their
+    /// share of the slots the controller decided.
+    #[serde(default)]
+    pub policy_failed_slots: u64,
+    #[serde(default)]
+    pub policy_failed_share: f64,
     pub undelivered_decisions: u64,
     pub undecided_device_slots: u64,
     pub forced_server_slots: u64,
@@ -132,6 +139,18 @@ pub struct TestbedFigures {
     /// CPU and wall time of each process: the controller, the servers,
     /// then the device processes.
     pub processes: Vec<ProcessFigures>,
+}
+
+/// Beyond this share of slots with a failed policy, a run measured local
+/// computing rather than its policy, and it fails.
+pub const MAX_POLICY_FAILED_SHARE: f64 = 0.5;
+
+impl TestbedFigures {
+    /// Whether the policy failed on more than [`MAX_POLICY_FAILED_SHARE`]
+    /// of the slots.
+    pub fn policy_mostly_failed(&self) -> bool {
+        self.policy_failed_share > MAX_POLICY_FAILED_SHARE
+    }
 }
 
 /// One process's CPU and wall time, under its agent name. Written as a
@@ -347,6 +366,10 @@ fn add_controller_figures(figures: &mut TestbedFigures, controller: &ControllerR
     figures.stale_device_slots = controller.slots.iter().map(|s| u64::from(s.stale_devices)).sum();
     figures.late_server_reports = controller.slots.iter().map(|s| u64::from(s.late_servers)).sum();
     figures.undelivered_decisions = controller.slots.iter().map(|s| u64::from(s.undelivered)).sum();
+    figures.policy_failed_slots = controller.slots.iter().filter(|s| s.policy_failed).count() as u64;
+    if !controller.slots.is_empty() {
+        figures.policy_failed_share = figures.policy_failed_slots as f64 / controller.slots.len() as f64;
+    }
     figures.invalid_messages += controller.invalid_messages;
     figures.processes.insert(0, ProcessFigures { name: "controller".into(), usage: controller.usage.clone() });
 }
@@ -411,6 +434,7 @@ mod tests {
                     undelivered: 1,
                     dpp_value: 2.5 * slot as f64,
                     lp_share: Some(0.5),
+                    policy_failed: slot >= 2,
                     ..Default::default()
                 })
                 .collect(),
@@ -468,6 +492,15 @@ mod tests {
     }
 
     #[test]
+    fn a_run_fails_when_its_policy_failed_on_more_than_half_the_slots() {
+        let run = |share| TestbedFigures { policy_failed_share: share, ..Default::default() };
+        assert!(!run(0.0).policy_mostly_failed());
+        assert!(!run(0.5).policy_mostly_failed(), "half is not more than half");
+        assert!(run(0.51).policy_mostly_failed());
+        assert!(run(1.0).policy_mostly_failed());
+    }
+
+    #[test]
     fn gaps_name_every_way_the_records_fall_short_of_the_run() {
         let mut records = sample();
         assert_eq!(gaps(&records, 4, 3), [] as [String; 0], "slots 0..4 of 4, devices 0..3: whole");
@@ -490,6 +523,7 @@ mod tests {
         let figures = &merged.figures;
         assert_eq!((figures.slots_run, figures.controller_first_slot, figures.lost_servers.clone()), (4, 1, vec![1]));
         assert_eq!((figures.forced_server_slots, figures.invalid_messages), (2, 6));
+        assert_eq!((figures.policy_failed_slots, figures.policy_failed_share), (2, 2.0 / 3.0));
         // Device 0: 50 + 3 requeued - 1 unsent to server 0, server 1 lost;
         // device 1 counted no bits by server; device 2: 10 + 3 - 1.
         assert_eq!((figures.bits.device_offloaded_bits, figures.bits.device_in_doubt_bits), (64, 4));

@@ -212,7 +212,7 @@ fn write_compose(out: &Path, image: &str, plans: &[AgentPlan]) -> Result<Project
     let yaml = compose::to_yaml(&compose::build(&name, image, &out.display().to_string(), plans))
         .map_err(|e| LaunchError::Unavailable(format!("writing the compose file: {e}")))?;
     std::fs::write(&file, yaml).map_err(|source| DeployError::Io { path: file.clone(), source })?;
-    eprintln!("compose file: {} (project {name}, image {image})", file.display());
+    qmec_proto::agent_process::note(format_args!("compose file: {} (project {name}, image {image})", file.display()));
     Ok(Project { name, file })
 }
 

@@ -52,11 +52,11 @@ pub fn choose(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<
             }
         },
     };
-    eprintln!("link emulation: {}", emulation.describe());
+    qmec_proto::agent_process::note(format_args!("link emulation: {}", emulation.describe()));
     if let (Emulation::Userspace { .. }, Some(p)) = (&emulation, profile)
         && !p.server.is_noop()
     {
-        eprintln!("link emulation: the server links apply to device ↔ server traffic only (server ↔ controller is not emulated in userspace)");
+        qmec_proto::agent_process::note(format_args!("link emulation: the server links apply to device ↔ server traffic only (server ↔ controller is not emulated in userspace)"));
     }
     Ok(emulation)
 }

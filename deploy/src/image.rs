@@ -97,7 +97,7 @@ pub async fn build(exe: &Path, tag: &str) -> Result<(), ImageError> {
     shell::run("tar", &shell::args(["-C", &rootfs_arg, "-cf", &tar_arg, "."]), IMPORT_LIMIT).await?;
     let change = format!("ENTRYPOINT [\"{ENTRYPOINT}\"]");
     shell::run("docker", &shell::args(["import", "-c", &change, &tar_arg, tag]), IMPORT_LIMIT).await?;
-    eprintln!("image {tag}: {} and {} libraries, no registry pull", exe.display(), libs.len());
+    qmec_proto::agent_process::note(format_args!("image {tag}: {} and {} libraries, no registry pull", exe.display(), libs.len()));
     Ok(())
 }
 

@@ -37,6 +37,10 @@ pub struct K8sOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {
+    /// An option Kubernetes or the container runtime would refuse, under
+    /// the name of its `qmec deploy k8s` flag.
+    #[error("--{flag} `{value}`: {reason}")]
+    Option { flag: &'static str, value: String, reason: String },
     #[error("serialising the scenario: {0}")]
     Scenario(String),
     #[error("writing YAML: {0}")]
@@ -86,8 +90,16 @@ fn s(v: impl ToString) -> String {
 }
 
 /// Every manifest, in apply order: the config map (scenario and link
-/// profile), then the controller's, the servers' and the devices'.
+/// profile), then the controller's, the servers' and the devices'. A
+/// namespace or image Kubernetes would refuse is refused here, by flag.
 pub fn manifests(scenario: &Scenario, o: &K8sOptions) -> Result<Vec<Value>, K8sError> {
+    let refuse = |flag, value: &str, reason: String| K8sError::Option {
+        flag,
+        value: qmec_model::excerpt::excerpt(value).into_owned(),
+        reason,
+    };
+    check_namespace(&o.namespace).map_err(|reason| refuse("namespace", &o.namespace, reason))?;
+    check_image(&o.image).map_err(|reason| refuse("image", &o.image, reason))?;
     let scenario_toml = toml::to_string(scenario).map_err(|e| K8sError::Scenario(e.to_string()))?;
     let mut data = json!({ "scenario.toml": scenario_toml });
     if let Some(profile) = &o.link_profile {
@@ -225,6 +237,84 @@ fn device_manifests(devices: usize, controller_uri: String, o: &K8sOptions) -> [
 }
 
 /// The manifests as one multi-document YAML file.
+/// A namespace is an RFC 1123 label: 1 to 63 lower-case letters, digits
+/// and `-`, starting and ending with a letter or digit.
+pub fn check_namespace(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!("must be 1 to 63 characters (RFC 1123 label), not {}", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(format!("`{}` is not allowed: lower-case letters, digits and `-` only (RFC 1123 label)", c.escape_default()));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("must start and end with a letter or digit (RFC 1123 label)".into());
+    }
+    Ok(())
+}
+
+/// An image reference as container runtimes parse it:
+/// `[host[:port]/]path[:tag][@algorithm:hex]`, the path of lower-case
+/// components (letters and digits joined by `.`, `_`, `__` or `-`s).
+pub fn check_image(image: &str) -> Result<(), String> {
+    let (rest, digest) = match image.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (image, None),
+    };
+    if let Some(digest) = digest {
+        let (algorithm, hex) = digest.split_once(':').ok_or("a digest is `algorithm:hex`")?;
+        if !path_component(algorithm) || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("digest `{digest}` is not `algorithm:hex` with at least 32 hex digits"));
+        }
+    }
+    // A tag follows the last `:` that comes after the last `/` (a `:` before it is a port).
+    let (name, tag) = match rest.rfind(':').filter(|&at| rest[at..].find('/').is_none()) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let valid = tag.len() <= 128 && tag.starts_with(word) && tag.chars().all(|c| word(c) || c == '.' || c == '-');
+        if !valid {
+            return Err(format!("tag `{tag}` must be 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`"));
+        }
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    // The first component is a registry host when it looks like one.
+    if components.len() > 1 && (components[0].contains(['.', ':']) || components[0] == "localhost") {
+        let host = components.remove(0);
+        if !registry_host(host) {
+            return Err(format!("registry `{host}` is not a host name with an optional port"));
+        }
+    }
+    match components.iter().find(|c| !path_component(c)) {
+        Some(bad) => Err(format!(
+            "name component `{bad}` must be lower-case letters and digits, joined by `.`, `_`, `__` or `-`"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `[a-z0-9]+` runs joined by one `.`, one or two `_`, or any `-`s.
+fn path_component(component: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut separators = component.split(alnum).filter(|s| !s.is_empty());
+    component.starts_with(alnum)
+        && component.ends_with(alnum)
+        && separators.all(|s| matches!(s, "." | "_" | "__") || s.chars().all(|c| c == '-'))
+}
+
+/// `host[:port]`: dot-separated labels of letters, digits and inner `-`.
+fn registry_host(host: &str) -> bool {
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let label = |l: &str| {
+        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    name.split('.').all(label) && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()))
+}
+
 pub fn to_yaml(manifests: &[Value]) -> Result<String, K8sError> {
     let mut out = String::new();
     for manifest in manifests {

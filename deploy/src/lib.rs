@@ -74,11 +74,11 @@ pub mod soak;
 mod supervise;
 pub mod virtual_runtime;
 
-pub use collect::{BitConservation, Merged, Percentiles, ProcessFigures, TestbedFigures};
+pub use collect::{BitConservation, MAX_POLICY_FAILED_SHARE, Merged, Percentiles, ProcessFigures, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 pub use docker::compose_yaml;
 pub use emulation::Emulation;
 pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};
 pub use launch::run;
 pub use local::run_local;
-pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table, summarise};
+pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table, policy_failures, summarise};

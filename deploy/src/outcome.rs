@@ -197,6 +197,11 @@ pub fn write_figures(out: &Path, figures: &TestbedFigures, records: &AgentRecord
     writer.flush().map_err(io(path))
 }
 
+/// The slots where the policy failed and their share, as `N (P %)`.
+pub fn policy_failures(figures: &TestbedFigures) -> String {
+    format!("{} ({:.0} %)", figures.policy_failed_slots, figures.policy_failed_share * 100.0)
+}
+
 /// The testbed-only lines printed under the summary table. Wall-clock
 /// figures say so: the summary above it counts model time (slots × τ).
 pub fn figures_table(figures: &TestbedFigures, devices: usize) -> String {
@@ -216,6 +221,7 @@ pub fn figures_table(figures: &TestbedFigures, devices: usize) -> String {
     line("late device reports", late_reports(figures.late_device_reports, figures.slots_run * devices as u64));
     line("device-slots decided local (stale)", figures.stale_device_slots.to_string());
     line("late server reports", figures.late_server_reports.to_string());
+    line("policy failed (slots, share)", policy_failures(figures));
     line("slots without a decision", figures.undecided_device_slots.to_string());
     if figures.requeued_fragments > 0 {
         line("fragments requeued (lost server)", figures.requeued_fragments.to_string());

@@ -126,3 +126,32 @@ fn a_link_profile_travels_in_the_config_map() {
     let devices = find(&docs, "StatefulSet", k8s::DEVICES);
     assert_eq!(arg_after(&args(devices), "--link-profile"), format!("{}/link-profile.toml", k8s::CONFIG_DIR));
 }
+
+#[test]
+fn a_namespace_kubernetes_would_refuse_is_refused_by_flag() {
+    for good in ["qmec", "edge-1", "a", &"n".repeat(63)] {
+        assert_eq!(k8s::check_namespace(good), Ok(()), "{good}");
+    }
+    for bad in ["Bad_NS!", "", "-edge", "edge-", "Edge", "edge.one", &"n".repeat(64)] {
+        assert!(k8s::check_namespace(bad).is_err(), "`{bad}` accepted");
+    }
+    let scenario = qmec_model::Scenario::load("paper").unwrap();
+    let o = K8sOptions { namespace: "Bad_NS!".into(), ..options(None) };
+    let message = k8s::manifests(&scenario, &o).unwrap_err().to_string();
+    assert!(message.starts_with("--namespace `Bad_NS!`: ") && message.contains("RFC 1123"), "{message}");
+}
+
+#[test]
+fn an_image_reference_runtimes_would_refuse_is_refused_by_flag() {
+    let digest = format!("qmec@sha256:{}", "a".repeat(64));
+    for good in ["qmec", "qmec:latest", "localhost:5000/qmec:v1.2", "ghcr.io/some_org/q-mec__x:1", "registry.example.com/a/b/c", &digest] {
+        assert_eq!(k8s::check_image(good), Ok(()), "{good}");
+    }
+    for bad in ["has space", "", "Qmec", "qmec:", "qmec:-x", "qmec@sha256:xyz", "a..b", "qmec/", "bad host:99/qmec", "qmec:has space"] {
+        assert!(k8s::check_image(bad).is_err(), "`{bad}` accepted");
+    }
+    let scenario = qmec_model::Scenario::load("paper").unwrap();
+    let o = K8sOptions { image: "has space".into(), ..options(None) };
+    let message = k8s::manifests(&scenario, &o).unwrap_err().to_string();
+    assert!(message.starts_with("--image `has space`: "), "{message}");
+}

@@ -70,6 +70,7 @@ fn a_seed_replays_byte_for_byte_under_faults_and_jitter() {
     assert!(figures.late_device_reports > 150, "device 0 reports late from slot 5: {}", figures.late_device_reports);
     assert!(runs[0].1.outcome.summary.tasks.holds(), "{:?}", runs[0].1.outcome.summary.tasks);
     assert!(figures.bits.holds(), "{:?}", figures.bits);
+    assert_eq!((figures.policy_failed_slots, figures.policy_failed_share), (0, 0.0), "dpp-greedy never fails");
     // Another seed is another run.
     let other = dir.path().join("other");
     let mut seeded = config(&other, 200, faults);

@@ -6,7 +6,6 @@ use crate::config::DeviceAgentConfig;
 use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
 use crate::records::ProcessRecords;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +42,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
     records.usage = qmec_proto::process::usage_since(started);
     if let Some(path) = &config.records {
-        write_records(path, &records)?;
+        qmec_proto::agent_process::write_records(path, &records)?;
     }
     match first_error {
         Some(error) => Err(error),
@@ -59,12 +58,6 @@ async fn serve_metrics(addr: &str, stop: CancellationToken) -> Result<Arc<Device
         .await
         .map_err(|source| DeviceAgentError::Metrics { addr: addr.to_string(), source })?;
     Ok(metrics)
-}
-
-fn write_records(path: &Path, records: &ProcessRecords) -> Result<(), DeviceAgentError> {
-    let records_err = |message: String| DeviceAgentError::Records { path: path.display().to_string(), message };
-    let json = serde_json::to_string(records).map_err(|e| records_err(e.to_string()))?;
-    std::fs::write(path, json).map_err(|e| records_err(e.to_string()))
 }
 
 /// The whole process: every agent of `config`, stopped on Ctrl-C or SIGTERM.

@@ -8,8 +8,8 @@ pub enum DeviceAgentError {
     Endpoint(String),
     #[error("device {device}: {reason}")]
     Device { device: usize, reason: String },
-    #[error("writing records {path}: {message}")]
-    Records { path: String, message: String },
+    #[error(transparent)]
+    Records(#[from] qmec_proto::agent_process::RecordsError),
     #[error(transparent)]
     LinkProfile(#[from] qmec_linkem::ProfileError),
     #[error("security: {0}")]

@@ -42,4 +42,4 @@ pub use error::DeviceAgentError;
 pub use session::Replay as DeviceSessionMemory;
 pub use uplink::payload_len;
 pub use config::DEFAULT_TX_FRACTION;
-pub use metrics::DeviceFigures;
+pub use metrics::{DeviceFigures, DeviceMetrics};

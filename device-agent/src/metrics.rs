@@ -6,7 +6,7 @@
 
 use qmec_model::device::DeviceCounters;
 use qmec_model::task::DropReason;
-use qmec_proto::metrics::{Exposition, Page};
+use qmec_proto::metrics::{Exposition, Page, bytes};
 use qmec_proto::metrics::Kind::{Counter, Gauge};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -39,17 +39,19 @@ impl Page for DeviceMetrics {
     fn render(&self) -> String {
         let devices = self.devices.lock().map(|d| d.clone()).unwrap_or_default();
         let mut page = Exposition::new();
-        let mut family = |name: &str, kind, help: &str, value: fn(&DeviceFigures) -> u64| {
+        let mut family = |name: &str, kind, help: &str, value: fn(&DeviceFigures) -> f64| {
             page.labelled(name, kind, help, "device", devices.iter().map(|(id, f)| (id, value(f))));
         };
-        family("qmec_device_slots_total", Counter, "Slots this device has begun.", |f| f.slots);
-        family("qmec_device_undecided_slots_total", Counter, "Slots computed locally for want of a decision.", |f| f.undecided_slots);
-        family("qmec_device_arrived_tasks_total", Counter, "Tasks that arrived.", |f| f.counters.arrived_tasks);
-        family("qmec_device_completed_tasks_total", Counter, "Tasks completed, locally and offloaded.", |f| f.counters.completed_tasks);
-        family("qmec_device_local_bits_total", Counter, "Bits computed locally.", |f| f.counters.local_bits);
-        family("qmec_device_offloaded_bits_total", Counter, "Bits offloaded to servers.", |f| f.counters.offloaded_bits);
-        family("qmec_device_requeued_fragments_total", Counter, "Fragments requeued after their server was lost.", |f| f.requeued_fragments);
-        family("qmec_device_queue_bits", Gauge, "Bits waiting in the device's queue.", |f| f.queue_bits);
+        // Counts print as integers (f64 shows 10.0 as `10`); modelled data
+        // in bytes, Prometheus' base unit.
+        family("qmec_device_slots_total", Counter, "Slots this device has begun.", |f| f.slots as f64);
+        family("qmec_device_undecided_slots_total", Counter, "Slots computed locally for want of a decision.", |f| f.undecided_slots as f64);
+        family("qmec_device_arrived_tasks_total", Counter, "Tasks that arrived.", |f| f.counters.arrived_tasks as f64);
+        family("qmec_device_completed_tasks_total", Counter, "Tasks completed, locally and offloaded.", |f| f.counters.completed_tasks as f64);
+        family("qmec_device_local_bytes_total", Counter, "Modelled data computed locally (bits / 8).", |f| bytes(f.counters.local_bits));
+        family("qmec_device_offloaded_bytes_total", Counter, "Modelled data offloaded to servers (bits / 8).", |f| bytes(f.counters.offloaded_bits));
+        family("qmec_device_requeued_fragments_total", Counter, "Fragments requeued after their server was lost.", |f| f.requeued_fragments as f64);
+        family("qmec_device_queue_bytes", Gauge, "Modelled data waiting in the device's queue (bits / 8).", |f| bytes(f.queue_bits));
         // Every reason, zero included, so that a rate over it exists from the start.
         let mut dropped: BTreeMap<&'static str, u64> = DropReason::ALL.iter().map(|r| (r.as_str(), 0)).collect();
         for figures in devices.values() {
@@ -76,8 +78,8 @@ mod tests {
             metrics.update(device, figures);
         }
         let page = metrics.render();
-        assert!(page.contains("qmec_device_queue_bits{device=\"4\"} 4000\n"), "{page}");
-        assert!(page.contains("qmec_device_queue_bits{device=\"7\"} 7000\n"), "{page}");
+        assert!(page.contains("qmec_device_queue_bytes{device=\"4\"} 500\n"), "{page}");
+        assert!(page.contains("qmec_device_queue_bytes{device=\"7\"} 875\n"), "{page}");
         assert!(page.contains("qmec_device_slots_total{device=\"7\"} 10\n"), "{page}");
         assert!(page.contains("qmec_device_dropped_tasks_total{reason=\"device-queue-full\"} 5\n"), "{page}");
     }

@@ -223,7 +223,7 @@ fn raw_direction(d: &Direction) -> RawDirection {
 impl LinkProfile {
     /// Parses and validates a profile's TOML text.
     pub fn parse(text: &str) -> Result<LinkProfile, ProfileError> {
-        let raw: RawProfile = toml::from_str(text).map_err(|e| ProfileError::Parse(e.to_string()))?;
+        let raw: RawProfile = toml::from_str(text).map_err(|e| ProfileError::Parse(qmec_model::excerpt::excerpt_lines(&e.to_string())))?;
         let retransmit = match raw.retransmit_ms {
             None => Duration::from_secs_f64(DEFAULT_RETRANSMIT_MS / 1e3),
             Some(ms) => millis("retransmit_ms", Some(ms))?,

@@ -19,6 +19,7 @@
 //! - [`policy`]: the state a policy sees, the decision it returns, the trait,
 //!   and the feasibility check every decision passes.
 //! - [`accounting`]: per-slot throughput, power and energy.
+//! - [`excerpt`]: input quoted in an error, cut to a readable length.
 //!
 //! Units are SI throughout (bits, seconds, watts, joules, hertz); queue bits
 //! are integers so that conservation of bits and tasks is exact.
@@ -28,6 +29,7 @@
 pub mod accounting;
 pub mod channel;
 pub mod device;
+pub mod excerpt;
 pub mod lyapunov;
 pub mod matrix;
 mod open_tasks;

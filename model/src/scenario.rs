@@ -300,7 +300,7 @@ impl Scenario {
                 scenario.device.queue_cap_bits = 5_000_000;
                 scenario.server.queue_cap_bits = 50_000_000;
             }
-            other => return Err(ScenarioError::UnknownBuiltin(other.into())),
+            other => return Err(ScenarioError::UnknownBuiltin(crate::excerpt::excerpt(other).into())),
         }
         Ok(scenario)
     }
@@ -332,7 +332,7 @@ impl Scenario {
     /// Parses and validates a TOML scenario.
     pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+            toml::from_str(text).map_err(|e| ScenarioError::Parse(crate::excerpt::excerpt_lines(&e.to_string())))?;
         scenario.validate()?;
         Ok(scenario)
     }

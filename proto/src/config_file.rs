@@ -16,5 +16,5 @@ pub enum ConfigFileError {
 /// Reads and parses `path` as `T`.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Io { path: path.to_path_buf(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigFileError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    toml::from_str(&text).map_err(|e| ConfigFileError::Parse { path: path.to_path_buf(), message: qmec_model::excerpt::excerpt_lines(&e.to_string()) })
 }

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`pb`]: generated messages, clients and servers (`proto/qmec.proto`).
-//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, and [`reflection`],
+//!   gRPC reflection over the services a process serves.
 //! - [`validate`]: wire message → model-level value, or an error naming the
 //!   field and the reason; handlers turn it into `InvalidArgument` and carry on.
 //! - [`config_file`]: an agent's `--config` TOML file, read one way.
@@ -43,5 +44,19 @@ pub mod pb {
 
 /// The encoded `FileDescriptorSet` of `qmec.proto`, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/qmec_descriptor.bin"));
+
+/// gRPC reflection that lists `served` (full names, as
+/// `tonic::server::NamedService::NAME` gives them) and itself: `qmec.proto`
+/// describes every service, and a process lists only those it serves.
+pub fn reflection(
+    served: &[&str],
+) -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    tonic_reflection::server::Error,
+> {
+    let itself = tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME;
+    let builder = tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET);
+    served.iter().chain([&itself]).fold(builder, |builder, name| builder.with_service_name(*name)).build_v1()
+}
 
 pub use validate::Invalid;

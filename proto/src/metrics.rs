@@ -30,6 +30,12 @@ impl Kind {
     }
 }
 
+/// Modelled bits in bytes, the base unit Prometheus names data in
+/// (`promtool check metrics` refuses `bits`).
+pub fn bytes(bits: u64) -> f64 {
+    bits as f64 / 8.0
+}
+
 /// A page of metrics in the text exposition format, one family at a time.
 #[derive(Debug, Default)]
 pub struct Exposition {
@@ -125,13 +131,13 @@ mod tests {
     fn families_have_help_type_and_samples() {
         let mut page = Exposition::new();
         page.metric("qmec_slots_total", Kind::Counter, "Slots run.", 7);
-        page.labelled("qmec_queue_bits", Kind::Gauge, "Queue.", "device", [(0, 10), (3, 0)]);
+        page.labelled("qmec_queue_bytes", Kind::Gauge, "Queue.", "device", [(0, 10), (3, 0)]);
         let text = page.finish();
         assert_eq!(
             text,
             "# HELP qmec_slots_total Slots run.\n# TYPE qmec_slots_total counter\nqmec_slots_total 7\n\
-             # HELP qmec_queue_bits Queue.\n# TYPE qmec_queue_bits gauge\n\
-             qmec_queue_bits{device=\"0\"} 10\nqmec_queue_bits{device=\"3\"} 0\n"
+             # HELP qmec_queue_bytes Queue.\n# TYPE qmec_queue_bytes gauge\n\
+             qmec_queue_bytes{device=\"0\"} 10\nqmec_queue_bytes{device=\"3\"} 0\n"
         );
     }
 

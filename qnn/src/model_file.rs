@@ -119,7 +119,7 @@ impl ModelFile {
 
     /// Parses and validates JSON text (`origin` names it in errors).
     pub fn from_json(text: &str, origin: &str) -> Result<(ModelFile, Network)> {
-        let json_err = |e: serde_json::Error| QnnError::Json { path: origin.into(), reason: e.to_string() };
+        let json_err = |e: serde_json::Error| QnnError::Json { path: origin.into(), reason: qmec_model::excerpt::excerpt_lines(&e.to_string()) };
         let value: serde_json::Value = serde_json::from_str(text).map_err(json_err)?;
         let version = value
             .get("format_version")

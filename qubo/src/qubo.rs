@@ -208,7 +208,7 @@ impl Qubo {
     /// Reads what [`Qubo::to_dimod_json`] writes (variables labelled 0..n).
     pub fn from_dimod_json(text: &str) -> Result<Qubo, QuboError> {
         let doc: DimodJson =
-            serde_json::from_str(text).map_err(|e| QuboError::Format(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| QuboError::Format(qmec_model::excerpt::excerpt_lines(&e.to_string())))?;
         if doc.vartype != "BINARY" {
             return Err(QuboError::Format(format!(
                 "vartype {} (only BINARY is read)",

@@ -39,8 +39,10 @@ pub enum ServerAgentError {
     Setup(validate::Invalid),
     #[error("the controller session ended before the run started")]
     NoSetup,
-    #[error("writing records {path}: {message}")]
-    Records { path: String, message: String },
+    #[error(transparent)]
+    Records(#[from] qmec_proto::agent_process::RecordsError),
+    #[error("writing stdout: {0}")]
+    Stdout(std::io::Error),
     #[error("security: {0}")]
     Security(#[from] qmec_security::SecurityError),
 }
@@ -50,7 +52,7 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
     let bind_err = |source| ServerAgentError::Bind { addr: config.listen.clone(), source };
     let listener = TcpListener::bind(&config.listen).await.map_err(bind_err)?;
     let addr = listener.local_addr().map_err(bind_err)?;
-    println!("{}{addr}", qmec_proto::LISTENING_PREFIX);
+    qmec_proto::agent_process::announce(format_args!("{}{addr}", qmec_proto::LISTENING_PREFIX)).map_err(ServerAgentError::Stdout)?;
     Ok(listener)
 }
 
@@ -177,7 +179,7 @@ pub async fn run(
     grpc.stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(3), grpc.task).await;
     if let Some(path) = &config.records {
-        write_records(path, &records)?;
+        qmec_proto::agent_process::write_records(path, &records)?;
     }
     Ok(records)
 }
@@ -212,9 +214,7 @@ impl Grpc {
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<OffloadServer<OffloadService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(qmec_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let reflection = qmec_proto::reflection(&[<OffloadServer<OffloadService> as tonic::server::NamedService>::NAME])?;
         let stop = CancellationToken::new();
         if let Some(addr) = &config.metrics {
             qmec_proto::metrics::serve(addr, metrics.clone(), stop.clone())
@@ -400,12 +400,6 @@ impl Outputs {
         })
         .await;
     }
-}
-
-fn write_records(path: &std::path::Path, records: &ServerRecords) -> Result<(), ServerAgentError> {
-    let records_err = |message: String| ServerAgentError::Records { path: path.display().to_string(), message };
-    let json = serde_json::to_string(records).map_err(|e| records_err(e.to_string()))?;
-    std::fs::write(path, json).map_err(|e| records_err(e.to_string()))
 }
 
 /// The whole process: bind, run, and stop on Ctrl-C or SIGTERM.

@@ -37,4 +37,4 @@ pub use agent::{ServerAgentError, run};
 pub use agent::ServerMemory as ServerSessionMemory;
 pub use config::{Args, ConfigError, ServerAgentConfig};
 pub use crate::core::{ServerCommand, ServerCore, ServerEvent, ServerFaults};
-pub use metrics::ServerFigures;
+pub use metrics::{ServerFigures, ServerMetrics};

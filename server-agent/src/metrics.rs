@@ -3,7 +3,7 @@
 //! counters; rendered when scraped ([`qmec_proto::metrics`] serves them).
 
 use qmec_model::server::ServerCounters;
-use qmec_proto::metrics::{Exposition, Page};
+use qmec_proto::metrics::{Exposition, Page, bytes};
 use qmec_proto::metrics::Kind::{Counter, Gauge};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,11 +44,11 @@ impl Page for ServerMetrics {
         let mut page = Exposition::new();
         page.metric("qmec_server_slots_total", Counter, "Slots computed.", f.slots);
         page.metric("qmec_server_forced_slots_total", Counter, "Slots computed before every device's fragments were in.", f.forced_slots);
-        page.metric("qmec_server_received_bits_total", Counter, "Bits received from devices.", f.counters.received_bits);
-        page.metric("qmec_server_computed_bits_total", Counter, "Bits computed.", f.counters.computed_bits);
+        page.metric("qmec_server_received_bytes_total", Counter, "Modelled data received from devices (bits / 8).", bytes(f.counters.received_bits));
+        page.metric("qmec_server_computed_bytes_total", Counter, "Modelled data computed (bits / 8).", bytes(f.counters.computed_bits));
         page.metric("qmec_server_fragments_done_total", Counter, "Fragments computed and returned.", f.counters.fragments_done);
-        page.metric("qmec_server_backlog_bits", Gauge, "Bits waiting to be computed.", f.backlog_bits);
-        page.metric("qmec_server_payload_bytes_total", Counter, "Payload bytes received.", self.payload_bytes.load(Ordering::Relaxed));
+        page.metric("qmec_server_backlog_bytes", Gauge, "Modelled data waiting to be computed (bits / 8).", bytes(f.backlog_bits));
+        page.metric("qmec_server_payload_bytes_total", Counter, "Payload bytes received on the wire.", self.payload_bytes.load(Ordering::Relaxed));
         page.metric("qmec_invalid_messages_total", Counter, "Incoming messages refused by validation.", self.invalid_messages.load(Ordering::Relaxed));
         page.finish()
     }
@@ -68,7 +68,7 @@ mod tests {
         metrics.update(figures);
         invalid.fetch_add(2, Ordering::Relaxed);
         let page = metrics.render();
-        for line in ["qmec_server_slots_total 3\n", "qmec_server_computed_bits_total 1200\n", "qmec_server_backlog_bits 500\n", "qmec_invalid_messages_total 2\n"] {
+        for line in ["qmec_server_slots_total 3\n", "qmec_server_computed_bytes_total 150\n", "qmec_server_backlog_bytes 62.5\n", "qmec_invalid_messages_total 2\n"] {
             assert!(page.contains(line), "no `{line}` in\n{page}");
         }
     }

@@ -19,13 +19,10 @@ use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("slot {slot}: policy `{policy}` failed: {source}")]
-    Policy {
-        slot: u64,
-        policy: String,
-        #[source]
-        source: PolicyError,
-    },
+    /// The cause is in the message and not a source as well: a report of
+    /// the error with its causes would say it twice.
+    #[error("slot {slot}: policy `{policy}` failed: {reason}")]
+    Policy { slot: u64, policy: String, reason: PolicyError },
 }
 
 /// The whole system in one process.
@@ -104,7 +101,7 @@ impl Simulator {
         let decision = policy
             .decide(&self.scenario, &state)
             .and_then(|d| d.check(&self.scenario, &state).map(|()| d))
-            .map_err(|source| SimError::Policy { slot: self.slot, policy: policy.name().into(), source })?;
+            .map_err(|reason| SimError::Policy { slot: self.slot, policy: policy.name().into(), reason })?;
         let decision_seconds = started.elapsed().as_secs_f64();
         let mut outcome = self.apply(&state, decision);
         outcome.record.decision_seconds = decision_seconds;

@@ -2,6 +2,7 @@
 //! testbed with mutual TLS (`--tls-dir DIR --token-file DIR/token` on
 //! `qmec testbed` or on each `qmec agent`).
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use qmec_security::Existing;
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ pub fn run(args: Args) -> Result<()> {
     let existing = if args.force { Existing::Replace } else { Existing::Refuse };
     let generated = qmec_security::generate(&args.out, args.devices, args.servers, args.agents_per_process, &args.hosts, existing)
         .with_context(|| format!("writing certificates to {}", args.out.display()))?;
-    println!("CA and {} agent certificates in {}", generated.agents.len(), generated.dir.display());
-    println!("bearer token in {} (owner-only)", generated.token.display());
+    say!("CA and {} agent certificates in {}", generated.agents.len(), generated.dir.display())?;
+    say!("bearer token in {} (owner-only)", generated.token.display())?;
     Ok(())
 }

@@ -46,6 +46,6 @@ pub fn run(args: Args) -> Result<()> {
         }
         summaries.push(summary);
     }
-    print!("{}", table(&summaries));
+    crate::output::print(table(&summaries))?;
     Ok(())
 }

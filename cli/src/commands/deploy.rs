@@ -1,6 +1,7 @@
 //! `qmec deploy k8s`: Kubernetes manifests for a testbed over several
 //! machines (see `qmec_deploy::k8s` for what they contain).
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,7 @@ pub fn run(command: Command) -> Result<()> {
     };
     let yaml = qmec_deploy::k8s::to_yaml(&qmec_deploy::k8s::manifests(&scenario, &options)?)?;
     if args.out.as_os_str() == "-" {
-        print!("{yaml}");
+        crate::output::print(&yaml)?;
         return Ok(());
     }
     let path = manifest_path(&args.out);
@@ -78,8 +79,7 @@ pub fn run(command: Command) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
+    say!("wrote {}", path.display())
 }
 
 /// The manifest file `--out` names: itself, or `qmec-k8s.yaml` inside it

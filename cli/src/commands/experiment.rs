@@ -1,6 +1,7 @@
 //! `qmec experiment NAME|all`: the papers' comparisons as CSV, plots and a
 //! claim-by-claim markdown report.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use qmec_experiments::{QUICK_MODE_NOTE, Settings, run_set, shown_verdict, suites::NAMES, write_report};
 use std::path::PathBuf;
@@ -29,17 +30,17 @@ pub fn run_command(args: Args) -> Result<()> {
     );
     let names: Vec<&str> = if args.name == "all" { NAMES.to_vec() } else { vec![args.name.as_str()] };
     if args.quick {
-        println!(
+        say!(
             "{QUICK_MODE_NOTE}: short runs, {} seed(s), small training budgets; run without --quick to test the papers' claims",
             settings.seeds
-        );
+        )?;
     }
     let sections = run_set(&names, &settings).context("running experiments")?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = write_report(&args.out, &sections, &command, args.quick)?;
     for claim in sections.iter().flat_map(|s| &s.claims) {
-        println!("[{}] {}: {}", shown_verdict(claim.verdict, args.quick), claim.claim, claim.measured);
+        say!("[{}] {}: {}", shown_verdict(claim.verdict, args.quick), claim.claim, claim.measured)?;
     }
-    println!("report: {}", report.display());
+    say!("report: {}", report.display())?;
     Ok(())
 }

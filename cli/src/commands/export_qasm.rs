@@ -2,6 +2,7 @@
 //! one input's encoding — a state from a short lyapunov rollout of the
 //! model's scenario — so the file runs as is elsewhere.
 
+use crate::output::say;
 use anyhow::{Context, Result, bail};
 use qmec_qnn::ModelFile;
 use qmec_qnn::features::StateInput;
@@ -59,12 +60,12 @@ pub fn run(args: Args) -> Result<()> {
     let text = qmec_qnn::qasm::export(&instance, &title)?;
     std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
     let expectations = qmec_qnn::qasm::expectations(&instance)?;
-    println!(
+    say!(
         "wrote {} ({} qubits, {} gates); readout ⟨Z⟩ = {:?}",
         args.out.display(),
         instance.circuit.n_qubits(),
         instance.circuit.ops().len(),
         expectations
-    );
+    )?;
     Ok(())
 }

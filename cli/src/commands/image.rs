@@ -1,6 +1,7 @@
 //! `qmec image build`: the container image of this very binary, with no
 //! registry pull (its root file system is the binary and its libraries).
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -31,6 +32,6 @@ pub fn run(command: Command) -> Result<()> {
             None => qmec_deploy::image::ensure(&exe).await,
         }
     })?;
-    println!("{tag}");
+    say!("{tag}")?;
     Ok(())
 }

@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// A built-in scenario name or a TOML file.
 fn load_scenario(name_or_path: &str) -> Result<Scenario> {
-    Scenario::load(name_or_path).with_context(|| format!("loading scenario `{name_or_path}`"))
+    Scenario::load(name_or_path).with_context(|| format!("loading scenario `{}`", qmec_model::excerpt::excerpt(name_or_path)))
 }
 
 /// `spec` learning online when `on`, for the policies that can: in-line

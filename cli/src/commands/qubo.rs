@@ -6,6 +6,7 @@
 //! QUBO selection against greedy, nearest, random and an RL-style baseline
 //! over N instances per size.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use crate::progress;
 use qmec_qubo::bench::{LadderEvent, baseline_study, format_row, header, instance, ladder, legend, parse_size, solver_rows};
@@ -50,17 +51,26 @@ pub fn run(args: Args) -> Result<()> {
         return baselines(&sizes, instances, args.seed);
     }
     if args.bench {
+        // The ladder prints as it goes; the first line stdout refused ends the command.
         let spinner = progress::spinner("qubo ladder");
+        let mut refused = None;
         ladder(&sizes, args.seed, &args.solvers, args.export_dir.as_deref(), |event| match event {
             LadderEvent::Solving { devices, servers, step } => spinner.set_message(format!("{devices}×{servers}: {step}")),
-            LadderEvent::Line(line) => spinner.suspend(|| println!("{line}")),
+            LadderEvent::Line(line) => spinner.suspend(|| {
+                if refused.is_none() {
+                    refused = say!("{line}").err();
+                }
+            }),
         })?;
         spinner.finish_and_clear();
-        println!("{}", legend());
+        if let Some(error) = refused {
+            return Err(error);
+        }
+        say!("{}", legend())?;
         return Ok(());
     }
     let (inst, aq) = instance(args.devices, args.servers, args.seed)?;
-    println!(
+    say!(
         "instance: {} devices × {} servers, seed {}: {} variables, {} couplings, penalty A = {:.4} s, one-hot states {}",
         args.devices,
         args.servers,
@@ -70,31 +80,30 @@ pub fn run(args: Args) -> Result<()> {
         aq.penalty(),
         qmec_qubo::solver::exact::one_hot_states(args.devices, args.servers)
             .map_or("> 2^64".to_string(), |n| n.to_string()),
-    );
+    )?;
     let band: Vec<String> = inst.band_hz.iter().map(|b| format!("{:.2}", b / 1e6)).collect();
-    println!("pre-allocated band (MHz, square-root rule): {}", band.join(" "));
+    say!("pre-allocated band (MHz, square-root rule): {}", band.join(" "))?;
     if let Some(path) = &args.export_json {
         std::fs::write(path, aq.qubo().to_dimod_json()).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.export_qubo {
         std::fs::write(path, aq.qubo().to_qbsolv()).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("{}", header());
+    say!("{}", header())?;
     for (name, row) in solver_rows(&aq, &args.solvers, args.seed) {
-        println!("{}", format_row(&name, &row));
+        say!("{}", format_row(&name, &row))?;
     }
-    println!("{}", legend());
-    Ok(())
+    say!("{}", legend())
 }
 
 fn baselines(sizes: &[(usize, usize)], instances: u64, seed: u64) -> Result<()> {
-    println!(
+    say!(
         "{:<10} {:>7} {:>16} {:>10} {:>10} {:>10}",
         "method", "M×S", "latency/req (s)", "std (s)", "mean gap", "worst gap"
-    );
+    )?;
     for &(m, s) in sizes {
         for r in baseline_study(m, s, instances, seed)? {
-            println!(
+            say!(
                 "{:<10} {:>7} {:>16.4} {:>10.4} {:>9.3}% {:>9.3}%",
                 r.method,
                 format!("{m}×{s}"),
@@ -102,7 +111,7 @@ fn baselines(sizes: &[(usize, usize)], instances: u64, seed: u64) -> Result<()> 
                 r.std_latency,
                 100.0 * r.mean_gap_to_best,
                 100.0 * r.worst_gap_to_best
-            );
+            )?;
         }
     }
     Ok(())

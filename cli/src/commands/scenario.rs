@@ -12,7 +12,7 @@ pub enum Command {
 pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Show { name } => {
-            print!("{}", super::load_scenario(&name)?.to_toml());
+            crate::output::print(super::load_scenario(&name)?.to_toml())?;
             Ok(())
         }
     }

@@ -1,5 +1,6 @@
 //! `qmec simulate`: one policy, one seed, a summary table and a run folder.
 
+use crate::output::say;
 use crate::progress;
 use anyhow::{Context, Result};
 use qmec_sim::output::{RunWriter, table};
@@ -45,8 +46,8 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     bar.finish_and_clear();
     writer.finish(&summary).with_context(folder)?;
-    print!("{}", table(std::slice::from_ref(&summary)));
-    println!("run folder: {}", args.out.display());
-    print!("{}", crate::run_folder::listing(&args.out));
+    crate::output::print(table(std::slice::from_ref(&summary)))?;
+    say!("run folder: {}", args.out.display())?;
+    crate::output::print(crate::run_folder::listing(&args.out))?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! the end, and a non-zero exit if any schedule failed. A failing run's
 //! folder is kept, with the seed that replays it.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use qmec_deploy::soak::{self, Shape};
 use qmec_deploy::{LaunchOptions, RuntimeKind, TestbedConfig};
@@ -60,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
         None => done < args.schedules,
     };
     let runtime_name = format!("{:?}", args.runtime).to_lowercase();
-    println!("soak on the {runtime_name} runtime: {} devices, {} servers, {} slots of {} ms per run", args.devices, args.servers, args.slots, args.slot_ms);
+    say!("soak on the {runtime_name} runtime: {} devices, {} servers, {} slots of {} ms per run", args.devices, args.servers, args.slots, args.slot_ms)?;
     let (mut done, mut failed) = (0u64, Vec::new());
     while more(done) {
         let seed = args.seed + done;
@@ -79,17 +80,17 @@ pub fn run(args: Args) -> Result<()> {
         };
         match &verdict {
             Ok(()) => {
-                println!("seed {seed}: passed  `{faults}`");
+                say!("seed {seed}: passed  `{faults}`")?;
                 let _ = std::fs::remove_dir_all(&out);
             }
             Err(why) => {
-                println!("seed {seed}: FAILED  `{faults}`: {why} (run folder {})", out.display());
+                say!("seed {seed}: FAILED  `{faults}`: {why} (run folder {})", out.display())?;
                 failed.push(seed);
             }
         }
         done += 1;
     }
-    println!("soak: {done} schedules in {:.0} s, {} passed, {} failed", started.elapsed().as_secs_f64(), done - failed.len() as u64, failed.len());
+    say!("soak: {done} schedules in {:.0} s, {} passed, {} failed", started.elapsed().as_secs_f64(), done - failed.len() as u64, failed.len())?;
     if !failed.is_empty() {
         anyhow::bail!("{} of {done} fault schedules failed (seeds {failed:?}); replay one with --seed N --schedules 1", failed.len());
     }

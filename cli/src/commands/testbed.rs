@@ -2,6 +2,7 @@
 //! server agents and device agents as separate processes of this binary —
 //! with the same run folder as `qmec simulate` plus `testbed.json`.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use crate::slot_progress::SlotProgress;
 use qmec_sim::output::table;
@@ -155,35 +156,44 @@ pub fn run(args: Args) -> Result<()> {
     progress.finish();
     let cluster = cluster?;
     let outcome = cluster.outcome;
-    print!("{}", table(std::slice::from_ref(&outcome.summary)));
-    print!("{}", qmec_deploy::figures_table(&outcome.merged.figures, outcome.summary.devices));
-    println!(
+    crate::output::print(table(std::slice::from_ref(&outcome.summary)))?;
+    crate::output::print(qmec_deploy::figures_table(&outcome.merged.figures, outcome.summary.devices))?;
+    say!(
         "(model latency counts modelled time, slots × τ = {:.0} ms; wall latency is measured on the agents' clocks, {} ms a slot)",
         outcome.scenario.slot_seconds * 1e3,
         args.slot_ms
-    );
-    println!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase());
-    println!("link emulation: {}", cluster.emulation.describe());
+    )?;
+    say!("{:<34}{:>14}", "runtime", format!("{:?}", args.runtime).to_lowercase())?;
+    say!("link emulation: {}", cluster.emulation.describe())?;
     if let Some(time) = &cluster.virtual_time {
-        println!(
+        say!(
             "virtual time: {:.1} s in {:.3} s of wall time ({:.0}× faster), {} events",
             time.virtual_s,
             time.wall_s,
             time.speedup(),
             time.events
-        );
+        )?;
     }
-    println!("run folder: {}", args.out.display());
-    print!("{}", crate::run_folder::listing(&args.out));
+    say!("run folder: {}", args.out.display())?;
+    crate::output::print(crate::run_folder::listing(&args.out))?;
     match outcome.verdict() {
-        Ok(line) => println!("{line}"),
+        Ok(line) => say!("{line}")?,
         Err(line) => {
-            println!("{line}");
+            say!("{line}")?;
             anyhow::bail!("the run did not pass: {line}");
         }
     }
     if let Some(duration) = args.soak {
-        println!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults);
+        say!("soak: {slots} slots over {:.0} s, faults `{}`", duration.as_secs_f64(), args.faults)?;
+    }
+    let figures = &outcome.merged.figures;
+    if figures.policy_mostly_failed() {
+        anyhow::bail!(
+            "policy `{}` failed on {} of the slots, more than {:.0} %: the run measured local computing, not the policy (the controller's log says why)",
+            outcome.summary.policy,
+            qmec_deploy::policy_failures(figures),
+            qmec_deploy::MAX_POLICY_FAILED_SHARE * 100.0
+        );
     }
     Ok(())
 }

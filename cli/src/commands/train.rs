@@ -2,6 +2,7 @@
 //! writes the model file, its loss curve (CSV and PNG next to it) and the
 //! held-out share of the LP optimum its own candidates reach.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use crate::progress;
 use qmec_qnn::plot::{write_curve_csv, write_curve_png};
@@ -105,42 +106,42 @@ pub fn run(args: Args) -> Result<()> {
     write_curve_png(&png, &report.curve)?;
 
     let n_params = report.network.arch().params().len();
-    println!("architecture        {} ({n_params} parameters)", config.arch);
-    println!(
+    say!("architecture        {} ({n_params} parameters)", config.arch)?;
+    say!(
         "scenario            {} (M = {}, S = {})",
         scenario.name, scenario.devices, scenario.servers
-    );
-    println!(
+    )?;
+    say!(
         "epochs              {} × {} batches × {} states = {} Adam steps, lr {}",
         config.epochs,
         config.batches_per_epoch,
         config.batch_size,
         config.epochs * config.batches_per_epoch,
         config.lr
-    );
-    println!("data                {:.1} s ({} train, {} held out)", report.data_seconds, data.train.len(), data.val.len());
-    println!("training            {:.1} s", report.train_seconds);
-    println!(
+    )?;
+    say!("data                {:.1} s ({} train, {} held out)", report.data_seconds, data.train.len(), data.val.len())?;
+    say!("training            {:.1} s", report.train_seconds)?;
+    say!(
         "final training loss {:.4} (the objective it minimised, on the last epoch's batches; lower is better: {})",
         report.curve.last().map_or(f64::NAN, |r| r.loss),
         config.objective.loss_meaning()
-    );
-    println!(
+    )?;
+    say!(
         "held-out share      what the model is judged by (1 = the exact LP optimum; higher is better), on states it never trained on,"
-    );
-    println!(
+    )?;
+    say!(
         "                    the network's own candidates: before {:.3}, after mean {:.4}, 5th percentile {:.4} ({} states, {} with nothing to offload)",
         report.initial.mean_share,
         report.validation.mean_share,
         report.validation.p5_share,
         report.validation.states,
         report.validation.trivial
-    );
-    println!(
+    )?;
+    say!(
         "first candidate     of the LP optimum, the network's ranking alone: before {:.3}, after {:.4}",
         report.initial.first_share, report.validation.first_share
-    );
-    println!("model               {}", args.out.display());
-    println!("loss curve          {}, {}", csv.display(), png.display());
+    )?;
+    say!("model               {}", args.out.display())?;
+    say!("loss curve          {}, {}", csv.display(), png.display())?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! evolution strategies, and writes a model file whose decisions are the
 //! network's own. The method and why: `qmec_qnn::closed_loop`.
 
+use crate::output::say;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use qmec_model::scenario::parse_size;
@@ -99,26 +100,26 @@ pub fn run(args: Args) -> Result<()> {
     bar.finish_and_clear();
     report.model.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
 
-    println!("scenario            {} (V = {}), sizes {}", scenario.name, scenario.control.v, sizes_text(&report.kept));
-    println!(
+    say!("scenario            {} (V = {}), sizes {}", scenario.name, scenario.control.v, sizes_text(&report.kept))?;
+    say!(
         "budget              {} iterations × {} pairs × {} seeds × {} slots, σ {}, lr {}, λ {}",
         config.iterations, config.pairs, config.rollout_seeds, config.slots, config.sigma, config.lr, config.power_weight
-    );
+    )?;
     for reference in &report.references {
-        println!(
+        say!(
             "lyapunov {:>3}x{:<3}    p99 {:.1} ms, tx power {:.4} W (the cost's references)",
             reference.devices,
             reference.servers,
             reference.p99_s * 1e3,
             reference.tx_power_w
-        );
+        )?;
     }
-    print_evaluation("start (network)", &report.initial);
-    print_evaluation("kept", &report.kept);
+    print_evaluation("start (network)", &report.initial)?;
+    print_evaluation("kept", &report.kept)?;
     if let Some(info) = &report.model.closed_loop {
-        println!("kept iteration      {} of {} ({:.1} s)", info.kept_iteration, info.config.iterations, info.seconds);
+        say!("kept iteration      {} of {} ({:.1} s)", info.kept_iteration, info.config.iterations, info.seconds)?;
     }
-    println!("model               {}", args.out.display());
+    say!("model               {}", args.out.display())?;
     Ok(())
 }
 
@@ -126,16 +127,17 @@ fn sizes_text(evaluation: &Evaluation) -> String {
     evaluation.sizes.iter().map(|s| format!("{}x{}", s.devices, s.servers)).collect::<Vec<_>>().join(", ")
 }
 
-fn print_evaluation(label: &str, evaluation: &Evaluation) {
-    println!("{label:<20}validation cost {:.4}", evaluation.cost);
+fn print_evaluation(label: &str, evaluation: &Evaluation) -> Result<()> {
+    say!("{label:<20}validation cost {:.4}", evaluation.cost)?;
     for size in &evaluation.sizes {
-        println!(
+        say!(
             "  {:>3}x{:<3}           p99 {:.1} ms, tx power {:.4} W, stable {:.0} %",
             size.devices,
             size.servers,
             size.p99_s * 1e3,
             size.tx_power_w,
             size.stable_share * 100.0
-        );
+        )?;
     }
+    Ok(())
 }
