@@ -99,10 +99,10 @@ fn a_testbed_whose_controller_cannot_write_its_records_fails_naming_the_path() {
     let said = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{said}");
     // The controller exits 1 (not a panic's 101) and the run fails naming
-    // the records file. (The supervisor now goes on without a lost agent
-    // and does not show the controller's last log line, which says
-    // `writing records PATH: Is a directory`.)
+    // the records file, with the controller's own last log line, which
+    // says why.
     assert!(said.contains("controller") && said.contains("exit status: 1"), "{said}");
+    assert!(said.contains("last log lines") && said.contains("writing records"), "{said}");
     assert!(said.contains(&records.display().to_string()) && said.contains("Is a directory"), "{said}");
     assert!(!said.contains("panicked"), "{said}");
 }

@@ -44,6 +44,10 @@ pub enum DeployError {
     Runtime(#[from] RuntimeError),
     #[error("{name} failed ({status}); last log lines:\n{tail}")]
     Crashed { name: String, status: String, tail: String },
+    /// The records could not be read, and agents died: their causes are
+    /// most likely why.
+    #[error("{source}\n{losses}")]
+    AfterLosses { source: Box<DeployError>, losses: String },
     #[error("interrupted (Ctrl-C); every agent was stopped")]
     Interrupted,
     #[error("scenario: {0}")]

@@ -67,7 +67,7 @@ pub fn finish(
     plans: &[AgentPlan],
     lost: Vec<LostAgent>,
 ) -> Result<TestbedOutcome, DeployError> {
-    let mut records = read_records(out, plans, &lost)?;
+    let mut records = read_records(out, plans, &lost).map_err(|error| after_losses(error, &lost))?;
     records.lost_agents = lost;
     // A controller that died wrote only its journal.
     if records.controller.policy.is_empty() {
@@ -77,6 +77,20 @@ pub fn finish(
     write(out, &outcome, &records)?;
     remove_empty_logs(&out.join("logs"));
     Ok(outcome)
+}
+
+/// `error`, with the cause and last log lines of every agent that died on
+/// its own (not by the fault schedule), which most likely explain it.
+fn after_losses(error: DeployError, lost: &[LostAgent]) -> DeployError {
+    let died: Vec<String> = lost
+        .iter()
+        .filter(|l| !l.planned)
+        .map(|l| format!("{} {} at slot {}; last log lines:\n{}", l.name, l.cause, l.slot, l.log_tail))
+        .collect();
+    match died.is_empty() {
+        true => error,
+        false => DeployError::AfterLosses { source: Box::new(error), losses: died.join("\n") },
+    }
 }
 
 /// Removes the agents' logs that stayed empty (most do: agents log only
