@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: every Rust test in the workspace, then the
-# cross-checks against peers written elsewhere (PennyLane, Qiskit), which install
-# their Python packages into cached virtual environments on first use.
+# The whole test suite, in phases that each say what they do: the tools the
+# tests call (installed on first use and cached), every Rust test in the
+# workspace, the cross-checks against peers written elsewhere (PennyLane,
+# Qiskit) and bounded fuzzing. It ends with one verdict line that counts
+# what ran.
 set -euo pipefail
 cd "$(dirname "$0")"
+started=$SECONDS
 
 # A clean CI build is never rebuilt, so incremental state (over a GiB)
 # would only take disk.
@@ -11,10 +14,21 @@ if [ "${CI:-}" = true ]; then
     export CARGO_INCREMENTAL=0
 fi
 
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+current="starting"
+trap 'echo; echo "test.sh: FAILED in phase $current after $((SECONDS - started)) s (the output above says what)"' ERR
+
+phase() {
+    current="$1/4 ($2)"
+    echo
+    echo "== test.sh [$1/4] $2"
+}
+
+phase 1 "tools the tests call: kubernetes-validate (cached venv), promtool"
 # The validators cli/tests/deploy_files.rs runs on every generated
 # Kubernetes manifest (docker-compose comes with the machine).
 deploy/check/setup.sh
-
 # promtool lints every role's metrics page (deploy/tests/metrics_lint.rs).
 if ! command -v promtool >/dev/null 2>&1; then
     echo "installing promtool (Debian prometheus)"
@@ -22,13 +36,25 @@ if ! command -v promtool >/dev/null 2>&1; then
     apt-get install -y -qq prometheus >/dev/null
 fi
 
+phase 2 "every Rust test in the workspace (builds the test profile first)"
+rust_log="$logs/rust"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast
+    cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+    rust_tests=$(grep -Eo '[0-9]+ tests? run' "$rust_log" | tail -1 | grep -Eo '^[0-9]+')
 else
-    cargo test --workspace --no-fail-fast
+    cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+    rust_tests=$(grep -Eo '[0-9]+ passed' "$rust_log" | awk '{s += $1} END {print s}')
 fi
 
-quantum/crosscheck/run.sh
+phase 3 "cross-checks against PennyLane and Qiskit (venv cached under ~/.cache/qmec)"
+cross_log="$logs/cross"
+quantum/crosscheck/run.sh 2>&1 | tee "$cross_log"
+cross_checks=$(grep -Eo '^[0-9]+ passed, 0 failed' "$cross_log" | awk '{s += $1} END {print s}')
 
-# Bounded fuzzing of scenario parsing and wire-message validation.
+phase 4 "bounded fuzzing of scenario parsing and wire-message validation"
+fuzz_targets=$(ls */fuzz/fuzz_targets/*.rs | wc -l)
 ./fuzz.sh
+
+elapsed=$((SECONDS - started))
+echo
+echo "test.sh: PASSED: ${rust_tests:-?} Rust tests, ${cross_checks:-?} cross-checks, $fuzz_targets fuzz targets (${FUZZ_SECONDS:-20} s each) in $((elapsed / 60)) min $((elapsed % 60)) s"
