@@ -124,3 +124,46 @@ fn a_huge_input_is_quoted_cut_short() {
         assert!(said.contains(" bytes)"), "{said}");
     }
 }
+
+/// A 200 KiB tmpfs, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts one (root only); why not, where it cannot.
+    fn mount(at: &std::path::Path) -> Result<SmallDisk, String> {
+        let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"]).arg(at).output();
+        match status {
+            Ok(out) if out.status.success() => Ok(SmallDisk(at.to_path_buf())),
+            Ok(out) => Err(format!("mount -t tmpfs failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            Err(error) => Err(format!("mount is not usable: {error}")),
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The run folder on a disk that fills up mid-run: the testbed fails with
+/// exit 1, and the agents' own words (`writing records PATH: No space left
+/// on device`) reach the user although their log files could not hold
+/// them: the launcher keeps each agent's last lines as well.
+#[test]
+fn a_full_disk_fails_the_testbed_with_the_agents_own_cause() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = match SmallDisk::mount(dir.path()) {
+        Ok(disk) => disk,
+        Err(reason) if std::env::var_os("CI").is_some() => panic!("CI is set but this machine cannot run the test: {reason}"),
+        Err(reason) => return eprintln!("skipped: {reason}"),
+    };
+    let mut command = qmec();
+    command.args(["testbed", "--scenario", "paper-small", "--devices", "3", "--servers", "2", "--policy", "greedy"]);
+    command.args(["--slots", "300", "--slot-ms", "20", "--out"]).arg(disk.0.join("run"));
+    let output = run_bounded(command, Duration::from_secs(90));
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("No space left on device") && said.contains("writing records"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+}

@@ -46,8 +46,8 @@ pub enum DeployError {
     Crashed { name: String, status: String, tail: String },
     /// The records could not be read, and agents died: their causes are
     /// most likely why.
-    #[error("{source}\n{losses}")]
-    AfterLosses { source: Box<DeployError>, losses: String },
+    #[error("{records}\n{losses}")]
+    AfterLosses { records: Box<DeployError>, losses: String },
     #[error("interrupted (Ctrl-C); every agent was stopped")]
     Interrupted,
     #[error("scenario: {0}")]

@@ -89,7 +89,7 @@ fn after_losses(error: DeployError, lost: &[LostAgent]) -> DeployError {
         .collect();
     match died.is_empty() {
         true => error,
-        false => DeployError::AfterLosses { source: Box::new(error), losses: died.join("\n") },
+        false => DeployError::AfterLosses { records: Box::new(error), losses: died.join("\n") },
     }
 }
 

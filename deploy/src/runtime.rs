@@ -4,10 +4,14 @@
 //! behind.
 
 use crate::error::RuntimeError;
+use std::collections::VecDeque;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 /// One running agent.
 #[derive(Debug)]
@@ -20,6 +24,47 @@ pub struct Agent {
     /// so faults go through `docker kill`.
     pub container: Option<String>,
     stdout: Option<BufReader<ChildStdout>>,
+    /// The last lines the agent wrote to stderr, kept here as well as in
+    /// its log file: a full disk takes the file, and with it the cause.
+    tail: LogTail,
+}
+
+/// How many of an agent's last log lines a crash report shows.
+const TAIL_LINES: usize = 15;
+
+/// The last [`TAIL_LINES`] lines of an agent's stderr, and whether writing
+/// them to its log file failed (and why).
+#[derive(Debug, Clone, Default)]
+struct LogTail(Arc<Mutex<TailLines>>);
+
+#[derive(Debug, Default)]
+struct TailLines {
+    lines: VecDeque<String>,
+    write_error: Option<String>,
+    /// The agent closed its stderr: every line is in.
+    closed: bool,
+}
+
+impl LogTail {
+    /// Copies `stderr` line by line into `file` (best effort) and the tail.
+    fn follow(&self, stderr: ChildStderr, mut file: std::fs::File) {
+        let tail = self.0.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let written = writeln!(file, "{line}");
+                let mut kept = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(error) = written {
+                    kept.write_error.get_or_insert_with(|| error.to_string());
+                }
+                if kept.lines.len() == TAIL_LINES {
+                    kept.lines.pop_front();
+                }
+                kept.lines.push_back(line);
+            }
+            tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closed = true;
+        });
+    }
 }
 
 impl Agent {
@@ -51,16 +96,23 @@ impl Agent {
         }
     }
 
-    /// The last lines of the agent's log, for crash reports.
-    pub fn log_tail(&self) -> String {
-        let text = match std::fs::read_to_string(&self.log) {
-            Ok(text) => text,
-            Err(error) => return format!("(its log {} could not be read: {error})", self.log.display()),
-        };
-        let lines: Vec<&str> = text.lines().collect();
-        match lines.is_empty() {
+    /// The last lines of the agent's log, for crash reports: once the
+    /// agent (which has exited) closed its stderr, or after a second.
+    pub async fn log_tail(&self) -> String {
+        for _ in 0..100 {
+            if self.tail.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let kept = self.tail.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tail: Vec<String> = kept.lines.iter().cloned().collect();
+        if let Some(error) = &kept.write_error {
+            tail.push(format!("(its log {} could not be written: {error})", self.log.display()));
+        }
+        match tail.is_empty() {
             true => format!("(its log {} is empty)", self.log.display()),
-            false => lines[lines.len().saturating_sub(15)..].join("\n"),
+            false => tail.join("\n"),
         }
     }
 }
@@ -88,11 +140,15 @@ impl Runtime for LocalProcesses {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(file))
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(spawn_err)?;
         let stdout = child.stdout.take().map(BufReader::new);
-        Ok(Agent { name: name.to_string(), child, log, container: None, stdout })
+        let tail = LogTail::default();
+        if let Some(stderr) = child.stderr.take() {
+            tail.follow(stderr, file);
+        }
+        Ok(Agent { name: name.to_string(), child, log, container: None, stdout, tail })
     }
 }

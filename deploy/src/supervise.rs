@@ -74,7 +74,7 @@ pub async fn wait_for_run_start(agents: &mut [Agent], limit: Duration) -> Result
         Ok(Ok(slot)) => tracing::info!(slot, "the run started"),
         // The controller closed its output: if it failed, say so now.
         Ok(Err(error)) => match tokio::time::timeout(Duration::from_secs(1), controller.child.wait()).await {
-            Ok(Ok(status)) if !status.success() => return Err(crashed(controller, &status)),
+            Ok(Ok(status)) if !status.success() => return Err(crashed(controller, &status).await),
             _ => tracing::warn!(%error, "no run-started line"),
         },
         Err(_) => tracing::warn!(?limit, "the run did not start in time"),
@@ -89,15 +89,15 @@ async fn first_failure(mut agents: Vec<&mut Agent>) -> DeployError {
             if let Ok(Some(status)) = agent.child.try_wait()
                 && !status.success()
             {
-                return crashed(agent, &status);
+                return crashed(agent, &status).await;
             }
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-fn crashed(agent: &Agent, status: &std::process::ExitStatus) -> DeployError {
-    DeployError::Crashed { name: agent.name.clone(), status: status.to_string(), tail: agent.log_tail() }
+async fn crashed(agent: &Agent, status: &std::process::ExitStatus) -> DeployError {
+    DeployError::Crashed { name: agent.name.clone(), status: status.to_string(), tail: agent.log_tail().await }
 }
 
 /// Starts agent `name` of `plans` again with `start`, which gets a log
@@ -137,8 +137,8 @@ impl Watch {
         self.lost.iter().any(|l| l.name == name)
     }
 
-    fn lose(&mut self, agent: &Agent, cause: String, planned: bool) {
-        let log_tail = if planned { String::new() } else { agent.log_tail() };
+    async fn lose(&mut self, agent: &Agent, cause: String, planned: bool) {
+        let log_tail = if planned { String::new() } else { agent.log_tail().await };
         let slot = self.slot_now();
         match planned {
             true => tracing::warn!(agent = %agent.name, slot, "fault injected: killed"),
@@ -170,7 +170,7 @@ pub async fn supervise(agents: &mut [Agent], schedule: Schedule<'_>) -> Result<V
             }
             if let Ok(Some(status)) = agent.child.try_wait() {
                 if !status.success() && !watch.is_lost(&agent.name) {
-                    watch.lose(agent, format!("died ({status})"), false);
+                    watch.lose(agent, format!("died ({status})"), false).await;
                 }
                 watch.done[i] = true;
             }
@@ -218,11 +218,11 @@ async fn wind_down(agents: &mut [Agent], watch: &mut Watch) {
         match tokio::time::timeout(WIND_DOWN_LIMIT, agent.child.wait()).await {
             // Lost already (the controller itself): only reaped here.
             Ok(_) if watch.is_lost(&agent.name) => {}
-            Ok(Ok(status)) if !status.success() => watch.lose(agent, format!("died while stopping ({status})"), false),
+            Ok(Ok(status)) if !status.success() => watch.lose(agent, format!("died while stopping ({status})"), false).await,
             Ok(_) => {}
             Err(_) => {
                 let _ = agent.child.kill().await;
-                watch.lose(agent, format!("did not stop within {WIND_DOWN_LIMIT:?} of being asked; killed"), false);
+                watch.lose(agent, format!("did not stop within {WIND_DOWN_LIMIT:?} of being asked; killed"), false).await;
             }
         }
         watch.done[i] = true;
@@ -260,7 +260,7 @@ async fn act(
             tracing::warn!(agent = %agent.name, signal = sig.name(), "fault injected");
             signal(agent, sig.name()).await.map_err(|source| DeployError::Signal { name: agent.name.clone(), source })?;
             if sig == Signal::Kill {
-                watch.lose(agent, "killed by the fault schedule (SIGKILL)".into(), true);
+                watch.lose(agent, "killed by the fault schedule (SIGKILL)".into(), true).await;
             }
         }
         Step::Start if watch.is_lost(&agent.name) => {
