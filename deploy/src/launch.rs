@@ -53,7 +53,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn faults_beyond_the_run_and_partitions_off_the_virtual_runtime_are_refused() {
+    fn faults_beyond_the_run_and_partitions_on_the_local_runtime_are_refused() {
         let mut config = crate::config::tests::config();
         config.faults = crate::faults::parse("kill:server-1@10").expect("valid");
         let error = refuse_faults_beyond_the_run(&config).expect_err("slot 10 of 10 slots");
