@@ -226,7 +226,7 @@ fn docker_device_link_delay_raises_latency_p50() {
         // controller's container again and a partition takes server 0's
         // container off the network and back.
         let dir = tempfile::tempdir().unwrap();
-        let faults = "late:device-0@0,restart:controller@40+20,stop:device-1@70+10,kill:server-1@100,partition:server-0@115+10";
+        let faults = "late:device-0@0,restart:controller@40+20,stop:device-1@70+10,partition:server-0@20+5,kill:server-1@100";
         let (figures, out) = secure_testbed_with_faults("docker", faults, dir.path());
         let compose = std::fs::read_to_string(out.join("docker-compose.yml")).unwrap();
         assert!(compose.contains("/out/tls") && compose.contains("/out/token"), "{compose}");
