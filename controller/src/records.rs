@@ -89,6 +89,13 @@ impl SlotJournal {
         self.file.write_all(&line)
     }
 
+    /// Every slot in the journal beside the records file `records` (see
+    /// [`SlotJournal::read`]): what a controller that picked a run up, and
+    /// a launcher whose controller died, record of the run's slots.
+    pub fn read_beside(records: &Path) -> std::io::Result<Vec<ControllerSlot>> {
+        SlotJournal::read(&SlotJournal::path(records))
+    }
+
     /// Every slot in the journal at `path`, in slot order; a slot written
     /// twice keeps its last record, and a line cut short by a kill is
     /// skipped.

@@ -160,7 +160,7 @@ pub(crate) async fn grpc_server(
 /// killed one records every slot from the journal.
 fn write_records(path: &std::path::Path, records: &mut ControllerRecords) -> Result<(), ControllerError> {
     if records.first_slot > 0 {
-        match SlotJournal::read(&SlotJournal::path(path)) {
+        match SlotJournal::read_beside(path) {
             Ok(slots) => records.slots = slots,
             Err(error) => tracing::warn!(%error, "the slot journal could not be read; recording this controller's slots only"),
         }

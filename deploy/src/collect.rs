@@ -19,10 +19,15 @@ pub struct AgentRecords {
     pub controller: ControllerRecords,
     pub servers: Vec<ServerRecords>,
     pub device_processes: Vec<ProcessRecords>,
-    /// Servers killed mid-run (their records are empty).
-    pub lost_servers: Vec<usize>,
     /// Every agent the run lost for good, servers included.
     pub lost_agents: Vec<LostAgent>,
+}
+
+impl AgentRecords {
+    /// The servers the run lost for good (their records are empty).
+    pub fn lost_servers(&self) -> Vec<usize> {
+        self.lost_agents.iter().filter_map(|l| crate::plan::server_of(&l.name)).collect()
+    }
 }
 
 /// An agent the run lost for good: killed by the fault schedule and not
@@ -39,6 +44,13 @@ pub struct LostAgent {
     pub planned: bool,
     /// Its last log lines (none for a scheduled kill).
     pub log_tail: String,
+}
+
+impl LostAgent {
+    /// `NAME CAUSE at slot N`, as the verdict and errors name it.
+    pub fn describe(&self) -> String {
+        format!("{} {} at slot {}", self.name, self.cause, self.slot)
+    }
 }
 
 /// Where the bits went across processes: what devices offloaded, servers
@@ -198,8 +210,9 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
         ..Merged::default()
     };
     let mut wall_latencies = Vec::new();
+    let lost_servers = records.lost_servers();
     for device in records.device_processes.iter().flat_map(|p| &p.devices) {
-        add_device(&mut merged, device, &records.lost_servers);
+        add_device(&mut merged, device, &lost_servers);
         wall_latencies.extend(device.wall_latency_us.iter().map(|&us| us as f64 / 1e6));
     }
     for server in &records.servers {
@@ -211,7 +224,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     merged.tasks.sort_by_key(|t| (t.device, t.task));
     let slots_run = merged.slots.len() as u64;
     let figures = &mut merged.figures;
-    figures.lost_servers = records.lost_servers.clone();
+    figures.lost_servers = lost_servers;
     figures.lost_agents = records.lost_agents.clone();
     figures.slots_run = slots_run;
     figures.slot_ms = slot_ms;
@@ -354,7 +367,7 @@ fn add_server(merged: &mut Merged, server: &ServerRecords) {
     figures.bits.server_computed_bits += server.counters.computed_bits;
     figures.bits.server_backlog_bits += server.backlog_bits;
     figures.invalid_messages += server.invalid_messages;
-    figures.processes.push(ProcessFigures { name: format!("server-{}", server.server), usage: server.usage.clone() });
+    figures.processes.push(ProcessFigures { name: crate::plan::server_name(server.server), usage: server.usage.clone() });
 }
 
 /// The controller's timings and counts; its process goes first.
@@ -486,8 +499,7 @@ mod tests {
                 ProcessRecords { devices: vec![device(0, vec![50, 60]), device(1, vec![])], ..Default::default() },
                 ProcessRecords { devices: vec![device(2, vec![10, 20])], ..Default::default() },
             ],
-            lost_servers: vec![1],
-            ..Default::default()
+            lost_agents: vec![LostAgent { name: "server-1".into(), cause: "killed".into(), planned: true, ..Default::default() }],
         }
     }
 

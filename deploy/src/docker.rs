@@ -180,7 +180,7 @@ fn container_plans(
     userspace_links: bool,
     security: Vec<String>,
 ) -> Result<Vec<AgentPlan>, DeployError> {
-    let server_hosts: Vec<String> = (0..servers).map(|s| format!("server-{s}")).collect();
+    let server_hosts: Vec<String> = (0..servers).map(crate::plan::server_name).collect();
     let mut at = Addressing::fixed("controller", &server_hosts, compose::OUT_DIR.into());
     at.device_link_profile = userspace_links.then(|| format!("{}/link-profile.toml", compose::OUT_DIR));
     at.security = security;

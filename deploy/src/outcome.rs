@@ -69,11 +69,7 @@ pub fn finish(
 ) -> Result<TestbedOutcome, DeployError> {
     let mut records = read_records(out, plans, &lost).map_err(|error| after_losses(error, &lost))?;
     records.lost_agents = lost;
-    // A controller that died wrote only its journal.
-    if records.controller.policy.is_empty() {
-        (records.controller.policy, records.controller.seed) = (config.policy.clone(), config.seed);
-    }
-    let outcome = summarise(config, scenario, &records);
+    let outcome = summarise(config, scenario, &mut records);
     write(out, &outcome, &records)?;
     remove_empty_logs(&out.join("logs"));
     Ok(outcome)
@@ -85,7 +81,7 @@ fn after_losses(error: DeployError, lost: &[LostAgent]) -> DeployError {
     let died: Vec<String> = lost
         .iter()
         .filter(|l| !l.planned)
-        .map(|l| format!("{} {} at slot {}; last log lines:\n{}", l.name, l.cause, l.slot, l.log_tail))
+        .map(|l| format!("{}; last log lines:\n{}", l.describe(), l.log_tail))
         .collect();
     match died.is_empty() {
         true => error,
@@ -124,7 +120,6 @@ pub fn read_records(out: &Path, plans: &[AgentPlan], lost: &[LostAgent]) -> Resu
             Role::Controller => records.controller = read(&file(plan))?,
             Role::Server(server) if is_lost => {
                 records.servers.push(qmec_server_agent::records::ServerRecords { server, ..Default::default() });
-                records.lost_servers.push(server);
             }
             Role::Server(_) => records.servers.push(read(&file(plan))?),
             Role::Devices(_) if is_lost && !file(plan).exists() => {}
@@ -140,16 +135,19 @@ fn journaled(path: &Path) -> Result<ControllerRecords, DeployError> {
     if path.exists() {
         return read(path);
     }
-    let journal = SlotJournal::path(path);
-    let slots = SlotJournal::read(&journal)
-        .map_err(|e| DeployError::Records { path: journal.clone(), message: e.to_string() })?;
+    let slots = SlotJournal::read_beside(path)
+        .map_err(|e| DeployError::Records { path: SlotJournal::path(path), message: e.to_string() })?;
     Ok(ControllerRecords { slots, ..ControllerRecords::default() })
 }
 
 /// The run the agents' records add up to: merged slot by slot and
 /// summarised as `qmec simulate` summarises, with what the records miss
 /// of the whole run.
-pub fn summarise(config: &TestbedConfig, scenario: Scenario, records: &AgentRecords) -> TestbedOutcome {
+pub fn summarise(config: &TestbedConfig, scenario: Scenario, records: &mut AgentRecords) -> TestbedOutcome {
+    // A controller that died wrote only its journal.
+    if records.controller.policy.is_empty() {
+        (records.controller.policy, records.controller.seed) = (config.policy.clone(), config.seed);
+    }
     let mut merged = collect::merge(records, config.slot_ms);
     merged.figures.incomplete = collect::gaps(records, config.slots, scenario.devices);
     let summary = Summary::build(
@@ -173,8 +171,7 @@ impl TestbedOutcome {
         let c = &self.summary.tasks;
         let counts = format!("arrived {} = completed {} + queued {} + dropped {}", c.arrived, c.completed, c.queued, c.dropped_total());
         let figures = &self.merged.figures;
-        let failed: Vec<String> =
-            figures.lost_agents.iter().filter(|l| !l.planned).map(|l| format!("{} {} at slot {}", l.name, l.cause, l.slot)).collect();
+        let failed = figures.lost_agents.iter().filter(|l| !l.planned).map(LostAgent::describe);
         let mut problems = figures.incomplete.clone();
         problems.extend(failed);
         match (c.holds(), problems.is_empty()) {

@@ -107,11 +107,22 @@ struct Member {
 /// device processes of `per_process` devices each.
 fn roles(config: &TestbedConfig, devices: usize, servers: usize) -> Vec<Member> {
     let mut roles = vec![Member { name: "controller".into(), role: Role::Controller }];
-    roles.extend((0..servers).map(|s| Member { name: format!("server-{s}"), role: Role::Server(s) }));
+    roles.extend((0..servers).map(|s| Member { name: server_name(s), role: Role::Server(s) }));
     for range in device_processes(config, devices) {
         roles.push(Member { name: devices_name(&range), role: Role::Devices(range) });
     }
     roles
+}
+
+/// Server `server`'s agent name: its process, container, namespace and
+/// records file.
+pub fn server_name(server: usize) -> String {
+    format!("server-{server}")
+}
+
+/// The server an agent name [`server_name`] gave belongs to, if it is one.
+pub fn server_of(name: &str) -> Option<usize> {
+    name.strip_prefix("server-")?.parse().ok()
 }
 
 /// The devices of each device process, in plan order.

@@ -45,8 +45,8 @@ fn config(seed: u64, faults: &str) -> TestbedConfig {
 fn explore(seed: u64) -> Result<(), String> {
     let faults = draw(seed);
     let config = config(seed, &faults);
-    let run = qmec_deploy::virtual_runtime::run(&config, None).map_err(|e| format!("the run failed: {e}"))?;
-    let outcome = qmec_deploy::summarise(&config, run.scenario, &run.records);
+    let mut run = qmec_deploy::virtual_runtime::run(&config, None).map_err(|e| format!("the run failed: {e}"))?;
+    let outcome = qmec_deploy::summarise(&config, run.scenario, &mut run.records);
     soak::judge(&outcome, &faults, SLOTS)
 }
 

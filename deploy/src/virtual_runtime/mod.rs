@@ -40,7 +40,6 @@ use device::DeviceNode;
 use server::ServerNode;
 use network::{Endpoint, Network};
 use qmec_controller::CoreSettings;
-use qmec_controller::records::ControllerRecords;
 use qmec_device_agent::DeviceSettings;
 use qmec_device_agent::records::ProcessRecords;
 use qmec_linkem::LinkProfile;
@@ -68,8 +67,8 @@ pub struct VirtualRun {
 pub fn launch(config: &TestbedConfig, _options: &LaunchOptions, profile: Option<&LinkProfile>) -> Result<LaunchOutcome, LaunchError> {
     let emulation = if profile.is_some_and(|p| !p.is_noop()) { Emulation::Simulated } else { Emulation::Off };
     let out = crate::run_folder::prepare_out(&config.out, profile, &emulation)?;
-    let run = run(config, profile)?;
-    let mut outcome = outcome::summarise(config, run.scenario, &run.records);
+    let mut run = run(config, profile)?;
+    let mut outcome = outcome::summarise(config, run.scenario, &mut run.records);
     // Every agent ran in this one process: no CPU or memory per agent was
     // measured (what the run cost is in `virtual.json`).
     outcome.merged.figures.processes.clear();
@@ -191,7 +190,7 @@ fn device_settings(config: &TestbedConfig, names: &[String], device: usize, slot
 
 /// The `slow` fault of server `server`, if it has one.
 fn server_faults(config: &TestbedConfig, names: &[String], server: usize, slot: Duration) -> ServerFaults {
-    let name = format!("server-{server}");
+    let name = crate::plan::server_name(server);
     let slow = config.faults.iter().find(|f| f.kind == FaultKind::Slow && faults::resolve(&f.target, names).as_deref() == Some(&name));
     ServerFaults {
         result_delay: slow.map_or(Duration::ZERO, |_| slot.mul_f64(faults::SLOW_RESULT_SLOTS)),
@@ -207,19 +206,14 @@ fn records(world: &mut World, config: &TestbedConfig, names: &[String], processe
     let dead = |world: &World, who: Endpoint| world.life(who) == world::Life::Dead;
     let controller = match world.controller.take_outcome() {
         Some(outcome) => outcome.map_err(|error| DeployError::Virtual(format!("the controller: {error}")))?,
-        None if dead(world, Endpoint::Controller) => {
-            ControllerRecords { policy: config.policy.clone(), seed: config.seed, ..world.controller.journaled() }
-        }
+        None if dead(world, Endpoint::Controller) => world.controller.journaled(),
         None => return Err(DeployError::Virtual("the controller did not finish the run".into())),
     };
     let mut records = AgentRecords { controller, ..AgentRecords::default() };
     for (s, server) in world.servers.iter().enumerate() {
         match server.records().filter(|_| !dead(world, Endpoint::Server(s))) {
             Some(server_records) => records.servers.push(server_records),
-            None => {
-                records.servers.push(qmec_server_agent::records::ServerRecords { server: s, ..Default::default() });
-                records.lost_servers.push(s);
-            }
+            None => records.servers.push(qmec_server_agent::records::ServerRecords { server: s, ..Default::default() }),
         }
     }
     for process in processes.iter().filter(|&p| !p.clone().any(|d| dead(world, Endpoint::Device(d)))) {
