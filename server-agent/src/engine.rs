@@ -9,7 +9,7 @@ use qmec_model::Scenario;
 use qmec_model::server::ServerModel;
 use qmec_model::task::Fragment;
 use qmec_proto::pb;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// A device whose newest end-of-slot marker is more than this many slots
 /// behind the slot a report waits for is not waited for: it stopped
@@ -39,8 +39,10 @@ pub struct Engine {
     behind: usize,
     /// Fragments of slots not computed yet, by slot.
     pending: BTreeMap<u64, Vec<Fragment>>,
-    /// Bits of each queued fragment, FIFO per (device, task), for results.
-    fragment_bits: HashMap<(usize, u64), VecDeque<u64>>,
+    /// Each device's queued fragments' bits, in the order the model
+    /// computes them (FIFO per device), for the results: the model counts a
+    /// fragment's bits down as it computes them.
+    queued_bits: Vec<VecDeque<u64>>,
     /// The last slot computed.
     computed: Option<u64>,
     /// The slot whose report was sent last.
@@ -67,7 +69,7 @@ impl Engine {
             markers: vec![None; scenario.devices],
             behind: scenario.devices,
             pending: BTreeMap::new(),
-            fragment_bits: HashMap::new(),
+            queued_bits: vec![VecDeque::new(); scenario.devices],
             computed: None,
             reported: 0,
             forced_slots: 0,
@@ -100,7 +102,10 @@ impl Engine {
     }
 
     fn accept(&mut self, fragment: Fragment) {
-        self.fragment_bits.entry((fragment.device, fragment.task)).or_default().push_back(fragment.bits);
+        if fragment.device >= self.queued_bits.len() {
+            self.queued_bits.resize_with(fragment.device + 1, VecDeque::new);
+        }
+        self.queued_bits[fragment.device].push_back(fragment.bits);
         self.model.accept(fragment);
     }
 
@@ -164,14 +169,7 @@ impl Engine {
         let work = self.model.compute(slot_start_s, |m| allocation.get(m).copied().unwrap_or(0.0));
         let mut computed = Computed { bits: work.bits, results: Vec::with_capacity(work.done.len()) };
         for done in work.done {
-            let bits = self
-                .fragment_bits
-                .get_mut(&(done.device, done.task))
-                .and_then(VecDeque::pop_front)
-                .unwrap_or(1);
-            if self.fragment_bits.get(&(done.device, done.task)).is_some_and(VecDeque::is_empty) {
-                self.fragment_bits.remove(&(done.device, done.task));
-            }
+            let bits = self.queued_bits.get_mut(done.device).and_then(VecDeque::pop_front).unwrap_or(1);
             computed
                 .results
                 .push((done.device, pb::FragmentResult { slot, task: done.task, bits, done_s: done.done_s }));

@@ -68,8 +68,11 @@ struct Link {
 #[derive(Debug)]
 pub struct Network {
     profile: LinkProfile,
-    /// Per sender, its connections by receiver.
-    links: PerAgent<BTreeMap<Endpoint, Link>>,
+    servers: usize,
+    /// Per sender, its connections by receiver's [`Network::slot`], made
+    /// on first use (a device's table stops at the servers): every message
+    /// looks its connection up.
+    links: PerAgent<Vec<Option<Link>>>,
     cuts: BTreeMap<Endpoint, Vec<Cut>>,
 }
 
@@ -78,16 +81,30 @@ impl Network {
     /// link delivers at once.
     pub fn new(profile: Option<LinkProfile>, servers: usize, devices: usize) -> Network {
         let profile = profile.unwrap_or_else(LinkProfile::with_defaults);
-        Network { profile, links: PerAgent::new(servers, devices, BTreeMap::new), cuts: BTreeMap::new() }
+        Network { profile, servers, links: PerAgent::new(servers, devices, Vec::new), cuts: BTreeMap::new() }
+    }
+
+    /// Where a receiver's connection sits in a sender's table.
+    fn slot(&self, to: Endpoint) -> usize {
+        match to {
+            Endpoint::Controller => 0,
+            Endpoint::Server(s) => 1 + s,
+            Endpoint::Device(d) => 1 + self.servers + d,
+        }
     }
 
     /// When a message of `len()` bytes that `from` sends to `to` at `now`
     /// arrives (the length is asked only of links with a rate).
     pub fn arrival(&mut self, now: Duration, from: Endpoint, to: Endpoint, len: impl FnOnce() -> usize) -> Duration {
-        let (profile, seed) = (&self.profile, pair_seed(self.profile.seed, from, to));
+        let slot = self.slot(to);
+        let profile = &self.profile;
         let Some(links) = self.links.get_mut(from) else { return now };
-        let link = links.entry(to).or_insert_with(|| {
+        if links.len() <= slot {
+            links.resize_with(slot + 1, || None);
+        }
+        let link = links[slot].get_or_insert_with(|| {
             let direction = direction(profile, from, to);
+            let seed = pair_seed(profile.seed, from, to);
             Link { has_rate: direction.rate_bps.is_some(), schedule: Schedule::new(direction, profile.retransmit, seed) }
         });
         let release = link.schedule.release(now, if link.has_rate { len() } else { 0 });
