@@ -30,7 +30,7 @@ pub struct LoopSettings {
 /// After each event the core's report limit goes to the sessions.
 pub async fn run(
     settings: LoopSettings,
-    policy: Box<dyn Policy>,
+    (policy, fallback): (Box<dyn Policy>, Option<Box<dyn Policy>>),
     (mut events, report_limit): (mpsc::Receiver<Event>, ReportLimit),
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -40,7 +40,8 @@ pub async fn run(
     let started = tokio::time::Instant::now();
     let meter_origin = std::time::Instant::now();
     let (devices, servers) = (settings.core.scenario.devices, settings.core.scenario.servers);
-    let mut core = ControllerCore::new(settings.core, policy, Box::new(move || meter_origin.elapsed()));
+    let mut core =
+        ControllerCore::new(settings.core, policy, Box::new(move || meter_origin.elapsed())).with_fallback(fallback);
     let mut carrier = Carrier::new(devices, servers, settings.journal, metrics.clone());
     let mut shutdown_passed = false;
     while let Some(wake) = core.next_wake() {
