@@ -13,6 +13,7 @@ fn config(out: &Path, slots: u64, faults: &str) -> TestbedConfig {
         devices: Some(3),
         servers: Some(2),
         policy: "dpp-greedy".into(),
+        external: Default::default(),
         model: None,
         online: false,
         seed: 7,
