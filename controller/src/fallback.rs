@@ -82,10 +82,13 @@ mod tests {
     use super::*;
     use qmec_model::Matrix;
 
+    /// What a scripted policy answers.
+    type Answer = fn(&Scenario, &SystemState) -> Result<Decision, PolicyError>;
+
     /// A policy that answers what the test scripts.
     #[derive(Debug)]
     struct Answers {
-        answer: fn(&Scenario, &SystemState) -> Result<Decision, PolicyError>,
+        answer: Answer,
     }
 
     impl Policy for Answers {
@@ -127,7 +130,7 @@ mod tests {
         Err(PolicyError::Infeasible("field `decision.offload[1]`: NaN".into()))
     }
 
-    fn run(policy: fn(&Scenario, &SystemState) -> Result<Decision, PolicyError>, fallback: Option<fn(&Scenario, &SystemState) -> Result<Decision, PolicyError>>) -> SlotDecision {
+    fn run(policy: Answer, fallback: Option<Answer>) -> SlotDecision {
         let scenario = scenario();
         let state = state(&scenario);
         let mut fallback = fallback.map(|answer| Answers { answer });
@@ -145,7 +148,7 @@ mod tests {
     #[test]
     fn each_cause_is_counted_and_the_fallback_decides() {
         for (policy, cause) in [
-            (late as fn(&Scenario, &SystemState) -> Result<Decision, PolicyError>, FallbackCause::Late),
+            (late as Answer, FallbackCause::Late),
             (unavailable, FallbackCause::Failed),
             (refused, FallbackCause::Infeasible),
             (overfull, FallbackCause::Infeasible),

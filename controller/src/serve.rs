@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, SlotJournal};
 use crate::sessions::{ReportLimit, Sessions};
 use crate::core::{CoreSettings, LoopError};
-use crate::slot_loop::{self, LoopSettings};
+use crate::slot_loop::{self, LoopSettings, Policies};
 use qmec_model::{Policy, Scenario};
 use qmec_proto::pb::controller_server::ControllerServer;
 use qmec_security::Security;
@@ -28,7 +28,7 @@ pub enum ControllerError {
     #[error("policy: {0}")]
     External(#[from] crate::external::ExternalError),
     #[error("--external-fallback `{name}`: {source}")]
-    Fallback { name: String, source: qmec_catalog::CatalogError },
+    Fallback { name: String, source: Box<qmec_catalog::CatalogError> },
     #[error("binding {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("reflection: {0}")]
@@ -80,7 +80,7 @@ pub async fn run(
     let started = Instant::now();
     let security = Security::load(&config.security, &qmec_security::certs::controller_name())?;
     let scenario = resolve_scenario(&config)?;
-    let (policy, fallback) = build_policies(&config, &scenario)?;
+    let policies = build_policies(&config, &scenario)?;
     let metrics = Arc::new(Metrics::default());
     let (devices, servers) = (scenario.devices, scenario.servers);
     let core = CoreSettings {
@@ -106,7 +106,7 @@ pub async fn run(
             .map_err(|source| ControllerError::Bind { addr: addr.clone(), source })?;
     }
 
-    let outcome = slot_loop::run(settings, (policy, fallback), (events_rx, report_limit), metrics, shutdown).await;
+    let outcome = slot_loop::run(settings, policies, (events_rx, report_limit), metrics, shutdown).await;
     server_stop.cancel();
     match tokio::time::timeout(Duration::from_secs(5), grpc).await {
         Ok(Ok(Err(error))) => tracing::warn!(%error, "gRPC server ended with an error"),
@@ -123,15 +123,15 @@ pub async fn run(
 
 /// The run's policy and, for an external one, its fallback (a built-in,
 /// frozen: it decides only the slots the service misses).
-fn build_policies(config: &ControllerConfig, scenario: &Scenario) -> Result<(Box<dyn Policy>, Option<Box<dyn Policy>>), ControllerError> {
+fn build_policies(config: &ControllerConfig, scenario: &Scenario) -> Result<Policies, ControllerError> {
     let Some(address) = crate::external::address(&config.policy) else {
-        return Ok((build_policy(config, scenario)?, None));
+        return Ok(Policies { decides: build_policy(config, scenario)?, fallback: None });
     };
     let external = crate::external::ExternalPolicy::connect(address, config.external_deadline(), scenario)?;
     let name = config.external_fallback.clone();
     let fallback = qmec_catalog::build(&qmec_catalog::PolicySpec::named(&name), scenario, config.seed)
-        .map_err(|source| ControllerError::Fallback { name, source })?;
-    Ok((Box::new(external), Some(fallback)))
+        .map_err(|source| ControllerError::Fallback { name, source: Box::new(source) })?;
+    Ok(Policies { decides: Box::new(external), fallback: Some(fallback) })
 }
 
 /// The run's policy; a learning one learns on a worker thread, since the

@@ -541,7 +541,7 @@ mod tests {
         let mut controller = ControllerRecords { slots: slots.collect(), ..Default::default() };
         assert_eq!(FallbackFigures::of(&controller), None, "no fallback, no figures");
         controller.fallback_policy = Some("dpp-greedy".into());
-        let figures = FallbackFigures::of(&controller).unwrap();
+        let figures = FallbackFigures::of(&controller).expect("a fallback, so figures");
         let want = FallbackFigures { policy: "dpp-greedy".into(), answered_slots: 1, late_slots: 2, failed_slots: 1, infeasible_slots: 1 };
         assert_eq!(figures, want, "slot 5 failed outright: neither answered nor fallen back");
         assert_eq!(figures.fallback_slots(), 4);

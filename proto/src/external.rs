@@ -40,7 +40,7 @@ impl RequestTemplate {
         let matrix = |m: &Matrix| m.as_slice().to_vec();
         policy_pb::PolicyRequest {
             slot: state.slot,
-            sizes: Some(self.sizes.clone()),
+            sizes: Some(self.sizes),
             state: Some(policy_pb::SystemState {
                 queue_bits: state.queue_bits.clone(),
                 virtual_bits: state.virtual_bits.clone(),
