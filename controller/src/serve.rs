@@ -127,10 +127,10 @@ fn build_policies(config: &ControllerConfig, scenario: &Scenario) -> Result<Poli
     let Some(address) = crate::external::address(&config.policy) else {
         return Ok(Policies { decides: build_policy(config, scenario)?, fallback: None });
     };
-    let external = crate::external::ExternalPolicy::connect(address, config.external_deadline(), scenario)?;
     let name = config.external_fallback.clone();
     let fallback = qmec_catalog::build(&qmec_catalog::PolicySpec::named(&name), scenario, config.seed)
         .map_err(|source| ControllerError::Fallback { name, source: Box::new(source) })?;
+    let external = crate::external::ExternalPolicy::connect(address, config.external_deadline(), scenario)?;
     Ok(Policies { decides: Box::new(external), fallback: Some(fallback) })
 }
 

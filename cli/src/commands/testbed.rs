@@ -133,6 +133,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(duration) => args.deadline_s.max(duration.as_secs_f64() * 1.5 + 60.0),
         None => args.deadline_s,
     };
+    // The controller refuses it too, but before it prints a line the
+    // launcher would show: say so here, naming the flag.
+    if !(args.external_deadline > 0.0 && args.external_deadline <= 1.0) {
+        anyhow::bail!("--external-deadline: must be a share of the slot in (0, 1], got {}", args.external_deadline);
+    }
     let faults = qmec_deploy::faults::parse(&args.faults)?;
     let config = qmec_deploy::TestbedConfig {
         exe: std::env::current_exe().context("locating the qmec binary")?,
