@@ -165,12 +165,22 @@ async fn carry_calls(endpoint: tonic::transport::Endpoint, mut queue: mpsc::Rece
     };
     let mut client = PolicyServiceClient::new(channel);
     while let Some(call) = queue.recv().await {
-        let Some(left) = call.until.checked_duration_since(std::time::Instant::now()) else { continue };
-        let mut request = tonic::Request::new(call.request);
-        request.set_timeout(left);
-        let Ok(answer) = tokio::time::timeout(left, client.decide(request)).await else { continue };
+        // A call given up on says so (late), rather than dropping its
+        // sender, which `decide` would take for the thread gone.
+        let given_up = || Err(tonic::Status::deadline_exceeded("the deadline passed before the answer came"));
+        let answer = match call.until.checked_duration_since(std::time::Instant::now()) {
+            None => given_up(),
+            Some(left) => {
+                let mut request = tonic::Request::new(call.request);
+                request.set_timeout(left);
+                match tokio::time::timeout(left, client.decide(request)).await {
+                    Ok(answer) => answer.map(tonic::Response::into_inner),
+                    Err(_) => given_up(),
+                }
+            }
+        };
         // Nobody waiting: `decide` gave up at the deadline and counted it.
-        let _ = call.answer.send(answer.map(tonic::Response::into_inner));
+        let _ = call.answer.send(answer);
     }
 }
 
