@@ -25,10 +25,14 @@ phase() {
     echo "== test.sh [$1/4] $2"
 }
 
-phase 1 "tools the tests call: kubernetes-validate (cached venv), promtool"
+phase 1 "tools the tests call: kubernetes-validate and the example policy service's grpcio/numpy (cached venvs), promtool"
 # The validators cli/tests/deploy_files.rs runs on every generated
 # Kubernetes manifest (docker-compose comes with the machine).
 deploy/check/setup.sh
+# The example external policy service (python/examples/policy_service.py)
+# that cli/tests/external_policy.rs runs the real testbed against.
+echo "policy service venv: grpcio, grpcio-tools, numpy (python/examples/setup.sh)"
+python/examples/setup.sh
 # promtool lints every role's metrics page (deploy/tests/metrics_lint.rs).
 if ! command -v promtool >/dev/null 2>&1; then
     echo "installing promtool (Debian prometheus)"

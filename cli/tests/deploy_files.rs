@@ -99,6 +99,7 @@ fn compose_variants() -> Vec<(&'static str, qmec_deploy::TestbedConfig, bool, Ve
         devices: Some(3),
         servers: Some(2),
         policy: "qnn".into(),
+        external: Default::default(),
         model: None,
         online: true,
         seed: 1,

@@ -44,15 +44,36 @@ pub struct ControllerConfig {
     /// Mutual TLS and the bearer token (off by default).
     #[serde(default)]
     pub security: qmec_security::SecurityConfig,
+    /// With `policy = "external=ADDR"`: the built-in that decides a slot
+    /// the service did not (late, failed, infeasible).
+    #[serde(default = "default_fallback")]
+    pub external_fallback: String,
+    /// With an external policy: the share of the slot's wall time the
+    /// service gets to answer.
+    #[serde(default = "default_external_deadline")]
+    pub external_deadline: f64,
 }
 
 fn learn_online() -> bool {
     true
 }
 
+fn default_fallback() -> String {
+    crate::external::DEFAULT_FALLBACK.into()
+}
+
+fn default_external_deadline() -> f64 {
+    crate::external::DEFAULT_DEADLINE
+}
+
 impl ControllerConfig {
     pub fn slot_wall(&self) -> Duration {
         Duration::from_secs_f64(self.slot_ms.max(0.01) / 1e3)
+    }
+
+    /// How long an external policy service gets each slot.
+    pub fn external_deadline(&self) -> Duration {
+        self.slot_wall().mul_f64(self.external_deadline)
     }
 }
 
@@ -69,7 +90,8 @@ pub struct Args {
     #[arg(long)]
     pub servers: Option<usize>,
     /// Policy by name; `qnn` (the default) runs the shipped model unless
-    /// --model names another.
+    /// --model names another; `external=http://HOST:PORT` asks a policy
+    /// service (qmec.policy.v1) each slot.
     #[arg(long, default_value = qmec_catalog::DEFAULT_POLICY)]
     pub policy: String,
     #[arg(long)]
@@ -96,6 +118,14 @@ pub struct Args {
     pub records: Option<PathBuf>,
     #[command(flatten)]
     pub security: qmec_security::SecurityArgs,
+    /// With --policy external=ADDR: the built-in policy that decides each
+    /// slot the service answered late, failed or infeasibly.
+    #[arg(long, default_value = crate::external::DEFAULT_FALLBACK)]
+    pub external_fallback: String,
+    /// With --policy external=ADDR: the share of the slot's wall time the
+    /// service gets to answer.
+    #[arg(long, default_value_t = crate::external::DEFAULT_DEADLINE)]
+    pub external_deadline: f64,
 }
 
 /// A config file that could not be used.
@@ -127,6 +157,8 @@ impl Args {
                 join_timeout_s: self.join_timeout_s,
                 records: self.records,
                 security: self.security.into(),
+                external_fallback: self.external_fallback,
+                external_deadline: self.external_deadline,
             },
         };
         if !(config.slot_ms.is_finite() && config.slot_ms >= 0.1) {
@@ -136,6 +168,12 @@ impl Args {
             return Err(ConfigError::Invalid {
                 field: "report_deadline",
                 reason: format!("must be in (0, 1], got {}", config.report_deadline),
+            });
+        }
+        if !(config.external_deadline > 0.0 && config.external_deadline <= 1.0) {
+            return Err(ConfigError::Invalid {
+                field: "external_deadline",
+                reason: format!("must be a share of the slot in (0, 1], got {}", config.external_deadline),
             });
         }
         if !(config.join_timeout_s.is_finite() && config.join_timeout_s > 0.0) {

@@ -19,7 +19,8 @@
 //!    A report may name at most the slot after the last one announced
 //!    ([`ControllerCore::report_limit`]), and one older than the agent's
 //!    last report does not replace it;
-//! 4. run the policy (checked; a failure falls back to local computing);
+//! 4. run the policy (checked; a failure falls back to the fallback policy
+//!    where there is one, else to local computing: see [`crate::fallback`]);
 //! 5. replay the servers' queue caps with the model's own rules, so each
 //!    device can cap its offload on its own, and send each device its μ row
 //!    and each server its CPU allocation;
@@ -36,6 +37,7 @@
 //! server that died while the controller was away) is not waited for: the
 //! run goes on without it, as it would have had the old controller seen it go.
 
+use crate::fallback;
 use crate::records::{ControllerRecords, ControllerSlot};
 use qmec_model::device::offload_plan;
 use qmec_model::lyapunov::dpp_weights;
@@ -181,6 +183,8 @@ struct SlotInputs {
 pub struct ControllerCore {
     settings: CoreSettings,
     policy: Box<dyn Policy>,
+    /// Decides a slot the policy could not (`--external-fallback`).
+    fallback: Option<Box<dyn Policy>>,
     /// Wall time spent, for the records only (ZERO under a virtual clock).
     meter: Box<dyn FnMut() -> Duration + Send>,
     devices: Vec<DeviceState>,
@@ -223,6 +227,7 @@ impl ControllerCore {
             servers: (0..settings.scenario.servers).map(|_| ServerState::default()).collect(),
             settings,
             policy,
+            fallback: None,
             meter,
             phase: Phase::Joining,
             setup: None,
@@ -233,6 +238,14 @@ impl ControllerCore {
             records,
             error: None,
         }
+    }
+
+    /// `fallback` decides every slot the policy cannot (late, failed or
+    /// infeasible), and the records count each by its cause.
+    pub fn with_fallback(mut self, fallback: Option<Box<dyn Policy>>) -> ControllerCore {
+        self.records.fallback_policy = fallback.as_ref().map(|f| f.name().to_string());
+        self.fallback = fallback;
+        self
     }
 
     /// Takes one event at `now` and says what to do, in order.
@@ -551,7 +564,7 @@ impl ControllerCore {
         let began = (self.meter)();
         let mut record = ControllerSlot { slot: t, reports_wait_s: waited.as_secs_f64(), ..Default::default() };
         let inputs = self.slot_inputs(t, &mut record);
-        let decision = self.run_policy(t, &inputs.state, &mut record);
+        let decision = self.run_policy(&inputs.state, &mut record);
         record.dpp_value = dpp_weights(&self.settings.scenario, &inputs.state).dot(&decision.offload);
         record.undelivered = self.send_decision(t, &inputs, &decision, out);
         // The slot loop: the wait on the "now" axis, then the work metered.
@@ -602,17 +615,15 @@ impl ControllerCore {
         SlotInputs { state, late }
     }
 
-    /// The policy's decision, checked; local computing when it fails.
-    fn run_policy(&mut self, t: u64, state: &SystemState, record: &mut ControllerSlot) -> Decision {
-        let scenario = &self.settings.scenario;
+    /// The policy's decision, checked; the fallback's when it fails, and
+    /// local computing when that fails too (see [`fallback::decide`]).
+    fn run_policy(&mut self, state: &SystemState, record: &mut ControllerSlot) -> Decision {
         let began = (self.meter)();
-        let decided = self.policy.decide(scenario, state).and_then(|d| d.check(scenario, state).map(|()| d));
+        let decided = fallback::decide(self.policy.as_mut(), self.fallback.as_deref_mut(), &self.settings.scenario, state);
         record.decision_s = (self.meter)().saturating_sub(began).as_secs_f64();
-        decided.unwrap_or_else(|error| {
-            tracing::warn!(slot = t, %error, "policy failed; computing locally this slot");
-            record.policy_failed = true;
-            Decision::local(scenario, state)
-        })
+        record.fallback = decided.fallback;
+        record.policy_failed = decided.policy_failed;
+        decided.decision
     }
 
     /// Each server's free space after this slot's computing, replayed with

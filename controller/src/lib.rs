@@ -11,6 +11,10 @@
 //!   rows and CPU allocations; then finish. The virtual runtime drives it too.
 //! - `slot_loop`: the tokio loop that feeds the core events and its
 //!   wake-ups and carries its commands out.
+//! - [`fallback`]: what decides a slot the policy could not, and the
+//!   cause counted in the records.
+//! - [`external`]: `--policy external=ADDR`, a policy service asked over
+//!   gRPC each slot within a deadline.
 //! - `metrics`: Prometheus text metrics on a small HTTP endpoint.
 //! - [`records`]: what the controller writes at shutdown (per-slot timings).
 //! - [`serve`]: wires the service, health, reflection, metrics and shutdown.
@@ -22,6 +26,8 @@
 
 mod config;
 mod core;
+pub mod external;
+pub mod fallback;
 mod metrics;
 pub mod records;
 pub mod serve;

@@ -14,6 +14,7 @@ struct Figures {
     dropped: u64,
     invalid_messages: u64,
     policy_failures: u64,
+    policy_fallbacks: u64,
     decision_seconds_sum: f64,
     decision_seconds_last: f64,
     slot_loop_seconds_sum: f64,
@@ -63,6 +64,7 @@ impl Metrics {
             m.late_server_reports += u64::from(record.late_servers);
             m.undelivered += u64::from(record.undelivered);
             m.policy_failures += u64::from(record.policy_failed);
+            m.policy_fallbacks += u64::from(record.fallback.is_some());
             m.decision_seconds_sum += record.decision_s;
             m.decision_seconds_last = record.decision_s;
             m.slot_loop_seconds_sum += record.slot_loop_s;
@@ -83,6 +85,12 @@ impl Page for Metrics {
         page.metric("qmec_dropped_messages_total", Counter, "Messages dropped because an agent's stream was full.", m.dropped);
         page.metric("qmec_invalid_messages_total", Counter, "Incoming messages refused by validation.", m.invalid_messages);
         page.metric("qmec_policy_failures_total", Counter, "Slots where the policy failed.", m.policy_failures);
+        page.metric(
+            "qmec_policy_fallbacks_total",
+            Counter,
+            "Slots the fallback policy decided (the external policy was late, failed or infeasible).",
+            m.policy_fallbacks,
+        );
         page.metric("qmec_decision_seconds_total", Counter, "Time spent deciding, summed.", m.decision_seconds_sum);
         page.metric("qmec_decision_seconds", Gauge, "Decision time of the last slot.", m.decision_seconds_last);
         page.metric("qmec_slot_loop_seconds_total", Counter, "Slot-loop time, summed.", m.slot_loop_seconds_sum);

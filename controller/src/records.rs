@@ -6,6 +6,7 @@
 //! so that a controller killed mid-run loses none and the one restarted in
 //! its place finishes the records of the whole run.
 
+use crate::fallback::FallbackCause;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,10 @@ pub struct ControllerSlot {
     pub dpp_value: f64,
     /// The policy failed and everything was computed locally.
     pub policy_failed: bool,
+    /// The policy did not decide (late, failed, infeasible) and the
+    /// fallback policy did.
+    #[serde(default)]
+    pub fallback: Option<FallbackCause>,
     /// The decision's share of the exact LP optimum, where the policy
     /// measured it ([`qmec_model::SlotFigure`]; it may arrive a few slots
     /// later, and the slot's journal line is then written again).
@@ -46,6 +51,9 @@ pub struct ControllerRecords {
     /// controller picked the run up.
     #[serde(default)]
     pub first_slot: u64,
+    /// The policy that decides a slot the run's policy cannot, if any.
+    #[serde(default)]
+    pub fallback_policy: Option<String>,
     pub slots: Vec<ControllerSlot>,
     pub invalid_messages: u64,
     pub usage: qmec_proto::process::ProcessUsage,

@@ -9,8 +9,8 @@ use crate::metrics::Metrics;
 use crate::records::{ControllerRecords, SlotJournal};
 use crate::sessions::{ReportLimit, Sessions};
 use crate::core::{CoreSettings, LoopError};
-use crate::slot_loop::{self, LoopSettings};
-use qmec_model::Scenario;
+use crate::slot_loop::{self, LoopSettings, Policies};
+use qmec_model::{Policy, Scenario};
 use qmec_proto::pb::controller_server::ControllerServer;
 use qmec_security::Security;
 use std::sync::Arc;
@@ -25,6 +25,10 @@ pub enum ControllerError {
     Scenario(#[from] qmec_model::ScenarioError),
     #[error("policy: {0}")]
     Policy(#[from] qmec_catalog::CatalogError),
+    #[error("policy: {0}")]
+    External(#[from] crate::external::ExternalError),
+    #[error("--external-fallback `{name}`: {source}")]
+    Fallback { name: String, source: Box<qmec_catalog::CatalogError> },
     #[error("binding {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("reflection: {0}")]
@@ -76,7 +80,7 @@ pub async fn run(
     let started = Instant::now();
     let security = Security::load(&config.security, &qmec_security::certs::controller_name())?;
     let scenario = resolve_scenario(&config)?;
-    let policy = build_policy(&config, &scenario)?;
+    let policies = build_policies(&config, &scenario)?;
     let metrics = Arc::new(Metrics::default());
     let (devices, servers) = (scenario.devices, scenario.servers);
     let core = CoreSettings {
@@ -102,7 +106,7 @@ pub async fn run(
             .map_err(|source| ControllerError::Bind { addr: addr.clone(), source })?;
     }
 
-    let outcome = slot_loop::run(settings, policy, (events_rx, report_limit), metrics, shutdown).await;
+    let outcome = slot_loop::run(settings, policies, (events_rx, report_limit), metrics, shutdown).await;
     server_stop.cancel();
     match tokio::time::timeout(Duration::from_secs(5), grpc).await {
         Ok(Ok(Err(error))) => tracing::warn!(%error, "gRPC server ended with an error"),
@@ -117,9 +121,22 @@ pub async fn run(
     Ok(records)
 }
 
+/// The run's policy and, for an external one, its fallback (a built-in,
+/// frozen: it decides only the slots the service misses).
+fn build_policies(config: &ControllerConfig, scenario: &Scenario) -> Result<Policies, ControllerError> {
+    let Some(address) = crate::external::address(&config.policy) else {
+        return Ok(Policies { decides: build_policy(config, scenario)?, fallback: None });
+    };
+    let name = config.external_fallback.clone();
+    let fallback = qmec_catalog::build(&qmec_catalog::PolicySpec::named(&name), scenario, config.seed)
+        .map_err(|source| ControllerError::Fallback { name, source: Box::new(source) })?;
+    let external = crate::external::ExternalPolicy::connect(address, config.external_deadline(), scenario)?;
+    Ok(Policies { decides: Box::new(external), fallback: Some(fallback) })
+}
+
 /// The run's policy; a learning one learns on a worker thread, since the
 /// slot loop must never wait on learning.
-fn build_policy(config: &ControllerConfig, scenario: &Scenario) -> Result<Box<dyn qmec_model::Policy>, ControllerError> {
+fn build_policy(config: &ControllerConfig, scenario: &Scenario) -> Result<Box<dyn Policy>, ControllerError> {
     let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: config.model.clone(), online: None };
     let spec = if config.online {
         let checkpoints = config.records.as_deref().and_then(std::path::Path::parent).map(std::path::Path::to_path_buf);

@@ -26,11 +26,17 @@ pub struct LoopSettings {
     pub journal: Option<PathBuf>,
 }
 
+/// The run's policy, and the one that decides the slots it cannot.
+pub(crate) struct Policies {
+    pub decides: Box<dyn Policy>,
+    pub fallback: Option<Box<dyn Policy>>,
+}
+
 /// Runs the whole run; returns the records, also when shut down mid-run.
 /// After each event the core's report limit goes to the sessions.
 pub async fn run(
     settings: LoopSettings,
-    policy: Box<dyn Policy>,
+    policies: Policies,
     (mut events, report_limit): (mpsc::Receiver<Event>, ReportLimit),
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -40,7 +46,9 @@ pub async fn run(
     let started = tokio::time::Instant::now();
     let meter_origin = std::time::Instant::now();
     let (devices, servers) = (settings.core.scenario.devices, settings.core.scenario.servers);
-    let mut core = ControllerCore::new(settings.core, policy, Box::new(move || meter_origin.elapsed()));
+    let mut core =
+        ControllerCore::new(settings.core, policies.decides, Box::new(move || meter_origin.elapsed()))
+            .with_fallback(policies.fallback);
     let mut carrier = Carrier::new(devices, servers, settings.journal, metrics.clone());
     let mut shutdown_passed = false;
     while let Some(wake) = core.next_wake() {

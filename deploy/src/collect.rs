@@ -2,6 +2,7 @@
 //! (slot records, task records, conservation) plus the testbed-only figures:
 //! wall-clock latency, decision and slot-loop time, late reports, CPU use.
 
+use qmec_controller::fallback::FallbackCause;
 use qmec_controller::records::{ControllerRecords, ControllerSlot};
 use qmec_device_agent::records::{DeviceRecords, ProcessRecords};
 use qmec_model::accounting::SlotRecord;
@@ -121,6 +122,10 @@ pub struct TestbedFigures {
     pub policy_failed_slots: u64,
     #[serde(default)]
     pub policy_failed_share: f64,
+    /// Where the policy had a fallback (an external policy): how many
+    /// slots it decided itself and why the others fell back.
+    #[serde(default)]
+    pub fallback: Option<FallbackFigures>,
     pub undelivered_decisions: u64,
     pub undecided_device_slots: u64,
     pub forced_server_slots: u64,
@@ -151,6 +156,43 @@ pub struct TestbedFigures {
     /// CPU and wall time of each process: the controller, the servers,
     /// then the device processes.
     pub processes: Vec<ProcessFigures>,
+}
+
+/// The slots of a policy with a fallback (`--policy external=ADDR`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FallbackFigures {
+    /// The fallback policy.
+    pub policy: String,
+    /// Slots the run's policy decided (the service answered in time, and
+    /// feasibly).
+    pub answered_slots: u64,
+    /// Slots the fallback decided, by cause.
+    pub late_slots: u64,
+    pub failed_slots: u64,
+    pub infeasible_slots: u64,
+}
+
+impl FallbackFigures {
+    /// The figures of `controller`'s slots, if it had a fallback.
+    fn of(controller: &ControllerRecords) -> Option<FallbackFigures> {
+        let policy = controller.fallback_policy.clone()?;
+        let mut figures = FallbackFigures { policy, ..Default::default() };
+        for slot in &controller.slots {
+            match slot.fallback {
+                None if !slot.policy_failed => figures.answered_slots += 1,
+                None => {}
+                Some(FallbackCause::Late) => figures.late_slots += 1,
+                Some(FallbackCause::Failed) => figures.failed_slots += 1,
+                Some(FallbackCause::Infeasible) => figures.infeasible_slots += 1,
+            }
+        }
+        Some(figures)
+    }
+
+    /// Slots the fallback decided.
+    pub fn fallback_slots(&self) -> u64 {
+        self.late_slots + self.failed_slots + self.infeasible_slots
+    }
 }
 
 /// Beyond this share of slots with a failed policy, a run measured local
@@ -383,6 +425,7 @@ fn add_controller_figures(figures: &mut TestbedFigures, controller: &ControllerR
     if !controller.slots.is_empty() {
         figures.policy_failed_share = figures.policy_failed_slots as f64 / controller.slots.len() as f64;
     }
+    figures.fallback = FallbackFigures::of(controller);
     figures.invalid_messages += controller.invalid_messages;
     figures.processes.insert(0, ProcessFigures { name: "controller".into(), usage: controller.usage.clone() });
 }
@@ -501,6 +544,19 @@ mod tests {
             ],
             lost_agents: vec![LostAgent { name: "server-1".into(), cause: "killed".into(), planned: true, ..Default::default() }],
         }
+    }
+
+    #[test]
+    fn fallback_slots_are_counted_by_cause_only_for_a_policy_with_a_fallback() {
+        let causes = [None, Some(FallbackCause::Late), Some(FallbackCause::Late), Some(FallbackCause::Failed), Some(FallbackCause::Infeasible), None];
+        let slots = causes.iter().enumerate().map(|(t, &fallback)| ControllerSlot { slot: t as u64, fallback, policy_failed: t == 5, ..Default::default() });
+        let mut controller = ControllerRecords { slots: slots.collect(), ..Default::default() };
+        assert_eq!(FallbackFigures::of(&controller), None, "no fallback, no figures");
+        controller.fallback_policy = Some("dpp-greedy".into());
+        let figures = FallbackFigures::of(&controller).expect("a fallback, so figures");
+        let want = FallbackFigures { policy: "dpp-greedy".into(), answered_slots: 1, late_slots: 2, failed_slots: 1, infeasible_slots: 1 };
+        assert_eq!(figures, want, "slot 5 failed outright: neither answered nor fallen back");
+        assert_eq!(figures.fallback_slots(), 4);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct TestbedConfig {
     pub devices: Option<usize>,
     pub servers: Option<usize>,
     pub policy: String,
+    /// Fallback and deadline of an `external=ADDR` policy.
+    pub external: qmec_controller::external::ExternalOptions,
     /// Model file of a trained policy (qnn, dl), as the controller sees it.
     pub model: Option<PathBuf>,
     /// The controller's `--online` (learning policies keep learning).
@@ -129,6 +131,7 @@ pub(crate) mod tests {
             devices: Some(3),
             servers: Some(2),
             policy: "lyapunov".into(),
+            external: Default::default(),
             model: None,
             online: true,
             seed: 1,

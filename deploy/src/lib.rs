@@ -74,7 +74,7 @@ pub mod soak;
 mod supervise;
 pub mod virtual_runtime;
 
-pub use collect::{BitConservation, MAX_POLICY_FAILED_SHARE, Merged, Percentiles, ProcessFigures, TestbedFigures};
+pub use collect::{BitConservation, FallbackFigures, MAX_POLICY_FAILED_SHARE, Merged, Percentiles, ProcessFigures, TestbedFigures};
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 pub use docker::compose_yaml;
 pub use emulation::Emulation;

@@ -233,6 +233,13 @@ pub fn figures_table(figures: &TestbedFigures, devices: usize) -> String {
     line("device-slots decided local (stale)", figures.stale_device_slots.to_string());
     line("late server reports", figures.late_server_reports.to_string());
     line("policy failed (slots, share)", policy_failures(figures));
+    if let Some(fallback) = &figures.fallback {
+        line("policy answered (slots)", fallback.answered_slots.to_string());
+        line("fallback policy", fallback.policy.clone());
+        line("fallback: late (slots)", fallback.late_slots.to_string());
+        line("fallback: failed (slots)", fallback.failed_slots.to_string());
+        line("fallback: infeasible (slots)", fallback.infeasible_slots.to_string());
+    }
     line("slots without a decision", figures.undecided_device_slots.to_string());
     if figures.requeued_fragments > 0 {
         line("fragments requeued (lost server)", figures.requeued_fragments.to_string());

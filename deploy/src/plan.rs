@@ -198,6 +198,10 @@ fn controller_args(config: &TestbedConfig, devices: usize, servers: usize, at: &
     if let Some(model) = &config.model {
         args.extend([s(&"--model"), model.display().to_string()]);
     }
+    if qmec_controller::external::address(&config.policy).is_some() {
+        args.extend([s(&"--external-fallback"), config.external.fallback.clone()]);
+        args.extend([s(&"--external-deadline"), s(&config.external.deadline)]);
+    }
     args
 }
 

@@ -25,6 +25,7 @@ fn config(seed: u64, faults: &str) -> TestbedConfig {
         devices: Some(DEVICES),
         servers: Some(SERVERS),
         policy: "dpp-greedy".into(),
+        external: Default::default(),
         model: None,
         online: false,
         seed,

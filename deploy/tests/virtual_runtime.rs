@@ -13,6 +13,7 @@ fn config(out: &Path, slots: u64, faults: &str) -> TestbedConfig {
         devices: Some(3),
         servers: Some(2),
         policy: "dpp-greedy".into(),
+        external: Default::default(),
         model: None,
         online: false,
         seed: 7,
@@ -162,4 +163,13 @@ fn agents_killed_for_good_leave_an_incomplete_run_that_says_so() {
     assert!(outcome.summary.tasks.holds(), "tasks not conserved over the records that exist");
     let verdict = outcome.verdict().expect_err("an incomplete run does not pass");
     assert!(verdict.starts_with("conservation: holds over the records that exist"), "{verdict}");
+}
+
+#[test]
+fn an_external_policy_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = TestbedConfig { policy: "external=http://127.0.0.1:50070".into(), ..config(dir.path(), 10, "") };
+    let Err(error) = qmec_deploy::virtual_runtime::run(&config, None) else { panic!("the virtual runtime ran an external policy") };
+    let error = error.to_string();
+    assert!(error.contains("--policy external=http://127.0.0.1:50070: the virtual runtime cannot call out"), "{error}");
 }

@@ -135,6 +135,14 @@ pub enum PolicyError {
     Solver(String),
     #[error("policy does not fit this scenario: {0}")]
     Mismatch(String),
+    /// A policy that decides elsewhere (an external service) had no answer
+    /// within its deadline.
+    #[error("no answer in time: {0}")]
+    Late(String),
+    /// A policy that decides elsewhere could not be asked, or its answer
+    /// was an error.
+    #[error("policy unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An offloading policy: state in, decision out, once per slot.

@@ -3,6 +3,9 @@
 //!
 //! # Layout
 //! - [`pb`]: generated messages, clients and servers (`proto/qmec.proto`).
+//! - [`policy_pb`]: the external policy service (`proto/qmec_policy.proto`),
+//!   and [`external`]: its request built from a model state and its answer
+//!   checked into a model decision.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, and [`reflection`],
 //!   gRPC reflection over the services a process serves.
 //! - [`validate`]: wire message → model-level value, or an error naming the
@@ -25,6 +28,7 @@
 pub mod agent_process;
 pub mod backoff;
 pub mod config_file;
+pub mod external;
 pub mod metrics;
 pub mod process;
 pub mod session;
@@ -42,7 +46,13 @@ pub mod pb {
     tonic::include_proto!("qmec.v1");
 }
 
-/// The encoded `FileDescriptorSet` of `qmec.proto`, for tonic-reflection.
+/// Generated code for package `qmec.policy.v1` (external policies).
+#[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
+pub mod policy_pb {
+    tonic::include_proto!("qmec.policy.v1");
+}
+
+/// The encoded `FileDescriptorSet` of both protos, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/qmec_descriptor.bin"));
 
 /// gRPC reflection that lists `served` (full names, as

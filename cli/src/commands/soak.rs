@@ -104,6 +104,7 @@ fn config(args: &Args, exe: PathBuf, seed: u64, faults: &str, out: PathBuf) -> R
         devices: Some(args.devices),
         servers: Some(args.servers),
         policy: args.policy.clone(),
+        external: Default::default(),
         model: None,
         online: false,
         seed,

@@ -18,9 +18,19 @@ pub struct Args {
     /// Overrides the scenario's server count.
     #[arg(long)]
     servers: Option<usize>,
-    /// Policy by name; `qnn` (the default) runs the shipped trained model.
+    /// Policy by name; `qnn` (the default) runs the shipped trained model;
+    /// `external=http://HOST:PORT` asks a policy service (qmec.policy.v1)
+    /// each slot (not with --runtime virtual).
     #[arg(long, default_value = qmec_catalog::DEFAULT_POLICY)]
     policy: String,
+    /// With --policy external=ADDR: the built-in policy that decides each
+    /// slot the service answered late, failed or infeasibly.
+    #[arg(long, default_value = qmec_controller::external::DEFAULT_FALLBACK)]
+    external_fallback: String,
+    /// With --policy external=ADDR: the share of the slot's wall time the
+    /// service gets to answer.
+    #[arg(long, default_value_t = qmec_controller::external::DEFAULT_DEADLINE)]
+    external_deadline: f64,
     /// Model file for a trained policy (qnn: overrides the shipped model; dl); a path every agent's
     /// controller can read (inside the run folder for docker).
     #[arg(long)]
@@ -123,6 +133,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(duration) => args.deadline_s.max(duration.as_secs_f64() * 1.5 + 60.0),
         None => args.deadline_s,
     };
+    // The controller refuses it too, but before it prints a line the
+    // launcher would show: say so here, naming the flag.
+    if !(args.external_deadline > 0.0 && args.external_deadline <= 1.0) {
+        anyhow::bail!("--external-deadline: must be a share of the slot in (0, 1], got {}", args.external_deadline);
+    }
     let faults = qmec_deploy::faults::parse(&args.faults)?;
     let config = qmec_deploy::TestbedConfig {
         exe: std::env::current_exe().context("locating the qmec binary")?,
@@ -130,6 +145,10 @@ pub fn run(args: Args) -> Result<()> {
         devices: args.devices,
         servers: args.servers,
         policy: args.policy,
+        external: qmec_controller::external::ExternalOptions {
+            fallback: args.external_fallback,
+            deadline: args.external_deadline,
+        },
         model: args.model,
         online: args.online,
         seed: args.seed,

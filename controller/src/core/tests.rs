@@ -361,6 +361,18 @@ fn a_failing_policy_falls_back_to_local_and_is_counted() {
 }
 
 #[test]
+fn a_failing_policy_with_a_fallback_is_decided_by_it_and_the_cause_recorded() {
+    let fallback = qmec_catalog::build(&qmec_catalog::PolicySpec::named("greedy"), &settings(10).scenario, 1).unwrap();
+    let core = core_with(10, Box::new(Scripted { fail: true, last: None })).with_fallback(Some(fallback));
+    let mut core = started(core);
+    let decided = feed(&mut core, ms(1), reports(0));
+    assert!(decisions(&decided).iter().any(|(_, d)| d.shares.iter().any(|&mu| mu > 0.0)), "greedy offloads");
+    let line = &journaled(&decided)[0];
+    assert_eq!((line.fallback, line.policy_failed), (Some(crate::fallback::FallbackCause::Failed), false));
+    assert_eq!(core.outcome().unwrap().fallback_policy.as_deref(), Some("greedy"));
+}
+
+#[test]
 fn a_figure_measured_later_rewrites_its_slot_line() {
     let mut core = started(core_with(10, Box::<Scripted>::default()));
     feed(&mut core, ms(1), reports(0));

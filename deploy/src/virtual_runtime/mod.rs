@@ -82,6 +82,14 @@ pub fn launch(config: &TestbedConfig, _options: &LaunchOptions, profile: Option<
 /// Runs the testbed of `config` on virtual time, with `profile` on its
 /// links, and returns every agent's records (nothing is written).
 pub fn run(config: &TestbedConfig, profile: Option<&LinkProfile>) -> Result<VirtualRun, DeployError> {
+    if qmec_controller::external::address(&config.policy).is_some() {
+        // A service on the wall clock cannot answer within a deadline on
+        // virtual time, and its answers would not replay from a seed.
+        return Err(DeployError::Virtual(format!(
+            "--policy {}: the virtual runtime cannot call out to a policy service (its slots run on virtual time); use --runtime local, docker or netns",
+            config.policy
+        )));
+    }
     let scenario = config.scenario()?;
     let slot = config.slot();
     let names = crate::plan::names(config, scenario.devices, scenario.servers);
