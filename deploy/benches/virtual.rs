@@ -22,6 +22,7 @@ fn config(devices: usize) -> TestbedConfig {
         devices: Some(devices),
         servers: Some(3),
         policy: "greedy".into(),
+        external: Default::default(),
         model: None,
         online: false,
         seed: 1,
