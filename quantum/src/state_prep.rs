@@ -71,13 +71,7 @@ fn uniformly_controlled_ry(ops: &mut Vec<Op>, target: usize, angles: &[f64]) {
         let theta = angles
             .iter()
             .enumerate()
-            .map(|(h, a)| {
-                if (h & mask).count_ones().is_multiple_of(2) {
-                    *a
-                } else {
-                    -*a
-                }
-            })
+            .map(|(h, a)| if (h & mask).count_ones().is_multiple_of(2) { *a } else { -*a })
             .sum::<f64>()
             / count as f64;
         ops.push(Op::Ry {
@@ -144,11 +138,7 @@ mod tests {
     #[test]
     fn gate_counts_follow_the_construction() {
         let circuit = amplitude_on(&[1.0, -2.0, 0.0, 3.0, 0.5, 0.0, -1.0, 2.0], 3).expect("valid");
-        let rys = circuit
-            .ops()
-            .iter()
-            .filter(|op| matches!(op, Op::Ry { .. }))
-            .count();
+        let rys = circuit.ops().iter().filter(|op| matches!(op, Op::Ry { .. })).count();
         assert_eq!(rys, 7);
         assert_eq!(circuit.ops().len() - rys, 6);
     }
@@ -168,10 +158,7 @@ mod tests {
         );
         assert_eq!(
             amplitude_on(&[1.0; 5], 2),
-            Err(QuantumError::Encoding(EncodingError::TooManyFeatures {
-                len: 5,
-                capacity: 4
-            }))
+            Err(QuantumError::Encoding(EncodingError::TooManyFeatures { len: 5, capacity: 4 }))
         );
     }
 }
