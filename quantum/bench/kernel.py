@@ -6,17 +6,20 @@ the single-thread environment): kernel.py QMEC_BINARY [--rounds R]
 
 Both simulators run the same circuit, Circuit::layered(n, L): per layer RX,
 RY, RZ on every qubit, then a CZ chain, from |0...0>, forward pass only, state
-vector only, no gradients, one thread each. Per qubit count each sample does
-2^(22-n) passes (at least one), the same number on both sides; only the passes
-are timed (not the resets). Rounds interleave qmec and lightning so both see
-the same machine load. Lightning is driven through its own C++ state-vector
+vector only, no gradients, one thread each. Per qubit count each sample applies
+the circuit 2^(22-n) times in a row (at least once), the same number on both
+sides, so that a sample lasts a good fraction of a second. Rounds interleave
+qmec and lightning so both see the same machine load. Lightning is driven through its own C++ state-vector
 binding (StateVectorC128), one Python call per gate: the thinnest path
 PennyLane itself uses (it also loops over the ops in Python).
 
-Reports ns per gate-amplitude = time / (gates x 2^n x passes), the median over
-the rounds, for qmec fused (Circuit::run), qmec op by op
-(Circuit::run_unfused) and lightning, and checks that all three end in the
-same state (probabilities of |0...0> and |1...1> within 1e-9).
+Reports ns per gate-amplitude = time / (gates x 2^n x passes), on-CPU time of
+the simulating thread and wall-clock time, the median over the rounds, for
+qmec fused (Circuit::run), qmec op by op (Circuit::run_unfused) and lightning,
+and checks that all of them end in the same state (probabilities of |0...0>
+and |1...1> within 1e-9). --before BINARY adds a kernel_bench built from an
+older commit (its op-by-op line, which on a commit without fusion is what
+Circuit::run did) as "qmec before".
 """
 
 import argparse
@@ -25,9 +28,9 @@ import statistics
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 
 import numpy as np
-import pennylane_lightning
 from pennylane_lightning.lightning_qubit_ops import StateVectorC128
 
 
@@ -49,17 +52,16 @@ def lightning_gates(sv, n, layers):
 def lightning_sample(n, layers, passes):
     sv = StateVectorC128(n)
     calls = lightning_gates(sv, n, layers)
-    total = 0.0
+    sv.resetStateVector()
+    cpu_start, wall_start = time.thread_time(), time.perf_counter()
     for _ in range(passes):
-        sv.resetStateVector()
-        start = time.perf_counter()
         for gate, wires, params in calls:
             gate(wires, False, params)
-        total += time.perf_counter() - start
+    cpu, wall = time.thread_time() - cpu_start, time.perf_counter() - wall_start
     state = np.zeros(2**n, dtype=np.complex128)
     sv.getState(state)
-    ns = total * 1e9 / (len(calls) * 2**n * passes)
-    return ns, abs(state[0]) ** 2, abs(state[-1]) ** 2
+    gate_amps = len(calls) * 2**n * passes
+    return wall * 1e9 / gate_amps, cpu * 1e9 / gate_amps, abs(state[0]) ** 2, abs(state[-1]) ** 2
 
 
 def qmec_sample(binary, n, layers, passes):
@@ -68,16 +70,16 @@ def qmec_sample(binary, n, layers, passes):
     ).stdout
     rows = {}
     for line in out.splitlines():
-        name, qubits, ns, p0, plast = line.split()
+        name, qubits, *values = line.split()
         if int(qubits) != n:
             sys.exit(f"kernel.py: qmec answered for {qubits} qubits, asked {n}")
-        rows[name] = (float(ns), float(p0), float(plast))
+        rows[name] = tuple(float(v) for v in values)
     return rows
 
 
 def check_same_state(n, samples):
-    ref_name, (_, p0, plast) = next(iter(samples.items()))
-    for name, (_, q0, qlast) in samples.items():
+    ref_name, (_, _, p0, plast) = next(iter(samples.items()))
+    for name, (_, _, q0, qlast) in samples.items():
         if abs(q0 - p0) > 1e-9 or abs(qlast - plast) > 1e-9:
             sys.exit(
                 f"kernel.py: {name} and {ref_name} disagree at {n} qubits: "
@@ -85,18 +87,29 @@ def check_same_state(n, samples):
             )
 
 
+def table(title, sizes, names, medians):
+    print(f"\nmedian ns per gate-amplitude, {title} (forward pass, one thread):")
+    print("| qubits | " + " | ".join(names) + " | lightning / qmec-fused |")
+    print("| --- " * (len(names) + 2) + "|")
+    for n in sizes:
+        row = [medians[(name, n)] for name in names]
+        ratio = medians[("lightning", n)] / medians[("qmec-fused", n)]
+        print(f"| {n} | " + " | ".join(f"{v:.3f}" for v in row) + f" | {ratio:.2f}x |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
+    ap.add_argument("--before", help="a kernel_bench built from an older commit")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--qubits", default="16,18,20,22")
     args = ap.parse_args()
     sizes = [int(q) for q in args.qubits.split(",")]
-    names = ["qmec-fused", "qmec-unfused", "lightning"]
-    ns = {(name, n): [] for name in names for n in sizes}
+    names = (["qmec-before"] if args.before else []) + ["qmec-fused", "qmec-unfused", "lightning"]
+    samples_of = {(name, n): [] for name in names for n in sizes}
     print(
-        f"pennylane-lightning {pennylane_lightning.__version__}; {args.layers} layers; "
+        f"pennylane-lightning {version('pennylane-lightning')}; {args.layers} layers; "
         f"{args.rounds} interleaved rounds; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
         f"load average at start {os.getloadavg()[0]:.2f}",
         flush=True,
@@ -104,20 +117,20 @@ def main():
     for r in range(args.rounds):
         for n in sizes:
             passes = max(1, 2 ** (22 - n))
-            samples = qmec_sample(args.binary, n, args.layers, passes)
+            samples = {}
+            if args.before:
+                samples["qmec-before"] = qmec_sample(args.before, n, args.layers, passes)["qmec-unfused"]
+            samples.update(qmec_sample(args.binary, n, args.layers, passes))
             samples["lightning"] = lightning_sample(n, args.layers, passes)
             check_same_state(n, samples)
             for name in names:
-                ns[(name, n)].append(samples[name][0])
-            line = "  ".join(f"{name} {samples[name][0]:.3f}" for name in names)
-            print(f"round {r + 1} {n} qubits: {line} ns/gate-amp", flush=True)
+                samples_of[(name, n)].append(samples[name])
+            line = "  ".join(f"{name} {samples[name][1]:.3f}" for name in names)
+            print(f"round {r + 1}, {n} qubits, on-CPU: {line} ns/gate-amp", flush=True)
     print(f"load average at end {os.getloadavg()[0]:.2f} (2 cores shared with other work)")
-    print("\nmedian ns per gate-amplitude (forward pass, one thread):")
-    print("| qubits | qmec fused | qmec op by op | lightning.qubit | lightning / qmec fused |")
-    print("| --- | --- | --- | --- | --- |")
-    for n in sizes:
-        fused, unfused, light = (statistics.median(ns[(name, n)]) for name in names)
-        print(f"| {n} | {fused:.3f} | {unfused:.3f} | {light:.3f} | {light / fused:.2f}x |")
+    for title, column in (("on-CPU time", 1), ("wall clock", 0)):
+        medians = {key: statistics.median(s[column] for s in v) for key, v in samples_of.items()}
+        table(title, sizes, names, medians)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 //! The qmec half of the kernel benchmark (`quantum/bench/kernel.sh`, which
 //! runs it interleaved with PennyLane lightning and takes the medians).
 //!
-//! Usage: `kernel_bench QUBITS LAYERS PASSES`. Runs the forward pass of
+//! Usage: `kernel_bench QUBITS LAYERS PASSES`. Applies the forward pass of
 //! `Circuit::layered(QUBITS, LAYERS)` (per layer RX, RY, RZ on every qubit,
-//! then a CZ chain) from |0…0⟩ PASSES times, fused (`Circuit::run`) and op by
-//! op (`Circuit::run_unfused`), single-threaded, and prints one line per mode:
-//! `qmec-fused QUBITS NS_PER_GATE_AMPLITUDE P0 PLAST`, where P0 and PLAST are
-//! the probabilities of |0…0⟩ and |1…1⟩ after one pass (a check that every
-//! simulator ran the same circuit). Only the passes are timed, not resets.
+//! then a CZ chain) PASSES times in a row to |0…0⟩, fused (`Circuit::run`)
+//! and op by op (`Circuit::run_unfused`), on one thread, and prints one line
+//! per mode: `MODE QUBITS WALL_NS CPU_NS P0 PLAST`: wall-clock and on-CPU
+//! nanoseconds per gate·amplitude, and the probabilities of |0…0⟩ and |1…1⟩
+//! at the end (a check that every simulator ran the same circuit). On-CPU
+//! time is this thread's, from /proc/thread-self/schedstat (Linux), whose
+//! scheduler-tick granularity is why a sample should last a good fraction of
+//! a second.
 
 use qmec_quantum::{Circuit, StateVector};
 use std::process::ExitCode;
@@ -28,21 +31,38 @@ fn parse(args: &[String], at: usize, name: &str) -> Result<usize, String> {
 
 type RunFn = fn(&Circuit, &[f64], &mut StateVector) -> qmec_quantum::error::Result<()>;
 
-fn time_mode(
-    circuit: &Circuit,
-    theta: &[f64],
-    passes: usize,
-    run: RunFn,
-) -> Result<(Duration, StateVector), String> {
+/// Nanoseconds this thread has spent on a CPU.
+fn thread_cpu_ns() -> Result<u64, String> {
+    const PATH: &str = "/proc/thread-self/schedstat";
+    let text = std::fs::read_to_string(PATH).map_err(|e| format!("cannot read {PATH}: {e}"))?;
+    let first = text.split_whitespace().next().unwrap_or_default();
+    first
+        .parse()
+        .map_err(|e| format!("{PATH} starts with {first:?}, not a count of ns: {e}"))
+}
+
+/// Wall-clock and on-CPU time of the passes.
+#[derive(Debug)]
+struct Sample {
+    wall: Duration,
+    cpu_ns: u64,
+    state: StateVector,
+}
+
+fn time_mode(circuit: &Circuit, theta: &[f64], passes: usize, run: RunFn) -> Result<Sample, String> {
     let mut state = StateVector::zero(circuit.n_qubits()).map_err(|e| e.to_string())?;
-    let mut total = Duration::ZERO;
+    let cpu_start = thread_cpu_ns()?;
+    let start = Instant::now();
     for _ in 0..passes {
-        state.reset();
-        let start = Instant::now();
         run(circuit, theta, &mut state).map_err(|e| e.to_string())?;
-        total += start.elapsed();
     }
-    Ok((total, state))
+    let wall = start.elapsed();
+    let cpu_ns = thread_cpu_ns()?.saturating_sub(cpu_start);
+    Ok(Sample {
+        wall,
+        cpu_ns,
+        state,
+    })
 }
 
 fn main() -> ExitCode {
@@ -67,12 +87,13 @@ fn bench(args: &[String]) -> Result<(), String> {
         ("qmec-unfused", Circuit::run_unfused),
     ];
     for (name, run) in modes {
-        let (elapsed, state) = time_mode(&circuit, &theta, passes, run)?;
-        let gate_amps = (circuit.ops().len() * state.dim() * passes) as f64;
-        let amps = state.amplitudes();
+        let sample = time_mode(&circuit, &theta, passes, run)?;
+        let gate_amps = (circuit.ops().len() * sample.state.dim() * passes) as f64;
+        let amps = sample.state.amplitudes();
         println!(
-            "{name} {qubits} {:.6} {:.12e} {:.12e}",
-            elapsed.as_secs_f64() * 1e9 / gate_amps,
+            "{name} {qubits} {:.6} {:.6} {:.12e} {:.12e}",
+            sample.wall.as_secs_f64() * 1e9 / gate_amps,
+            sample.cpu_ns as f64 / gate_amps,
             amps[0].norm_sqr(),
             amps[amps.len() - 1].norm_sqr()
         );

@@ -98,6 +98,7 @@ fn rz_pair(c: f64, s: f64, a: &mut C, b: &mut C) {
 /// Applies `ga` to qubit `qa` and `gb` to qubit `qb` (`qa != qb`) in one
 /// sweep over the quadruples the two qubits span: half the memory traffic
 /// of two sweeps when the state is larger than the cache.
+#[inline(always)]
 pub(crate) fn gate1_pair(amps: &mut [C], qa: usize, ga: &Gate1, qb: usize, gb: &Gate1) {
     let ((lo, g_lo), (hi, g_hi)) = if qa < qb {
         ((qa, ga), (qb, gb))
@@ -160,6 +161,7 @@ pub(crate) fn h(amps: &mut [C], q: usize) {
     });
 }
 
+#[inline(always)]
 pub(crate) fn x(amps: &mut [C], q: usize) {
     for_each_pair(amps, q, std::mem::swap);
 }
@@ -176,6 +178,7 @@ fn for_each_both_set(amps: &mut [C], q1: usize, q2: usize, mut f: impl FnMut(&mu
     }
 }
 
+#[inline(always)]
 pub(crate) fn cnot(amps: &mut [C], control: usize, target: usize) {
     if target < control {
         // Within each run with the control set, X on the target.
@@ -196,11 +199,13 @@ pub(crate) fn cnot(amps: &mut [C], control: usize, target: usize) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn cz(amps: &mut [C], q1: usize, q2: usize) {
     for_each_both_set(amps, q1, q2, |v| *v = -*v);
 }
 
 /// Pauli Z on `q`: negates the amplitudes with bit `q` set.
+#[inline(always)]
 pub(crate) fn z(amps: &mut [C], q: usize) {
     for chunk in amps.chunks_exact_mut(2 << q) {
         chunk[1 << q..].iter_mut().for_each(|v| *v = -*v);
@@ -209,6 +214,7 @@ pub(crate) fn z(amps: &mut [C], q: usize) {
 
 /// Negates every amplitude (a global phase of −1: what a CZ does to a
 /// block of amplitudes in which both its qubits are set).
+#[inline(always)]
 pub(crate) fn negate(amps: &mut [C]) {
     amps.iter_mut().for_each(|v| *v = -*v);
 }
@@ -292,6 +298,7 @@ impl Gate1 {
 }
 
 /// Applies `gate` to qubit `q`.
+#[inline(always)]
 pub(crate) fn gate1(amps: &mut [C], q: usize, gate: &Gate1) {
     match *gate {
         Gate1::Diagonal { d0, d1 } => for_each_pair(amps, q, |a, b| {
@@ -303,6 +310,7 @@ pub(crate) fn gate1(amps: &mut [C], q: usize, gate: &Gate1) {
 }
 
 /// exp(-iθD) for a real diagonal `D` (`diag.len() == amps.len()`).
+#[inline(always)]
 pub(crate) fn phase_diag(amps: &mut [C], diag: &[f64], theta: f64) {
     for (a, &d) in amps.iter_mut().zip(diag) {
         let (s, c) = (theta * d).sin_cos();

@@ -189,6 +189,42 @@ impl Plan {
             .iter()
             .map(|f| fused_matrix(f, ops, params))
             .collect();
+        pulp::Arch::new().dispatch(Passes {
+            plan: self,
+            gates: &gates,
+            ops,
+            params,
+            amps,
+        });
+    }
+}
+
+/// A forward pass's arguments, for [`pulp::Arch::dispatch`]: every kernel
+/// below inlines into `with_simd`, which pulp compiles for AVX-512, for
+/// AVX2/FMA and for baseline x86-64 and picks from by the CPU at run time.
+/// Rust never contracts a·b + c into an FMA on its own, so all three give the
+/// same bits.
+struct Passes<'a> {
+    plan: &'a Plan,
+    gates: &'a [Gate1],
+    ops: &'a [Op],
+    params: &'a [f64],
+    amps: &'a mut [C],
+}
+
+impl pulp::WithSimd for Passes<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.plan
+            .run_passes(self.gates, self.ops, self.params, self.amps);
+    }
+}
+
+impl Plan {
+    #[inline(always)]
+    fn run_passes(&self, gates: &[Gate1], ops: &[Op], params: &[f64], amps: &mut [C]) {
         for pass in &self.passes {
             match pass {
                 Pass::Blocked {
@@ -198,7 +234,7 @@ impl Plan {
                     let block_len = 1usize << block_qubits;
                     for (b, block) in amps.chunks_exact_mut(block_len).enumerate() {
                         for step in &self.steps[steps.clone()] {
-                            apply_step(*step, &gates, ops, params, block, b * block_len);
+                            apply_step(*step, gates, ops, params, block, b * block_len);
                         }
                     }
                 }
@@ -259,6 +295,7 @@ fn fused_matrix(fused: &Fused, ops: &[Op], params: &[f64]) -> Gate1 {
         .fold(Gate1::IDENTITY, |acc, gate| gate.after(&acc))
 }
 
+#[inline(always)]
 /// Applies one step to `block`, the amplitudes at basis indices
 /// `base .. base + block.len()`; qubits at or above the block size are fixed
 /// within the block and read from `base`.
