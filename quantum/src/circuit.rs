@@ -9,9 +9,11 @@
 
 use crate::error::{QuantumError, Result};
 use crate::kernels;
+use crate::plan::Plan;
 use crate::state::{StateVector, check_diagonal, check_n_qubits, check_pair, check_qubit};
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 fn one() -> f64 {
     1.0
@@ -194,12 +196,23 @@ struct CircuitSpec {
 }
 
 /// A validated list of [`Op`]s over `n_qubits` qubits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "CircuitSpec", into = "CircuitSpec")]
 pub struct Circuit {
     n_qubits: usize,
     ops: Vec<Op>,
     n_params: usize,
+    /// How the forward pass fuses and blocks the ops: made on the first
+    /// run, dropped whenever an op is pushed.
+    plan: OnceLock<Plan>,
+}
+
+/// Two circuits are equal when their ops are; whether either has been run
+/// (and so planned) does not matter.
+impl PartialEq for Circuit {
+    fn eq(&self, other: &Self) -> bool {
+        self.n_qubits == other.n_qubits && self.n_params == other.n_params && self.ops == other.ops
+    }
 }
 
 impl TryFrom<CircuitSpec> for Circuit {
@@ -226,6 +239,7 @@ impl Circuit {
             n_qubits,
             ops: Vec::new(),
             n_params: 0,
+            plan: OnceLock::new(),
         })
     }
 
@@ -246,6 +260,7 @@ impl Circuit {
             self.n_params = self.n_params.max(p + 1);
         }
         self.ops.push(op);
+        self.plan = OnceLock::new();
         Ok(self)
     }
 
@@ -327,9 +342,23 @@ impl Circuit {
         Ok(())
     }
 
+    /// The forward pass: fused and cache-blocked (see `plan`).
     pub(crate) fn run_unchecked(&self, params: &[f64], amps: &mut [Complex64]) {
+        self.plan
+            .get_or_init(|| Plan::new(self.n_qubits, &self.ops))
+            .run(&self.ops, params, amps);
+    }
+
+    /// Applies the circuit op by op, one sweep of the state per op, without
+    /// the fusion and blocking of [`Circuit::run`]: the reference the fused
+    /// forward pass is tested against, and the per-gate kernel speed in the
+    /// kernel benchmark. Same checks and result as [`Circuit::run`] up to
+    /// rounding.
+    pub fn run_unfused(&self, params: &[f64], state: &mut StateVector) -> Result<()> {
+        self.check_run(params, state.n_qubits())?;
         for op in &self.ops {
-            apply_op(op, params, amps);
+            apply_op(op, params, state.amps_mut());
         }
+        Ok(())
     }
 }

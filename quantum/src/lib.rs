@@ -14,6 +14,7 @@
 //! - [`observable`]: ⟨Z_i⟩, ⟨Z_i Z_j⟩ and ⟨ψ|D|ψ⟩ for a real diagonal D.
 //! - [`circuit`]: [`Circuit`], a validated, serde-serialisable list of
 //!   [`Op`]s with fixed or parameterised angles, and running it.
+//! - `plan` (private): gate fusion and cache blocking for the forward pass.
 //! - [`adjoint`]: gradients by adjoint differentiation: vector-Jacobian
 //!   products in one forward + one backward pass, and full Jacobians.
 //! - [`batch`]: one circuit over a batch of input states on scoped threads,
@@ -40,6 +41,7 @@ pub mod error;
 mod kernels;
 pub mod observable;
 pub mod param_shift;
+mod plan;
 pub mod state;
 pub mod state_prep;
 

@@ -404,3 +404,40 @@ proptest! {
         prop_assert!((s.norm() - 1.0).abs() < 1e-12, "norm {}", s.norm());
     }
 }
+
+#[test]
+fn fused_forward_pass_matches_op_by_op_past_the_cache_block() {
+    // 16 qubits: above the 2^14-amplitude blocks, so gates on qubits 14 and
+    // 15 sweep the state alone while the rest run block by block.
+    let n = 16;
+    for seed in 0..3 {
+        let mut rng = common::rng(seed);
+        let circuit = common::random_circuit(&mut rng, n, 6, 60, true);
+        let params = common::random_params(&mut rng, 6);
+        let input = common::random_state(&mut rng, n);
+        let mut fused = input.clone();
+        circuit.run(&params, &mut fused).unwrap();
+        let mut unfused = input;
+        circuit.run_unfused(&params, &mut unfused).unwrap();
+        for (i, (a, b)) in fused
+            .amplitudes()
+            .iter()
+            .zip(unfused.amplitudes())
+            .enumerate()
+        {
+            assert!(
+                (a - b).norm() < 1e-13,
+                "seed {seed}, amplitude {i}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unfused_run_checks_its_arguments() {
+    let circuit = Circuit::layered(3, 1).unwrap();
+    let mut wrong_size = StateVector::zero(2).unwrap();
+    assert!(circuit.run_unfused(&[0.0; 9], &mut wrong_size).is_err());
+    let mut state = StateVector::zero(3).unwrap();
+    assert!(circuit.run_unfused(&[0.0; 8], &mut state).is_err());
+}
