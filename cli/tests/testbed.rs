@@ -165,6 +165,31 @@ fn testbed_latency_figures_are_positive_and_ordered() {
 }
 
 #[test]
+fn testbed_tasks_break_their_latency_into_stages_that_sum_to_it() {
+    let runs = runs();
+    let (header, tasks) = csv(&runs.testbed.join("tasks.csv"));
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("tasks.csv lacks {name}"));
+    let value = |row: &[String], name: &str| row[column(name)].parse::<f64>().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let stages = ["queue_s", "upload_s", "server_wait_s", "server_compute_s", "return_s", "local_compute_s"];
+    assert!(!tasks.is_empty());
+    for row in &tasks {
+        let latency = value(row, "completion_s") - value(row, "arrival_s");
+        let parts: Vec<f64> = stages.iter().map(|stage| value(row, stage)).collect();
+        assert!(parts.iter().all(|&p| p >= -1e-9), "a negative stage: {row:?}");
+        let sum: f64 = parts.iter().sum();
+        assert!((sum - latency).abs() <= 1e-9 * latency.max(1.0), "stages sum to {sum}, latency {latency}: {row:?}");
+    }
+    assert!(tasks.iter().any(|row| value(row, "upload_s") > 0.0), "no task's critical path was offloaded");
+    let summary = json(&runs.testbed.join("summary.json"));
+    let summarised = summary["stages"].as_array().expect("stages in summary.json");
+    assert_eq!(summarised.len(), stages.len());
+    for (stage, name) in summarised.iter().zip(stages) {
+        assert_eq!(format!("{}_s", stage["stage"].as_str().expect("a name")), name);
+        assert_eq!(u(stage, "/count"), u(&summary, "/tasks/completed"), "{name}: one value per completed task");
+    }
+}
+
+#[test]
 fn testbed_agrees_with_the_simulator() {
     let runs = runs();
     let figures = json(&runs.testbed.join("testbed.json"));
