@@ -187,6 +187,29 @@ fn testbed_tasks_break_their_latency_into_stages_that_sum_to_it() {
         assert_eq!(format!("{}_s", stage["stage"].as_str().expect("a name")), name);
         assert_eq!(u(stage, "/count"), u(&summary, "/tasks/completed"), "{name}: one value per completed task");
     }
+    // Wall clock: each device's stages sum to its measured latency, task by task.
+    let figures = json(&runs.testbed.join("testbed.json"));
+    let wall = figures["wall_stages"].as_array().expect("wall_stages in testbed.json");
+    let names: Vec<&str> = wall.iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert_eq!(names, ["queue", "transfer", "server_wait", "server_hold"]);
+    let records = std::fs::read_dir(runs.testbed.join("records")).expect("records");
+    let mut checked = 0;
+    for file in records.filter_map(Result::ok).map(|e| e.path()) {
+        if !file.file_name().is_some_and(|n| n.to_string_lossy().starts_with("device")) {
+            continue;
+        }
+        for device in json(&file)["devices"].as_array().expect("devices").iter() {
+            let latencies = device["wall_latency_us"].as_array().expect("wall_latency_us");
+            let stages = device["wall_stages"].as_array().expect("wall_stages");
+            assert_eq!(stages.len(), latencies.len(), "one breakdown per wall latency");
+            for (stage, latency) in stages.iter().zip(latencies) {
+                let sum: u64 = ["queue_us", "transfer_us", "server_wait_us", "server_hold_us"].iter().map(|k| stage[k].as_u64().expect(k)).sum();
+                assert_eq!(Some(sum), latency.as_u64(), "{stage}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, u(&summary, "/tasks/completed"), "every completed task's wall stages");
 }
 
 #[test]
