@@ -165,6 +165,54 @@ fn testbed_latency_figures_are_positive_and_ordered() {
 }
 
 #[test]
+fn testbed_tasks_break_their_latency_into_stages_that_sum_to_it() {
+    let runs = runs();
+    let (header, tasks) = csv(&runs.testbed.join("tasks.csv"));
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("tasks.csv lacks {name}"));
+    let value = |row: &[String], name: &str| row[column(name)].parse::<f64>().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let stages = ["queue_s", "upload_s", "server_wait_s", "server_compute_s", "return_s", "local_compute_s"];
+    assert!(!tasks.is_empty());
+    for row in &tasks {
+        let latency = value(row, "completion_s") - value(row, "arrival_s");
+        let parts: Vec<f64> = stages.iter().map(|stage| value(row, stage)).collect();
+        assert!(parts.iter().all(|&p| p >= -1e-9), "a negative stage: {row:?}");
+        let sum: f64 = parts.iter().sum();
+        assert!((sum - latency).abs() <= 1e-9 * latency.max(1.0), "stages sum to {sum}, latency {latency}: {row:?}");
+    }
+    assert!(tasks.iter().any(|row| value(row, "upload_s") > 0.0), "no task's critical path was offloaded");
+    let summary = json(&runs.testbed.join("summary.json"));
+    let summarised = summary["stages"].as_array().expect("stages in summary.json");
+    assert_eq!(summarised.len(), stages.len());
+    for (stage, name) in summarised.iter().zip(stages) {
+        assert_eq!(format!("{}_s", stage["stage"].as_str().expect("a name")), name);
+        assert_eq!(u(stage, "/count"), u(&summary, "/tasks/completed"), "{name}: one value per completed task");
+    }
+    // Wall clock: each device's stages sum to its measured latency, task by task.
+    let figures = json(&runs.testbed.join("testbed.json"));
+    let wall = figures["wall_stages"].as_array().expect("wall_stages in testbed.json");
+    let names: Vec<&str> = wall.iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert_eq!(names, ["queue", "transfer", "server_wait", "server_hold"]);
+    let records = std::fs::read_dir(runs.testbed.join("records")).expect("records");
+    let mut checked = 0;
+    for file in records.filter_map(Result::ok).map(|e| e.path()) {
+        if !file.file_name().is_some_and(|n| n.to_string_lossy().starts_with("device")) {
+            continue;
+        }
+        for device in json(&file)["devices"].as_array().expect("devices").iter() {
+            let latencies = device["wall_latency_us"].as_array().expect("wall_latency_us");
+            let stages = device["wall_stages"].as_array().expect("wall_stages");
+            assert_eq!(stages.len(), latencies.len(), "one breakdown per wall latency");
+            for (stage, latency) in stages.iter().zip(latencies) {
+                let sum: u64 = ["queue_us", "transfer_us", "server_wait_us", "server_hold_us"].iter().map(|k| stage[k].as_u64().expect(k)).sum();
+                assert_eq!(Some(sum), latency.as_u64(), "{stage}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, u(&summary, "/tasks/completed"), "every completed task's wall stages");
+}
+
+#[test]
 fn testbed_agrees_with_the_simulator() {
     let runs = runs();
     let figures = json(&runs.testbed.join("testbed.json"));

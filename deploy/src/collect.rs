@@ -4,14 +4,14 @@
 
 use qmec_controller::fallback::FallbackCause;
 use qmec_controller::records::{ControllerRecords, ControllerSlot};
-use qmec_device_agent::records::{DeviceRecords, ProcessRecords};
+use qmec_device_agent::records::{DeviceRecords, ProcessRecords, WallStages};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
 use qmec_proto::process::ProcessUsage;
 use qmec_security::certs::devices_name;
 use qmec_server_agent::records::ServerRecords;
 use qmec_sim::Conservation;
-use qmec_sim::summary::LatencySummary;
+use qmec_sim::summary::{LatencyHistogram, LatencySummary, StageLatency, stage_latencies};
 use serde::{Deserialize, Serialize};
 
 /// Every agent's records of one run.
@@ -107,6 +107,10 @@ pub struct TestbedFigures {
     pub slots_run: u64,
     pub slot_ms: f64,
     pub wall_latency: LatencySummary,
+    /// The wall latency split into stages along each task's last piece
+    /// (`qmec_device_agent::records::WallStages`), in that order.
+    #[serde(default)]
+    pub wall_stages: Vec<StageLatency>,
     pub decision: Percentiles,
     pub slot_loop: Percentiles,
     pub late_device_reports: u64,
@@ -253,9 +257,15 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     };
     let mut wall_latencies = Vec::new();
     let lost_servers = records.lost_servers();
+    let mut wall_stages: [LatencyHistogram; WallStages::NAMES.len()] = std::array::from_fn(|_| LatencyHistogram::new());
     for device in records.device_processes.iter().flat_map(|p| &p.devices) {
         add_device(&mut merged, device, &lost_servers);
         wall_latencies.extend(device.wall_latency_us.iter().map(|&us| us as f64 / 1e6));
+        for stages in &device.wall_stages {
+            for (histogram, us) in wall_stages.iter_mut().zip(stages.micros()) {
+                histogram.record(us as f64 / 1e6);
+            }
+        }
     }
     for server in &records.servers {
         add_server(&mut merged, server);
@@ -271,6 +281,7 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     figures.slots_run = slots_run;
     figures.slot_ms = slot_ms;
     figures.wall_latency = LatencySummary::from_latencies(wall_latencies);
+    figures.wall_stages = stage_latencies(&WallStages::NAMES, &wall_stages);
     add_controller_figures(figures, &records.controller);
     add_device_processes(figures, &records.device_processes);
     merged

@@ -226,6 +226,10 @@ pub fn figures_table(figures: &TestbedFigures, devices: usize) -> String {
     line("wall latency p95 (ms, measured)", ms(figures.wall_latency.p95_s));
     line("wall latency p99 (ms, measured)", ms(figures.wall_latency.p99_s));
     line("wall latency max (ms, measured)", ms(figures.wall_latency.max_s));
+    for stage in &figures.wall_stages {
+        let l = &stage.latency;
+        line(&format!("  {} p50/p95/p99 (ms)", stage.stage), format!("{}/{}/{}", ms(l.p50_s), ms(l.p95_s), ms(l.p99_s)));
+    }
     line("decision p50 / p99 (ms)", format!("{} / {}", ms(figures.decision.p50_s), ms(figures.decision.p99_s)));
     line("slot loop p50 / p99 (ms)", format!("{} / {}", ms(figures.slot_loop.p50_s), ms(figures.slot_loop.p99_s)));
     line("slot loop max (ms)", ms(figures.slot_loop.max_s));

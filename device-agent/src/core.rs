@@ -20,11 +20,11 @@
 //! the simulator's.
 
 use crate::metrics::DeviceFigures;
-use crate::records::{DeviceRecords, DeviceSlot};
+use crate::records::{DeviceRecords, DeviceSlot, WallStages};
 use qmec_model::Scenario;
 use qmec_model::accounting::{compute_power_w, transmit_power_w};
 use qmec_model::channel::shannon_rate;
-use qmec_model::device::{DeviceModel, offload_plan};
+use qmec_model::device::{DeviceModel, Radio, offload_plan};
 use qmec_model::task::{Fragment, TaskRecord};
 use qmec_proto::{pb, validate};
 use std::collections::{BTreeMap, VecDeque};
@@ -126,12 +126,27 @@ struct HeldReport {
     report: pb::DeviceReport,
 }
 
+/// A fragment handed to the uplink at `sent_at` (this agent's clock).
+#[derive(Debug, Clone)]
+struct InFlight {
+    fragment: Fragment,
+    sent_at: Duration,
+}
+
+/// The last piece of a completed task, as this agent saw it on its clock:
+/// computed locally when its slot ended, or a result that came back.
+#[derive(Debug, Clone, Copy)]
+enum WallPath {
+    Local,
+    Offloaded { sent_at: Duration, server_wait: Duration, server_hold: Duration },
+}
+
 /// What this device knows of one server.
 #[derive(Debug, Clone)]
 struct ServerLink {
     /// Fragments sent to it whose results have not come back yet, oldest
     /// first: requeued if it is lost.
-    in_flight: VecDeque<Fragment>,
+    in_flight: VecDeque<InFlight>,
     /// The last slot it said all its results were sent for.
     results_done: Option<u64>,
     /// Given up on: offered nothing more, not waited for.
@@ -343,11 +358,12 @@ impl DeviceCore {
             // Given up on: its fragments were requeued already.
             return;
         }
-        if let Some(at) = link.in_flight.iter().position(|f| f.task == result.task) {
-            link.in_flight.remove(at);
-        }
-        if let Some(task) = self.model.fragment_done(result.task, result.done_s) {
-            self.completed(now, task, result.slot);
+        let sent_at = (link.in_flight.iter().position(|f| f.fragment.task == result.task))
+            .and_then(|at| link.in_flight.remove(at))
+            .map_or(now, |f| f.sent_at);
+        if let Some(task) = self.model.fragment_done(result.task, &result.times) {
+            let path = WallPath::Offloaded { sent_at, server_wait: result.server_wait, server_hold: result.server_hold };
+            self.completed(now, task, result.slot, path);
         }
     }
 
@@ -395,7 +411,7 @@ impl DeviceCore {
         }
         self.records.lost_servers.push(server);
         // Oldest last, so that it ends up at the head of the queue.
-        for fragment in in_flight.iter().rev() {
+        for InFlight { fragment, .. } in in_flight.iter().rev() {
             self.model.requeue_fragment(fragment);
             self.records.requeued_fragments += 1;
             self.records.requeued_bits += fragment.bits;
@@ -476,7 +492,7 @@ impl DeviceCore {
         let tau = self.scenario.slot_seconds;
         let mut record = DeviceSlot { slot: open.slot, decided: decision.is_some(), ..Default::default() };
         let sends = match decision {
-            Some(decision) => self.offload(decision, &open.rates_bps, &mut record),
+            Some(decision) => self.offload(now, decision, &open.rates_bps, &mut record),
             None => {
                 self.records.undecided_slots += 1;
                 Vec::new()
@@ -487,7 +503,7 @@ impl DeviceCore {
         record.compute_power_w = compute_power_w(device.kappa, device.cpu_hz, local.busy_fraction);
         record.local_bits = local.bits;
         for task in local.completed {
-            self.completed(now, task, open.slot);
+            self.completed(now, task, open.slot, WallPath::Local);
         }
         let arrivals = self.model.end_slot(open.slot, record.offloaded_bits + record.local_bits);
         record.arrived_tasks = arrivals.tasks;
@@ -500,7 +516,13 @@ impl DeviceCore {
     }
 
     /// Applies a decision's μ row: takes the planned fragments per server.
-    fn offload(&mut self, decision: &validate::Decision, rates_bps: &[f64], record: &mut DeviceSlot) -> Vec<ServerSend> {
+    fn offload(
+        &mut self,
+        now: Duration,
+        decision: &validate::Decision,
+        rates_bps: &[f64],
+        record: &mut DeviceSlot,
+    ) -> Vec<ServerSend> {
         let tau = self.scenario.slot_seconds;
         // A server this device has lost gets nothing, whatever the
         // controller (which may not know yet) offered.
@@ -509,15 +531,16 @@ impl DeviceCore {
             .collect();
         let plan = offload_plan(&decision.shares, rates_bps, tau, self.model.queue_bits(), &free);
         let mut sends = Vec::new();
+        let mut radio = Radio::new(decision.slot as f64 * tau);
         for (server, (&bits, &rate_bps)) in plan.iter().zip(rates_bps).enumerate() {
             if bits == 0 {
                 continue;
             }
             record.tx_power_w += transmit_power_w(self.scenario.device.tx_power_w, bits, rate_bps, tau);
             record.offloaded_bits += bits;
-            let fragments = self.model.take_fragments(bits);
+            let fragments = self.model.take_fragments(bits, rate_bps, &mut radio);
             if let Some(link) = self.servers.get_mut(server) {
-                link.in_flight.extend(fragments.iter().cloned());
+                link.in_flight.extend(fragments.iter().map(|fragment| InFlight { fragment: fragment.clone(), sent_at: now }));
             }
             if let Some(sent) = self.records.offloaded_bits_by_server.get_mut(server) {
                 *sent += fragments.iter().map(|f| f.bits).sum::<u64>();
@@ -527,17 +550,20 @@ impl DeviceCore {
         sends
     }
 
-    /// A task completed at `now` in slot `done_slot`. It arrived `offset` of
-    /// the way into its slot (the model draws it uniformly); in wall time
-    /// that is as far into the slot as this agent saw it, so network delays
-    /// before the slot's decision and after the last result both count.
-    fn completed(&mut self, now: Duration, task: TaskRecord, done_slot: u64) {
+    /// A task completed at `now` in slot `done_slot`, its last piece along
+    /// `path`. It arrived `offset` of the way into its slot (the model
+    /// draws it uniformly); in wall time that is as far into the slot as
+    /// this agent saw it, so network delays before the slot's decision and
+    /// after the last result both count.
+    fn completed(&mut self, now: Duration, task: TaskRecord, done_slot: u64, path: WallPath) {
         let in_slots = task.arrival_s / self.scenario.slot_seconds;
         let slot = in_slots.floor().max(0.0);
         if let Some(began) = self.slot_began.get(slot as usize) {
             let offset = (in_slots - slot).clamp(0.0, 1.0) * self.slot_wall.as_secs_f64();
             let arrived = *began + Duration::try_from_secs_f64(offset).unwrap_or_default();
-            self.records.wall_latency_us.push(now.saturating_sub(arrived).as_micros() as u64);
+            let stages = wall_stages(arrived, now, path);
+            self.records.wall_latency_us.push(stages.total_us());
+            self.records.wall_stages.push(stages);
         }
         *self.completed_by_slot.entry(done_slot).or_default() += 1;
         self.records.tasks.push(task);
@@ -565,6 +591,26 @@ impl DeviceCore {
         records.payload_bytes = payload_bytes;
         records
     }
+}
+
+/// Whole microseconds from `from` to `to` (0 when `to` is earlier).
+fn micros_between(from: Duration, to: Duration) -> u64 {
+    u64::try_from(to.saturating_sub(from).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A task's wall latency from `arrived` to `now` split along `path`. Each
+/// stage is cut to what the ones before it left, so that they sum to the
+/// latency exactly even where clocks disagree by a tick; the transfer
+/// (pacing on the uplink, the network both ways) is what the others leave.
+fn wall_stages(arrived: Duration, now: Duration, path: WallPath) -> WallStages {
+    let total_us = micros_between(arrived, now);
+    let WallPath::Offloaded { sent_at, server_wait, server_hold } = path else {
+        return WallStages { queue_us: total_us, ..WallStages::default() };
+    };
+    let queue_us = micros_between(arrived, sent_at).min(total_us);
+    let server_wait_us = (server_wait.as_micros() as u64).min(total_us - queue_us);
+    let server_hold_us = (server_hold.as_micros() as u64).min(total_us - queue_us - server_wait_us);
+    WallStages { queue_us, transfer_us: total_us - queue_us - server_wait_us - server_hold_us, server_wait_us, server_hold_us }
 }
 
 #[cfg(test)]
@@ -727,9 +773,11 @@ mod tests {
         if let Some(shares) = shares {
             let rates: Vec<f64> =
                 gains.iter().map(|&h| shannon_rate(&scenario.channel, scenario.device.tx_power_w, h)).collect();
-            for bits in offload_plan(shares, &rates, tau, model.queue_bits(), &[u64::MAX; SERVERS]) {
+            let mut radio = Radio::new(slot as f64 * tau);
+            let plan = offload_plan(shares, &rates, tau, model.queue_bits(), &[u64::MAX; SERVERS]);
+            for (bits, rate_bps) in plan.into_iter().zip(rates) {
                 sent += bits;
-                model.take_fragments(bits);
+                model.take_fragments(bits, rate_bps, &mut radio);
             }
         }
         let local = model.compute_locally(slot as f64 * tau);
@@ -764,12 +812,31 @@ mod tests {
         conserved(&records);
     }
 
+    /// `fragment`'s path when its result is back at `done_s`.
+    fn done_at(fragment: &Fragment, done_s: f64) -> qmec_model::task::FragmentTimes {
+        qmec_model::task::FragmentTimes {
+            offloaded: true,
+            sent_s: fragment.sent_s,
+            uploaded_s: fragment.uploaded_s,
+            started_s: done_s,
+            computed_s: done_s,
+            done_s,
+        }
+    }
+
     /// Sends a result for every fragment of `batch` at `now`.
     fn results(core: &mut DeviceCore, now: Duration, batch: &Batch) {
         for send in &batch.sends {
             for fragment in &send.fragments {
                 let (task, bits) = (fragment.task, fragment.bits);
-                let result = validate::FragmentResult { slot: batch.slot + 1, task, bits, done_s: 1.0 };
+                let result = validate::FragmentResult {
+                    slot: batch.slot + 1,
+                    task,
+                    bits,
+                    times: done_at(fragment, 1.0),
+                    server_wait: Duration::from_millis(2),
+                    server_hold: Duration::from_millis(1),
+                };
                 assert_eq!(core.handle(now, DeviceEvent::Result { server: send.server, result }), []);
             }
         }
@@ -794,9 +861,31 @@ mod tests {
             let expected = (done.as_secs_f64() - arrived) * 1e6;
             assert!((latency_us as f64 - expected).abs() <= 1.0, "{latency_us} µs, expected {expected}");
         }
+        // The stages along each task's last piece sum to its wall latency;
+        // the offloaded ones carry the server's own waits and left at the
+        // decision of slot 3, half a slot after its announcement.
+        assert_eq!(records.wall_stages.len(), records.wall_latency_us.len());
+        for (stages, &latency_us) in records.wall_stages.iter().zip(&records.wall_latency_us).skip(before) {
+            assert_eq!(stages.total_us(), latency_us);
+            assert_eq!((stages.server_wait_us, stages.server_hold_us), (2_000, 1_000));
+            assert_eq!(stages.transfer_us, (done - at(3) - WALL / 2).as_micros() as u64 - 3_000, "{stages:?}");
+        }
         // Nothing is in flight any more: losing the server requeues nothing.
         assert_eq!(core.handle(done, DeviceEvent::ServerLost { server: 0 }), [DeviceCommand::StopSending { server: 0 }]);
         assert_eq!(core.records(0).requeued_fragments, 0);
+    }
+
+    #[test]
+    fn wall_stages_sum_to_the_latency_even_when_the_servers_clock_says_more() {
+        let second = Duration::from_secs(1);
+        let local = wall_stages(second, second * 3, WallPath::Local);
+        assert_eq!((local.queue_us, local.total_us()), (2_000_000, 2_000_000));
+        let path = WallPath::Offloaded { sent_at: second * 2, server_wait: second / 4, server_hold: second / 4 };
+        let offloaded = wall_stages(second, second * 3, path);
+        assert_eq!(offloaded.micros(), [1_000_000, 500_000, 250_000, 250_000]);
+        let path = WallPath::Offloaded { sent_at: second * 2, server_wait: second * 5, server_hold: second };
+        let cut = wall_stages(second, second * 3, path);
+        assert_eq!(cut.micros(), [1_000_000, 0, 1_000_000, 0], "the server's waits are cut to what is left");
     }
 
     #[test]
@@ -817,7 +906,14 @@ mod tests {
         let commands = run_slots(&mut core, 4..6, [1.0, 0.0, 0.0]);
         assert!(batches(&commands).iter().all(|b| b.sends.is_empty()), "{commands:?}");
         // A late result from it is ignored: its fragments are queued again.
-        let result = validate::FragmentResult { slot: 4, task: sent[0].task, bits: sent[0].bits, done_s: 1.0 };
+        let result = validate::FragmentResult {
+            slot: 4,
+            task: sent[0].task,
+            bits: sent[0].bits,
+            times: done_at(&sent[0], 1.0),
+            server_wait: Duration::ZERO,
+            server_hold: Duration::ZERO,
+        };
         core.handle(at(6), DeviceEvent::Result { server: 0, result });
         conserved(&core.records(0));
     }

@@ -40,6 +40,6 @@ pub use error::DeviceAgentError;
 /// What a device's session repeats to a restarted controller (also for the
 /// virtual runtime, which keeps sessions the same way).
 pub use session::Replay as DeviceSessionMemory;
-pub use uplink::payload_len;
+pub use uplink::{fragment_message, payload_len};
 pub use config::DEFAULT_TX_FRACTION;
 pub use metrics::{DeviceFigures, DeviceMetrics};

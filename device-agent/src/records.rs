@@ -1,6 +1,6 @@
 //! What a device agent records: per slot its share of the slot record, every
-//! completed task (modelled times) and its wall-clock latency, and its
-//! counters at the end for the conservation check.
+//! completed task (modelled times) and its wall-clock latency and stages,
+//! and its counters at the end for the conservation check.
 
 use qmec_model::device::DeviceCounters;
 use qmec_model::task::TaskRecord;
@@ -26,6 +26,33 @@ pub struct DeviceSlot {
     pub decided: bool,
 }
 
+/// A task's wall-clock latency (µs) split along the piece that completed
+/// it: in the device queue until the slot that sent (or computed) it ended,
+/// then for an offloaded piece the transfer (uplink pacing and the network
+/// both ways: what the server's own measures leave), waiting at the server
+/// for its slot's computing, and held there until the result left. The
+/// stages sum to the task's wall latency exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WallStages {
+    pub queue_us: u64,
+    pub transfer_us: u64,
+    pub server_wait_us: u64,
+    pub server_hold_us: u64,
+}
+
+impl WallStages {
+    /// The stages' names, in the order of [`WallStages::micros`].
+    pub const NAMES: [&str; 4] = ["queue", "transfer", "server_wait", "server_hold"];
+
+    pub fn micros(&self) -> [u64; 4] {
+        [self.queue_us, self.transfer_us, self.server_wait_us, self.server_hold_us]
+    }
+
+    pub fn total_us(&self) -> u64 {
+        self.micros().iter().sum()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceRecords {
     pub device: usize,
@@ -34,6 +61,10 @@ pub struct DeviceRecords {
     /// Wall-clock latency of each completed task (µs): its modelled arrival,
     /// placed in the slot as this agent saw the slot begin, → last result.
     pub wall_latency_us: Vec<u64>,
+    /// The same latencies split into stages (one per entry of
+    /// `wall_latency_us`, in its order).
+    #[serde(default)]
+    pub wall_stages: Vec<WallStages>,
     pub counters: DeviceCounters,
     pub open_tasks: u64,
     pub undecided_slots: u64,

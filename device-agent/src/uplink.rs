@@ -105,6 +105,18 @@ pub fn payload_len(bits: u64, payload_scale: f64) -> usize {
     bytes.min(bits.div_ceil(8)).min(MAX_PAYLOAD_BYTES as u64) as usize
 }
 
+/// The wire form of `fragment`, sent in `slot` with `payload`.
+pub fn fragment_message(slot: u64, fragment: &Fragment, payload: Vec<u8>) -> pb::FragmentData {
+    pb::FragmentData {
+        slot,
+        task: fragment.task,
+        bits: fragment.bits,
+        payload,
+        sent_s: fragment.sent_s,
+        uploaded_s: fragment.uploaded_s,
+    }
+}
+
 /// What the sender did by the time `batches` closed.
 #[derive(Debug, Clone, Default)]
 pub struct Sent {
@@ -183,7 +195,7 @@ impl Uplink {
         // A cheap, non-constant pattern: real bytes, not a run of zeros.
         let payload: Vec<u8> = (0..len).map(|i| (fragment.task as usize).wrapping_add(i) as u8).collect();
         self.sent.payload_bytes += len as u64;
-        let data = pb::FragmentData { slot, task: fragment.task, bits: fragment.bits, payload };
+        let data = fragment_message(slot, fragment, payload);
         let _ = stream.send(pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(data)) }).await;
     }
 }

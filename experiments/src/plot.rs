@@ -1,5 +1,5 @@
 //! Figures, each written as PNG and SVG from one drawing routine: line charts
-//! with 95 % confidence bands, and heatmaps. Titles, axis labels with units
+//! with 95 % confidence bands, stacked bars, and heatmaps. Titles, axis labels with units
 //! and legends are always drawn; legends and colour bars sit beside the plot,
 //! never over the data, and integer axes get integer ticks.
 
@@ -53,6 +53,29 @@ pub fn line_chart(stem: &Path, chart: &Chart) -> Result<Vec<PathBuf>, PlotError>
     }
     draw_lines(BitMapBackend::new(&png, SIZE).into_drawing_area(), chart).map_err(fail(&png))?;
     draw_lines(SVGBackend::new(&svg, SIZE).into_drawing_area(), chart).map_err(fail(&svg))?;
+    Ok(vec![png, svg])
+}
+
+/// One bar per category, each split into stacked segments (the same
+/// segments, in the same order, for every bar).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackedBars<'a> {
+    pub title: &'a str,
+    pub y_label: &'a str,
+    /// Each segment's name, bottom up.
+    pub segments: &'a [&'a str],
+    /// (category, one value per segment), values ≥ 0.
+    pub bars: &'a [(String, Vec<f64>)],
+}
+
+/// Writes `stem.png` and `stem.svg`; returns both paths.
+pub fn stacked_bars(stem: &Path, chart: &StackedBars) -> Result<Vec<PathBuf>, PlotError> {
+    let (png, svg) = paths(stem);
+    if chart.bars.is_empty() {
+        return Err(fail(&png)("no data to plot".into()));
+    }
+    draw_stacked(BitMapBackend::new(&png, SIZE).into_drawing_area(), chart).map_err(fail(&png))?;
+    draw_stacked(SVGBackend::new(&svg, SIZE).into_drawing_area(), chart).map_err(fail(&svg))?;
     Ok(vec![png, svg])
 }
 
@@ -190,6 +213,48 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -
         }
         legend.push((series.label.as_str(), color));
     }
+    draw_legend(&side, &legend)?;
+    root.present().map_err(text)
+}
+
+fn draw_stacked<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &StackedBars) -> Result<(), String> {
+    root.fill(&WHITE).map_err(text)?;
+    let root = titled(root, chart.title)?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
+    let top = chart.bars.iter().map(|(_, values)| values.iter().map(|v| v.max(0.0)).sum::<f64>()).fold(0.0, f64::max);
+    let count = chart.bars.len();
+    let mut ctx = ChartBuilder::on(&plot)
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..count as f64, 0.0..(top * 1.05).max(1e-12))
+        .map_err(text)?;
+    let name = |x: &f64| {
+        let index = x.floor() as usize;
+        // Labels at bar centres only.
+        if (x - index as f64 - 0.5).abs() < 1e-6 { chart.bars.get(index).map(|b| b.0.clone()).unwrap_or_default() } else { String::new() }
+    };
+    ctx.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(count * 2 + 1)
+        .x_label_formatter(&name)
+        .y_desc(chart.y_label)
+        .y_label_formatter(&tick)
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(text)?;
+    let colours: Vec<RGBAColor> = (0..chart.segments.len()).map(|i| Palette99::pick(i).to_rgba()).collect();
+    for (index, (_, values)) in chart.bars.iter().enumerate() {
+        let (left, right) = (index as f64 + 0.2, index as f64 + 0.8);
+        let mut base = 0.0;
+        for (value, colour) in values.iter().zip(&colours) {
+            let height = value.max(0.0);
+            ctx.draw_series(std::iter::once(Rectangle::new([(left, base), (right, base + height)], colour.filled())))
+                .map_err(text)?;
+            base += height;
+        }
+    }
+    let legend: Vec<(&str, RGBAColor)> = chart.segments.iter().copied().zip(colours).rev().collect();
     draw_legend(&side, &legend)?;
     root.present().map_err(text)
 }

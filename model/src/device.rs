@@ -13,7 +13,7 @@ use crate::channel::DeviceChannel;
 use crate::open_tasks::OpenTasks;
 use crate::scenario::Scenario;
 use crate::streams::{Purpose, stream};
-use crate::task::{DropReason, Fragment, TaskId, TaskRecord, sample_arrival_count, sample_task_bits};
+use crate::task::{DropReason, Fragment, FragmentTimes, TaskId, TaskRecord, sample_arrival_count, sample_task_bits};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,8 @@ struct TaskProgress {
     pending_fragments: u32,
     fragments: u32,
     offloaded_bits: u64,
-    last_done_s: f64,
+    /// The fragment whose result came back last so far.
+    last: FragmentTimes,
 }
 
 /// Counters every device keeps for the conservation check.
@@ -59,6 +60,28 @@ pub struct LocalWork {
     /// Share of the slot the CPU was busy, in [0, 1].
     pub busy_fraction: f64,
     pub completed: Vec<TaskRecord>,
+}
+
+/// The device's one radio during a slot: a slot's fragments leave the queue
+/// at its start and go server after server, each at its rate r_ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Radio {
+    slot_start_s: f64,
+    free_s: f64,
+}
+
+impl Radio {
+    pub fn new(slot_start_s: f64) -> Radio {
+        Radio { slot_start_s, free_s: slot_start_s }
+    }
+
+    /// Sends `bits` more at `rate_bps`; returns when their last bit is up.
+    fn send(&mut self, bits: u64, rate_bps: f64) -> f64 {
+        if rate_bps > 0.0 {
+            self.free_s += bits as f64 / rate_bps;
+        }
+        self.free_s
+    }
 }
 
 /// What the end of a slot admitted.
@@ -153,19 +176,23 @@ impl DeviceModel {
     }
 
     /// Takes up to `bits` from the head of the queue as fragments bound for a
-    /// server; fewer when the queue holds fewer.
-    pub fn take_fragments(&mut self, bits: u64) -> Vec<Fragment> {
+    /// server, sent on `radio` at `rate_bps`; fewer when the queue holds fewer.
+    pub fn take_fragments(&mut self, bits: u64, rate_bps: f64, radio: &mut Radio) -> Vec<Fragment> {
         let mut fragments = Vec::new();
-        self.take_fragments_each(bits, |fragment| fragments.push(fragment));
+        self.take_fragments_each(bits, rate_bps, radio, |fragment| fragments.push(fragment));
         fragments
     }
 
     /// [`DeviceModel::take_fragments`], handing each fragment to `each`
     /// rather than collecting them (the simulator queues them straight at
     /// their server).
-    pub fn take_fragments_each(&mut self, bits: u64, mut each: impl FnMut(Fragment)) {
+    pub fn take_fragments_each(&mut self, bits: u64, rate_bps: f64, radio: &mut Radio, mut each: impl FnMut(Fragment)) {
         let device = self.id;
-        self.dispatch(bits, true, |task, bits| each(Fragment { device, task, bits }));
+        let sent_s = radio.slot_start_s;
+        self.dispatch(bits, true, |task, bits| {
+            let uploaded_s = radio.send(bits, rate_bps);
+            each(Fragment { device, task, bits, sent_s, uploaded_s });
+        });
     }
 
     /// Computes from the head of the queue at f_loc for the rest of the slot,
@@ -180,9 +207,10 @@ impl DeviceModel {
         let mut pieces = std::mem::take(&mut self.local_pieces);
         self.dispatch(capacity, false, |task, bits| pieces.push((task, bits)));
         for (task, bits) in pieces.drain(..) {
+            let started_s = slot_start_s + work.bits as f64 / bits_per_second;
             work.bits += bits;
             let done_s = slot_start_s + work.bits as f64 / bits_per_second;
-            if let Some(record) = self.fragment_done(task, done_s) {
+            if let Some(record) = self.fragment_done(task, &FragmentTimes::local(started_s, done_s)) {
                 work.completed.push(record);
             }
         }
@@ -192,16 +220,18 @@ impl DeviceModel {
         work
     }
 
-    /// A fragment of `task` was computed and its result is here at `done_s`.
-    /// Returns the task's record if that was its last outstanding piece.
-    /// Unknown tasks (a duplicate result) are ignored.
-    pub fn fragment_done(&mut self, task: TaskId, done_s: f64) -> Option<TaskRecord> {
+    /// A fragment of `task` was computed and its result is here at
+    /// `times.done_s`. Returns the task's record if that was its last
+    /// outstanding piece. Unknown tasks (a duplicate result) are ignored.
+    pub fn fragment_done(&mut self, task: TaskId, times: &FragmentTimes) -> Option<TaskRecord> {
         let progress = self.tasks.get_mut(task)?;
         if progress.pending_fragments == 0 {
             return None;
         }
         progress.pending_fragments -= 1;
-        progress.last_done_s = progress.last_done_s.max(done_s);
+        if times.done_s >= progress.last.done_s {
+            progress.last = *times;
+        }
         if progress.pending_fragments > 0 || progress.undispatched > 0 {
             return None;
         }
@@ -209,13 +239,9 @@ impl DeviceModel {
         self.counters.completed_tasks += 1;
         self.counters.completed_bits += progress.bits;
         Some(TaskRecord {
-            device: self.id,
-            task,
-            bits: progress.bits,
             offloaded_bits: progress.offloaded_bits,
             fragments: progress.fragments,
-            arrival_s: progress.arrival_s,
-            completion_s: progress.last_done_s,
+            ..TaskRecord::completed(self.id, task, progress.bits, progress.arrival_s, &progress.last)
         })
     }
 
@@ -272,7 +298,7 @@ impl DeviceModel {
                 pending_fragments: 0,
                 fragments: 0,
                 offloaded_bits: 0,
-                last_done_s: 0.0,
+                last: FragmentTimes::default(),
             });
             self.queue.push_back(id);
             self.queue_bits += bits;

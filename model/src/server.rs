@@ -2,7 +2,7 @@
 //! frequency f_ms allocated to each device, results returned after a fixed
 //! delay. The simulator and the server agent both drive this type.
 
-use crate::task::{Fragment, FragmentDone};
+use crate::task::{Fragment, FragmentDone, FragmentTimes};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -27,6 +27,9 @@ pub struct ServerCounters {
 struct DeviceBacklog {
     bits: u64,
     fragments: VecDeque<Fragment>,
+    /// When the head fragment's first bit was computed, once it was: only
+    /// the head of a FIFO is ever partly computed.
+    head_started_s: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +112,7 @@ impl ServerModel {
             .iter_mut()
             .flat_map(|queued| {
                 queued.bits = 0;
+                queued.head_started_s = None;
                 queued.fragments.drain(..)
             })
             .collect()
@@ -138,6 +142,9 @@ impl ServerModel {
             let mut elapsed_bits = 0u64;
             while budget > 0 {
                 let Some(head) = queued.fragments.front_mut() else { break };
+                let started_s = *queued
+                    .head_started_s
+                    .get_or_insert(slot_start_s + elapsed_bits as f64 / bits_per_second);
                 let piece = budget.min(head.bits);
                 head.bits -= piece;
                 queued.bits -= piece;
@@ -145,10 +152,19 @@ impl ServerModel {
                 elapsed_bits += piece;
                 computed += piece;
                 if head.bits == 0 {
-                    let done_s = slot_start_s + elapsed_bits as f64 / bits_per_second + self.result_delay_s;
-                    each(FragmentDone { device, task: head.task, done_s });
+                    let computed_s = slot_start_s + elapsed_bits as f64 / bits_per_second;
+                    let times = FragmentTimes {
+                        offloaded: true,
+                        sent_s: head.sent_s,
+                        uploaded_s: head.uploaded_s,
+                        started_s,
+                        computed_s,
+                        done_s: computed_s + self.result_delay_s,
+                    };
+                    each(FragmentDone { device, task: head.task, times });
                     fragments_done += 1;
                     queued.fragments.pop_front();
+                    queued.head_started_s = None;
                 }
             }
         }
@@ -192,7 +208,7 @@ mod tests {
         let budget = slot_budget_bits(f, l, tau);
         assert!(budget > 0 && budget as f64 <= f / l * tau + 1e-6);
         let mut server = ServerModel::new(&scenario, 0);
-        server.accept(Fragment { device: 0, task: 0, bits: 3 * budget });
+        server.accept(Fragment { device: 0, task: 0, bits: 3 * budget, sent_s: 0.0, uploaded_s: 0.0 });
         assert_eq!(server.compute(0.0, |_| f).bits, budget, "the server and the controller's replay agree");
         assert_eq!(slot_budget_bits(-1.0, l, tau), 0, "a negative allocation computes nothing");
     }

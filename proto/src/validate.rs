@@ -6,6 +6,8 @@
 
 use crate::pb;
 use qmec_model::Scenario;
+use qmec_model::task::FragmentTimes;
+use std::time::Duration;
 
 /// The most bits one fragment may carry: a whole device queue cap is far
 /// below this, so a larger value is corruption, not load.
@@ -15,6 +17,10 @@ pub const MAX_FRAGMENT_BITS: u64 = 1 << 40;
 pub const MAX_PAYLOAD_BYTES: usize = 2 << 20;
 /// Queue figures beyond this many bits are not physical.
 pub const MAX_QUEUE_BITS: f64 = 1e18;
+/// Model times (seconds) beyond this are corruption: ~30 000 years.
+pub const MAX_MODEL_TIME_S: f64 = 1e12;
+/// Wall-clock waits beyond a day are corruption.
+pub const MAX_WALL_US: u64 = 86_400_000_000;
 /// The longest endpoint string accepted.
 pub const MAX_ENDPOINT_LEN: usize = 256;
 /// The longest scenario TOML accepted.
@@ -80,6 +86,8 @@ pub struct Fragment {
     pub task: u64,
     pub bits: u64,
     pub payload_len: usize,
+    pub sent_s: f64,
+    pub uploaded_s: f64,
 }
 
 /// A result, checked.
@@ -88,7 +96,12 @@ pub struct FragmentResult {
     pub slot: u64,
     pub task: u64,
     pub bits: u64,
-    pub done_s: f64,
+    /// The fragment's path in model time (offloaded).
+    pub times: FragmentTimes,
+    /// Wall-clock time it waited at the server for its slot's computing,
+    /// and then for the result to leave (on the server's clock).
+    pub server_wait: Duration,
+    pub server_hold: Duration,
 }
 
 /// The run's setup, checked and parsed.
@@ -300,7 +313,14 @@ pub fn fragment(fragment: &pb::FragmentData) -> Result<Fragment, Invalid> {
             format!("{} bytes is more than the {} bits it stands for", fragment.payload.len(), fragment.bits),
         ));
     }
-    Ok(Fragment { slot: fragment.slot, task: fragment.task, bits: fragment.bits, payload_len: fragment.payload.len() })
+    Ok(Fragment {
+        slot: fragment.slot,
+        task: fragment.task,
+        bits: fragment.bits,
+        payload_len: fragment.payload.len(),
+        sent_s: finite_non_negative("fragment.sent_s", fragment.sent_s, MAX_MODEL_TIME_S)?,
+        uploaded_s: finite_non_negative("fragment.uploaded_s", fragment.uploaded_s, MAX_MODEL_TIME_S)?,
+    })
 }
 
 /// A result from a server.
@@ -308,8 +328,28 @@ pub fn fragment_result(result: &pb::FragmentResult) -> Result<FragmentResult, In
     if result.bits == 0 || result.bits > MAX_FRAGMENT_BITS {
         return Err(Invalid::new("result.bits", format!("must be in [1, {MAX_FRAGMENT_BITS}], got {}", result.bits)));
     }
-    let done_s = finite_non_negative("result.done_s", result.done_s, 1e12)?;
-    Ok(FragmentResult { slot: result.slot, task: result.task, bits: result.bits, done_s })
+    let times = FragmentTimes {
+        offloaded: true,
+        sent_s: finite_non_negative("result.sent_s", result.sent_s, MAX_MODEL_TIME_S)?,
+        uploaded_s: finite_non_negative("result.uploaded_s", result.uploaded_s, MAX_MODEL_TIME_S)?,
+        started_s: finite_non_negative("result.started_s", result.started_s, MAX_MODEL_TIME_S)?,
+        computed_s: finite_non_negative("result.computed_s", result.computed_s, MAX_MODEL_TIME_S)?,
+        done_s: finite_non_negative("result.done_s", result.done_s, MAX_MODEL_TIME_S)?,
+    };
+    let wall = |field: &str, us: u64| {
+        if us > MAX_WALL_US {
+            return Err(Invalid::new(field, format!("must be at most {MAX_WALL_US} µs, got {us}")));
+        }
+        Ok(Duration::from_micros(us))
+    };
+    Ok(FragmentResult {
+        slot: result.slot,
+        task: result.task,
+        bits: result.bits,
+        times,
+        server_wait: wall("result.server_wait_us", result.server_wait_us)?,
+        server_hold: wall("result.server_hold_us", result.server_hold_us)?,
+    })
 }
 
 /// The run's setup as a controller sends it.
@@ -416,10 +456,14 @@ mod tests {
         assert_eq!(fragment(&zero).unwrap_err().field, "fragment.bits");
         let fat = pb::FragmentData { bits: 8, payload: vec![0; 2], ..Default::default() };
         assert_eq!(fragment(&fat).unwrap_err().field, "fragment.payload");
-        let fine = pb::FragmentData { slot: 2, task: 9, bits: 80, payload: vec![0; 10] };
+        let fine = pb::FragmentData { slot: 2, task: 9, bits: 80, payload: vec![0; 10], ..Default::default() };
         assert_eq!(fragment(&fine).unwrap().payload_len, 10);
-        let result = pb::FragmentResult { slot: 1, task: 1, bits: 4, done_s: -1.0 };
+        let unsent = pb::FragmentData { uploaded_s: f64::NAN, ..fine };
+        assert_eq!(fragment(&unsent).unwrap_err().field, "fragment.uploaded_s");
+        let result = pb::FragmentResult { slot: 1, task: 1, bits: 4, done_s: -1.0, ..Default::default() };
         assert_eq!(fragment_result(&result).unwrap_err().field, "result.done_s");
+        let result = pb::FragmentResult { done_s: 1.0, started_s: f64::INFINITY, ..result };
+        assert_eq!(fragment_result(&result).unwrap_err().field, "result.started_s");
     }
 
     #[test]

@@ -113,7 +113,7 @@ proptest! {
         bits in prop_oneof![0u64..200, Just(MAX_FRAGMENT_BITS), Just(MAX_FRAGMENT_BITS + 1), Just(u64::MAX)],
         payload in 0usize..40,
     ) {
-        let fragment = pb::FragmentData { slot: 1, task: 2, bits, payload: vec![7; payload] };
+        let fragment = pb::FragmentData { slot: 1, task: 2, bits, payload: vec![7; payload], ..Default::default() };
         let expected = (1..=MAX_FRAGMENT_BITS).contains(&bits) && payload as u64 <= bits.div_ceil(8) && payload <= MAX_PAYLOAD_BYTES;
         let result = validate::fragment(&fragment);
         prop_assert_eq!(result.is_ok(), expected);
@@ -183,7 +183,7 @@ fn bad_input_table() {
     let decision = |shares: Vec<f64>, free: usize| {
         validate::decision(&pb::OffloadDecision { slot: 1, shares, server_free_bits: vec![0; free], late: false }, 2).map(|_| ())
     };
-    let fragment = |bits, payload| validate::fragment(&pb::FragmentData { slot: 1, task: 1, bits, payload: vec![0; payload] }).map(|_| ());
+    let fragment = |bits, payload| validate::fragment(&pb::FragmentData { slot: 1, task: 1, bits, payload: vec![0; payload], ..Default::default() }).map(|_| ());
     let setup = |f: fn(&mut pb::RunSetup)| {
         let mut s = pb::RunSetup {
             scenario_toml: qmec_model::Scenario::builtin("paper-small").unwrap().to_toml(),
@@ -223,7 +223,9 @@ fn bad_input_table() {
         ("fragment of 2^40 + 1 bits", fragment(MAX_FRAGMENT_BITS + 1, 0), "fragment.bits"),
         ("fragment of 8 bits with 2 payload bytes", fragment(8, 2), "fragment.payload"),
         ("fragment with 3 MiB payload", fragment(MAX_FRAGMENT_BITS, 3 << 20), "fragment.payload"),
-        ("result done at −1 s", validate::fragment_result(&pb::FragmentResult { slot: 1, task: 1, bits: 8, done_s: -1.0 }).map(|_| ()), "result.done_s"),
+        ("result done at −1 s", validate::fragment_result(&pb::FragmentResult { slot: 1, task: 1, bits: 8, done_s: -1.0, ..Default::default() }).map(|_| ()), "result.done_s"),
+        ("result held for two days", validate::fragment_result(&pb::FragmentResult { slot: 1, task: 1, bits: 8, server_hold_us: 172_800_000_000, ..Default::default() }).map(|_| ()), "result.server_hold_us"),
+        ("result computed at NaN", validate::fragment_result(&pb::FragmentResult { slot: 1, task: 1, bits: 8, computed_s: f64::NAN, ..Default::default() }).map(|_| ()), "result.computed_s"),
         ("setup scenario that is not TOML", setup(|s| s.scenario_toml = "devices = [".into()), "setup.scenario_toml"),
         ("setup scenario of 2 MiB", setup(|s| s.scenario_toml = " ".repeat(2 << 20)), "setup.scenario_toml"),
         ("setup slot length 0 s", setup(|s| s.slot_wall_s = 0.0), "setup.slot_wall_s"),

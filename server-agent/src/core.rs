@@ -84,6 +84,8 @@ struct Finishing {
 #[derive(Debug)]
 struct HeldResults {
     due: Duration,
+    /// When the slot was computed: a result's hold runs from here.
+    computed: Duration,
     slot: u64,
     results: Vec<(usize, pb::FragmentResult)>,
 }
@@ -143,8 +145,14 @@ impl ServerCore {
                 self.finishing = Some(Finishing { last_slot: finish.last_slot, until });
             }
             ServerEvent::Fragment { device, fragment } => {
-                let queued = qmec_model::task::Fragment { device, task: fragment.task, bits: fragment.bits };
-                self.engine.fragment(fragment.slot, queued);
+                let queued = qmec_model::task::Fragment {
+                    device,
+                    task: fragment.task,
+                    bits: fragment.bits,
+                    sent_s: fragment.sent_s,
+                    uploaded_s: fragment.uploaded_s,
+                };
+                self.engine.fragment(fragment.slot, queued, now);
             }
             ServerEvent::EndOfSlot { device, slot } => {
                 self.engine.end_of_slot(device, slot);
@@ -152,9 +160,9 @@ impl ServerCore {
             }
             ServerEvent::ControllerGone => {
                 tracing::warn!("controller session gone");
-                self.stop(&mut out);
+                self.stop(now, &mut out);
             }
-            ServerEvent::Shutdown => self.stop(&mut out),
+            ServerEvent::Shutdown => self.stop(now, &mut out),
             ServerEvent::Tick => {}
         }
         self.settle(now, &mut out);
@@ -234,14 +242,14 @@ impl ServerCore {
     /// the `slow:` fault; then the next report, if its markers are in.
     fn compute(&mut self, now: Duration, allocation: HeldAllocation, out: &mut Vec<ServerCommand>) {
         let slot_start_s = allocation.slot as f64 * self.slot_seconds;
-        let computed = self.engine.compute(allocation.slot, slot_start_s, &allocation.cpu_hz);
+        let computed = self.engine.compute(allocation.slot, slot_start_s, &allocation.cpu_hz, now);
         if computed.bits > 0 {
             out.push(ServerCommand::Burn { bits: computed.bits });
         }
         let delay = if allocation.slot >= self.faults.result_delay_from { self.faults.result_delay } else { Duration::ZERO };
         // Never before results held earlier, so that slots come back in order.
         let due = self.held.back().map_or(Duration::ZERO, |h| h.due).max(now.saturating_add(delay));
-        self.held.push_back(HeldResults { due, slot: allocation.slot, results: computed.results });
+        self.held.push_back(HeldResults { due, computed: now, slot: allocation.slot, results: computed.results });
         self.release_results(now, out);
         self.report(false, out);
     }
@@ -250,7 +258,7 @@ impl ServerCore {
     fn release_results(&mut self, now: Duration, out: &mut Vec<ServerCommand>) {
         while self.held.front().is_some_and(|h| h.due <= now) {
             if let Some(held) = self.held.pop_front() {
-                emit_results(held, out);
+                emit_results(held, now, out);
             }
         }
     }
@@ -264,14 +272,14 @@ impl ServerCore {
             if !drained {
                 tracing::warn!(last = finishing.last_slot, "finishing before every fragment of the last slot arrived");
             }
-            self.stop(out);
+            self.stop(now, out);
         }
     }
 
     /// Stops; results still held go out now, as the devices are owed them.
-    fn stop(&mut self, out: &mut Vec<ServerCommand>) {
+    fn stop(&mut self, now: Duration, out: &mut Vec<ServerCommand>) {
         for held in std::mem::take(&mut self.held) {
-            emit_results(held, out);
+            emit_results(held, now, out);
         }
         self.stopped = true;
     }
@@ -284,8 +292,13 @@ impl ServerCore {
     }
 }
 
-fn emit_results(held: HeldResults, out: &mut Vec<ServerCommand>) {
-    out.extend(held.results.into_iter().map(|(device, result)| ServerCommand::Result { device, result }));
+/// Sends a computed slot's results at `now`, each with how long it was held.
+fn emit_results(held: HeldResults, now: Duration, out: &mut Vec<ServerCommand>) {
+    let server_hold_us = crate::engine::micros(now.saturating_sub(held.computed));
+    out.extend(held.results.into_iter().map(|(device, result)| ServerCommand::Result {
+        device,
+        result: pb::FragmentResult { server_hold_us, ..result },
+    }));
     out.push(ServerCommand::ResultsDone { slot: held.slot });
 }
 
@@ -321,7 +334,10 @@ mod tests {
     }
 
     fn fragment(device: usize, slot: u64, task: u64, bits: u64) -> ServerEvent {
-        ServerEvent::Fragment { device, fragment: validate::Fragment { slot, task, bits, payload_len: 0 } }
+        ServerEvent::Fragment {
+            device,
+            fragment: validate::Fragment { slot, task, bits, payload_len: 0, sent_s: 0.0, uploaded_s: 0.0 },
+        }
     }
 
     /// Every device's end-of-slot marker for `slot`, at `now`.

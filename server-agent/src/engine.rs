@@ -7,9 +7,10 @@ use crate::metrics::ServerFigures;
 use crate::records::{ServerRecords, ServerSlot};
 use qmec_model::Scenario;
 use qmec_model::server::ServerModel;
-use qmec_model::task::Fragment;
+use qmec_model::task::{Fragment, FragmentDone};
 use qmec_proto::pb;
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 /// A device whose newest end-of-slot marker is more than this many slots
 /// behind the slot a report waits for is not waited for: it stopped
@@ -37,12 +38,12 @@ pub struct Engine {
     /// markers arrive, so that a thousand markers cost a thousand steps,
     /// not half a million.
     behind: usize,
-    /// Fragments of slots not computed yet, by slot.
-    pending: BTreeMap<u64, Vec<Fragment>>,
-    /// Each device's queued fragments' bits, in the order the model
-    /// computes them (FIFO per device), for the results: the model counts a
-    /// fragment's bits down as it computes them.
-    queued_bits: Vec<VecDeque<u64>>,
+    /// Fragments of slots not computed yet, by slot, and when each came in.
+    pending: BTreeMap<u64, Vec<(Fragment, Duration)>>,
+    /// Each device's queued fragments, in the order the model computes them
+    /// (FIFO per device), for their results: the model counts a fragment's
+    /// bits down as it computes them.
+    queued: Vec<VecDeque<Queued>>,
     /// The last slot computed.
     computed: Option<u64>,
     /// The slot whose report was sent last.
@@ -51,6 +52,36 @@ pub struct Engine {
     forced_slots: u64,
     current: ServerSlot,
     records: ServerRecords,
+}
+
+/// A queued fragment's size and when it came in.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    bits: u64,
+    received: Duration,
+}
+
+/// Whole microseconds, saturating.
+pub(crate) fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The wire form of a fragment of `bits` computed in `slot`; the wall-clock
+/// waits are the agent's to fill in.
+fn result_message(slot: u64, bits: u64, done: &FragmentDone) -> pb::FragmentResult {
+    let times = &done.times;
+    pb::FragmentResult {
+        slot,
+        task: done.task,
+        bits,
+        done_s: times.done_s,
+        sent_s: times.sent_s,
+        uploaded_s: times.uploaded_s,
+        started_s: times.started_s,
+        computed_s: times.computed_s,
+        server_wait_us: 0,
+        server_hold_us: 0,
+    }
 }
 
 /// What computing a slot produced: results per device, in order.
@@ -69,7 +100,7 @@ impl Engine {
             markers: vec![None; scenario.devices],
             behind: scenario.devices,
             pending: BTreeMap::new(),
-            queued_bits: vec![VecDeque::new(); scenario.devices],
+            queued: vec![VecDeque::new(); scenario.devices],
             computed: None,
             reported: 0,
             forced_slots: 0,
@@ -101,20 +132,21 @@ impl Engine {
         }
     }
 
-    fn accept(&mut self, fragment: Fragment) {
-        if fragment.device >= self.queued_bits.len() {
-            self.queued_bits.resize_with(fragment.device + 1, VecDeque::new);
+    fn accept(&mut self, fragment: Fragment, received: Duration) {
+        if fragment.device >= self.queued.len() {
+            self.queued.resize_with(fragment.device + 1, VecDeque::new);
         }
-        self.queued_bits[fragment.device].push_back(fragment.bits);
+        self.queued[fragment.device].push_back(Queued { bits: fragment.bits, received });
         self.model.accept(fragment);
     }
 
-    /// A fragment sent in `slot`: queued now if that slot is computed, else held.
-    pub fn fragment(&mut self, slot: u64, fragment: Fragment) {
+    /// A fragment sent in `slot` that came in at `received` (the agent's
+    /// clock): queued now if that slot is computed, else held.
+    pub fn fragment(&mut self, slot: u64, fragment: Fragment, received: Duration) {
         if self.computed.is_some_and(|c| c >= slot) {
-            self.accept(fragment);
+            self.accept(fragment, received);
         } else {
-            self.pending.entry(slot).or_default().push(fragment);
+            self.pending.entry(slot).or_default().push((fragment, received));
         }
     }
 
@@ -164,15 +196,17 @@ impl Engine {
     }
 
     /// Computes slot `slot` at `allocation` (Hz per device), the slot
-    /// starting at t·τ, then queues the fragments already sent in it.
-    pub fn compute(&mut self, slot: u64, slot_start_s: f64, allocation: &[f64]) -> Computed {
+    /// starting at t·τ, at `now` on the agent's clock, then queues the
+    /// fragments already sent in it.
+    pub fn compute(&mut self, slot: u64, slot_start_s: f64, allocation: &[f64], now: Duration) -> Computed {
         let work = self.model.compute(slot_start_s, |m| allocation.get(m).copied().unwrap_or(0.0));
         let mut computed = Computed { bits: work.bits, results: Vec::with_capacity(work.done.len()) };
         for done in work.done {
-            let bits = self.queued_bits.get_mut(done.device).and_then(VecDeque::pop_front).unwrap_or(1);
-            computed
-                .results
-                .push((done.device, pb::FragmentResult { slot, task: done.task, bits, done_s: done.done_s }));
+            let queued = self.queued.get_mut(done.device).and_then(VecDeque::pop_front);
+            let (bits, received) = queued.map_or((1, now), |q| (q.bits, q.received));
+            let mut result = result_message(slot, bits, &done);
+            result.server_wait_us = micros(now.saturating_sub(received));
+            computed.results.push((done.device, result));
         }
         self.computed = Some(slot);
         self.behind = self.markers.iter().filter(|&&m| waited_for(m, slot)).count();
@@ -184,8 +218,8 @@ impl Engine {
         };
         let ready: Vec<u64> = self.pending.range(..=slot).map(|(s, _)| *s).collect();
         for s in ready {
-            for fragment in self.pending.remove(&s).unwrap_or_default() {
-                self.accept(fragment);
+            for (fragment, received) in self.pending.remove(&s).unwrap_or_default() {
+                self.accept(fragment, received);
             }
         }
         computed
@@ -216,7 +250,7 @@ mod tests {
     use super::*;
 
     fn fragment(device: usize, task: u64, bits: u64) -> Fragment {
-        Fragment { device, task, bits }
+        Fragment { device, task, bits, sent_s: 0.0, uploaded_s: 0.0 }
     }
 
     #[test]
@@ -225,8 +259,8 @@ mod tests {
         let mut engine = Engine::new(&scenario, 0);
         assert!(engine.ready_for(0));
         // Slot 0's fragment races ahead of slot 0's allocation.
-        engine.fragment(0, fragment(1, 7, 1000));
-        let none = engine.compute(0, 0.0, &[0.0; 3]);
+        engine.fragment(0, fragment(1, 7, 1000), Duration::ZERO);
+        let none = engine.compute(0, 0.0, &[0.0; 3], Duration::ZERO);
         assert_eq!(none.bits, 0, "a fragment of slot 0 is computed from slot 1 on");
         assert!(engine.next_report(false).is_none(), "markers of slot 0 are missing");
         for device in 0..3 {
@@ -237,7 +271,7 @@ mod tests {
         assert!(engine.ready_for(1));
         let mut allocation = vec![0.0; 3];
         allocation[1] = scenario.server.cpu_hz;
-        let work = engine.compute(1, scenario.slot_seconds, &allocation);
+        let work = engine.compute(1, scenario.slot_seconds, &allocation, Duration::ZERO);
         assert_eq!(work.bits, 1000);
         assert_eq!(work.results.len(), 1);
         assert_eq!((work.results[0].0, work.results[0].1.task, work.results[0].1.bits), (1, 7, 1000));
@@ -258,7 +292,7 @@ mod tests {
         // Device 2 sends its markers up to slot 1, then falls silent.
         let mut waits = Vec::new();
         for slot in 0..8 {
-            engine.compute(slot, 0.0, &[0.0; 3]);
+            engine.compute(slot, 0.0, &[0.0; 3], Duration::ZERO);
             for device in 0..3 {
                 if device < 2 || slot < 2 {
                     engine.end_of_slot(device, slot);
@@ -273,11 +307,11 @@ mod tests {
         assert_eq!(waits, [false, false, true, true, true, false, false, false]);
         // Heard again: waited for again.
         engine.end_of_slot(2, 8);
-        engine.compute(8, 0.0, &[0.0; 3]);
+        engine.compute(8, 0.0, &[0.0; 3], Duration::ZERO);
         engine.end_of_slot(0, 8);
         engine.end_of_slot(1, 8);
         assert!(engine.next_report(false).is_some());
-        engine.compute(9, 0.0, &[0.0; 3]);
+        engine.compute(9, 0.0, &[0.0; 3], Duration::ZERO);
         engine.end_of_slot(0, 9);
         engine.end_of_slot(1, 9);
         assert!(engine.next_report(false).is_none(), "device 2 is waited for again");
@@ -295,7 +329,7 @@ mod tests {
         for step in 0..2000 {
             if draw(10) == 0 {
                 let slot = engine.computed.map_or(0, |c| c + 1);
-                engine.compute(slot, 0.0, &[0.0; 7]);
+                engine.compute(slot, 0.0, &[0.0; 7], Duration::ZERO);
             } else {
                 let slot = engine.computed.unwrap_or(0) + draw(3);
                 engine.end_of_slot(draw(7) as usize, slot.saturating_sub(1));

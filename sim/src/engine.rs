@@ -9,7 +9,7 @@
 //!    bits join the server queues (they are computed from the next slot).
 
 use qmec_model::accounting::{SlotRecord, compute_power_w, transmit_power_w};
-use qmec_model::device::{DeviceModel, offload_plan_into};
+use qmec_model::device::{DeviceModel, Radio, offload_plan_into};
 use qmec_model::lyapunov::state_dpp_value;
 use qmec_model::server::ServerModel;
 use qmec_model::task::TaskRecord;
@@ -122,7 +122,7 @@ impl Simulator {
             record.server_computed_bits += server.compute_each(
                 slot_start,
                 |m| decision.cpu_hz.get(m, s),
-                |done| completed.extend(devices[done.device].fragment_done(done.task, done.done_s)),
+                |done| completed.extend(devices[done.device].fragment_done(done.task, &done.times)),
             );
         }
 
@@ -138,6 +138,7 @@ impl Simulator {
                 &mut plan,
             );
             let mut sent = 0;
+            let mut radio = Radio::new(slot_start);
             for (s, &bits) in plan.iter().enumerate() {
                 if bits == 0 {
                     continue;
@@ -149,7 +150,8 @@ impl Simulator {
                 // Queued at once: they are computed from the next slot on,
                 // and each device's fragments queue apart at a server.
                 let server = &mut self.servers[s];
-                device.take_fragments_each(bits, |fragment| server.accept(fragment));
+                let rate_bps = state.rates_bps.get(m, s);
+                device.take_fragments_each(bits, rate_bps, &mut radio, |fragment| server.accept(fragment));
             }
             let local = device.compute_locally(slot_start);
             record.compute_power_w +=

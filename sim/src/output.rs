@@ -7,7 +7,7 @@
 use crate::summary::Summary;
 use qmec_model::Scenario;
 use qmec_model::accounting::SlotRecord;
-use qmec_model::task::TaskRecord;
+use qmec_model::task::{STAGES, TaskRecord};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -68,6 +68,17 @@ fn worst_device(summary: &Summary) -> String {
         )
 }
 
+/// `p50/p95/p99` of stage `index` in ms, `–` where the run has no stages.
+fn stage_cell(summary: &Summary, index: usize) -> String {
+    summary.stages.get(index).map_or_else(
+        || "–".into(),
+        |stage| {
+            let l = &stage.latency;
+            format!("{:.2}/{:.2}/{:.2}", l.p50_s * 1e3, l.p95_s * 1e3, l.p99_s * 1e3)
+        },
+    )
+}
+
 /// A table with one column per run, for the terminal.
 pub fn table(summaries: &[Summary]) -> String {
     type Row = (&'static str, fn(&Summary) -> String);
@@ -97,11 +108,19 @@ pub fn table(summaries: &[Summary]) -> String {
         ("decision mean (µs)", |s| format!("{:.1}", s.decision_mean_s * 1e6)),
         ("decision max (µs)", |s| format!("{:.1}", s.decision_max_s * 1e6)),
     ];
-    let cells: Vec<Vec<String>> = rows.iter().map(|(_, f)| summaries.iter().map(f).collect()).collect();
-    let label_width = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
-    let col_width = cells.iter().flatten().map(|c| c.chars().count()).max().unwrap_or(0).max(8);
+    // The stage rows follow the model latency's.
+    let (head, tail) = rows.split_at(18);
+    let labelled = |rows: &[Row]| -> Vec<(String, Vec<String>)> {
+        rows.iter().map(|(label, f)| ((*label).to_string(), summaries.iter().map(f).collect())).collect()
+    };
+    let stages = STAGES.iter().enumerate().map(|(index, stage)| {
+        (format!("  {stage} p50/p95/p99 (ms)"), summaries.iter().map(|s| stage_cell(s, index)).collect())
+    });
+    let lines: Vec<(String, Vec<String>)> = labelled(head).into_iter().chain(stages).chain(labelled(tail)).collect();
+    let label_width = lines.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let col_width = lines.iter().flat_map(|(_, cells)| cells).map(|c| c.chars().count()).max().unwrap_or(0).max(8);
     let mut out = String::new();
-    for ((label, _), row) in rows.iter().zip(&cells) {
+    for (label, row) in &lines {
         let _ = write!(out, "{label:<label_width$}");
         for cell in row {
             let _ = write!(out, "  {cell:>col_width$}");

@@ -3,7 +3,7 @@
 
 use hdrhistogram::Histogram;
 use qmec_model::accounting::SlotRecord;
-use qmec_model::task::TaskRecord;
+use qmec_model::task::{STAGES, TaskRecord};
 use qmec_model::{Scenario, task::DropReason};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -84,6 +84,16 @@ impl LatencySummary {
     }
 }
 
+/// One stage's share of task latency ([`qmec_model::task::STAGES`]), over
+/// every completed task (a task whose critical path skips the stage counts
+/// as 0 there), so the stages' means add up to the latency's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageLatency {
+    pub stage: String,
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+}
+
 /// Latencies gathered one at a time, in memory that grows with the range of
 /// the values, not their number.
 #[derive(Debug, Clone)]
@@ -161,6 +171,10 @@ pub struct Summary {
     /// bound or queue caps dropped tasks.
     pub overloaded: bool,
     pub latency: LatencySummary,
+    /// The latency split into stages along each task's critical path, in
+    /// the order of [`qmec_model::task::STAGES`].
+    #[serde(default)]
+    pub stages: Vec<StageLatency>,
     pub tasks: Conservation,
     pub decision_mean_s: f64,
     pub decision_max_s: f64,
@@ -217,6 +231,7 @@ pub struct SummaryBuilder {
     /// Per device, its waiting bits' slope over the second half.
     device_backlogs: Vec<SlopeFit>,
     latency: LatencyHistogram,
+    stages: [LatencyHistogram; STAGES.len()],
 }
 
 impl SummaryBuilder {
@@ -244,6 +259,7 @@ impl SummaryBuilder {
             backlog: SlopeFit::default(),
             device_backlogs: Vec::new(),
             latency: LatencyHistogram::new(),
+            stages: std::array::from_fn(|_| LatencyHistogram::new()),
         }
     }
 
@@ -279,6 +295,9 @@ impl SummaryBuilder {
     pub fn add_tasks<'a>(&mut self, tasks: impl IntoIterator<Item = &'a TaskRecord>) {
         for task in tasks {
             self.latency.record(task.latency_s());
+            for (histogram, seconds) in self.stages.iter_mut().zip(task.stage_seconds()) {
+                histogram.record(seconds);
+            }
         }
     }
 
@@ -314,6 +333,7 @@ impl SummaryBuilder {
             stable,
             overloaded,
             latency: self.latency.summary(),
+            stages: stage_latencies(&STAGES, &self.stages),
             tasks: conservation,
             decision_mean_s: self.decision_seconds / n,
             decision_max_s: self.decision_max_seconds,
@@ -335,6 +355,13 @@ impl SummaryBuilder {
             })
             .max_by(|a, b| b.stable.cmp(&a.stable).then(a.growth_bits_per_slot.total_cmp(&b.growth_bits_per_slot)))
     }
+}
+
+/// Each stage's summary, named by `names` in order.
+pub fn stage_latencies(names: &[&str], histograms: &[LatencyHistogram]) -> Vec<StageLatency> {
+    (names.iter().zip(histograms))
+        .map(|(stage, histogram)| StageLatency { stage: (*stage).into(), latency: histogram.summary() })
+        .collect()
 }
 
 /// A backlog growing `growth` bits a slot under `offered` bits a slot of load.
@@ -431,6 +458,12 @@ mod tests {
                 fragments: 1,
                 arrival_s: 0.0,
                 completion_s: 0.01 * (task + 1) as f64,
+                queue_s: 0.002,
+                upload_s: 0.003,
+                server_wait_s: 0.0,
+                server_compute_s: 0.01 * (task + 1) as f64 - 0.006,
+                return_s: 0.001,
+                local_compute_s: 0.0,
             })
             .collect();
         let whole = Summary::build("p", &scenario, 1, &slots, &[], &tasks, Conservation::default());
@@ -441,6 +474,11 @@ mod tests {
         }
         assert_eq!(builder.finish("p", &scenario, 1, Conservation::default()), whole);
         assert_eq!(whole.latency.count, 5);
+        let stage = |name: &str| &whole.stages.iter().find(|s| s.stage == name).expect("a stage").latency;
+        assert_eq!(stage("upload").count, 5);
+        assert!((stage("upload").p50_s - 0.003).abs() < 1e-5, "to the histogram's 3 digits");
+        let means: f64 = whole.stages.iter().map(|s| s.latency.mean_s).sum();
+        assert!((means - whole.latency.mean_s).abs() < 1e-6, "stage means add up to the latency's");
         assert!(whole.backlog_growth_bits_per_slot > 0.0, "a rising backlog has a positive slope");
     }
 

@@ -8,7 +8,8 @@
 use qmec_model::task::TaskRecord;
 
 /// The header row, as the csv crate writes it from [`TaskRecord`]'s fields.
-pub const HEADER: &str = "device,task,bits,offloaded_bits,fragments,arrival_s,completion_s\n";
+pub const HEADER: &str = "device,task,bits,offloaded_bits,fragments,arrival_s,completion_s,\
+queue_s,upload_s,server_wait_s,server_compute_s,return_s,local_compute_s\n";
 
 /// Appends `task`'s row, newline included, to `out`.
 pub fn push_row(out: &mut Vec<u8>, task: &TaskRecord) {
@@ -21,6 +22,10 @@ pub fn push_row(out: &mut Vec<u8>, task: &TaskRecord) {
     out.extend_from_slice(float.format(task.arrival_s).as_bytes());
     out.push(b',');
     out.extend_from_slice(float.format(task.completion_s).as_bytes());
+    for stage in task.stage_seconds() {
+        out.push(b',');
+        out.extend_from_slice(float.format(stage).as_bytes());
+    }
     out.push(b'\n');
 }
 
@@ -38,6 +43,12 @@ mod tests {
             fragments: u32::MAX,
             arrival_s,
             completion_s,
+            queue_s: completion_s / 7.0,
+            upload_s: 0.0,
+            server_wait_s: -arrival_s,
+            server_compute_s: 1e-9,
+            return_s: 0.01,
+            local_compute_s: arrival_s * 3.0,
         };
         let tasks = [
             task(0, 0.0, 0.1),

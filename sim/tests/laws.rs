@@ -1,6 +1,7 @@
 //! The model's laws, checked on whole simulated runs over random scenarios
 //! and every classical policy: task and bit conservation, the queue
-//! recursions for Q, H and Z, and bit-identical replays.
+//! recursions for Q, H and Z, each task's latency split into stages that
+//! sum to it, and bit-identical replays.
 
 use proptest::prelude::*;
 use qmec_model::Scenario;
@@ -69,6 +70,39 @@ proptest! {
         let at_servers: u64 = sim.servers().iter().map(|s| s.backlog_bits()).sum();
         prop_assert_eq!(admitted, local + offloaded + queued);
         prop_assert_eq!(offloaded, computed + at_servers);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The breakdown along each task's critical path: no stage is negative,
+    /// they sum to completion − arrival, and the path is either local (no
+    /// upload, server wait, server compute or return) or offloaded (no local
+    /// compute, the upload within one slot, the return the result delay).
+    #[test]
+    fn each_tasks_stages_sum_to_its_latency(
+        scenario in arbitrary_scenario(),
+        seed in any::<u64>(),
+        policy_index in 0usize..CLASSICAL.len(),
+    ) {
+        let mut policy = classical(CLASSICAL[policy_index], seed).expect("known");
+        let (_, records) = qmec_sim::simulate(&scenario, seed, policy.as_mut(), 80, |_| {}).expect("runs");
+        let (tau, delay) = (scenario.slot_seconds, scenario.server.result_delay_s);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+        for task in &records.tasks {
+            let stages = task.stage_seconds();
+            prop_assert!(stages.iter().all(|&s| s >= -1e-9), "a negative stage: {task:?}");
+            prop_assert!(close(stages.iter().sum::<f64>(), task.latency_s()), "stages do not sum to the latency: {task:?}");
+            let offloaded = task.upload_s + task.server_wait_s + task.server_compute_s + task.return_s;
+            if task.local_compute_s > 0.0 {
+                prop_assert_eq!(offloaded, 0.0, "a local critical path with offload stages: {:?}", task);
+            } else {
+                prop_assert!(task.offloaded_bits > 0, "an offload path for a task never offloaded: {task:?}");
+                prop_assert!(task.upload_s <= tau * (1.0 + 1e-9), "an upload longer than a slot: {task:?}");
+                prop_assert!(close(task.return_s, delay), "a return other than the result delay: {task:?}");
+            }
+        }
     }
 }
 

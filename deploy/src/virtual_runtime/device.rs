@@ -177,7 +177,7 @@ impl DeviceNode {
         for send in batch.sends {
             for fragment in send.fragments {
                 let len = qmec_device_agent::payload_len(fragment.bits, self.payload_scale);
-                let data = pb::FragmentData { slot: batch.slot, task: fragment.task, bits: fragment.bits, payload: vec![0; len] };
+                let data = qmec_device_agent::fragment_message(batch.slot, &fragment, vec![0; len]);
                 let message = pb::OffloadUp { msg: Some(offload_up::Msg::Fragment(data)) };
                 effects.at(at, Happening::Depart { device: self.id, server: send.server, message, bits: fragment.bits });
                 if send.rate_bps > 0.0 {

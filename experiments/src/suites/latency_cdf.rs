@@ -1,14 +1,18 @@
 //! `latency-cdf`: end-to-end task latency distributions measured on the
 //! distributed testbed — real processes, gRPC streams and paced transfers
-//! on loopback — for the baselines and the shipped QNN. The testbed is run
+//! on loopback — for the baselines and the shipped QNN — and where that
+//! latency goes: each policy's mean stage times stacked (the stages of
+//! `tasks.csv`, along each task's critical path). The testbed is run
 //! through the `qmec` binary, exactly as a user runs it.
 
-use crate::plot::{Chart, Series, line_chart};
+use crate::plot::{Chart, Series, StackedBars, line_chart, stacked_bars};
 use crate::report::write_csv;
 use crate::runner::label;
 use crate::stats::estimate;
 use crate::{ExperimentError, SHIPPED_QNN, Section, Settings};
 use qmec_catalog::PolicySpec;
+use qmec_model::task::STAGES;
+use qmec_sim::Summary;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -37,11 +41,13 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     );
     let mut series = Vec::new();
     let mut rows = Vec::new();
+    let mut stacks = Vec::new();
     for policy in &policies {
         let name = label(policy);
         let mut latencies = Vec::new();
         let mut p50s = Vec::new();
         let mut p99s = Vec::new();
+        let mut stage_means = vec![Vec::new(); STAGES.len()];
         for &seed in &seeds {
             let out = dir.join("runs").join(format!("{name}-seed{seed}"));
             run_testbed(&exe, policy, slots, seed, &out)?;
@@ -52,7 +58,11 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
                 p99s.push(p99 * 1e3);
             }
             latencies.extend(run);
+            for (means, stage) in stage_means.iter_mut().zip(run_stages(&out)?) {
+                means.push(stage.latency.mean_s * 1e3);
+            }
         }
+        stacks.push((name.clone(), stage_means.iter().map(|means| estimate(means).mean).collect::<Vec<f64>>()));
         latencies.sort_by(f64::total_cmp);
         series.push(Series::plain(
             name.clone(),
@@ -76,7 +86,47 @@ pub fn run(settings: &Settings) -> Result<Section, ExperimentError> {
     let headers = ["policy", "tasks", "p50 (ms)", "p99 (ms)"];
     section.files.push(write_csv(&dir.join("latency.csv"), &headers, &rows)?);
     section.table(&headers, &rows);
+    write_stages(settings, &dir, &stacks, &mut section)?;
     Ok(section)
+}
+
+/// The stacked figure and table of each policy's mean stage times.
+fn write_stages(settings: &Settings, dir: &Path, stacks: &[(String, Vec<f64>)], section: &mut Section) -> Result<(), ExperimentError> {
+    section.body.push_str(
+        "\nWhere the time goes: each policy's mean time per stage along each task's critical path (the fragment \
+         that finished last), in model time as `tasks.csv` records it on the testbed, averaged over the seeds; the \
+         stages add up to the mean model latency.\n",
+    );
+    section.files.extend(stacked_bars(
+        &dir.join("stages"),
+        &StackedBars {
+            title: &settings.title("Mean latency by stage on the testbed"),
+            y_label: "mean model latency (ms)",
+            segments: &STAGES,
+            bars: stacks,
+        },
+    )?);
+    let headers: Vec<String> =
+        std::iter::once("policy".to_string()).chain(STAGES.iter().map(|s| format!("{s} (ms)"))).collect();
+    let rows: Vec<Vec<String>> = stacks
+        .iter()
+        .map(|(name, means)| std::iter::once(name.clone()).chain(means.iter().map(|m| format!("{m:.2}"))).collect())
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    section.files.push(write_csv(&dir.join("stages.csv"), &headers, &rows)?);
+    section.table(&headers, &rows);
+    Ok(())
+}
+
+/// A testbed run's stage summaries, from its `summary.json`.
+fn run_stages(out: &Path) -> Result<Vec<qmec_sim::summary::StageLatency>, ExperimentError> {
+    let path = out.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| ExperimentError::io(&path, e))?;
+    let summary: Summary = serde_json::from_str(&text).map_err(|e| ExperimentError::io(&path, e))?;
+    if summary.stages.len() != STAGES.len() {
+        return Err(ExperimentError::io(&path, format!("{} stages, expected {}", summary.stages.len(), STAGES.len())));
+    }
+    Ok(summary.stages)
 }
 
 fn run_testbed(exe: &Path, policy: &PolicySpec, slots: u64, seed: u64, out: &Path) -> Result<(), ExperimentError> {

@@ -68,7 +68,7 @@ fn check_fragment(fragment: &pb::FragmentData) {
 fn check_result(result: &pb::FragmentResult) {
     if let Ok(ok) = validate::fragment_result(result) {
         assert!(ok.bits >= 1 && ok.bits <= MAX_FRAGMENT_BITS);
-        assert!(ok.done_s.is_finite() && ok.done_s >= 0.0);
+        assert!(ok.times.done_s.is_finite() && ok.times.done_s >= 0.0);
     }
 }
 

@@ -119,7 +119,7 @@ fuzz_target!(|input: Input| match input {
     Input::Fragment { bits, small_bits, payload } => {
         // Half the time a small size, so the payload bound is reachable.
         let bits = if bits % 2 == 0 { u64::from(small_bits) } else { bits };
-        let fragment = pb::FragmentData { slot: 5, task: 6, bits, payload: vec![0xA5; usize::from(payload)] };
+        let fragment = pb::FragmentData { slot: 5, task: 6, bits, payload: vec![0xA5; usize::from(payload)], ..Default::default() };
         let expected = (1..=MAX_FRAGMENT_BITS).contains(&bits)
             && usize::from(payload) <= MAX_PAYLOAD_BYTES
             && u64::from(payload) <= bits.div_ceil(8);
