@@ -210,7 +210,7 @@ impl MobilityConfig {
             return Err(invalid(
                 field,
                 format!(
-                    "no samples (was the trace `{}` read?)",
+                    "no samples: the trace `{}` is read only when the scenario is loaded from its file",
                     crate::excerpt::excerpt(file)
                 ),
             ));

@@ -365,22 +365,29 @@ impl Scenario {
         }
     }
 
-    /// Parses and validates a TOML scenario (a mobility trace file named
-    /// in it is read from the current folder).
+    /// Parses and validates a TOML scenario. It reads no file: a mobility
+    /// trace must come with its samples, as a loaded scenario carries them
+    /// (agents parse what the controller sends, and must not open files
+    /// it names).
     pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
-        Scenario::from_toml_in(text, Path::new(""))
+        let scenario = Scenario::parse(text)?;
+        scenario.validate()?;
+        Ok(scenario)
     }
 
-    /// [`Scenario::from_toml`], reading a mobility trace file named by a
-    /// relative path from `folder` (the scenario file's own).
+    /// [`Scenario::from_toml`] for a scenario file: a mobility trace file
+    /// it names by a relative path is read from `folder` (the file's own).
     pub fn from_toml_in(text: &str, folder: &Path) -> Result<Scenario, ScenarioError> {
-        let mut scenario: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::Parse(crate::excerpt::excerpt_lines(&e.to_string())))?;
+        let mut scenario = Scenario::parse(text)?;
         if let Some(mobility) = &mut scenario.mobility {
             mobility.load_trace(folder)?;
         }
         scenario.validate()?;
         Ok(scenario)
+    }
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse(crate::excerpt::excerpt_lines(&e.to_string())))
     }
 
     pub fn to_toml(&self) -> String {

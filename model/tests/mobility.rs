@@ -133,6 +133,11 @@ fn a_trace_file_is_read_beside_the_scenario_and_its_errors_name_path_and_line() 
     )
     .expect("trace");
     let loaded = Scenario::load(toml_path.to_str().unwrap()).expect("a valid trace scenario");
+    // Parsing TOML text (as agents do with the controller's setup) opens no
+    // file: the samples must be inside.
+    let inline = std::fs::read_to_string(&toml_path).expect("scenario text");
+    let message = Scenario::from_toml(&inline).expect_err("a trace without samples accepted").to_string();
+    assert!(message.contains("`mobility.devices.samples`"), "{message}");
     let Some(DeviceMotion::Trace { samples, .. }) = loaded.mobility.as_ref().map(|m| &m.devices)
     else {
         panic!()
