@@ -2,6 +2,8 @@
 //! its file with errors naming the path and line, and a channel whose path
 //! loss follows the device slot by slot.
 
+#![allow(clippy::unwrap_used)]
+
 use qmec_model::Scenario;
 use qmec_model::channel::{DeviceChannel, path_gain};
 use qmec_model::mobility::{DeviceMotion, Trajectory};
@@ -32,7 +34,8 @@ fn mobile_builtins_round_trip_through_toml() {
 
 #[test]
 fn every_bad_mobility_field_is_named() {
-    let cases: Vec<(&str, fn(&mut Scenario))> = vec![
+    type Spoil = fn(&mut Scenario);
+    let cases: Vec<(&str, Spoil)> = vec![
         ("mobility.width_m", |s| {
             s.mobility.as_mut().unwrap().width_m = 0.0
         }),
