@@ -43,8 +43,14 @@ pub fn choose(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<
     let emulation = match profile {
         None => Emulation::Off,
         Some(p) if p.is_noop() => Emulation::Off,
-        Some(_) => match (choice, netem::support()) {
+        Some(p) => match (choice, netem::support()) {
             (EmulationChoice::Userspace, _) => Emulation::Userspace { why: "asked for (--emulation userspace)".into() },
+            // Changing a netem qdisc mid-run is not built: a schedule
+            // needs the userspace emulator.
+            (EmulationChoice::Netem, _) if p.has_schedule() => return Err(LaunchError::NetemSchedule),
+            (EmulationChoice::Auto, _) if p.has_schedule() => {
+                Emulation::Userspace { why: "the link profile has a schedule, which only the userspace emulator applies".into() }
+            }
             (_, netem::Support::Netem) => Emulation::Netem,
             (EmulationChoice::Netem, netem::Support::Missing(why)) => return Err(LaunchError::NoNetem(why.clone())),
             (EmulationChoice::Auto, netem::Support::Missing(why)) => {
@@ -96,5 +102,15 @@ mod tests {
             netem::Support::Netem => assert_eq!(chosen, Some(Emulation::Netem)),
             netem::Support::Missing(_) => assert!(matches!(chosen, Some(Emulation::Userspace { .. }))),
         }
+    }
+
+    #[test]
+    fn a_schedule_takes_the_userspace_emulator_and_netem_refuses_it() {
+        let scheduled = LinkProfile::parse("[[device.schedule]]\nat_s = 1\nrate_mbit = 5").expect("a valid profile");
+        match choose(Some(&scheduled), EmulationChoice::Auto) {
+            Ok(Emulation::Userspace { why }) => assert!(why.contains("schedule"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(choose(Some(&scheduled), EmulationChoice::Netem), Err(LaunchError::NetemSchedule)));
     }
 }

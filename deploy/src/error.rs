@@ -84,6 +84,8 @@ pub enum LaunchError {
     Profile(#[from] qmec_linkem::ProfileError),
     #[error("--emulation netem, but this kernel has no netem: {0}")]
     NoNetem(String),
+    #[error("--emulation netem, but the link profile has a schedule ([[device.schedule]] or [[server.schedule]]): only the userspace emulator changes links during a run")]
+    NetemSchedule,
     #[error("{0}")]
     Unavailable(String),
     #[error("building the image: {0}")]

@@ -80,12 +80,12 @@ fn a_seed_replays_byte_for_byte_under_faults_and_jitter() {
     assert_ne!(std::fs::read(other.join("tasks.csv")).ok(), std::fs::read(runs[0].0.join("tasks.csv")).ok());
 }
 
-/// The same slots and tasks as `qmec simulate` for `policy`, bit for bit
-/// but the measured decision time.
-fn agrees_with_the_simulator(policy: &str, online: bool) {
+/// The same slots and tasks as `qmec simulate` for `policy` on `scenario`,
+/// bit for bit but the measured decision time.
+fn agrees_with_the_simulator(scenario: &str, policy: &str, online: bool) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let mut config = config(&dir.path().join("virtual"), 300, "");
-    (config.policy, config.online) = (policy.to_string(), online);
+    (config.scenario, config.policy, config.online) = (scenario.to_string(), policy.to_string(), online);
     let outcome = launch(&config, &options(None)).outcome;
     let scenario = outcome.scenario.clone();
     let spec = qmec_catalog::PolicySpec { name: config.policy.clone(), model: None, online: None };
@@ -111,10 +111,20 @@ fn agrees_with_the_simulator(policy: &str, online: bool) {
 
 #[test]
 fn without_faults_or_link_delay_the_records_are_the_simulators() {
-    agrees_with_the_simulator("dpp-greedy", false);
+    agrees_with_the_simulator("paper-small", "dpp-greedy", false);
     // The shipped QNN, learning online inside its decide call as the
     // simulator's does.
-    agrees_with_the_simulator("qnn", true);
+    agrees_with_the_simulator("paper-small", "qnn", true);
+}
+
+/// Moving devices: every agent recomputes its path loss from the same
+/// seeded trajectory (random waypoint) or the same trace as the simulator.
+#[test]
+fn a_mobile_scenario_gives_the_simulators_records() {
+    for scenario in ["paper-mobile", "paper-trace"] {
+        assert!(qmec_model::Scenario::builtin(scenario).expect(scenario).mobility.is_some());
+        agrees_with_the_simulator(scenario, "dpp-greedy", false);
+    }
 }
 
 /// A device whose every report is held two slots is late in every slot,

@@ -138,13 +138,16 @@ impl Channels {
             None => endpoint(&security, uri, peer)?.connect_lazy(),
             Some(emulation) => {
                 let profile = &emulation.profile;
-                let link = if uri == emulation.controller {
-                    profile.device_to_controller()
+                let path = if uri == emulation.controller {
+                    qmec_linkem::LinkProfile::device_to_controller
                 } else {
-                    profile.device_to_server()
+                    qmec_linkem::LinkProfile::device_to_server
                 };
                 let seed = emulation.seed.wrapping_add(map.len() as u64);
-                let connector = qmec_linkem::Connector::new(link, profile.retransmit, seed);
+                // The schedule's times count from the agent's start: the
+                // testbed starts every agent together with the run.
+                let connector =
+                    qmec_linkem::Connector::scheduled(path(profile), profile.timeline(path), profile.retransmit, seed);
                 endpoint(&security, uri, peer)?.connect_with_connector_lazy(connector)
             }
         };

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`stats`]: means, 95 % intervals over seeds, least-squares fits.
 //! - [`plot`]: line charts with confidence bands and heatmaps (plotters).
+//! - [`mobility`]: a mobile scenario's trajectories and best servers, drawn.
 //! - [`runner`]: many (policy, seed) simulations on every core.
 //! - [`series`]: per-slot records turned into plotted series across seeds.
 //! - [`suites`]: one module per experiment.
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod evaluate;
+pub mod mobility;
 pub mod plot;
 pub mod report;
 pub mod runner;

@@ -40,10 +40,10 @@ pub struct Chart<'a> {
     pub floor: Option<f64>,
 }
 
-const SIZE: (u32, u32) = (900, 560);
+pub(crate) const SIZE: (u32, u32) = (900, 560);
 /// Width of the legend or colour bar beside the plot.
-const SIDE_WIDTH: u32 = 190;
-const FONT: &str = "sans-serif";
+pub(crate) const SIDE_WIDTH: u32 = 190;
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Writes `stem.png` and `stem.svg`; returns both paths.
 pub fn line_chart(stem: &Path, chart: &Chart) -> Result<Vec<PathBuf>, PlotError> {
@@ -100,16 +100,16 @@ pub fn heatmap(stem: &Path, map: &Heatmap) -> Result<Vec<PathBuf>, PlotError> {
     Ok(vec![png, svg])
 }
 
-fn paths(stem: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn paths(stem: &Path) -> (PathBuf, PathBuf) {
     (stem.with_extension("png"), stem.with_extension("svg"))
 }
 
-fn fail(path: &Path) -> impl FnOnce(String) -> PlotError {
+pub(crate) fn fail(path: &Path) -> impl FnOnce(String) -> PlotError {
     let path = path.to_path_buf();
     move |reason| PlotError { path, reason }
 }
 
-fn text<E: std::fmt::Debug>(e: E) -> String {
+pub(crate) fn text<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
@@ -128,7 +128,7 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 /// Draws `title` above the figure, its first line as the caption and any
 /// further lines (notes: quick mode, too few seeds for a band) smaller
 /// beneath it; returns the area left below.
-fn titled<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str) -> Result<DrawingArea<DB, Shift>, String> {
+pub(crate) fn titled<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str) -> Result<DrawingArea<DB, Shift>, String> {
     let mut lines = title.lines();
     let mut area = root.titled(lines.next().unwrap_or_default(), (FONT, 22)).map_err(text)?;
     for note in lines {
@@ -157,7 +157,7 @@ fn tick_count(range: (f64, f64), integer: bool) -> usize {
 
 /// A tick label: whole numbers without `.0`, others with up to 3 decimals
 /// (scientific below 0.01).
-fn tick(v: &f64) -> String {
+pub(crate) fn tick(v: &f64) -> String {
     let v = *v;
     if (v - v.round()).abs() < 1e-9 {
         return format!("{:.0}", v.round());
@@ -261,7 +261,7 @@ fn draw_stacked<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Stacke
 
 /// One line per series in the area beside the plot: a stroke of its
 /// colour and its label.
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(&str, RGBAColor)]) -> Result<(), String> {
+pub(crate) fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(&str, RGBAColor)]) -> Result<(), String> {
     for (i, (label, color)) in entries.iter().enumerate() {
         let y = 30 + 24 * i as i32;
         area.draw(&PathElement::new(vec![(4, y), (28, y)], color.stroke_width(3))).map_err(text)?;

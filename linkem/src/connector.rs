@@ -3,8 +3,8 @@
 //! and hands tonic the application end of an emulated link. Each
 //! connection draws its jitter and loss from its own seed.
 
-use crate::profile::Link;
-use crate::stream;
+use crate::profile::{Link, TimedLink};
+use crate::stream::{self, EmulatedLink};
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 #[derive(Debug, Clone)]
 pub struct Connector {
-    link: Link,
+    link: Arc<EmulatedLink>,
     retransmit: Duration,
     seed: u64,
     connections: Arc<AtomicU64>,
@@ -26,11 +26,18 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(link: Link, retransmit: Duration, seed: u64) -> Connector {
+        Connector::scheduled(link, Vec::new(), retransmit, seed)
+    }
+
+    /// A link that changes as `timeline` says, its times counted from now
+    /// (an agent builds its connectors as it starts: the run's start).
+    pub fn scheduled(link: Link, timeline: Vec<TimedLink>, retransmit: Duration, seed: u64) -> Connector {
+        let link = Arc::new(EmulatedLink { link, timeline, origin: tokio::time::Instant::now() });
         Connector { link, retransmit, seed, connections: Arc::new(AtomicU64::new(0)) }
     }
 
     pub fn link(&self) -> &Link {
-        &self.link
+        &self.link.link
     }
 }
 
@@ -58,15 +65,15 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let (link, retransmit) = (self.link, self.retransmit);
+        let (link, retransmit) = (Arc::clone(&self.link), self.retransmit);
         let n = self.connections.fetch_add(1, Ordering::Relaxed);
         let seed = self.seed.wrapping_mul(0x100_0000_01B3).wrapping_add(n);
         Box::pin(async move {
             let (host, port) = host_port(&uri)?;
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
-            tracing::debug!(%uri, ?link, "emulated link connected");
-            Ok(TokioIo::new(stream::emulate(tcp, link, retransmit, seed)))
+            tracing::debug!(%uri, link = ?link.link, changes = link.timeline.len(), "emulated link connected");
+            Ok(TokioIo::new(stream::emulate(tcp, &link, retransmit, seed)))
         })
     }
 }

@@ -16,6 +16,10 @@
 //!
 //! [server]             # every server agent's link; absent: untouched
 //! delay_ms = 1.0
+//!
+//! [[device.schedule]]  # optional: from 5 s into the run on, both
+//! at_s = 5.0           # directions of the device link run at 10 Mbit/s
+//! rate_mbit = 10.0     # (and/or `delay_ms`); later entries, later times
 //! ```
 //!
 //! Parsing never panics; every error names the field (`device.down.delay_ms`).
@@ -86,11 +90,44 @@ impl Link {
     }
 }
 
+/// A change to both directions of a link at a time into the run: what it
+/// sets replaces the link's value until the next change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkChange {
+    pub at: Duration,
+    pub rate_bps: Option<f64>,
+    pub delay: Option<Duration>,
+}
+
+impl LinkChange {
+    fn apply(&self, link: &mut Link) {
+        for direction in [&mut link.up, &mut link.down] {
+            if let Some(rate) = self.rate_bps {
+                direction.rate_bps = Some(rate);
+            }
+            if let Some(delay) = self.delay {
+                direction.delay = delay;
+            }
+        }
+    }
+}
+
+/// A path's links from some time on: what a connection switches to then.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimedLink {
+    pub from: Duration,
+    pub link: Link,
+}
+
 /// A whole testbed's links.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LinkProfile {
     pub device: Link,
     pub server: Link,
+    /// Changes to the device link over the run, in time order.
+    pub device_schedule: Vec<LinkChange>,
+    /// Changes to the server link over the run, in time order.
+    pub server_schedule: Vec<LinkChange>,
     /// Userspace only: what a lost chunk costs (a TCP retransmission).
     pub retransmit: Duration,
     /// Seeds the jitter and loss draws of the userspace emulator.
@@ -138,6 +175,19 @@ struct RawLink {
     up: Option<RawDirection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     down: Option<RawDirection>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    schedule: Vec<RawChange>,
+}
+
+/// One `[[link.schedule]]` entry as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChange {
+    at_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate_mbit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delay_ms: Option<f64>,
 }
 
 impl RawLink {
@@ -194,12 +244,53 @@ fn direction(link: &str, dir: &str, both: &RawDirection, own: Option<&RawDirecti
         Some(p) if p.is_finite() && (0.0..100.0).contains(&p) => p / 100.0,
         Some(p) => return Err(invalid(&loss_field, format!("must be a percentage in [0, 100), got {p}"))),
     };
-    let rate_bps = match rate {
-        None => None,
-        Some(r) if r.is_finite() && r > 0.0 && r <= 1e6 => Some(r * 1e6),
-        Some(r) => return Err(invalid(&rate_field, format!("must be in (0, 1e6] Mbit/s, got {r}"))),
-    };
+    let rate_bps = rate_bits(&rate_field, rate)?;
     Ok(Direction { delay, jitter, loss, rate_bps })
+}
+
+fn rate_bits(field: &str, mbit: Option<f64>) -> Result<Option<f64>, ProfileError> {
+    match mbit {
+        None => Ok(None),
+        Some(r) if r.is_finite() && r > 0.0 && r <= 1e6 => Ok(Some(r * 1e6)),
+        Some(r) => Err(invalid(field, format!("must be in (0, 1e6] Mbit/s, got {r}"))),
+    }
+}
+
+/// A link's `[[NAME.schedule]]`: times rising, each entry changing something.
+fn schedule(name: &str, raw: Option<&RawLink>) -> Result<Vec<LinkChange>, ProfileError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut changes: Vec<LinkChange> = Vec::new();
+    for (i, entry) in raw.schedule.iter().enumerate() {
+        let field = |key: &str| format!("{name}.schedule[{i}].{key}");
+        let at = entry.at_s;
+        if !at.is_finite() || !(0.0..=1e7).contains(&at) {
+            return Err(invalid(&field("at_s"), format!("must be a time in [0, 1e7] s into the run, got {at}")));
+        }
+        if let Some(before) = changes.last().filter(|c| c.at.as_secs_f64() >= at) {
+            let before = before.at.as_secs_f64();
+            return Err(invalid(&field("at_s"), format!("must be later than the entry before it ({before} s), got {at}")));
+        }
+        if entry.rate_mbit.is_none() && entry.delay_ms.is_none() {
+            return Err(invalid(&format!("{name}.schedule[{i}]"), "changes nothing: give rate_mbit, delay_ms or both"));
+        }
+        changes.push(LinkChange {
+            at: Duration::from_secs_f64(at),
+            rate_bps: rate_bits(&field("rate_mbit"), entry.rate_mbit)?,
+            delay: entry.delay_ms.map(|ms| millis(&field("delay_ms"), Some(ms))).transpose()?,
+        });
+    }
+    Ok(changes)
+}
+
+fn raw_schedule(changes: &[LinkChange]) -> Vec<RawChange> {
+    changes
+        .iter()
+        .map(|c| RawChange {
+            at_s: c.at.as_secs_f64(),
+            rate_mbit: c.rate_bps.map(|r| r / 1e6),
+            delay_ms: c.delay.map(|d| d.as_secs_f64() * 1e3),
+        })
+        .collect()
 }
 
 fn link(name: &str, raw: Option<&RawLink>) -> Result<Link, ProfileError> {
@@ -231,6 +322,8 @@ impl LinkProfile {
         Ok(LinkProfile {
             device: link("device", raw.device.as_ref())?,
             server: link("server", raw.server.as_ref())?,
+            device_schedule: schedule("device", raw.device.as_ref())?,
+            server_schedule: schedule("server", raw.server.as_ref())?,
             retransmit,
             seed: raw.seed.unwrap_or(0),
         })
@@ -253,7 +346,38 @@ impl LinkProfile {
     }
 
     pub fn is_noop(&self) -> bool {
-        self.device.is_noop() && self.server.is_noop()
+        self.device.is_noop() && self.server.is_noop() && !self.has_schedule()
+    }
+
+    /// Whether any link changes during the run.
+    pub fn has_schedule(&self) -> bool {
+        !self.device_schedule.is_empty() || !self.server_schedule.is_empty()
+    }
+
+    /// The links in effect `elapsed` into the run, schedules applied.
+    pub fn at(&self, elapsed: Duration) -> LinkProfile {
+        let mut now = LinkProfile { device_schedule: Vec::new(), server_schedule: Vec::new(), ..self.clone() };
+        for change in self.device_schedule.iter().filter(|c| c.at <= elapsed) {
+            change.apply(&mut now.device);
+        }
+        for change in self.server_schedule.iter().filter(|c| c.at <= elapsed) {
+            change.apply(&mut now.server);
+        }
+        now
+    }
+
+    /// What the path `path` (e.g. [`LinkProfile::device_to_server`]) turns
+    /// into at each time a schedule changes one of its links, in time order.
+    pub fn timeline(&self, path: fn(&LinkProfile) -> Link) -> Vec<TimedLink> {
+        self.change_times().into_iter().map(|from| TimedLink { from, link: path(&self.at(from)) }).collect()
+    }
+
+    /// Every time a schedule changes a link, in order, once each.
+    pub fn change_times(&self) -> Vec<Duration> {
+        let mut times: Vec<Duration> = self.device_schedule.iter().chain(&self.server_schedule).map(|c| c.at).collect();
+        times.sort();
+        times.dedup();
+        times
     }
 
     /// The path a device agent dials to the controller, as the userspace
@@ -272,18 +396,19 @@ impl LinkProfile {
     /// The resolved profile as a file (both directions written out), which
     /// [`LinkProfile::parse`] reads back to the same profile.
     pub fn to_toml(&self) -> String {
-        let raw_link = |l: &Link| {
-            (!l.is_noop()).then(|| RawLink {
+        let raw_link = |l: &Link, changes: &[LinkChange]| {
+            (!l.is_noop() || !changes.is_empty()).then(|| RawLink {
                 up: Some(raw_direction(&l.up)),
                 down: Some(raw_direction(&l.down)),
+                schedule: raw_schedule(changes),
                 ..RawLink::default()
             })
         };
         let raw = RawProfile {
             retransmit_ms: Some(self.retransmit.as_secs_f64() * 1e3),
             seed: Some(self.seed),
-            device: raw_link(&self.device),
-            server: raw_link(&self.server),
+            device: raw_link(&self.device, &self.device_schedule),
+            server: raw_link(&self.server, &self.server_schedule),
         };
         toml::to_string(&raw).unwrap_or_default()
     }
@@ -333,6 +458,44 @@ mod tests {
     fn resolved_profile_round_trips() {
         let p = LinkProfile::parse("seed = 7\n[device]\ndelay_ms = 20\n[server.up]\nrate_mbit = 3\nloss_percent = 2").unwrap();
         assert_eq!(LinkProfile::parse(&p.to_toml()).unwrap(), p);
+    }
+
+    #[test]
+    fn a_schedule_changes_its_link_from_its_times_on() {
+        let p = LinkProfile::parse(
+            "[device]\ndelay_ms = 20\nrate_mbit = 50\n[[device.schedule]]\nat_s = 5\nrate_mbit = 10\n\
+             [[device.schedule]]\nat_s = 8.5\ndelay_ms = 40\n[server]\nrate_mbit = 30\n",
+        )
+        .unwrap();
+        let rate = |t: f64| p.at(Duration::from_secs_f64(t)).device.up.rate_bps;
+        assert_eq!((rate(0.0), rate(4.99), rate(5.0), rate(100.0)), (Some(50e6), Some(50e6), Some(10e6), Some(10e6)));
+        let at_9 = p.at(Duration::from_secs(9));
+        assert_eq!((at_9.device.down.delay, at_9.device.down.rate_bps), (Duration::from_millis(40), Some(10e6)));
+        // The path to a server: the slower of the device's and the server's rate.
+        let timeline = p.timeline(LinkProfile::device_to_server);
+        let rates: Vec<_> = timeline.iter().map(|t| (t.from.as_secs_f64(), t.link.up.rate_bps)).collect();
+        assert_eq!(rates, vec![(5.0, Some(10e6)), (8.5, Some(10e6))]);
+        assert_eq!(timeline[1].link.up.delay, Duration::from_millis(40));
+        assert_eq!(LinkProfile::parse(&p.to_toml()).unwrap(), p, "a schedule round-trips");
+        assert!(!LinkProfile::parse("[[server.schedule]]\nat_s = 1\nrate_mbit = 2").unwrap().is_noop());
+    }
+
+    #[test]
+    fn schedule_errors_name_the_entry_and_field() {
+        let cases = [
+            ("[[device.schedule]]\nat_s = -1\nrate_mbit = 1", "device.schedule[0].at_s"),
+            ("[[device.schedule]]\nat_s = 2\nrate_mbit = 1\n[[device.schedule]]\nat_s = 2\nrate_mbit = 3", "device.schedule[1].at_s"),
+            ("[[server.schedule]]\nat_s = 1\nrate_mbit = 0", "server.schedule[0].rate_mbit"),
+            ("[[server.schedule]]\nat_s = 1\ndelay_ms = 1e9", "server.schedule[0].delay_ms"),
+            ("[[device.schedule]]\nat_s = 1", "device.schedule[0]"),
+        ];
+        for (text, field) in cases {
+            match LinkProfile::parse(text) {
+                Err(ProfileError::Invalid { field: got, .. }) => assert_eq!(got, field, "{text}"),
+                other => panic!("{text}: expected an invalid {field}, got {other:?}"),
+            }
+        }
+        assert!(LinkProfile::parse("[[device.schedule]]\nat = 1\nrate_mbit = 1").unwrap_err().to_string().contains("at"));
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //!   retransmission penalty longer (and, by the order rule, everything
 //!   behind it too) — head-of-line blocking, as on a real TCP connection.
 //!   This is a model of loss's cost, not a packet-level simulation.
+//! - **changes**: a direction may switch to other values at times into the
+//!   run (the link profile's schedule): a chunk entering at or after a
+//!   change's time is scheduled with the new values.
 
 //!
 //! The schedule is generic over its time axis: the userspace emulator runs
@@ -20,12 +23,22 @@
 use crate::profile::Direction;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
 use std::ops::Add;
 use std::time::Duration;
+
+/// A direction's values from a time on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DirectionChange<T> {
+    pub from: T,
+    pub direction: Direction,
+}
 
 #[derive(Debug)]
 pub struct Schedule<T> {
     direction: Direction,
+    /// Changes still to come, in time order.
+    changes: VecDeque<DirectionChange<T>>,
     retransmit: Duration,
     rng: ChaCha8Rng,
     /// When the wire is free for the next chunk.
@@ -35,11 +48,34 @@ pub struct Schedule<T> {
 
 impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
     pub fn new(direction: Direction, retransmit: Duration, seed: u64) -> Schedule<T> {
-        Schedule { direction, retransmit, rng: ChaCha8Rng::seed_from_u64(seed), wire_free: None, last_release: None }
+        Schedule {
+            direction,
+            changes: VecDeque::new(),
+            retransmit,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            wire_free: None,
+            last_release: None,
+        }
+    }
+
+    /// The same, switching to each change's values at its time (changes in
+    /// time order).
+    pub fn with_changes(mut self, changes: impl IntoIterator<Item = DirectionChange<T>>) -> Schedule<T> {
+        self.changes = changes.into_iter().collect();
+        self
+    }
+
+    /// The values in effect now.
+    pub fn direction(&self) -> &Direction {
+        &self.direction
     }
 
     /// When `len` bytes that entered the link at `now` leave it.
     pub fn release(&mut self, now: T, len: usize) -> T {
+        while let Some(change) = self.changes.front().filter(|c| c.from <= now) {
+            self.direction = change.direction;
+            self.changes.pop_front();
+        }
         let start = self.wire_free.map_or(now, |free| free.max(now));
         let serialise = match self.direction.rate_bps {
             Some(rate) => Duration::from_secs_f64(len as f64 * 8.0 / rate),
@@ -89,6 +125,20 @@ mod tests {
         assert_eq!(s.release(t0, 500), t0 + ms(1500));
         // An idle wire starts afresh.
         assert_eq!(s.release(t0 + Duration::from_secs(10), 1000), t0 + Duration::from_secs(11));
+    }
+
+    #[test]
+    fn changes_apply_to_chunks_entering_from_their_time_on() {
+        let t0 = Instant::now();
+        let fast = Direction { rate_bps: Some(8000.0), ..Default::default() };
+        let slow = Direction { rate_bps: Some(800.0), delay: ms(50), ..Default::default() };
+        let mut s = Schedule::new(fast, ms(200), 1).with_changes([DirectionChange { from: t0 + ms(5000), direction: slow }]);
+        // 100 bytes: 0.1 s at 8 kbit/s, 1 s at 800 bit/s (+ 50 ms delay).
+        assert_eq!(s.release(t0, 100), t0 + ms(100));
+        assert_eq!(s.release(t0 + ms(4999), 100), t0 + ms(5099));
+        assert_eq!(s.direction(), &fast);
+        assert_eq!(s.release(t0 + ms(6000), 100), t0 + ms(7050));
+        assert_eq!(s.direction(), &slow);
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! through; an I/O error on either side ends both pumps, which the
 //! application sees as a broken connection.
 
-use crate::profile::Link;
-use crate::schedule::Schedule;
+use crate::profile::{Link, TimedLink};
+use crate::schedule::{DirectionChange, Schedule};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
@@ -23,14 +23,31 @@ pub const DUPLEX_BYTES: usize = 256 * 1024;
 /// Chunks in flight per direction (at most `CHUNK_BYTES` each).
 pub const IN_FLIGHT_CHUNKS: usize = 1024;
 
+/// The link a connection emulates: its values at first, and what they
+/// change to at times after `origin` (the run's start).
+#[derive(Debug, Clone)]
+pub struct EmulatedLink {
+    pub link: Link,
+    pub timeline: Vec<TimedLink>,
+    pub origin: Instant,
+}
+
+impl EmulatedLink {
+    /// One direction's changes, on the tokio clock.
+    fn changes(&self, pick: fn(&Link) -> crate::Direction) -> Vec<DirectionChange<Instant>> {
+        self.timeline.iter().map(|t| DirectionChange { from: self.origin + t.from, direction: pick(&t.link) }).collect()
+    }
+}
+
 /// Wraps a connected socket in `link` (`up`: what the application writes,
 /// `down`: what it reads) and returns the application's end.
-pub fn emulate(tcp: TcpStream, link: Link, retransmit: Duration, seed: u64) -> DuplexStream {
+pub fn emulate(tcp: TcpStream, link: &EmulatedLink, retransmit: Duration, seed: u64) -> DuplexStream {
     let (app, pump) = tokio::io::duplex(DUPLEX_BYTES);
     let (pump_read, pump_write) = tokio::io::split(pump);
     let (tcp_read, tcp_write) = tcp.into_split();
-    let up = Schedule::new(link.up, retransmit, seed);
-    let down = Schedule::new(link.down, retransmit, seed ^ 0x9E37_79B9_7F4A_7C15);
+    let up = Schedule::new(link.link.up, retransmit, seed).with_changes(link.changes(|l| l.up));
+    let down =
+        Schedule::new(link.link.down, retransmit, seed ^ 0x9E37_79B9_7F4A_7C15).with_changes(link.changes(|l| l.down));
     pipe(pump_read, tcp_write, up);
     pipe(tcp_read, pump_write, down);
     app

@@ -1,7 +1,10 @@
 //! The wireless channel: h_ms(t) = g_ms |ξ_ms(t)|² with path loss g from a
 //! distance and Rayleigh fading ξ ~ CN(0, 1), optionally AR(1)-correlated in
-//! time, and the Shannon rate r = W log2(1 + P h / N0).
+//! time, and the Shannon rate r = W log2(1 + P h / N0). The distance is
+//! drawn once per run, or with mobility recomputed every slot from where
+//! the device is.
 
+use crate::mobility::{Position, Trajectory};
 use crate::scenario::{ChannelConfig, Fading, Scenario};
 use crate::streams::{Purpose, stream};
 use num_complex::Complex64;
@@ -20,7 +23,8 @@ pub fn shannon_rate(cfg: &ChannelConfig, tx_power_w: f64, gain: f64) -> f64 {
 }
 
 /// Distances from device `device` to every server, fixed for a run and drawn
-/// from the run seed, so every process derives the same geometry.
+/// from the run seed, so every process derives the same geometry (the
+/// static geometry of a scenario without mobility).
 pub fn device_distances(scenario: &Scenario, seed: u64, device: usize) -> Vec<f64> {
     let mut rng = stream(seed, Purpose::Geometry, device as u64);
     let c = &scenario.channel;
@@ -35,11 +39,35 @@ pub fn device_distances(scenario: &Scenario, seed: u64, device: usize) -> Vec<f6
         .collect()
 }
 
+/// A moving device: where it is, where the servers are, and the channel
+/// parameters that turn distance into path gain.
+#[derive(Debug, Clone)]
+struct Motion {
+    trajectory: Trajectory,
+    servers: Vec<Position>,
+    channel: ChannelConfig,
+    slot_seconds: f64,
+}
+
+impl Motion {
+    /// Path gains at the device's current position, then one slot onward.
+    fn step(&mut self, path_gains: &mut [f64]) {
+        let here = self.trajectory.position();
+        for (g, server) in path_gains.iter_mut().zip(&self.servers) {
+            *g = path_gain(&self.channel, here.distance_to(server).max(self.channel.min_distance_m));
+        }
+        self.trajectory.advance(self.slot_seconds);
+    }
+}
+
 /// The channels from one device to every server, evolving slot by slot.
 #[derive(Debug, Clone)]
 pub struct DeviceChannel {
     fading: Fading,
     correlation: f64,
+    /// `None`: the path gains stay those of the run's drawn distances.
+    motion: Option<Motion>,
+    position: Option<Position>,
     path_gains: Vec<f64>,
     xi: Vec<Complex64>,
     gains: Vec<f64>,
@@ -48,13 +76,21 @@ pub struct DeviceChannel {
 
 impl DeviceChannel {
     pub fn new(scenario: &Scenario, seed: u64, device: usize) -> DeviceChannel {
-        let path_gains = device_distances(scenario, seed, device)
-            .into_iter()
-            .map(|d| path_gain(&scenario.channel, d))
-            .collect();
+        let motion = scenario.mobility.as_ref().map(|mobility| Motion {
+            trajectory: Trajectory::new(mobility, seed, device),
+            servers: mobility.server_positions(scenario.servers),
+            channel: scenario.channel.clone(),
+            slot_seconds: scenario.slot_seconds,
+        });
+        let path_gains = match motion {
+            Some(_) => vec![0.0; scenario.servers],
+            None => device_distances(scenario, seed, device).into_iter().map(|d| path_gain(&scenario.channel, d)).collect(),
+        };
         DeviceChannel {
             fading: scenario.channel.fading,
             correlation: scenario.channel.correlation,
+            motion,
+            position: None,
             path_gains,
             xi: Vec::new(),
             gains: vec![0.0; scenario.servers],
@@ -64,6 +100,10 @@ impl DeviceChannel {
 
     /// Draws the next slot's gains h_ms and returns them.
     pub fn next_slot(&mut self) -> &[f64] {
+        if let Some(motion) = &mut self.motion {
+            self.position = Some(motion.trajectory.position());
+            motion.step(&mut self.path_gains);
+        }
         match self.fading {
             Fading::None => self.gains.copy_from_slice(&self.path_gains),
             Fading::Rayleigh => {
@@ -92,6 +132,12 @@ impl DeviceChannel {
 
     pub fn path_gains(&self) -> &[f64] {
         &self.path_gains
+    }
+
+    /// Where a moving device was in the current slot (`None` without
+    /// mobility, or before the first slot).
+    pub fn position(&self) -> Option<Position> {
+        self.position
     }
 }
 

@@ -10,6 +10,8 @@
 //!   and channels (common random numbers).
 //! - [`task`]: tasks, fragments, completion records and drop reasons.
 //! - [`channel`]: path loss, Rayleigh fading with AR(1) correlation, Shannon rate.
+//! - [`mobility`]: servers at coordinates and devices that move (random
+//!   waypoint, Gauss–Markov, trace replay), seeded per device.
 //! - `open_tasks`: a device's open tasks by id, in a window of ids rather
 //!   than a hash map (ids are sequential, completions mostly in order).
 //! - [`device`]: one device: FIFO task queue served in fragments, virtual queue
@@ -32,6 +34,7 @@ pub mod device;
 pub mod excerpt;
 pub mod lyapunov;
 pub mod matrix;
+pub mod mobility;
 mod open_tasks;
 pub mod policy;
 pub mod scenario;

@@ -29,6 +29,7 @@
 //!   0.01·V, so V = 1 is queue-driven, V ≈ 100–1000 balances the two and
 //!   V = 10⁴ is power-driven: the paper's range 1…10⁴ spans the trade-off.
 
+use crate::mobility::{DeviceMotion, MobilityConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -46,7 +47,9 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
-    #[error("unknown built-in scenario `{0}` (known: paper, paper-small, scaled, overload)")]
+    #[error("mobility trace {path} line {line}: {reason}")]
+    Trace { path: String, line: usize, reason: String },
+    #[error("unknown built-in scenario `{0}` (known: paper, paper-small, scaled, overload, paper-mobile, paper-trace)")]
     UnknownBuiltin(String),
     #[error("size `{0}`: expected DEVICESxSERVERS with both at least 1, e.g. 100x10")]
     Size(String),
@@ -83,6 +86,10 @@ pub struct Scenario {
     /// Optional slow variation of load and channel quality over time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamics: Option<Dynamics>,
+    /// Servers at coordinates and moving devices; absent: each device's
+    /// distances are drawn once per run (see `channel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobility: Option<MobilityConfig>,
 }
 
 /// Deterministic sinusoidal variation, for experiments on changing
@@ -184,6 +191,9 @@ pub struct ChannelConfig {
     pub reference_gain: f64,
     pub path_loss_exponent: f64,
     /// Device–server distances are drawn uniformly in [min, max] metres.
+    /// With `[mobility]` the distance is the devices' geometric one, never
+    /// counted below `min_distance_m` (the path-loss model's near limit),
+    /// and `max_distance_m` is not used.
     pub min_distance_m: f64,
     pub max_distance_m: f64,
 }
@@ -271,12 +281,15 @@ impl Scenario {
                 two_tier: false,
             },
             dynamics: None,
+            mobility: None,
         }
     }
 
     /// A built-in scenario by name: `paper`, `paper-small` (3 devices,
     /// 2 servers, for quick tests), `scaled` (50 devices, 10 servers) or
-    /// `overload` (the paper's with 40× the arrivals and small queue caps).
+    /// `overload` (the paper's with 40× the arrivals and small queue caps),
+    /// `paper-mobile` (devices on random waypoints among servers at
+    /// coordinates) or `paper-trace` (devices replaying the example trace).
     pub fn builtin(name: &str) -> Result<Scenario, ScenarioError> {
         let mut scenario = Scenario::paper();
         match name {
@@ -299,6 +312,28 @@ impl Scenario {
                 scenario.arrivals.tasks_per_slot = 200.0;
                 scenario.device.queue_cap_bits = 5_000_000;
                 scenario.server.queue_cap_bits = 50_000_000;
+            }
+            "paper-mobile" => {
+                // Pedestrians to slow vehicles in a 240 m square: a device's
+                // nearest server changes every few tens of seconds.
+                scenario.name = name.into();
+                scenario.mobility = Some(MobilityConfig {
+                    width_m: 240.0,
+                    height_m: 240.0,
+                    servers: Vec::new(),
+                    devices: DeviceMotion::RandomWaypoint { min_speed_mps: 1.0, max_speed_mps: 10.0, pause_s: 2.0 },
+                });
+            }
+            "paper-trace" => {
+                // The example trace that ships in model/examples/.
+                scenario.name = name.into();
+                let samples = crate::mobility::parse_trace(EXAMPLE_TRACE, EXAMPLE_TRACE_PATH)?;
+                scenario.mobility = Some(MobilityConfig {
+                    width_m: 240.0,
+                    height_m: 240.0,
+                    servers: Vec::new(),
+                    devices: DeviceMotion::Trace { file: EXAMPLE_TRACE_PATH.into(), samples },
+                });
             }
             other => return Err(ScenarioError::UnknownBuiltin(crate::excerpt::excerpt(other).into())),
         }
@@ -323,18 +358,36 @@ impl Scenario {
                 path: name_or_path.into(),
                 source,
             })?;
-            Scenario::from_toml(&text)
+            let folder = Path::new(name_or_path).parent().unwrap_or(Path::new(""));
+            Scenario::from_toml_in(&text, folder)
         } else {
             Scenario::builtin(name_or_path)
         }
     }
 
-    /// Parses and validates a TOML scenario.
+    /// Parses and validates a TOML scenario. It reads no file: a mobility
+    /// trace must come with its samples, as a loaded scenario carries them
+    /// (agents parse what the controller sends, and must not open files
+    /// it names).
     pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::Parse(crate::excerpt::excerpt_lines(&e.to_string())))?;
+        let scenario = Scenario::parse(text)?;
         scenario.validate()?;
         Ok(scenario)
+    }
+
+    /// [`Scenario::from_toml`] for a scenario file: a mobility trace file
+    /// it names by a relative path is read from `folder` (the file's own).
+    pub fn from_toml_in(text: &str, folder: &Path) -> Result<Scenario, ScenarioError> {
+        let mut scenario = Scenario::parse(text)?;
+        if let Some(mobility) = &mut scenario.mobility {
+            mobility.load_trace(folder)?;
+        }
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse(crate::excerpt::excerpt_lines(&e.to_string())))
     }
 
     pub fn to_toml(&self) -> String {
@@ -414,6 +467,9 @@ impl Scenario {
                 check.range("dynamics.arrival_step.factor", step.factor, 1e-3, 10.0)?;
             }
         }
+        if let Some(mobility) = &self.mobility {
+            mobility.validate(self.devices, self.servers)?;
+        }
         Ok(())
     }
 
@@ -450,36 +506,40 @@ impl fmt::Display for Scenario {
     }
 }
 
-fn invalid(field: &str, reason: String) -> ScenarioError {
+/// The trace behind the `paper-trace` built-in, and where it ships.
+const EXAMPLE_TRACE: &str = include_str!("../examples/mobility-trace.csv");
+const EXAMPLE_TRACE_PATH: &str = "model/examples/mobility-trace.csv";
+
+pub(crate) fn invalid(field: &str, reason: String) -> ScenarioError {
     ScenarioError::Invalid { field: field.into(), reason }
 }
 
 /// Range checks that all phrase their errors the same way.
-struct Checker;
+pub(crate) struct Checker;
 
 impl Checker {
-    fn text(&self, field: &str, value: &str) -> Result<(), ScenarioError> {
+    pub(crate) fn text(&self, field: &str, value: &str) -> Result<(), ScenarioError> {
         if value.trim().is_empty() {
             return Err(invalid(field, "must not be empty".into()));
         }
         Ok(())
     }
 
-    fn count(&self, field: &str, value: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
+    pub(crate) fn count(&self, field: &str, value: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
         if value < min || value > max {
             return Err(invalid(field, format!("must be in [{min}, {max}], got {value}")));
         }
         Ok(())
     }
 
-    fn finite(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
+    pub(crate) fn finite(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
         if !value.is_finite() {
             return Err(invalid(field, format!("must be a finite number, got {value}")));
         }
         Ok(())
     }
 
-    fn positive(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
+    pub(crate) fn positive(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
         self.finite(field, value)?;
         if value <= 0.0 {
             return Err(invalid(field, format!("must be > 0, got {value}")));
@@ -487,7 +547,7 @@ impl Checker {
         Ok(())
     }
 
-    fn range(&self, field: &str, value: f64, min: f64, max: f64) -> Result<(), ScenarioError> {
+    pub(crate) fn range(&self, field: &str, value: f64, min: f64, max: f64) -> Result<(), ScenarioError> {
         self.finite(field, value)?;
         if value < min || value > max {
             return Err(invalid(field, format!("must be in [{min}, {max}], got {value}")));

@@ -15,6 +15,7 @@ pub enum Purpose {
     Fading = 2,
     Geometry = 3,
     Policy = 4,
+    Mobility = 5,
 }
 
 /// The stream for (seed, purpose, index), e.g. device m's arrivals.

@@ -8,6 +8,7 @@ mod evaluate;
 mod experiment;
 mod export_qasm;
 mod image;
+mod mobility;
 mod qubo;
 mod scenario;
 mod simulate;
@@ -38,6 +39,8 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Reproduce the papers' comparisons: plots, CSV and a claim-by-claim report.
     Experiment(experiment::Args),
+    /// A mobile scenario's device trajectories and best servers over a run, drawn.
+    Mobility(mobility::Args),
     /// AIGC server selection as a QUBO: solvers side by side, benchmarks, baselines.
     Qubo(qubo::Args),
     /// Show built-in scenarios.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Mobility(args) => mobility::run(args),
         Command::Qubo(args) => qubo::run(args),
         Command::Scenario(command) => scenario::run(command),
         Command::Evaluate(args) => evaluate::run(args),

@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a built-in scenario (paper, paper-small, scaled, overload) or a file, resolved, as TOML.
+    /// Print a built-in scenario (paper, paper-small, scaled, overload, paper-mobile, paper-trace) or a file, resolved, as TOML.
     Show { name: String },
 }
 

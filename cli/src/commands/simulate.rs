@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Built-in scenario (paper, paper-small, scaled, overload) or a TOML file.
+    /// Built-in scenario (paper, paper-small, scaled, overload, paper-mobile, paper-trace) or a TOML file.
     #[arg(long, default_value = "paper")]
     scenario: String,
     /// Policy by name; `qnn` (the default) runs the shipped trained model.

@@ -6,7 +6,7 @@
 //! agent's traffic until it heals, as TCP does for an outage shorter than
 //! its give-up time.
 
-use qmec_linkem::schedule::Schedule;
+use qmec_linkem::schedule::{DirectionChange, Schedule};
 use qmec_linkem::{Direction, LinkProfile};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -103,9 +103,12 @@ impl Network {
             links.resize_with(slot + 1, || None);
         }
         let link = links[slot].get_or_insert_with(|| {
-            let direction = direction(profile, from, to);
+            let first = direction(profile, from, to);
             let seed = pair_seed(profile.seed, from, to);
-            Link { has_rate: direction.rate_bps.is_some(), schedule: Schedule::new(direction, profile.retransmit, seed) }
+            // The profile's schedule, on virtual time from the run's start.
+            let changes = changes(profile, from, to);
+            let has_rate = first.rate_bps.is_some() || changes.iter().any(|c| c.direction.rate_bps.is_some());
+            Link { has_rate, schedule: Schedule::new(first, profile.retransmit, seed).with_changes(changes) }
         });
         let release = link.schedule.release(now, if link.has_rate { len() } else { 0 });
         // What would arrive while either end is cut off gets through when
@@ -150,6 +153,16 @@ fn direction(profile: &LinkProfile, from: Endpoint, to: Endpoint) -> Direction {
     }
 }
 
+/// What the direction `from` → `to` changes to over the run, as the
+/// profile's schedule says.
+fn changes(profile: &LinkProfile, from: Endpoint, to: Endpoint) -> Vec<DirectionChange<Duration>> {
+    profile
+        .change_times()
+        .into_iter()
+        .map(|at| DirectionChange { from: at, direction: direction(&profile.at(at), from, to) })
+        .collect()
+}
+
 /// A seed of its own for every connection, from the profile's.
 fn pair_seed(seed: u64, from: Endpoint, to: Endpoint) -> u64 {
     let code = |e: Endpoint| match e {
@@ -185,5 +198,21 @@ mod tests {
         assert_eq!(network.arrival(ms(300), controller, server, || 100), ms(300));
         // A device's traffic to the server crosses the cut too.
         assert_eq!(network.arrival(ms(90), device, server, || 100), ms(300));
+    }
+
+    #[test]
+    fn a_scheduled_change_applies_from_its_time_on_virtual_time() {
+        let profile = LinkProfile::parse(
+            "[device]\ndelay_ms = 10\n[[device.schedule]]\nat_s = 1\ndelay_ms = 40\nrate_mbit = 0.008\n",
+        )
+        .expect("a valid profile");
+        let mut network = Network::new(Some(profile), 1, 1);
+        let (device, controller, server) = (Endpoint::Device(0), Endpoint::Controller, Endpoint::Server(0));
+        // Before 1 s: 10 ms and no rate limit.
+        assert_eq!(network.arrival(ms(500), device, server, || 100), ms(510));
+        assert_eq!(network.arrival(ms(999), controller, device, || 100), ms(1009));
+        // From 1 s: 8 kbit/s (100 bytes take 100 ms) and 40 ms.
+        assert_eq!(network.arrival(ms(1000), device, server, || 100), ms(1140));
+        assert_eq!(network.arrival(ms(2000), controller, device, || 100), ms(2140));
     }
 }
