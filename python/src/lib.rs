@@ -10,8 +10,9 @@
 //!   (the Gymnasium classes in `python/qmec/env.py` wrap them).
 //! - `policy`: `State` and `Policy`, every built-in policy deciding a state.
 //!
-//! Errors reach Python as `ValueError` (bad input, naming the field) or
-//! `OSError` (a file), never as a panic.
+//! Errors reach Python as `ValueError` (bad input, naming the field),
+//! `OSError` (a file) or `RuntimeError` (a policy or the LP failing on good
+//! input), never as a panic.
 
 mod env;
 mod offload_env;

@@ -1,7 +1,7 @@
 //! Scenarios from Python, and whole runs: `simulate` is `qmec simulate`
 //! without the run folder, over the same engine and summary.
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use qmec_catalog::{Execution, OnlineSpec, PolicySpec};
 use qmec_model::Scenario;
@@ -98,6 +98,7 @@ pub fn simulate_json(
     let scenario = &scenario.inner;
     let mut built = qmec_catalog::build(&spec, scenario, seed).map_err(|e| PyValueError::new_err(format!("policy: {e}")))?;
     let summary = qmec_sim::simulate_with(scenario, seed, built.as_mut(), slots, |_| Ok::<(), qmec_sim::SimError>(()))
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        // A policy failing mid-run is not bad input.
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     serde_json::to_string(&summary).map_err(|e| PyValueError::new_err(format!("summary: {e}")))
 }
