@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, in phases that each say what they do: the tools the
 # tests call (installed on first use and cached), every Rust test in the
-# workspace, the cross-checks against peers written elsewhere (PennyLane,
-# Qiskit) and bounded fuzzing. It ends with one verdict line that counts
+# workspace, the Python package's tests, the cross-checks against peers
+# written elsewhere (PennyLane, Qiskit) and bounded fuzzing. It ends with one verdict line that counts
 # what ran.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,9 +20,9 @@ current="starting"
 trap 'echo; echo "test.sh: FAILED in phase $current after $((SECONDS - started)) s (the output above says what)"' ERR
 
 phase() {
-    current="$1/4 ($2)"
+    current="$1/5 ($2)"
     echo
-    echo "== test.sh [$1/4] $2"
+    echo "== test.sh [$1/5] $2"
 }
 
 phase 1 "tools the tests call: kubernetes-validate and the example policy service's grpcio/numpy (cached venvs), promtool"
@@ -50,15 +50,25 @@ else
     rust_tests=$(grep -Eo '[0-9]+ passed' "$rust_log" | awk '{s += $1} END {print s}')
 fi
 
-phase 3 "cross-checks against PennyLane and Qiskit (venv cached under ~/.cache/qmec)"
+phase 3 "the Python package qmec: wheel built with maturin, pytest (venv cached under ~/.cache/qmec)"
+python_log="$logs/python"
+python_started=$SECONDS
+# The wheel is built in the dev profile the Rust tests just built, so only
+# PyO3 and the bindings compile here; pytest compares qmec.simulate with the
+# qmec binary those tests built.
+python/check.sh 2>&1 | tee "$python_log"
+python_tests=$(grep -Eo '^[0-9]+ passed' "$python_log" | tail -1 | grep -Eo '^[0-9]+')
+echo "Python phase: $((SECONDS - python_started)) s"
+
+phase 4 "cross-checks against PennyLane and Qiskit (venv cached under ~/.cache/qmec)"
 cross_log="$logs/cross"
 quantum/crosscheck/run.sh 2>&1 | tee "$cross_log"
 cross_checks=$(grep -Eo '^[0-9]+ passed, 0 failed' "$cross_log" | awk '{s += $1} END {print s}')
 
-phase 4 "bounded fuzzing of scenario parsing and wire-message validation"
+phase 5 "bounded fuzzing of scenario parsing and wire-message validation"
 fuzz_targets=$(ls */fuzz/fuzz_targets/*.rs | wc -l)
 ./fuzz.sh
 
 elapsed=$((SECONDS - started))
 echo
-echo "test.sh: PASSED: ${rust_tests:-?} Rust tests, ${cross_checks:-?} cross-checks, $fuzz_targets fuzz targets (${FUZZ_SECONDS:-20} s each) in $((elapsed / 60)) min $((elapsed % 60)) s"
+echo "test.sh: PASSED: ${rust_tests:-?} Rust tests, ${python_tests:-?} Python tests, ${cross_checks:-?} cross-checks, $fuzz_targets fuzz targets (${FUZZ_SECONDS:-20} s each) in $((elapsed / 60)) min $((elapsed % 60)) s"
