@@ -29,7 +29,7 @@ WEIGHTS_FORMAT = "qmec-example-scorer-v1"
 
 #: Per-pair features the scorer reads (see :func:`pair_features`).
 FEATURES = ["asinh_psi", "psi_vs_device_best", "psi_vs_server_best", "rank_on_server", "rank_on_device",
-            "queue_slots", "log_queue", "log_virtual", "bias"]
+            "queue_slots", "channel_claimed_by_better", "log_queue", "log_virtual", "bias"]
 
 
 class WeightsError(ValueError):
@@ -90,11 +90,22 @@ def _rank(psi: np.ndarray, axis: int) -> np.ndarray:
     return order / max(psi.shape[axis] - 1, 1)
 
 
+def _claimed_by_better(psi: np.ndarray, queue_slots: np.ndarray) -> np.ndarray:
+    """Per pair, how much of the server's channel the devices with a larger
+    positive Ψ on it could fill from their queues (capped at 1): what a
+    greedy assignment would leave this pair, which a scorer of one pair
+    alone cannot see."""
+    demand = np.where(psi > 0.0, np.minimum(queue_slots, 1.0), 0.0)  # M×S
+    better = psi[None, :, :] > psi[:, None, :]  # [m, m', s]: m' beats m on s
+    return np.minimum((better * demand[None, :, :]).sum(axis=1), 1.0)
+
+
 def pair_features(constants: Constants, observed: Observed) -> np.ndarray:
     """M×S×F features, each of order 1 whatever the scenario's units: Ψ in
     units of the slot's power penalty V P τ, each pair's Ψ against the best
     of its device and of its server (the LP gives a channel to few devices),
-    how many slots of the link the queue fills, and the queues in units u."""
+    how many slots of the link the queue fills, how much of the channel
+    better devices claim, and the queues in units u."""
     c = constants
     psi = observed.dpp_weights
     devices, servers = psi.shape
@@ -110,6 +121,7 @@ def pair_features(constants: Constants, observed: Observed) -> np.ndarray:
         _rank(psi, axis=0),
         _rank(psi, axis=1),
         queue_slots,
+        _claimed_by_better(psi, queue_slots),
         per_device(np.log1p(np.maximum(observed.queue_bits, 0.0) / c.queue_unit_bits)),
         per_device(np.log1p(np.maximum(observed.virtual_bits, 0.0) / c.queue_unit_bits)),
         np.ones((devices, servers)),
