@@ -23,15 +23,26 @@ def observed_of(env, constants):
     return Observed(queue_bits=q, virtual_bits=h, rates_bps=r, dpp_weights=dpp_weights(constants, q, h, r))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("agent") / "agent.json"
+def train_tiny(out: Path) -> str:
+    """Runs the trainer for a budget of seconds; returns what it printed."""
     run = subprocess.run(
         [sys.executable, EXAMPLES / "train_agent.py", "--scenario", "paper-small", "--out", out, "--rounds", "2", "--steps", "60",
          "--episode-steps", "30", "--epochs", "2", "--hidden", "4", "--eval-episodes", "1", "--eval-steps", "20"],
         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    return out, run.stdout
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("agent") / "agent.json"
+    return out, train_tiny(out)
+
+
+def test_the_same_seed_gives_the_same_weights(trained, tmp_path):
+    again = tmp_path / "again.json"
+    train_tiny(again)
+    assert json.loads(again.read_text()) == json.loads(trained[0].read_text())
 
 
 def test_trainer_reports_rounds_and_the_comparison(trained):
