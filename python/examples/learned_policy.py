@@ -18,7 +18,6 @@ projection in Rust is needed where the service runs.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,10 @@ class Constants:
 
     @staticmethod
     def from_toml(text: str) -> "Constants":
-        """From a scenario's TOML (``qmec.Scenario.to_toml()``)."""
+        """From a scenario's TOML (``qmec.Scenario.to_toml()``; Python ≥ 3.11,
+        which only the trainer needs: the service reads the request's sizes)."""
+        import tomllib
+
         table = tomllib.loads(text)
         return Constants(slot_seconds=table["slot_seconds"], queue_unit_bits=table["control"]["queue_unit_bits"],
                          v=table["control"]["v"], omega=table["control"]["omega"], tx_power_w=table["device"]["tx_power_w"])

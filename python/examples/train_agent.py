@@ -208,7 +208,10 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')}: must be at least 1, got {getattr(args, name)}")
 
     path = Path(args.scenario)
-    scenario = qmec.Scenario.from_toml(str(path)) if path.suffix == ".toml" else qmec.Scenario(args.scenario)
+    try:
+        scenario = qmec.Scenario.from_toml(str(path)) if path.suffix == ".toml" else qmec.Scenario(args.scenario)
+    except (ValueError, OSError) as error:
+        parser.error(f"--scenario: {error}")
     constants = Constants.from_toml(scenario.to_toml())
     expert = qmec.policy("lyapunov", scenario)
     rng = np.random.default_rng(args.seed)
