@@ -93,13 +93,14 @@ class Service:
         try:
             weights = np.asarray(state.dpp_weights, dtype=float).reshape(shape)
             rates = np.asarray(state.rates_bps, dtype=float).reshape(shape)
+            queues = np.asarray(state.queue_bits, dtype=float).reshape(sizes.devices)
+            virtual = np.asarray(state.virtual_bits, dtype=float).reshape(sizes.devices)
         except ValueError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state does not fit {shape}: {error}")
-        queues = np.asarray(state.queue_bits, dtype=float)
         if self.scorer is None:
             shares = max_weight(weights, rates, queues, sizes.slot_seconds)
         else:
-            observed = Observed(queue_bits=queues, virtual_bits=np.asarray(state.virtual_bits, dtype=float), rates_bps=rates, dpp_weights=weights)
+            observed = Observed(queue_bits=queues, virtual_bits=virtual, rates_bps=rates, dpp_weights=weights)
             shares = self.scorer.decide(Constants.from_sizes(sizes), observed)
         if self.answer == "infeasible":
             # Every pair at a full slot: breaks one radio per device and one
