@@ -7,12 +7,14 @@ service each slot's state (``qmec.policy.v1.PolicyService/Decide``, see
 answers; an answer that is late, fails or is infeasible is replaced by the
 controller's fallback built-in and counted in the run's records.
 
-The policy served here is a max-weight heuristic on the drift-plus-penalty
-weights Ψ the request carries: device-server pairs in decreasing order of
-Ψ > 0, each given as much of the slot as the device's radio, the server's
-channel and the device's queue leave (the queue cap: a device never gets
-more slot than it has bits to send). The CPU split is left to the
-controller's default (empty ``cpu_hz``).
+The policy served here is by default a max-weight heuristic on the
+drift-plus-penalty weights Ψ the request carries: device-server pairs in
+decreasing order of Ψ > 0, each given as much of the slot as the device's
+radio, the server's channel and the device's queue leave (the queue cap: a
+device never gets more slot than it has bits to send). With ``--weights
+FILE`` it is instead the learned scorer ``train_agent.py`` wrote, projected
+to μ by the same function it was trained with (``learned_policy.py``). The
+CPU split is left to the controller's default (empty ``cpu_hz``).
 
 The stubs are generated from the proto at start-up (grpcio-tools) into a
 cache directory keyed by the proto's hash, not committed: they always match
@@ -43,6 +45,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learned_policy import Constants, Observed, Scorer, WeightsError, max_weight  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 PROTO = REPO / "proto" / "proto" / "qmec_policy.proto"
 LISTENING = "qmec-policy-listening"
@@ -71,38 +76,13 @@ def load_stubs(proto: Path, cache: Path):
     return importlib.import_module("qmec_policy_pb2"), importlib.import_module("qmec_policy_pb2_grpc")
 
 
-def max_weight(weights: np.ndarray, rates: np.ndarray, queues: np.ndarray, tau: float) -> np.ndarray:
-    """μ (M×S): pairs by decreasing Ψ > 0, each filled with what the radio,
-    the channel and the queue leave."""
-    devices, servers = weights.shape
-    shares = np.zeros((devices, servers))
-    radio = np.ones(devices)
-    channel = np.ones(servers)
-    queue_slot = np.zeros(devices)  # share of a slot each queue still fills, per pair's rate
-    for flat in np.argsort(-weights, axis=None):
-        m, s = divmod(int(flat), servers)
-        if weights[m, s] <= 0.0:
-            break
-        bits_per_slot = tau * rates[m, s]
-        if bits_per_slot <= 0.0:
-            continue
-        queue_left = queues[m] - queue_slot[m]
-        share = min(radio[m], channel[s], max(queue_left, 0.0) / bits_per_slot)
-        if share <= 0.0:
-            continue
-        shares[m, s] = share
-        radio[m] -= share
-        channel[s] -= share
-        queue_slot[m] += share * bits_per_slot
-    return shares
-
-
 class Service:
     """The Decide handler: the policy over each request, and the counts."""
 
-    def __init__(self, pb2, answer: str, every: int):
+    def __init__(self, pb2, answer: str, every: int, scorer: Scorer | None):
         self.pb2 = pb2
         self.answer = answer
+        self.scorer = scorer
         self.every = every
         self.answered = 0
         self.lock = threading.Lock()
@@ -113,10 +93,15 @@ class Service:
         try:
             weights = np.asarray(state.dpp_weights, dtype=float).reshape(shape)
             rates = np.asarray(state.rates_bps, dtype=float).reshape(shape)
+            queues = np.asarray(state.queue_bits, dtype=float).reshape(sizes.devices)
+            virtual = np.asarray(state.virtual_bits, dtype=float).reshape(sizes.devices)
         except ValueError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state does not fit {shape}: {error}")
-        queues = np.asarray(state.queue_bits, dtype=float)
-        shares = max_weight(weights, rates, queues, sizes.slot_seconds)
+        if self.scorer is None:
+            shares = max_weight(weights, rates, queues, sizes.slot_seconds)
+        else:
+            observed = Observed(queue_bits=queues, virtual_bits=virtual, rates_bps=rates, dpp_weights=weights)
+            shares = self.scorer.decide(Constants.from_sizes(sizes), observed)
         if self.answer == "infeasible":
             # Every pair at a full slot: breaks one radio per device and one
             # channel per server, for testing the controller's fallback.
@@ -141,10 +126,15 @@ def main() -> None:
     parser.add_argument("--stubs", type=Path,
                         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qmec" / "policy-stubs",
                         help="where generated stubs are cached")
+    parser.add_argument("--weights", type=Path, help="serve the learned scorer in this file (from train_agent.py) instead of max-weight")
     args = parser.parse_args()
 
+    try:
+        scorer = Scorer.load(args.weights) if args.weights else None
+    except WeightsError as error:
+        sys.exit(f"policy_service: --weights {error}")
     pb2, pb2_grpc = load_stubs(args.proto, args.stubs)
-    service = Service(pb2, args.answer, args.every)
+    service = Service(pb2, args.answer, args.every, scorer)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     pb2_grpc.add_PolicyServiceServicer_to_server(service, server)
     port = server.add_insecure_port(args.listen)
@@ -153,7 +143,8 @@ def main() -> None:
     server.start()
     host = args.listen.rsplit(":", 1)[0]
     print(f"{LISTENING} {host}:{port}", flush=True)
-    print(f"serving {args.answer} decisions to qmec (--policy external=http://{host}:{port})", flush=True)
+    policy = f"the learned scorer in {args.weights}" if scorer and args.answer == "max-weight" else args.answer
+    print(f"serving {policy} decisions to qmec (--policy external=http://{host}:{port})", flush=True)
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
