@@ -146,8 +146,12 @@ fn a_dead_service_falls_back_on_every_slot_and_is_counted() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("temp dir");
     let (figures, stdout) = testbed(&format!("external=http://127.0.0.1:{port}"), &dir.path().join("run"));
-    assert_eq!(u(&figures, "/fallback/failed_slots"), SLOTS, "{stdout}");
+    // Under load a refused connection can take longer than the deadline
+    // to report itself: that slot counts as late, not failed.
+    let failed = u(&figures, "/fallback/failed_slots");
+    assert!(failed >= SLOTS * 3 / 4, "{failed} of {SLOTS}:\n{stdout}");
+    assert_eq!(failed + u(&figures, "/fallback/late_slots"), SLOTS);
     assert_eq!(u(&figures, "/fallback/answered_slots"), 0);
-    assert_eq!(table_value(&stdout, "fallback: failed (slots)"), SLOTS);
+    assert_eq!(table_value(&stdout, "fallback: failed (slots)"), failed);
     assert_eq!(u(&figures, "/policy_failed_slots"), 0, "the fallback decided every slot");
 }
