@@ -19,6 +19,7 @@ const CONTENTS: [(&str, &str); 14] = [
     ("link-profile.toml", "the resolved link profile"),
     ("virtual.json", "virtual time covered and the wall time it took"),
     ("docker-compose.yml", "the compose file the containers ran from"),
+    ("stack.yml", "the Docker Swarm stack file the services ran from"),
     (qmec_qnn::online::CHECKPOINT_FILE, "the model learned online (loads with --model)"),
     ("tls", "certificates copied in for the containers"),
 ];

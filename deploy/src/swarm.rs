@@ -170,9 +170,7 @@ fn refuse(config: &TestbedConfig) -> Result<(), FaultError> {
         let entry = format!("{}@{}", fault.target, fault.at_slot);
         let reason = match fault.kind {
             FaultKind::Restart { .. } => "a killed task is not started again on --runtime swarm (restart_policy none); use kill, stop or partition",
-            FaultKind::Late if !fault.target.starts_with("server") && fault.target != "controller" => {
-                "device replicas share their arguments on --runtime swarm, so one cannot report late"
-            }
+            FaultKind::Late => "device replicas share their arguments on --runtime swarm, so one cannot report late",
             _ => continue,
         };
         return Err(FaultError { entry, reason: reason.into() });
@@ -196,6 +194,8 @@ struct MadeSwarm;
 impl Drop for MadeSwarm {
     fn drop(&mut self) {
         shell::run_blocking("docker", &shell::args(["swarm", "leave", "--force"]), STACK_LIMIT);
+        // The bridge `swarm init` made for overlay traffic outlives the swarm.
+        shell::run_blocking("docker", &shell::args(["network", "rm", "docker_gwbridge"]), STEP);
     }
 }
 
@@ -395,4 +395,88 @@ fn write_stack(out: &Path, name: &str, stack: &StackFile) -> Result<PathBuf, Lau
     std::fs::write(&file, yaml).map_err(|source| DeployError::Io { path: file.clone(), source })?;
     qmec_proto::agent_process::note(format_args!("stack file: {} (stack {name})", file.display()));
     Ok(file)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn stack(config: &TestbedConfig, secrets: &[Secret]) -> StackFile {
+        let at = addressing(2, true, vec!["--token-file".into(), "/run/secrets/token".into()]);
+        let plans = plan::agents(config, 7, 2, &at).unwrap();
+        let input = StackInput {
+            stack: "qmecs",
+            image: "qmec:abc",
+            out_on_host: "/tmp/run",
+            device_args: plan::replicated_device_args(config, 7, &at),
+            secrets,
+        };
+        build(&input, &plans)
+    }
+
+    #[test]
+    fn devices_are_one_replicated_service_by_task_slot_on_an_overlay_network() {
+        let mut config = crate::config::tests::config();
+        config.agents_per_process = 3;
+        let secret = Secret { name: "qmecs_token".into(), host: "/tmp/run/token".into(), target: "/run/secrets/token".into() };
+        let file = stack(&config, std::slice::from_ref(&secret));
+        let yaml = serde_yaml::to_string(&file).unwrap();
+        let back: StackFile = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(back, file);
+        let names: Vec<&str> = back.services.keys().map(String::as_str).collect();
+        assert_eq!(names, ["controller", "devices", "server-0", "server-1"]);
+        let devices = &back.services[DEVICES_SERVICE];
+        assert_eq!(devices.deploy.replicas, 3, "7 devices, 3 a process");
+        assert_eq!(devices.environment["QMEC_DEVICE_SLOT"], "{{.Task.Slot}}");
+        assert_eq!(devices.hostname, "devices-{{.Task.Slot}}");
+        let args = devices.command.join(" ");
+        assert!(args.contains("--devices 0..7 --payload-scale 1000 --link-profile /out/link-profile.toml --devices-per-slot 3"), "{args}");
+        assert!(args.ends_with("--token-file /run/secrets/token --records /out/records/{devices}.json"), "{args}");
+        assert!(back.services["server-1"].command.join(" ").contains("--advertise http://server-1:50052"));
+        for service in back.services.values() {
+            assert_eq!(service.deploy.restart_policy.condition, "none");
+            assert_eq!(service.volumes, ["/tmp/run:/out"]);
+            assert_eq!(service.networks, [NETWORK]);
+            assert_eq!(service.secrets, [SecretMount { source: "qmecs_token".into(), target: "/run/secrets/token".into() }]);
+        }
+        assert_eq!(back.networks[NETWORK], Network { driver: "overlay".into(), attachable: true });
+        assert_eq!(back.secrets["qmecs_token"].file, "/tmp/run/token");
+    }
+
+    #[test]
+    fn the_docker_cli_reads_the_stack_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stack.yml");
+        std::fs::write(&file, serde_yaml::to_string(&stack(&crate::config::tests::config(), &[])).unwrap()).unwrap();
+        let checked = std::process::Command::new("docker").args(["stack", "config", "-c"]).arg(&file).output();
+        let no_command = |out: &std::process::Output| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            !out.status.success() && (stderr.contains("unknown") || stderr.contains("is not a docker command"))
+        };
+        match checked {
+            Ok(out) if no_command(&out) => eprintln!("skipped: this docker CLI has no `stack config`"),
+            Ok(out) => {
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let resolved: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+                assert_eq!(resolved["services"]["devices"]["deploy"]["replicas"].as_u64(), Some(7));
+                assert_eq!(resolved["networks"][NETWORK]["driver"].as_str(), Some("overlay"));
+            }
+            Err(error) => eprintln!("skipped: no docker CLI ({error})"),
+        }
+    }
+
+    #[test]
+    fn what_replicas_cannot_differ_in_is_refused_by_name() {
+        let mut config = crate::config::tests::config();
+        config.faults = faults::parse("kill:server-1@3,stop:controller@2+2,partition:server-0@4+2,slow:server-1@2").unwrap();
+        assert!(refuse(&config).is_ok());
+        config.faults = faults::parse("late:device-2@4").unwrap();
+        assert!(refuse(&config).unwrap_err().reason.contains("cannot report late"));
+        config.faults = faults::parse("restart:controller@4+2").unwrap();
+        assert!(refuse(&config).unwrap_err().reason.contains("not started again"));
+        config.faults.clear();
+        config.metrics = Some("127.0.0.1:9100".parse().unwrap());
+        assert_eq!(refuse(&config).unwrap_err().entry, "--metrics");
+    }
 }
