@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Every file or folder a run may write, with what it holds. Names not
 /// listed here are still shown, without a description.
-const CONTENTS: [(&str, &str); 14] = [
+const CONTENTS: [(&str, &str); 15] = [
     ("scenario.toml", "the resolved scenario"),
     ("summary.json", "the figures printed above"),
     ("slots.csv", "one row per slot (model time)"),
