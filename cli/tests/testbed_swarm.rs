@@ -5,6 +5,8 @@
 //! through the engine. Skipped with the reason where Docker Engine is
 //! missing, unless `CI` is set, where that is a failure.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn in_ci() -> bool {
