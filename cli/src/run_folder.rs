@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Every file or folder a run may write, with what it holds. Names not
 /// listed here are still shown, without a description.
-const CONTENTS: [(&str, &str); 14] = [
+const CONTENTS: [(&str, &str); 15] = [
     ("scenario.toml", "the resolved scenario"),
     ("summary.json", "the figures printed above"),
     ("slots.csv", "one row per slot (model time)"),
@@ -19,6 +19,7 @@ const CONTENTS: [(&str, &str); 14] = [
     ("link-profile.toml", "the resolved link profile"),
     ("virtual.json", "virtual time covered and the wall time it took"),
     ("docker-compose.yml", "the compose file the containers ran from"),
+    ("stack.yml", "the Docker Swarm stack file the services ran from"),
     (qmec_qnn::online::CHECKPOINT_FILE, "the model learned online (loads with --model)"),
     ("tls", "certificates copied in for the containers"),
 ];

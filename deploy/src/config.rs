@@ -90,6 +90,9 @@ pub enum RuntimeKind {
     Local,
     /// One container per agent, from a compose file.
     Docker,
+    /// A Docker Swarm stack: a service per agent, devices as one
+    /// replicated service, on an overlay network (one machine or several).
+    Swarm,
     /// One network namespace per agent, veth pairs to a bridge.
     Netns,
     /// Every agent's core in this process on virtual time, over a simulated

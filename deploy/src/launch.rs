@@ -8,7 +8,7 @@
 use crate::config::{FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 use crate::error::{DeployError, FaultError, LaunchError};
 use crate::outcome::LaunchOutcome;
-use crate::{docker, local, netns, virtual_runtime};
+use crate::{docker, local, netns, swarm, virtual_runtime};
 use qmec_linkem::LinkProfile;
 
 /// Runs a testbed on the runtime `options` names and writes its run folder.
@@ -21,6 +21,7 @@ pub async fn run(config: &TestbedConfig, options: &LaunchOptions) -> Result<Laun
         RuntimeKind::Local => local::run(config, options, profile).await,
         RuntimeKind::Netns => netns::run(config, options, profile).await,
         RuntimeKind::Docker => docker::run(config, options, profile).await,
+        RuntimeKind::Swarm => swarm::run(config, options, profile).await,
         RuntimeKind::Virtual => virtual_runtime::launch(config, options, profile),
     }
 }

@@ -25,7 +25,8 @@
 //! 5. `supervise`: watching a running testbed and carrying out the fault
 //!    schedule, for every backend.
 //! 6. The backends, none of which imports another: `local` (loopback
-//!    processes), `docker` (containers), `netns` (network namespaces).
+//!    processes), `docker` (containers), `netns` (network namespaces),
+//!    `swarm` (a Docker Swarm stack).
 //!    Each has `run(config, options, profile) -> LaunchOutcome`.
 //!    [`virtual_runtime`] runs every agent's core in this process on
 //!    virtual time over a simulated network.
@@ -72,6 +73,7 @@ mod runtime;
 mod shell;
 pub mod soak;
 mod supervise;
+mod swarm;
 pub mod virtual_runtime;
 
 pub use collect::{BitConservation, FallbackFigures, MAX_POLICY_FAILED_SHARE, Merged, Percentiles, ProcessFigures, TestbedFigures};

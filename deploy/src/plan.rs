@@ -218,6 +218,19 @@ fn server_args(server: usize, at: &Addressing) -> Vec<String> {
     args
 }
 
+/// The arguments every replica of a replicated device service gets (Docker
+/// Swarm): all `devices`, of which each replica runs the
+/// `agents_per_process` its task slot picks, recording to the file named
+/// after them. Per-process fault and metrics flags cannot differ between
+/// replicas: the swarm backend refuses them.
+pub fn replicated_device_args(config: &TestbedConfig, devices: usize, at: &Addressing) -> Vec<String> {
+    let mut args = device_args(config, &(0..devices), at);
+    args.extend([s(&"--devices-per-slot"), s(&config.agents_per_process.max(1))]);
+    args.extend(at.security.iter().cloned());
+    args.extend([s(&"--records"), at.records(qmec_device_agent::DEVICES_PLACEHOLDER)]);
+    args
+}
+
 fn device_args(config: &TestbedConfig, devices: &Range<usize>, at: &Addressing) -> Vec<String> {
     let ids = if devices.len() == 1 { s(&devices.start) } else { format!("{}..{}", devices.start, devices.end) };
     let mut args = vec![

@@ -82,6 +82,61 @@ pub struct Args {
     /// Serve Prometheus metrics on this address.
     #[arg(long)]
     pub metrics: Option<String>,
+    /// One replica of a replicated service (Docker Swarm), whose replicas
+    /// all get the same arguments: run this many of `--devices` (a range),
+    /// the share of the 1-based task slot in `$QMEC_DEVICE_SLOT`, and name
+    /// the records file by them where `--records` says `{devices}`.
+    #[arg(long)]
+    pub devices_per_slot: Option<usize>,
+}
+
+/// The environment variable a replicated device service sets to its task
+/// slot (`{{.Task.Slot}}`, counted from 1).
+pub const SLOT_ENV: &str = "QMEC_DEVICE_SLOT";
+
+/// Where a `--records` path names the devices of the process.
+pub const DEVICES_PLACEHOLDER: &str = "{devices}";
+
+/// The devices of task slot `slot` (from 1) when each slot runs
+/// `per_slot` of the consecutive `ids`.
+pub fn slot_share(ids: &[usize], per_slot: usize, slot: &str) -> Result<std::ops::Range<usize>, ConfigError> {
+    let invalid = |field, reason: String| ConfigError::Invalid { field, reason };
+    if per_slot == 0 {
+        return Err(invalid("devices_per_slot", "must be ≥ 1".into()));
+    }
+    let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+        return Err(invalid("devices", "no device ids".into()));
+    };
+    if last + 1 - first != ids.len() || ids.windows(2).any(|w| w[1] != w[0] + 1) {
+        return Err(invalid("devices", "must be a range (A..B) when split by task slot".into()));
+    }
+    let slot: usize = slot
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| invalid("QMEC_DEVICE_SLOT", format!("`{slot}` is not a task slot (1, 2, …)")))?;
+    let start = first + (slot - 1).saturating_mul(per_slot);
+    let end = start.saturating_add(per_slot).min(last + 1);
+    if start > last {
+        let slots = ids.len().div_ceil(per_slot);
+        return Err(invalid("QMEC_DEVICE_SLOT", format!("slot {slot} is beyond the {slots} slots of {} devices, {per_slot} a slot", ids.len())));
+    }
+    Ok(start..end)
+}
+
+/// `--devices` and `--records` of one replica: its share of the devices
+/// and its records file named after them.
+fn take_slot_share(config: &mut DeviceAgentConfig, per_slot: usize) -> Result<(), ConfigError> {
+    let slot = std::env::var(SLOT_ENV)
+        .map_err(|_| ConfigError::Invalid { field: "QMEC_DEVICE_SLOT", reason: "must be set with --devices-per-slot".into() })?;
+    let share = slot_share(&config.devices, per_slot, &slot)?;
+    if let Some(records) = &config.records {
+        let name = qmec_security::certs::devices_name(&share);
+        config.records = Some(PathBuf::from(records.to_string_lossy().replace(DEVICES_PLACEHOLDER, &name)));
+    }
+    config.devices = share.collect();
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +167,7 @@ pub fn parse_ids(text: &str) -> Result<Vec<usize>, ConfigError> {
 
 impl Args {
     pub fn into_config(self) -> Result<DeviceAgentConfig, ConfigError> {
-        let config = match &self.config {
+        let mut config = match &self.config {
             Some(path) => qmec_proto::config_file::read_toml(path)?,
             None => DeviceAgentConfig {
                 controller: self.controller,
@@ -128,6 +183,9 @@ impl Args {
                 metrics: self.metrics,
             },
         };
+        if let Some(per_slot) = self.devices_per_slot {
+            take_slot_share(&mut config, per_slot)?;
+        }
         if !(config.report_delay_ms.is_finite() && config.report_delay_ms >= 0.0) {
             return Err(ConfigError::Invalid { field: "report_delay_ms", reason: format!("must be ≥ 0, got {}", config.report_delay_ms) });
         }
@@ -154,5 +212,19 @@ mod tests {
         assert_eq!(super::parse_ids("4, 7").unwrap(), vec![4, 7]);
         assert!(super::parse_ids("3..3").is_err());
         assert!(super::parse_ids("x").is_err());
+    }
+
+    #[test]
+    fn a_task_slot_takes_its_share_of_a_range() {
+        let ids: Vec<usize> = (0..10).collect();
+        assert_eq!(super::slot_share(&ids, 4, "1").unwrap(), 0..4);
+        assert_eq!(super::slot_share(&ids, 4, "3").unwrap(), 8..10);
+        let beyond = super::slot_share(&ids, 4, "4").unwrap_err().to_string();
+        assert_eq!(beyond, "`QMEC_DEVICE_SLOT`: slot 4 is beyond the 3 slots of 10 devices, 4 a slot");
+        for bad in ["0", "x", ""] {
+            assert!(super::slot_share(&ids, 4, bad).unwrap_err().to_string().contains("is not a task slot"), "{bad}");
+        }
+        assert!(super::slot_share(&[0, 2, 3], 2, "1").unwrap_err().to_string().contains("must be a range"));
+        assert!(super::slot_share(&ids, 0, "1").unwrap_err().to_string().contains("devices_per_slot"));
     }
 }

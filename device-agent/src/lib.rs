@@ -41,5 +41,5 @@ pub use error::DeviceAgentError;
 /// virtual runtime, which keeps sessions the same way).
 pub use session::Replay as DeviceSessionMemory;
 pub use uplink::{fragment_message, payload_len};
-pub use config::DEFAULT_TX_FRACTION;
+pub use config::{DEFAULT_TX_FRACTION, DEVICES_PLACEHOLDER, SLOT_ENV};
 pub use metrics::{DeviceFigures, DeviceMetrics};
