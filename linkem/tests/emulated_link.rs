@@ -125,3 +125,48 @@ fn the_netem_probe_leaves_no_namespace_behind() {
         assert!(!reason.is_empty());
     }
 }
+
+/// Sends 30 small messages far apart (each finds the link empty), then
+/// 512 KiB at once (a backlog), through `connector`; returns the verdict
+/// on its up direction.
+async fn up_fidelity(mut connector: Connector) -> qmec_linkem::fidelity::FidelityVerdict {
+    let uri = echo_server().await;
+    let io = connector.call(uri.parse().unwrap()).await.unwrap();
+    let (mut r, mut w) = tokio::io::split(io.into_inner());
+    let total = 30 * 100 + 512 * 1024;
+    let reader = tokio::spawn(async move {
+        let mut back = vec![0u8; total];
+        r.read_exact(&mut back).await.unwrap();
+    });
+    for _ in 0..30 {
+        w.write_all(&[7u8; 100]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    w.write_all(&vec![9u8; 512 * 1024]).await.unwrap();
+    reader.await.unwrap();
+    // The writer meters a chunk just after writing it: let it finish.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let [up, _down] = connector.measurements("device→server");
+    qmec_linkem::fidelity::verdict(&up, &qmec_linkem::fidelity::Tolerance::STATED)
+}
+
+fn fidelity_link() -> Link {
+    let up = Direction { delay: Duration::from_millis(20), jitter: Duration::from_millis(5), rate_bps: Some(20e6), loss: 0.0 };
+    link(up, Direction::default())
+}
+
+#[tokio::test]
+async fn a_true_emulator_passes_its_fidelity_verdict() {
+    let verdict = up_fidelity(Connector::new(fidelity_link(), RETRANSMIT, 3)).await;
+    assert!(verdict.ok, "{verdict:?}");
+    assert!(verdict.achieved.delay_ms.is_some() && verdict.achieved.rate_mbit.is_some(), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn a_deliberately_wrong_emulator_fails_its_fidelity_verdict() {
+    // Every chunk held 1.5 times as long as planned: 30 ms of delay for
+    // 20, and the rate a third lower.
+    let verdict = up_fidelity(Connector::stretched(fidelity_link(), Vec::new(), RETRANSMIT, 3, 1.5)).await;
+    assert!(!verdict.ok, "{verdict:?}");
+    assert!(verdict.reason.contains("delay") && verdict.reason.contains("rate"), "{verdict:?}");
+}
