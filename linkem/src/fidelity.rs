@@ -155,6 +155,10 @@ impl DirectionMeter {
     }
 }
 
+/// The names of the device links, as the fidelity figures show them.
+pub const CONTROLLER_LINK: &str = "device→controller";
+pub const SERVER_LINK: &str = "device→server";
+
 /// A link direction's meter with its name, as the agents record it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkMeasurement {
