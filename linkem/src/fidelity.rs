@@ -9,14 +9,18 @@
 //! - **delay**: the mean one-way time of chunks that found the link empty
 //!   (nothing ahead of them to queue behind or be held by) and were not
 //!   retransmitted, less their serialisation at the configured rate;
-//! - **jitter**: the same chunks' spread around the configured delay, as
-//!   the half-width of a uniform draw with their standard deviation
-//!   (`√3 · σ`), comparable to the profile's `± jitter`;
+//! - **jitter**: the same chunks' spread around their mean delay, as the
+//!   half-width of a uniform draw with their standard deviation
+//!   (`√3 · σ`), comparable to the profile's `± jitter`. A host too loaded
+//!   to wake the emulator on time shows here first (one wake-up 100 ms
+//!   late among 60 chunks adds about 20 ms): that is the emulator missing
+//!   its link, and the verdict says so;
 //! - **rate**: bytes over busy time, over runs of back-to-back chunks (each
 //!   one waited for the wire): the run's bytes after its first chunk over
 //!   the time between the first and last chunk's exits, measured to its
 //!   last chunk that left when planned (not held behind the one ahead) and
-//!   before any retransmission; a run that starts held is left out. Only a backlogged link shows its rate: with too little busy
+//!   before any retransmission, in spans of at least max(20 × jitter,
+//!   20 ms) of serialisation; a run that starts held is left out. Only a backlogged link shows its rate: with too little busy
 //!   time the rate is "not measured", never a pass;
 //! - **loss**: chunks the emulator retransmitted over chunks sent.
 //!
@@ -67,6 +71,18 @@ pub struct DirectionMeter {
 fn serialise_s(direction: &Direction, len: usize) -> f64 {
     direction.rate_bps.map_or(0.0, |rate| len as f64 * 8.0 / rate)
 }
+
+/// Each chunk's exit carries its own jitter, so a measured span is off by
+/// up to twice the jitter (and by the timer's millisecond): a span counts
+/// toward the rate only once its bytes take this long to serialise at the
+/// configured rate, which keeps that error to a few percent. (Small
+/// messages back to back are spaced by their jitter, not by the rate.)
+fn span_floor_s(configured: &Direction) -> f64 {
+    (SPAN_OVER_JITTER * configured.jitter.as_secs_f64()).max(MIN_SPAN.as_secs_f64())
+}
+
+const SPAN_OVER_JITTER: f64 = 20.0;
+const MIN_SPAN: Duration = Duration::from_millis(20);
 
 /// A run of back-to-back chunks being measured: measured up to its last
 /// chunk that left when planned (not held behind the one ahead); the bytes
@@ -121,7 +137,7 @@ impl<T: Copy + Ord + std::ops::Sub<T, Output = Duration>> ConnectionMeter<T> {
                 run.pending_bytes += len as u64;
                 run.pending_serialise_s += serialise_s(configured, len);
                 run.clean &= !plan.retransmitted && configured.rate_bps.is_some();
-                if run.clean && !plan.held {
+                if run.clean && !plan.held && run.pending_serialise_s >= span_floor_s(configured) {
                     sums.rate_bytes += run.pending_bytes;
                     sums.rate_busy_s += (exit - run.measured_to).as_secs_f64();
                     sums.configured_serialise_s += run.pending_serialise_s;
@@ -387,9 +403,10 @@ mod tests {
             let lost = ChunkPlan { wire_busy: i > 0, link_empty: i == 0, retransmitted: i == 100, ..plan(configured) };
             meter.record(&mut sums, &lost, 1000, Duration::ZERO, ms((i + 1) as f64));
         }
-        // Chunks 1..=99 after the first; nothing from the lost one on.
-        assert_eq!((sums.rate_bytes, sums.retransmitted), (99_000, 1));
-        assert!((sums.rate_busy_s - 0.099).abs() < 1e-9);
+        // Spans of 20 chunks (20 ms) after the first, up to chunk 80;
+        // nothing from the lost one on.
+        assert_eq!((sums.rate_bytes, sums.retransmitted), (80_000, 1));
+        assert!((sums.rate_busy_s - 0.080).abs() < 1e-9);
     }
 
     #[test]

@@ -77,16 +77,21 @@ pub struct Network {
     /// looks its connection up.
     links: PerAgent<Vec<Option<Link>>>,
     cuts: BTreeMap<Endpoint, Vec<Cut>>,
-    /// The device links' fidelity sums, by name (see [`fidelity_name`]).
+    /// The device links' fidelity sums, by name (see [`fidelity_name`]);
+    /// kept only when a profile emulates something (else a run without
+    /// emulation would show a fidelity that tells nothing).
     meters: BTreeMap<String, DirectionMeter>,
+    metered: bool,
 }
 
 impl Network {
     /// For `servers` servers and `devices` devices; no profile: every
     /// link delivers at once.
     pub fn new(profile: Option<LinkProfile>, servers: usize, devices: usize) -> Network {
+        let metered = profile.as_ref().is_some_and(|p| !p.is_noop());
         let profile = profile.unwrap_or_else(LinkProfile::with_defaults);
-        Network { profile, servers, links: PerAgent::new(servers, devices, Vec::new), cuts: BTreeMap::new(), meters: BTreeMap::new() }
+        let links = PerAgent::new(servers, devices, Vec::new);
+        Network { profile, servers, links, cuts: BTreeMap::new(), meters: BTreeMap::new(), metered }
     }
 
     /// Where a receiver's connection sits in a sender's table.
@@ -118,7 +123,7 @@ impl Network {
         });
         let len = if link.has_rate { len() } else { 0 };
         let (release, plan) = link.schedule.plan(now, len);
-        if let Some(name) = fidelity_name(from, to) {
+        if let Some(name) = fidelity_name(from, to).filter(|_| self.metered) {
             link.meter.record(self.meters.entry(name).or_default(), &plan, len, now, release);
         }
         // What would arrive while either end is cut off gets through when
