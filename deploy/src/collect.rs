@@ -319,7 +319,11 @@ pub fn link_fidelity(processes: &[ProcessRecords]) -> LinkFidelity {
     let failed: Vec<&str> = rows.iter().filter(|r| !r.ok).map(|r| r.link.as_str()).collect();
     let (ok, verdict) = match (rows.is_empty(), failed.is_empty()) {
         (true, _) => (None, "no link emulation measured (no link profile, or tc netem, which is not metered)".to_string()),
-        (false, true) => (Some(true), format!("OK: {} link directions within tolerance", rows.len())),
+        (false, true) => {
+            let partial = rows.iter().filter(|r| r.reason.contains("not measured")).count();
+            let note = if partial > 0 { format!(" where measured ({partial} with a quantity not measured)") } else { String::new() };
+            (Some(true), format!("OK: {} link directions within tolerance{note}", rows.len()))
+        }
         (false, false) => (Some(false), format!("FAILED on {}", failed.join(", "))),
     };
     LinkFidelity { rows, ok, tolerance: tolerance.describe(), verdict }
