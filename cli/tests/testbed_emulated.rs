@@ -74,6 +74,12 @@ fn testbed(runtime: &str, profile: Option<&Path>, out: &Path) -> Run {
     assert!(count > 200, "only {count} tasks completed");
     let emulation: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("emulation.json")).unwrap()).unwrap();
+    // Every run says its link fidelity; the userspace emulator's is measured.
+    assert!(stdout.contains("link fidelity: "), "{stdout}");
+    if emulation["mode"] == "userspace" {
+        let rows = figures["link_fidelity"]["rows"].as_array().unwrap();
+        assert!(rows.iter().any(|r| r["achieved"]["delay_ms"].is_number()), "{}", figures["link_fidelity"]);
+    }
     let mut tasks = HashMap::new();
     for device in 0..3 {
         let path = out.join("records").join(format!("device-{device}.json"));
@@ -113,6 +119,22 @@ fn delay_raises_latency(runtime: &str) {
     );
     assert!(raise >= 2.0 * DELAY_MS, "p50 rose by {raise:.1} ms only (per-task median {paired:.1} ms)");
     assert!(raise < 2.0 * DELAY_MS + 100.0, "p50 rose by {raise:.1} ms: more than the delay explains");
+}
+
+#[test]
+fn a_virtual_run_with_the_example_profile_prints_its_link_fidelity() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/examples/links.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_qmec"))
+        .args(["testbed", "--runtime", "virtual", "--devices", "3", "--servers", "2", "--slots", "100", "--link-profile", profile])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("link fidelity (configured → achieved)") && stdout.contains("device→controller up"), "{stdout}");
+    assert!(stdout.contains("link fidelity: OK"), "{stdout}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use qmec_controller::fallback::FallbackCause;
 use qmec_controller::records::{ControllerRecords, ControllerSlot};
 use qmec_device_agent::records::{DeviceRecords, ProcessRecords, WallStages};
+use qmec_linkem::fidelity::{FidelityVerdict, LinkMeasurement, Tolerance, verdict};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
 use qmec_proto::process::ProcessUsage;
@@ -104,6 +105,10 @@ impl Percentiles {
 /// The testbed-only figures (`testbed.json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestbedFigures {
+    /// Each emulated link's configured against achieved delay, jitter,
+    /// rate and loss, and the verdict.
+    #[serde(default)]
+    pub link_fidelity: LinkFidelity,
     pub slots_run: u64,
     pub slot_ms: f64,
     pub wall_latency: LatencySummary,
@@ -284,7 +289,44 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
     figures.wall_stages = stage_latencies(&WallStages::NAMES, &wall_stages);
     add_controller_figures(figures, &records.controller);
     add_device_processes(figures, &records.device_processes);
+    figures.link_fidelity = link_fidelity(&records.device_processes);
     merged
+}
+
+/// The link fidelity of a run (`qmec_linkem::fidelity`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkFidelity {
+    /// One row per link kind and direction, every device's traffic summed.
+    pub rows: Vec<FidelityVerdict>,
+    /// `None`: nothing was measured (no emulation the agents meter).
+    pub ok: Option<bool>,
+    pub tolerance: String,
+    pub verdict: String,
+}
+
+/// What the device processes' emulated links achieved, merged per link
+/// kind and direction, and judged against [`Tolerance::STATED`].
+pub fn link_fidelity(processes: &[ProcessRecords]) -> LinkFidelity {
+    let mut merged: Vec<LinkMeasurement> = Vec::new();
+    for measurement in processes.iter().flat_map(|p| &p.link_measurements) {
+        match merged.iter_mut().find(|m| m.link == measurement.link) {
+            Some(m) => m.meter.merge(&measurement.meter),
+            None => merged.push(measurement.clone()),
+        }
+    }
+    let tolerance = Tolerance::STATED;
+    let rows: Vec<FidelityVerdict> = merged.iter().filter(|m| m.meter.chunks > 0).map(|m| verdict(m, &tolerance)).collect();
+    let failed: Vec<&str> = rows.iter().filter(|r| !r.ok).map(|r| r.link.as_str()).collect();
+    let (ok, verdict) = match (rows.is_empty(), failed.is_empty()) {
+        (true, _) => (None, "no link emulation measured (no link profile, or tc netem, which is not metered)".to_string()),
+        (false, true) => {
+            let partial = rows.iter().filter(|r| r.reason.contains("not measured")).count();
+            let note = if partial > 0 { format!(" where measured ({partial} with a quantity not measured)") } else { String::new() };
+            (Some(true), format!("OK: {} link directions within tolerance{note}", rows.len()))
+        }
+        (false, false) => (Some(false), format!("FAILED on {}", failed.join(", "))),
+    };
+    LinkFidelity { rows, ok, tolerance: tolerance.describe(), verdict }
 }
 
 /// Why `records` do not cover a run of `slots` slots over `devices`

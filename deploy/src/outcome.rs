@@ -5,7 +5,7 @@
 //! ([`write`]); [`finish`] does all three. A backend that holds its
 //! agents' records in memory calls the last two.
 
-use crate::collect::{self, AgentRecords, LostAgent, Merged, TestbedFigures};
+use crate::collect::{self, AgentRecords, LinkFidelity, LostAgent, Merged, TestbedFigures};
 use qmec_controller::records::{ControllerRecords, SlotJournal};
 use crate::config::TestbedConfig;
 use crate::emulation::Emulation;
@@ -265,6 +265,42 @@ pub fn figures_table(figures: &TestbedFigures, devices: usize) -> String {
         let mib = process.usage.peak_rss_kib as f64 / 1024.0;
         let cpu = process.usage.cpu_share() * 100.0;
         line(&format!("cpu / peak memory {}", process.name), format!("{cpu:.1} % / {mib:.0} MiB"));
+    }
+    out.push_str(&fidelity_table(&figures.link_fidelity));
+    out
+}
+
+/// The link fidelity rows (configured → achieved) and the verdict line.
+/// A failed verdict is shown, not made the run's failure: the run's
+/// verdict says whether its records are whole and conserved, which a link
+/// that missed its profile does not change; it changes what the run's
+/// figures stand for, which this line says.
+pub fn fidelity_table(fidelity: &LinkFidelity) -> String {
+    let mut out = String::new();
+    let show = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    if !fidelity.rows.is_empty() {
+        out.push_str("link fidelity (configured → achieved)   delay ms      jitter ms     rate Mbit/s    loss %\n");
+    }
+    for row in &fidelity.rows {
+        let (c, a) = (&row.configured, &row.achieved);
+        let pair = |c: String, a: String| format!("{c} → {a}");
+        let loss = |v: Option<f64>| v.map(|v| v * 100.0);
+        out.push_str(&format!(
+            "  {:<24}{:>4} {:>13} {:>13} {:>15} {:>11}\n",
+            row.link,
+            if row.ok { "ok" } else { "FAIL" },
+            pair(show(c.delay_ms, 1), show(a.delay_ms, 1)),
+            pair(show(c.jitter_ms, 1), show(a.jitter_ms, 1)),
+            pair(show(c.rate_mbit, 1), show(a.rate_mbit, 1)),
+            pair(show(loss(c.loss), 1), show(loss(a.loss), 1)),
+        ));
+        if row.reason != "within tolerance" {
+            out.push_str(&format!("    {}\n", row.reason));
+        }
+    }
+    out.push_str(&format!("link fidelity: {}\n", fidelity.verdict));
+    if fidelity.ok.is_some() {
+        out.push_str(&format!("  tolerance: {}\n", fidelity.tolerance));
     }
     out
 }

@@ -183,3 +183,33 @@ fn an_external_policy_is_refused_with_the_reason() {
     let error = error.to_string();
     assert!(error.contains("--policy external=http://127.0.0.1:50070: the virtual runtime cannot call out"), "{error}");
 }
+
+#[test]
+fn an_emulated_run_reports_link_fidelity_that_passes() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let profile = dir.path().join("links.toml");
+    std::fs::write(&profile, "seed = 5\n[device]\ndelay_ms = 20.0\njitter_ms = 5.0\nloss_percent = 1.0\nrate_mbit = 20.0\n")
+        .expect("the profile");
+    let out = dir.path().join("run");
+    launch(&config(&out, 150, ""), &options(Some(&profile)));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("testbed.json")).expect("testbed.json")).expect("valid JSON");
+    let fidelity = &json["link_fidelity"];
+    let rows = fidelity["rows"].as_array().expect("link_fidelity rows");
+    let links: Vec<&str> = rows.iter().filter_map(|r| r["link"].as_str()).collect();
+    for link in ["device→controller up", "device→controller down", "device→server up", "device→server down"] {
+        assert!(links.contains(&link), "no row for {link}: {links:?}");
+    }
+    for row in rows {
+        assert_eq!(row["ok"], true, "{row}");
+        assert!((row["configured"]["delay_ms"].as_f64().expect("delay measured") - 20.0).abs() < 1e-6, "{row}");
+    }
+    assert_eq!(fidelity["ok"], true, "{fidelity}");
+    // Without a profile the run says so rather than passing.
+    let plain = dir.path().join("plain");
+    launch(&config(&plain, 20, ""), &options(None));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plain.join("testbed.json")).expect("testbed.json")).expect("valid JSON");
+    assert_eq!(json["link_fidelity"]["ok"], serde_json::Value::Null);
+    assert!(json["link_fidelity"]["verdict"].as_str().is_some_and(|v| v.starts_with("no link emulation")));
+}

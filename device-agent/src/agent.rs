@@ -41,6 +41,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
         }
     }
     records.usage = qmec_proto::process::usage_since(started);
+    records.link_measurements = channels.link_measurements();
     if let Some(path) = &config.records {
         qmec_proto::agent_process::write_records(path, &records)?;
     }

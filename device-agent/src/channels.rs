@@ -29,6 +29,14 @@ struct Emulation {
     controller: String,
     /// Distinct per process, so device processes draw different jitter.
     seed: u64,
+    /// Every emulated link dialled, by name, for its fidelity figures.
+    connectors: Mutex<Vec<NamedConnector>>,
+}
+
+#[derive(Debug)]
+struct NamedConnector {
+    name: &'static str,
+    connector: qmec_linkem::Connector,
 }
 
 /// A channel's key.
@@ -119,7 +127,7 @@ impl Channels {
                 let profile = qmec_linkem::LinkProfile::load(path)?;
                 let first = config.devices.first().copied().unwrap_or(0) as u64;
                 let seed = profile.seed ^ first.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                Some(Arc::new(Emulation { profile, controller: config.controller.clone(), seed }))
+                Some(Arc::new(Emulation { profile, controller: config.controller.clone(), seed, connectors: Mutex::default() }))
             }
             None => None,
         };
@@ -138,21 +146,42 @@ impl Channels {
             None => endpoint(&security, uri, peer)?.connect_lazy(),
             Some(emulation) => {
                 let profile = &emulation.profile;
-                let path = if uri == emulation.controller {
-                    qmec_linkem::LinkProfile::device_to_controller
+                let (name, path): (_, fn(&qmec_linkem::LinkProfile) -> qmec_linkem::Link) = if uri == emulation.controller {
+                    (qmec_linkem::fidelity::CONTROLLER_LINK, qmec_linkem::LinkProfile::device_to_controller)
                 } else {
-                    qmec_linkem::LinkProfile::device_to_server
+                    (qmec_linkem::fidelity::SERVER_LINK, qmec_linkem::LinkProfile::device_to_server)
                 };
                 let seed = emulation.seed.wrapping_add(map.len() as u64);
                 // The schedule's times count from the agent's start: the
                 // testbed starts every agent together with the run.
                 let connector =
                     qmec_linkem::Connector::scheduled(path(profile), profile.timeline(path), profile.retransmit, seed);
+                if let Ok(mut connectors) = emulation.connectors.lock() {
+                    connectors.push(NamedConnector { name, connector: connector.clone() });
+                }
                 endpoint(&security, uri, peer)?.connect_with_connector_lazy(connector)
             }
         };
         map.insert(key, channel.clone());
         Ok(InterceptedService::new(channel, security.attach()))
+    }
+
+    /// What the emulated links achieved so far, one entry per link kind
+    /// and direction (every connection of the kind summed); none without
+    /// emulation.
+    pub fn link_measurements(&self) -> Vec<qmec_linkem::fidelity::LinkMeasurement> {
+        let Some(emulation) = &self.emulation else { return Vec::new() };
+        let connectors = emulation.connectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut merged: Vec<qmec_linkem::fidelity::LinkMeasurement> = Vec::new();
+        for named in connectors.iter() {
+            for measurement in named.connector.measurements(named.name) {
+                match merged.iter_mut().find(|m| m.link == measurement.link) {
+                    Some(m) => m.meter.merge(&measurement.meter),
+                    None => merged.push(measurement),
+                }
+            }
+        }
+        merged
     }
 }
 

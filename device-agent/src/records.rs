@@ -99,4 +99,8 @@ pub struct DeviceRecords {
 pub struct ProcessRecords {
     pub devices: Vec<DeviceRecords>,
     pub usage: qmec_proto::process::ProcessUsage,
+    /// What this process's emulated links achieved, per link kind and
+    /// direction (empty without userspace emulation).
+    #[serde(default)]
+    pub link_measurements: Vec<qmec_linkem::fidelity::LinkMeasurement>,
 }

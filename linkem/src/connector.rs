@@ -4,7 +4,8 @@
 //! connection draws its jitter and loss from its own seed.
 
 use crate::profile::{Link, TimedLink};
-use crate::stream::{self, EmulatedLink};
+use crate::fidelity::LinkMeasurement;
+use crate::stream::{self, EmulatedLink, LinkMeters};
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -32,12 +33,26 @@ impl Connector {
     /// A link that changes as `timeline` says, its times counted from now
     /// (an agent builds its connectors as it starts: the run's start).
     pub fn scheduled(link: Link, timeline: Vec<TimedLink>, retransmit: Duration, seed: u64) -> Connector {
-        let link = Arc::new(EmulatedLink { link, timeline, origin: tokio::time::Instant::now() });
+        Connector::stretched(link, timeline, retransmit, seed, 1.0)
+    }
+
+    /// The same, each chunk held `stretch` times as long as planned: only
+    /// the fidelity tests make such a deliberately wrong emulator.
+    pub fn stretched(link: Link, timeline: Vec<TimedLink>, retransmit: Duration, seed: u64, stretch: f64) -> Connector {
+        let meters = Arc::new(LinkMeters::default());
+        let link = Arc::new(EmulatedLink { link, timeline, origin: tokio::time::Instant::now(), meters, stretch });
         Connector { link, retransmit, seed, connections: Arc::new(AtomicU64::new(0)) }
     }
 
     pub fn link(&self) -> &Link {
         &self.link.link
+    }
+
+    /// What this link's connections achieved so far, named `{name} up` and
+    /// `{name} down`.
+    pub fn measurements(&self, name: &str) -> [LinkMeasurement; 2] {
+        let (up, down) = self.link.meters.read();
+        [LinkMeasurement { link: format!("{name} up"), meter: up }, LinkMeasurement { link: format!("{name} down"), meter: down }]
     }
 }
 

@@ -11,12 +11,15 @@
 //! - [`stream`]: an emulated TCP connection: bytes pumped through a
 //!   `tokio::io::duplex` pair and released on the schedule.
 //! - [`connector`]: a tonic/hyper connector that dials through [`stream`].
+//! - [`fidelity`]: what the emulator achieved against what it was asked
+//!   for, measured from each chunk's real entry and exit, and a verdict.
 //! - [`netem`]: the `tc netem` command lines for a profile, and a probe of
 //!   whether this kernel has netem at all.
 
 #![forbid(unsafe_code)]
 
 pub mod connector;
+pub mod fidelity;
 pub mod netem;
 pub mod profile;
 pub mod schedule;

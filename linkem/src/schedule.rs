@@ -20,6 +20,7 @@
 //! The schedule is generic over its time axis: the userspace emulator runs
 //! it on tokio's clock, the virtual testbed on its own virtual time.
 
+use crate::fidelity::ChunkPlan;
 use crate::profile::Direction;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -72,10 +73,17 @@ impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
 
     /// When `len` bytes that entered the link at `now` leave it.
     pub fn release(&mut self, now: T, len: usize) -> T {
+        self.plan(now, len).0
+    }
+
+    /// The same, and how the chunk met the link (for the fidelity meter).
+    pub fn plan(&mut self, now: T, len: usize) -> (T, ChunkPlan) {
         while let Some(change) = self.changes.front().filter(|c| c.from <= now) {
             self.direction = change.direction;
             self.changes.pop_front();
         }
+        let wire_busy = self.wire_free.is_some_and(|free| free > now);
+        let link_empty = self.last_release.is_none_or(|last| last <= now);
         let start = self.wire_free.map_or(now, |free| free.max(now));
         let serialise = match self.direction.rate_bps {
             Some(rate) => Duration::from_secs_f64(len as f64 * 8.0 / rate),
@@ -88,13 +96,14 @@ impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
         if jitter > 0.0 {
             propagate = (propagate + self.rng.random_range(-jitter..=jitter)).max(0.0);
         }
-        if self.direction.loss > 0.0 && self.rng.random_bool(self.direction.loss.min(1.0)) {
+        let retransmitted = self.direction.loss > 0.0 && self.rng.random_bool(self.direction.loss.min(1.0));
+        if retransmitted {
             propagate += self.retransmit.as_secs_f64();
         }
-        let release = sent + Duration::from_secs_f64(propagate);
-        let release = self.last_release.map_or(release, |last| last.max(release));
+        let natural = sent + Duration::from_secs_f64(propagate);
+        let release = self.last_release.map_or(natural, |last| last.max(natural));
         self.last_release = Some(release);
-        release
+        (release, ChunkPlan { configured: self.direction, link_empty, wire_busy, held: release > natural, retransmitted })
     }
 }
 

@@ -5,10 +5,13 @@
 //! them (bounded, so a slow link pushes back on the writer as TCP would);
 //! a writer task sends each chunk at its release time. Half-closes pass
 //! through; an I/O error on either side ends both pumps, which the
-//! application sees as a broken connection.
+//! application sees as a broken connection. The writer meters each chunk's
+//! real entry and exit into the link's [`LinkMeters`] (its fidelity).
 
+use crate::fidelity::{ChunkPlan, ConnectionMeter, DirectionMeter};
 use crate::profile::{Link, TimedLink};
 use crate::schedule::{DirectionChange, Schedule};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
@@ -30,6 +33,26 @@ pub struct EmulatedLink {
     pub link: Link,
     pub timeline: Vec<TimedLink>,
     pub origin: Instant,
+    pub meters: Arc<LinkMeters>,
+    /// How much longer than planned each chunk is held: 1 for a true
+    /// emulator; the tests set another to check that the fidelity verdict
+    /// catches an emulator that does not do what it was asked.
+    pub stretch: f64,
+}
+
+/// The fidelity sums of a link's two directions, shared by its connections.
+#[derive(Debug, Default)]
+pub struct LinkMeters {
+    pub up: Mutex<DirectionMeter>,
+    pub down: Mutex<DirectionMeter>,
+}
+
+impl LinkMeters {
+    /// Copies of the sums so far (`up`, `down`).
+    pub fn read(&self) -> (DirectionMeter, DirectionMeter) {
+        let read = |m: &Mutex<DirectionMeter>| m.lock().map(|m| m.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        (read(&self.up), read(&self.down))
+    }
 }
 
 impl EmulatedLink {
@@ -48,18 +71,46 @@ pub fn emulate(tcp: TcpStream, link: &EmulatedLink, retransmit: Duration, seed: 
     let up = Schedule::new(link.link.up, retransmit, seed).with_changes(link.changes(|l| l.up));
     let down =
         Schedule::new(link.link.down, retransmit, seed ^ 0x9E37_79B9_7F4A_7C15).with_changes(link.changes(|l| l.down));
-    pipe(pump_read, tcp_write, up);
-    pipe(tcp_read, pump_write, down);
+    pipe(pump_read, tcp_write, up, Metered { meters: Arc::clone(&link.meters), up: true, stretch: link.stretch });
+    pipe(tcp_read, pump_write, down, Metered { meters: Arc::clone(&link.meters), up: false, stretch: link.stretch });
     app
 }
 
-/// One direction: `from` → schedule → `to`.
-fn pipe<R, W>(mut from: R, mut to: W, mut schedule: Schedule<Instant>)
+/// Where a direction's writer meters its chunks.
+struct Metered {
+    meters: Arc<LinkMeters>,
+    up: bool,
+    stretch: f64,
+}
+
+impl Metered {
+    fn sums(&self) -> &Mutex<DirectionMeter> {
+        if self.up { &self.meters.up } else { &self.meters.down }
+    }
+
+    /// Adds to the shared sums (a poisoned lock only means another writer
+    /// panicked mid-add: the sums are still worth keeping).
+    fn with_sums(&self, add: impl FnOnce(&mut DirectionMeter)) {
+        let mut sums = self.sums().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        add(&mut sums);
+    }
+}
+
+/// A chunk between the reader and the writer.
+struct InFlight {
+    entry: Instant,
+    release: Instant,
+    plan: ChunkPlan,
+    bytes: Vec<u8>,
+}
+
+/// One direction: `from` → schedule → `to`, metered.
+fn pipe<R, W>(mut from: R, mut to: W, mut schedule: Schedule<Instant>, metered: Metered)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT_CHUNKS);
+    let (tx, mut rx) = mpsc::channel::<InFlight>(IN_FLIGHT_CHUNKS);
     tokio::spawn(async move {
         let mut buf = vec![0u8; CHUNK_BYTES];
         loop {
@@ -67,19 +118,23 @@ where
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let release = schedule.release(Instant::now(), n);
-            if tx.send((release, buf[..n].to_vec())).await.is_err() {
+            let entry = Instant::now();
+            let (release, plan) = schedule.plan(entry, n);
+            if tx.send(InFlight { entry, release, plan, bytes: buf[..n].to_vec() }).await.is_err() {
                 break;
             }
         }
         // Dropping `tx` tells the writer the stream ended.
     });
     tokio::spawn(async move {
-        while let Some((release, chunk)) = rx.recv().await {
-            tokio::time::sleep_until(release).await;
-            if to.write_all(&chunk).await.is_err() {
-                return;
+        let mut meter = ConnectionMeter::default();
+        while let Some(chunk) = rx.recv().await {
+            tokio::time::sleep_until(chunk.entry + (chunk.release - chunk.entry).mul_f64(metered.stretch)).await;
+            if to.write_all(&chunk.bytes).await.is_err() {
+                break;
             }
+            let exit = Instant::now();
+            metered.with_sums(|sums| meter.record(sums, &chunk.plan, chunk.bytes.len(), chunk.entry, exit));
         }
         let _ = to.shutdown().await;
     });

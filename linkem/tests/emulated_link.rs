@@ -125,3 +125,60 @@ fn the_netem_probe_leaves_no_namespace_behind() {
         assert!(!reason.is_empty());
     }
 }
+
+/// Sends `messages` small messages far apart (each finds the link empty),
+/// then `bulk` bytes at once (a backlog), through `connector`; returns the
+/// verdict on its up direction.
+async fn up_fidelity(mut connector: Connector, messages: usize, bulk: usize) -> qmec_linkem::fidelity::FidelityVerdict {
+    let uri = echo_server().await;
+    let io = connector.call(uri.parse().unwrap()).await.unwrap();
+    let (mut r, mut w) = tokio::io::split(io.into_inner());
+    let total = messages * 100 + bulk;
+    let reader = tokio::spawn(async move {
+        let mut back = vec![0u8; total];
+        r.read_exact(&mut back).await.unwrap();
+    });
+    for _ in 0..messages {
+        w.write_all(&[7u8; 100]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    w.write_all(&vec![9u8; bulk]).await.unwrap();
+    reader.await.unwrap();
+    // The writer meters a chunk just after writing it: let it finish.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let [up, _down] = connector.measurements("device→server");
+    qmec_linkem::fidelity::verdict(&up, &qmec_linkem::fidelity::Tolerance::STATED)
+}
+
+fn fidelity_link() -> Link {
+    let up = Direction { delay: Duration::from_millis(20), jitter: Duration::from_millis(5), rate_bps: Some(20e6), loss: 0.0 };
+    link(up, Direction::default())
+}
+
+/// 2 MiB: a backlog of 0.84 s at 20 Mbit/s.
+const BULK: usize = 2 * 1024 * 1024;
+
+/// The verdicts on delay (60 messages) and on rate (a 2 MiB burst, on a
+/// connection of its own), with each chunk held `stretch` times as long
+/// as planned.
+async fn fidelity_with_stretch(stretch: f64) -> [qmec_linkem::fidelity::FidelityVerdict; 2] {
+    let connector = || Connector::stretched(fidelity_link(), Vec::new(), RETRANSMIT, 3, stretch);
+    [up_fidelity(connector(), 60, 0).await, up_fidelity(connector(), 0, BULK).await]
+}
+
+// The agents' runtime: the bulk copy does not hold up the timers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_true_emulator_passes_its_fidelity_verdict() {
+    let [delay, rate] = fidelity_with_stretch(1.0).await;
+    assert!(delay.ok && delay.achieved.delay_ms.is_some() && delay.achieved.jitter_ms.is_some(), "{delay:?}");
+    assert!(rate.ok && rate.achieved.rate_mbit.is_some(), "{rate:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliberately_wrong_emulator_fails_its_fidelity_verdict() {
+    // Every chunk held 1.5 times as long as planned: 30 ms of delay for
+    // 20, and the rate a third lower.
+    let [delay, rate] = fidelity_with_stretch(1.5).await;
+    assert!(!delay.ok && delay.reason.contains("delay"), "{delay:?}");
+    assert!(!rate.ok && rate.reason.contains("rate"), "{rate:?}");
+}

@@ -226,7 +226,12 @@ fn records(world: &mut World, config: &TestbedConfig, names: &[String], processe
     }
     for process in processes.iter().filter(|&p| !p.clone().any(|d| dead(world, Endpoint::Device(d)))) {
         let devices = process.clone().filter_map(|d| world.devices.get(d).and_then(DeviceNode::records)).collect();
-        records.device_processes.push(ProcessRecords { devices, usage: Default::default() });
+        records.device_processes.push(ProcessRecords { devices, ..Default::default() });
+    }
+    // The simulated network is one for the run: its links' figures go
+    // with the first process.
+    if let Some(first) = records.device_processes.first_mut() {
+        first.link_measurements = world.network.link_measurements();
     }
     for fault in config.faults.iter().filter(|f| f.kind == FaultKind::Kill) {
         let name = faults::resolve(&fault.target, names).unwrap_or_else(|| fault.target.clone());

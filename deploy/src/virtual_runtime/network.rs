@@ -4,8 +4,10 @@
 //! runs (`qmec_linkem::schedule`), here on virtual time: a connection never
 //! reorders, and a lost chunk costs a retransmission. A partition holds an
 //! agent's traffic until it heals, as TCP does for an outage shorter than
-//! its give-up time.
+//! its give-up time. The device links are metered as the userspace
+//! emulator meters them (`qmec_linkem::fidelity`), on virtual time.
 
+use qmec_linkem::fidelity::{ConnectionMeter, DirectionMeter, LinkMeasurement};
 use qmec_linkem::schedule::{DirectionChange, Schedule};
 use qmec_linkem::{Direction, LinkProfile};
 use std::collections::BTreeMap;
@@ -63,6 +65,7 @@ struct Cut {
 struct Link {
     schedule: Schedule<Duration>,
     has_rate: bool,
+    meter: ConnectionMeter<Duration>,
 }
 
 #[derive(Debug)]
@@ -74,14 +77,21 @@ pub struct Network {
     /// looks its connection up.
     links: PerAgent<Vec<Option<Link>>>,
     cuts: BTreeMap<Endpoint, Vec<Cut>>,
+    /// The device links' fidelity sums, by name (see [`fidelity_name`]);
+    /// kept only when a profile emulates something (else a run without
+    /// emulation would show a fidelity that tells nothing).
+    meters: BTreeMap<String, DirectionMeter>,
+    metered: bool,
 }
 
 impl Network {
     /// For `servers` servers and `devices` devices; no profile: every
     /// link delivers at once.
     pub fn new(profile: Option<LinkProfile>, servers: usize, devices: usize) -> Network {
+        let metered = profile.as_ref().is_some_and(|p| !p.is_noop());
         let profile = profile.unwrap_or_else(LinkProfile::with_defaults);
-        Network { profile, servers, links: PerAgent::new(servers, devices, Vec::new), cuts: BTreeMap::new() }
+        let links = PerAgent::new(servers, devices, Vec::new);
+        Network { profile, servers, links, cuts: BTreeMap::new(), meters: BTreeMap::new(), metered }
     }
 
     /// Where a receiver's connection sits in a sender's table.
@@ -108,12 +118,23 @@ impl Network {
             // The profile's schedule, on virtual time from the run's start.
             let changes = changes(profile, from, to);
             let has_rate = first.rate_bps.is_some() || changes.iter().any(|c| c.direction.rate_bps.is_some());
-            Link { has_rate, schedule: Schedule::new(first, profile.retransmit, seed).with_changes(changes) }
+            let meter = ConnectionMeter::default();
+            Link { has_rate, schedule: Schedule::new(first, profile.retransmit, seed).with_changes(changes), meter }
         });
-        let release = link.schedule.release(now, if link.has_rate { len() } else { 0 });
+        let len = if link.has_rate { len() } else { 0 };
+        let (release, plan) = link.schedule.plan(now, len);
+        if let Some(name) = fidelity_name(from, to).filter(|_| self.metered) {
+            link.meter.record(self.meters.entry(name).or_default(), &plan, len, now, release);
+        }
         // What would arrive while either end is cut off gets through when
         // the cut heals; later traffic is later still, so order holds.
         self.healed(to, self.healed(from, release))
+    }
+
+    /// What the device links achieved, per link kind and direction (cuts
+    /// are faults, not the link: they are left out).
+    pub fn link_measurements(&self) -> Vec<LinkMeasurement> {
+        self.meters.iter().map(|(link, meter)| LinkMeasurement { link: link.clone(), meter: meter.clone() }).collect()
     }
 
     /// Cuts `who` off from every other agent over [from, until).
@@ -151,6 +172,21 @@ fn direction(profile: &LinkProfile, from: Endpoint, to: Endpoint) -> Direction {
         (Controller, Server(_)) => profile.server.down,
         _ => Direction::default(),
     }
+}
+
+/// The name the userspace emulator gives the device link `from` → `to`
+/// crosses (none for the server's link: the agents do not meter it).
+fn fidelity_name(from: Endpoint, to: Endpoint) -> Option<String> {
+    use Endpoint::{Controller, Device, Server};
+    use qmec_linkem::fidelity::{CONTROLLER_LINK, SERVER_LINK};
+    let (link, direction) = match (from, to) {
+        (Device(_), Controller) => (CONTROLLER_LINK, "up"),
+        (Controller, Device(_)) => (CONTROLLER_LINK, "down"),
+        (Device(_), Server(_)) => (SERVER_LINK, "up"),
+        (Server(_), Device(_)) => (SERVER_LINK, "down"),
+        _ => return None,
+    };
+    Some(format!("{link} {direction}"))
 }
 
 /// What the direction `from` → `to` changes to over the run, as the
