@@ -77,10 +77,11 @@ pub struct Network {
     /// looks its connection up.
     links: PerAgent<Vec<Option<Link>>>,
     cuts: BTreeMap<Endpoint, Vec<Cut>>,
-    /// The device links' fidelity sums, by name (see [`fidelity_name`]);
-    /// kept only when a profile emulates something (else a run without
-    /// emulation would show a fidelity that tells nothing).
-    meters: BTreeMap<String, DirectionMeter>,
+    /// The device links' fidelity sums, by link and direction (see
+    /// [`fidelity_key`]; named only when asked for, not per message); kept
+    /// only when a profile emulates something (else a run without emulation
+    /// would show a fidelity that tells nothing).
+    meters: BTreeMap<FidelityKey, DirectionMeter>,
     metered: bool,
 }
 
@@ -123,8 +124,8 @@ impl Network {
         });
         let len = if link.has_rate { len() } else { 0 };
         let (release, plan) = link.schedule.plan(now, len);
-        if let Some(name) = fidelity_name(from, to).filter(|_| self.metered) {
-            link.meter.record(self.meters.entry(name).or_default(), &plan, len, now, release);
+        if let Some(key) = fidelity_key(from, to).filter(|_| self.metered) {
+            link.meter.record(self.meters.entry(key).or_default(), &plan, len, now, release);
         }
         // What would arrive while either end is cut off gets through when
         // the cut heals; later traffic is later still, so order holds.
@@ -134,7 +135,8 @@ impl Network {
     /// What the device links achieved, per link kind and direction (cuts
     /// are faults, not the link: they are left out).
     pub fn link_measurements(&self) -> Vec<LinkMeasurement> {
-        self.meters.iter().map(|(link, meter)| LinkMeasurement { link: link.clone(), meter: meter.clone() }).collect()
+        let name = |(link, direction): &FidelityKey| format!("{link} {direction}");
+        self.meters.iter().map(|(key, meter)| LinkMeasurement { link: name(key), meter: meter.clone() }).collect()
     }
 
     /// Cuts `who` off from every other agent over [from, until).
@@ -174,9 +176,14 @@ fn direction(profile: &LinkProfile, from: Endpoint, to: Endpoint) -> Direction {
     }
 }
 
-/// The name the userspace emulator gives the device link `from` → `to`
-/// crosses (none for the server's link: the agents do not meter it).
-fn fidelity_name(from: Endpoint, to: Endpoint) -> Option<String> {
+/// A metered link and direction: `("device→controller", "up")` is named
+/// `device→controller up`, as the userspace emulator names it (and sorts
+/// in the same order as that name).
+type FidelityKey = (&'static str, &'static str);
+
+/// The device link and direction `from` → `to` crosses (none for the
+/// server's link: the agents do not meter it).
+fn fidelity_key(from: Endpoint, to: Endpoint) -> Option<FidelityKey> {
     use Endpoint::{Controller, Device, Server};
     use qmec_linkem::fidelity::{CONTROLLER_LINK, SERVER_LINK};
     let (link, direction) = match (from, to) {
@@ -186,7 +193,7 @@ fn fidelity_name(from: Endpoint, to: Endpoint) -> Option<String> {
         (Server(_), Device(_)) => (SERVER_LINK, "down"),
         _ => return None,
     };
-    Some(format!("{link} {direction}"))
+    Some((link, direction))
 }
 
 /// What the direction `from` → `to` changes to over the run, as the
