@@ -5,7 +5,7 @@
 use qmec_controller::fallback::FallbackCause;
 use qmec_controller::records::{ControllerRecords, ControllerSlot};
 use qmec_device_agent::records::{DeviceRecords, ProcessRecords, WallStages};
-use qmec_linkem::fidelity::{FidelityVerdict, LinkMeasurement, Tolerance, verdict};
+use qmec_linkem::fidelity::{FidelityVerdict, Tolerance, merge_by_link, verdict};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
 use qmec_proto::process::ProcessUsage;
@@ -307,13 +307,7 @@ pub struct LinkFidelity {
 /// What the device processes' emulated links achieved, merged per link
 /// kind and direction, and judged against [`Tolerance::STATED`].
 pub fn link_fidelity(processes: &[ProcessRecords]) -> LinkFidelity {
-    let mut merged: Vec<LinkMeasurement> = Vec::new();
-    for measurement in processes.iter().flat_map(|p| &p.link_measurements) {
-        match merged.iter_mut().find(|m| m.link == measurement.link) {
-            Some(m) => m.meter.merge(&measurement.meter),
-            None => merged.push(measurement.clone()),
-        }
-    }
+    let merged = merge_by_link(processes.iter().flat_map(|p| p.link_measurements.iter().cloned()));
     let tolerance = Tolerance::STATED;
     let rows: Vec<FidelityVerdict> = merged.iter().filter(|m| m.meter.chunks > 0).map(|m| verdict(m, &tolerance)).collect();
     let failed: Vec<&str> = rows.iter().filter(|r| !r.ok).map(|r| r.link.as_str()).collect();

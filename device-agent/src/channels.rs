@@ -172,16 +172,7 @@ impl Channels {
     pub fn link_measurements(&self) -> Vec<qmec_linkem::fidelity::LinkMeasurement> {
         let Some(emulation) = &self.emulation else { return Vec::new() };
         let connectors = emulation.connectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut merged: Vec<qmec_linkem::fidelity::LinkMeasurement> = Vec::new();
-        for named in connectors.iter() {
-            for measurement in named.connector.measurements(named.name) {
-                match merged.iter_mut().find(|m| m.link == measurement.link) {
-                    Some(m) => m.meter.merge(&measurement.meter),
-                    None => merged.push(measurement),
-                }
-            }
-        }
-        merged
+        qmec_linkem::fidelity::merge_by_link(connectors.iter().flat_map(|named| named.connector.measurements(named.name)))
     }
 }
 

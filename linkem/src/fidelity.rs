@@ -183,6 +183,20 @@ pub struct LinkMeasurement {
     pub meter: DirectionMeter,
 }
 
+/// `measurements` with the same link direction summed into one, in the
+/// order each link first appears: a process's connections, or a run's
+/// processes, add up to one row per link direction.
+pub fn merge_by_link(measurements: impl IntoIterator<Item = LinkMeasurement>) -> Vec<LinkMeasurement> {
+    let mut merged: Vec<LinkMeasurement> = Vec::new();
+    for measurement in measurements {
+        match merged.iter_mut().find(|m| m.link == measurement.link) {
+            Some(m) => m.meter.merge(&measurement.meter),
+            None => merged.push(measurement),
+        }
+    }
+    merged
+}
+
 /// How far achieved may be from configured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Tolerance {
