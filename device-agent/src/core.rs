@@ -593,23 +593,18 @@ impl DeviceCore {
     }
 }
 
-/// Whole microseconds from `from` to `to` (0 when `to` is earlier).
-fn micros_between(from: Duration, to: Duration) -> u64 {
-    u64::try_from(to.saturating_sub(from).as_micros()).unwrap_or(u64::MAX)
-}
-
 /// A task's wall latency from `arrived` to `now` split along `path`. Each
 /// stage is cut to what the ones before it left, so that they sum to the
 /// latency exactly even where clocks disagree by a tick; the transfer
 /// (pacing on the uplink, the network both ways) is what the others leave.
 fn wall_stages(arrived: Duration, now: Duration, path: WallPath) -> WallStages {
-    let total_us = micros_between(arrived, now);
+    let total_us = qmec_proto::micros(now.saturating_sub(arrived));
     let WallPath::Offloaded { sent_at, server_wait, server_hold } = path else {
         return WallStages { queue_us: total_us, ..WallStages::default() };
     };
-    let queue_us = micros_between(arrived, sent_at).min(total_us);
-    let server_wait_us = (server_wait.as_micros() as u64).min(total_us - queue_us);
-    let server_hold_us = (server_hold.as_micros() as u64).min(total_us - queue_us - server_wait_us);
+    let queue_us = qmec_proto::micros(sent_at.saturating_sub(arrived)).min(total_us);
+    let server_wait_us = qmec_proto::micros(server_wait).min(total_us - queue_us);
+    let server_hold_us = qmec_proto::micros(server_hold).min(total_us - queue_us - server_wait_us);
     WallStages { queue_us, transfer_us: total_us - queue_us - server_wait_us - server_hold_us, server_wait_us, server_hold_us }
 }
 

@@ -70,3 +70,9 @@ pub fn reflection(
 }
 
 pub use validate::Invalid;
+
+/// Whole microseconds of `duration`, saturating, as the wire's `*_us`
+/// fields carry waits and latencies (one rounding rule for every agent).
+pub fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}

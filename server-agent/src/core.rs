@@ -294,7 +294,7 @@ impl ServerCore {
 
 /// Sends a computed slot's results at `now`, each with how long it was held.
 fn emit_results(held: HeldResults, now: Duration, out: &mut Vec<ServerCommand>) {
-    let server_hold_us = crate::engine::micros(now.saturating_sub(held.computed));
+    let server_hold_us = qmec_proto::micros(now.saturating_sub(held.computed));
     out.extend(held.results.into_iter().map(|(device, result)| ServerCommand::Result {
         device,
         result: pb::FragmentResult { server_hold_us, ..result },

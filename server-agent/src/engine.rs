@@ -61,11 +61,6 @@ struct Queued {
     received: Duration,
 }
 
-/// Whole microseconds, saturating.
-pub(crate) fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
 /// The wire form of a fragment of `bits` computed in `slot`; the wall-clock
 /// waits are the agent's to fill in.
 fn result_message(slot: u64, bits: u64, done: &FragmentDone) -> pb::FragmentResult {
@@ -205,7 +200,7 @@ impl Engine {
             let queued = self.queued.get_mut(done.device).and_then(VecDeque::pop_front);
             let (bits, received) = queued.map_or((1, now), |q| (q.bits, q.received));
             let mut result = result_message(slot, bits, &done);
-            result.server_wait_us = micros(now.saturating_sub(received));
+            result.server_wait_us = qmec_proto::micros(now.saturating_sub(received));
             computed.results.push((done.device, result));
         }
         self.computed = Some(slot);
