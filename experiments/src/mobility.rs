@@ -5,7 +5,7 @@
 //! (`trajectories.csv`). The paths come from the model's own
 //! [`Trajectory`], seeded as the simulator and the agents seed it.
 
-use crate::plot::{self, FONT, PlotError, SIDE_WIDTH, SIZE};
+use crate::plot::{self, FONT, PlotError, SIZE};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use qmec_model::Scenario;
@@ -163,7 +163,6 @@ fn draw_trajectories<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     tracks: &Tracks,
 ) -> Result<(), String> {
-    root.fill(&WHITE).map_err(plot::text)?;
     let slots = tracks.positions.first().map_or(0, Vec::len);
     let title = format!(
         "Device trajectories: {} (seed {}, {} s)\ncircle: start; black triangles: servers",
@@ -171,14 +170,8 @@ fn draw_trajectories<DB: DrawingBackend>(
         tracks.seed,
         plot::tick(&(slots as f64 * tracks.slot_seconds))
     );
-    let root = plot::titled(root, &title)?;
-    let (area, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
-    let mut ctx = ChartBuilder::on(&area)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..tracks.width_m, 0.0..tracks.height_m)
-        .map_err(plot::text)?;
+    let (area, side) = plot::page(root, &title)?;
+    let mut ctx = plot::axes(&area, 0.0..tracks.width_m, 0.0..tracks.height_m)?;
     ctx.configure_mesh()
         .x_desc("x (m)")
         .y_desc("y (m)")
@@ -215,7 +208,7 @@ fn draw_trajectories<DB: DrawingBackend>(
         .map(|d| format!("device {d}"))
         .collect();
     legend(&side, &labels, device_colour)?;
-    root.present().map_err(plot::text)
+    area.present().map_err(plot::text)
 }
 
 fn server_colour(server: usize) -> RGBAColor {
@@ -227,7 +220,6 @@ fn draw_best_server<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     tracks: &Tracks,
 ) -> Result<(), String> {
-    root.fill(&WHITE).map_err(plot::text)?;
     let devices = tracks.best.len().max(1);
     let slots = tracks.best.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let seconds = slots as f64 * tracks.slot_seconds;
@@ -235,14 +227,8 @@ fn draw_best_server<DB: DrawingBackend>(
         "Each device's best (nearest) server over time: {} (seed {})",
         tracks.scenario, tracks.seed
     );
-    let root = plot::titled(root, &title)?;
-    let (area, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
-    let mut ctx = ChartBuilder::on(&area)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..seconds, -0.5..devices as f64 - 0.5)
-        .map_err(plot::text)?;
+    let (area, side) = plot::page(root, &title)?;
+    let mut ctx = plot::axes(&area, 0.0..seconds, -0.5..devices as f64 - 0.5)?;
     ctx.configure_mesh()
         .disable_mesh()
         .x_desc("time (s)")
@@ -272,7 +258,7 @@ fn draw_best_server<DB: DrawingBackend>(
         .map(|s| format!("server S{s}"))
         .collect();
     legend(&side, &labels, server_colour)?;
-    root.present().map_err(plot::text)
+    area.present().map_err(plot::text)
 }
 
 /// Consecutive slots with the same value.

@@ -4,6 +4,7 @@
 //! never over the data, and integer axes get integer ticks.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,7 @@ pub struct Chart<'a> {
 
 pub(crate) const SIZE: (u32, u32) = (900, 560);
 /// Width of the legend or colour bar beside the plot.
-pub(crate) const SIDE_WIDTH: u32 = 190;
+const SIDE_WIDTH: u32 = 190;
 pub(crate) const FONT: &str = "sans-serif";
 
 /// Writes `stem.png` and `stem.svg`; returns both paths.
@@ -128,7 +129,26 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 /// Draws `title` above the figure, its first line as the caption and any
 /// further lines (notes: quick mode, too few seeds for a band) smaller
 /// beneath it; returns the area left below.
-pub(crate) fn titled<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str) -> Result<DrawingArea<DB, Shift>, String> {
+/// Every figure's page: white, titled, the plot on the left and a legend
+/// (or colour bar) column on the right.
+pub(crate) fn page<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str) -> Result<Page<DB>, String> {
+    root.fill(&WHITE).map_err(text)?;
+    Ok(titled(root, title)?.split_horizontally(SIZE.0 - SIDE_WIDTH))
+}
+
+/// A figure's plot area and its side column.
+pub(crate) type Page<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
+
+/// Every figure's axes on its plot area, with room for the labels.
+pub(crate) fn axes<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    ChartBuilder::on(plot).margin(12).x_label_area_size(45).y_label_area_size(70).build_cartesian_2d(x, y).map_err(text)
+}
+
+fn titled<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str) -> Result<DrawingArea<DB, Shift>, String> {
     let mut lines = title.lines();
     let mut area = root.titled(lines.next().unwrap_or_default(), (FONT, 22)).map_err(text)?;
     for note in lines {
@@ -170,9 +190,7 @@ pub(crate) fn tick(v: &f64) -> String {
 }
 
 fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
-    root.fill(&WHITE).map_err(text)?;
-    let root = titled(root, chart.title)?;
-    let (plot, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
+    let (plot, side) = page(root, chart.title)?;
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
     let bands: Vec<Vec<(f64, f64, f64)>> = chart.series.iter().map(|s| clipped_band(s, chart.floor)).collect();
     let x_range = padded_range(points().map(|p| p.0));
@@ -181,12 +199,7 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -
         y_range.0 = y_range.0.max(floor);
     }
     let x_integer = all_integers(points().map(|p| p.0));
-    let mut ctx = ChartBuilder::on(&plot)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
-        .map_err(text)?;
+    let mut ctx = axes(&plot, x_range.0..x_range.1, y_range.0..y_range.1)?;
     ctx.configure_mesh()
         .x_desc(chart.x_label)
         .y_desc(chart.y_label)
@@ -214,21 +227,14 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -
         legend.push((series.label.as_str(), color));
     }
     draw_legend(&side, &legend)?;
-    root.present().map_err(text)
+    plot.present().map_err(text)
 }
 
 fn draw_stacked<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &StackedBars) -> Result<(), String> {
-    root.fill(&WHITE).map_err(text)?;
-    let root = titled(root, chart.title)?;
-    let (plot, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
+    let (plot, side) = page(root, chart.title)?;
     let top = chart.bars.iter().map(|(_, values)| values.iter().map(|v| v.max(0.0)).sum::<f64>()).fold(0.0, f64::max);
     let count = chart.bars.len();
-    let mut ctx = ChartBuilder::on(&plot)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..count as f64, 0.0..(top * 1.05).max(1e-12))
-        .map_err(text)?;
+    let mut ctx = axes(&plot, 0.0..count as f64, 0.0..(top * 1.05).max(1e-12))?;
     let name = |x: &f64| {
         let index = x.floor() as usize;
         // Labels at bar centres only.
@@ -256,7 +262,7 @@ fn draw_stacked<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Stacke
     }
     let legend: Vec<(&str, RGBAColor)> = chart.segments.iter().copied().zip(colours).rev().collect();
     draw_legend(&side, &legend)?;
-    root.present().map_err(text)
+    plot.present().map_err(text)
 }
 
 /// One line per series in the area beside the plot: a stroke of its
@@ -271,17 +277,10 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, ent
 }
 
 fn draw_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &Heatmap) -> Result<(), String> {
-    root.fill(&WHITE).map_err(text)?;
-    let root = titled(root, map.title)?;
-    let (plot, side) = root.split_horizontally(SIZE.0 - SIDE_WIDTH);
+    let (plot, side) = page(root, map.title)?;
     let rows = map.values.len().max(1);
     let cols = map.values.iter().map(Vec::len).max().unwrap_or(0).max(1);
-    let mut ctx = ChartBuilder::on(&plot)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..cols as f64, 0.0..rows as f64)
-        .map_err(text)?;
+    let mut ctx = axes(&plot, 0.0..cols as f64, 0.0..rows as f64)?;
     ctx.configure_mesh()
         .disable_mesh()
         .x_desc(map.x_label)
@@ -302,7 +301,7 @@ fn draw_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &Heatmap)
     });
     ctx.draw_series(cells).map_err(text)?;
     draw_colour_bar(&side, map.value_label)?;
-    root.present().map_err(text)
+    plot.present().map_err(text)
 }
 
 /// A vertical Viridis bar from 0 (bottom) to 1 (top), ticked at 0, 0.5
