@@ -295,6 +295,7 @@ fn testbed_reports_a_crashed_agent_and_leaves_no_process_behind() {
     assert!(!output.status.success(), "a crashed controller must fail the run");
     assert!(stderr.contains("controller failed"), "the crash is named: {stderr}");
     assert!(stderr.contains("no-such-policy"), "the controller's log tail is shown: {stderr}");
+    assert_eq!(stderr.matches("unknown policy `no-such-policy`").count(), 1, "the reason is printed once: {stderr}");
     // Give the kernel a moment to reap, then nothing of the group is left.
     let deadline = Instant::now() + Duration::from_secs(5);
     while group_alive(pgid) && Instant::now() < deadline {

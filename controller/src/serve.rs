@@ -23,12 +23,16 @@ use tonic::service::interceptor::InterceptedService;
 pub enum ControllerError {
     #[error("scenario: {0}")]
     Scenario(#[from] qmec_model::ScenarioError),
-    #[error("policy: {0}")]
+    /// Transparent: the catalog's message names the policy, and a prefix
+    /// that repeated it made `{:#}` print the reason twice.
+    #[error(transparent)]
     Policy(#[from] qmec_catalog::CatalogError),
-    #[error("policy: {0}")]
+    #[error(transparent)]
     External(#[from] crate::external::ExternalError),
-    #[error("--external-fallback `{name}`: {source}")]
-    Fallback { name: String, source: Box<qmec_catalog::CatalogError> },
+    /// The reason is part of the message, not a `source`, so that it is
+    /// printed once however the error is shown.
+    #[error("--external-fallback `{name}`: {reason}")]
+    Fallback { name: String, reason: Box<qmec_catalog::CatalogError> },
     #[error("binding {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("reflection: {0}")]
@@ -129,7 +133,7 @@ fn build_policies(config: &ControllerConfig, scenario: &Scenario) -> Result<Poli
     };
     let name = config.external_fallback.clone();
     let fallback = qmec_catalog::build(&qmec_catalog::PolicySpec::named(&name), scenario, config.seed)
-        .map_err(|source| ControllerError::Fallback { name, source: Box::new(source) })?;
+        .map_err(|reason| ControllerError::Fallback { name, reason: Box::new(reason) })?;
     let external = crate::external::ExternalPolicy::connect(address, config.external_deadline(), scenario)?;
     Ok(Policies { decides: Box::new(external), fallback: Some(fallback) })
 }
