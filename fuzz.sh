@@ -13,6 +13,7 @@ target_dir="$PWD/target/fuzz"
 export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz (first use only: cargo install, about a minute)"
     cargo install cargo-fuzz --locked --quiet
 fi
 

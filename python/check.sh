@@ -5,32 +5,22 @@
 #   python/check.sh            # wheel in the test suite's profile (dev), pytest
 #   python/check.sh --bench    # also the steps/s benchmark (python/bench/steps.py)
 #
-# The virtualenv (maturin, gymnasium, numpy, pytest) lives at $QMEC_PYTHON_VENV
-# (default: ~/.cache/qmec/venv-python), kept between runs so CI installs it
-# once. The simulate tests compare with the `qmec` binary at $QMEC_BIN
-# (default: the workspace's target/debug/qmec, which the Rust tests build).
+# The virtualenv (maturin, gymnasium, numpy, pytest) is python/setup.sh's,
+# at $QMEC_PYTHON_VENV (default: ~/.cache/qmec/venv-python), kept between
+# runs so CI installs it once. The simulate tests compare with the `qmec`
+# binary at $QMEC_BIN (default: the workspace's target/debug/qmec, which the
+# Rust tests build).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 venv=${QMEC_PYTHON_VENV:-$HOME/.cache/qmec/venv-python}
-packages=("maturin==${QMEC_MATURIN_VERSION:-1.16.0}" "gymnasium==${QMEC_GYMNASIUM_VERSION:-1.4.0}"
-    "numpy==${QMEC_NUMPY_VERSION:-2.4.6}" "pytest==${QMEC_PYTEST_VERSION:-9.2.0}")
 # The test suite's own profile: CI builds one profile only, and the
 # numeric crates are optimised in it (see [profile.dev.package.*]).
 profile=${QMEC_CARGO_PROFILE:-dev}
 export QMEC_BIN=${QMEC_BIN:-$root/target/debug/qmec}
 
-if [ ! -x "$venv/bin/python" ]; then
-    echo "creating virtualenv $venv"
-    mkdir -p "$(dirname "$venv")"
-    python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c "import maturin, gymnasium, numpy, pytest" 2>/dev/null; then
-    echo "installing into $venv (first use only; cached afterwards):"
-    printf '  %s\n' "${packages[@]}"
-    "$venv/bin/pip" install --progress-bar on "${packages[@]}"
-fi
+QMEC_PYTHON_VENV=$venv "$here/setup.sh"
 
 wheels=$(mktemp -d)
 trap 'rm -rf "$wheels"' EXIT
