@@ -158,7 +158,7 @@ pub async fn run(
     // A restart starts the agent's stopped container again.
     let name = project.name.clone();
     let mut start_again =
-        supervise::start_again(&plans, |log, i| watch(&mut runtime, log, &compose::container(&name, &plans[i].name)));
+        supervise::start_again(&plans, |log, i| supervise::at_once(watch(&mut runtime, log, &compose::container(&name, &plans[i].name))));
     let network = NetworkLinks { project: &project.name };
     let schedule =
         Schedule { actions, start_again: &mut start_again, links: Some(&network), deadline: Some(options.deadline), slot: config.slot() };

@@ -2,6 +2,7 @@
 //! crate, so that each layer can return its own kind and wrap the ones
 //! below without importing the module that raised them: [`ShellError`]
 //! (external commands), [`RuntimeError`] (starting an agent),
+//! [`EngineError`] (a swarm task the engine did not start),
 //! [`FaultError`] (a fault schedule), [`DeployError`] (a run on any
 //! runtime) and [`LaunchError`] (what the launcher returns, with the link
 //! emulation and the container and namespace set-up on top).
@@ -70,6 +71,17 @@ pub enum DeployError {
     Virtual(String),
     #[error("writing the compose file: {0}")]
     Compose(#[from] serde_yaml::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A swarm task the engine did not start, with what the engine said.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Shell(#[from] ShellError),
+    #[error("the engine did not start {task}: {why}\n{diagnostics}")]
+    NotStarted { task: String, why: String, diagnostics: String },
 }
 
 /// What the launcher returns: a failed run, or a runtime or link emulation

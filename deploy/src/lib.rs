@@ -80,7 +80,7 @@ pub use collect::{BitConservation, FallbackFigures, MAX_POLICY_FAILED_SHARE, Mer
 pub use config::{EmulationChoice, Fault, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 pub use docker::compose_yaml;
 pub use emulation::Emulation;
-pub use error::{DeployError, FaultError, LaunchError, RuntimeError, ShellError};
+pub use error::{DeployError, EngineError, FaultError, LaunchError, RuntimeError, ShellError};
 pub use launch::run;
 pub use local::run_local;
 pub use outcome::{LaunchOutcome, TestbedOutcome, figures_table, policy_failures, summarise};

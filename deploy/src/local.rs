@@ -64,7 +64,7 @@ pub async fn run_local(config: &TestbedConfig) -> Result<TestbedOutcome, DeployE
         agents.push(agent);
     }
     supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
-    let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &plans[i].args)?));
+    let mut start_again = supervise::start_again(&plans, |log, i| supervise::at_once(runtime.start(log, &plans[i].args).map_err(Into::into)));
     // Dropping `agents` on any error kills every child.
     let schedule = Schedule { actions, start_again: &mut start_again, links: None, deadline: None, slot: config.slot() };
     let lost = supervise::supervise(&mut agents, schedule).await?;

@@ -109,7 +109,7 @@ pub async fn run(
         agents.push(agent);
     }
     supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
-    let mut start_again = supervise::start_again(&plans, |log, i| Ok(runtime.start(log, &exec(i))?));
+    let mut start_again = supervise::start_again(&plans, |log, i| supervise::at_once(runtime.start(log, &exec(i)).map_err(Into::into)));
     let links = HubLinks { hub: &namespaces.created[0], plans: &plans };
     let schedule =
         Schedule { actions, start_again: &mut start_again, links: Some(&links), deadline: Some(options.deadline), slot: config.slot() };

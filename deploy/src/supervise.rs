@@ -33,8 +33,12 @@ const POLL: Duration = Duration::from_millis(5);
 /// The name every runtime gives the controller agent.
 const CONTROLLER: &str = "controller";
 
+/// An agent started again, once its runtime has it running (an engine may
+/// take a while to schedule it).
+pub type Restarted = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Agent, DeployError>>>>;
+
 /// Starts the agent named by the argument again (a `restart` fault).
-pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Result<Agent, DeployError>;
+pub type StartAgain<'a> = &'a mut dyn FnMut(&str) -> Restarted;
 
 /// A runtime's network, as a partition fault sees it: the command (program
 /// and arguments) that takes an agent's link down or brings it up again.
@@ -105,18 +109,28 @@ async fn crashed(agent: &Agent, status: &std::process::ExitStatus) -> DeployErro
 /// the new agent keeps its name in the schedule and the records.
 pub fn start_again<'a>(
     plans: &'a [AgentPlan],
-    mut start: impl FnMut(&str, usize) -> Result<Agent, DeployError> + 'a,
-) -> impl FnMut(&str) -> Result<Agent, DeployError> + 'a {
+    mut start: impl FnMut(&str, usize) -> Restarted + 'a,
+) -> impl FnMut(&str) -> Restarted + 'a {
     let mut starts = 0;
     move |name| {
-        let i = plans.iter().position(|p| p.name == name).ok_or_else(|| {
-            DeployError::Fault(FaultError { entry: name.to_string(), reason: "no such agent".into() })
-        })?;
+        let Some(i) = plans.iter().position(|p| p.name == name) else {
+            return at_once(Err(DeployError::Fault(FaultError { entry: name.to_string(), reason: "no such agent".into() })));
+        };
         starts += 1;
-        let mut agent = start(&format!("{name}.restart-{starts}"), i)?;
-        agent.name = name.to_string();
-        Ok(agent)
+        let started = start(&format!("{name}.restart-{starts}"), i);
+        let name = name.to_string();
+        Box::pin(async move {
+            let mut agent = started.await?;
+            agent.name = name;
+            Ok(agent)
+        })
     }
+}
+
+/// A start that is over when it returns (a process spawned, a container
+/// started), as a [`Restarted`].
+pub fn at_once(started: Result<Agent, DeployError>) -> Restarted {
+    Box::pin(std::future::ready(started))
 }
 
 /// The run as supervision sees it: which agents are done, which were lost.
@@ -268,7 +282,7 @@ async fn act(
             // The old process is reaped first, so that its exit is not
             // taken for the new one's.
             let _ = agent.child.wait().await;
-            *agent = start_again(&action.agent)?;
+            *agent = start_again(&action.agent).await?;
             watch.done[i] = false;
             watch.lost.retain(|lost| lost.name != action.agent);
         }

@@ -6,23 +6,30 @@
 //! files and the token as swarm secrets. The stack file is written to the
 //! run folder. A node not in a swarm is made a single-node one for the run
 //! and leaves it after; the stack is removed at the end, also on failure.
+//! The launcher waits for the engine as long as its tasks make progress,
+//! and fails at once, with the engine's reason, on a task it refuses (see
+//! [`tasks`]).
 //! Each task's container is watched through `docker logs -f` and `docker
-//! wait`; kill and stop faults go through the engine (`docker kill
-//! --signal`); partitions and restarts are refused by name. The engine
-//! never restarts a task by itself (`restart_policy: none`), so a killed
-//! agent stays lost, as the schedule means it to.
+//! wait`; every fault goes through the engine: kill and stop as `docker
+//! kill --signal`, a restart as a forced `docker service update` (a new
+//! task for the slot), a partition as `docker network disconnect` and
+//! `connect` of the task's container. The engine never restarts a task by
+//! itself (`restart_policy: none`), so a killed agent stays lost, as the
+//! schedule means it to.
+
+mod tasks;
 
 use crate::compose::{NETWORK, OUT_DIR};
 use crate::config::{FaultKind, LaunchOptions, TestbedConfig};
 use crate::emulation::Emulation;
-use crate::error::{DeployError, FaultError, LaunchError};
-use crate::faults;
+use crate::error::{DeployError, EngineError, FaultError, LaunchError};
+use crate::faults::{self, Step};
 use crate::outcome::{self, LaunchOutcome};
 use crate::plan::{self, Addressing, AgentPlan, Role};
 use crate::run_folder::{self, Prepared};
 use crate::runtime::{Agent, LocalProcesses, Runtime};
 use crate::shell;
-use crate::supervise::{self, JOIN_LIMIT, Schedule};
+use crate::supervise::{self, JOIN_LIMIT, Links, Restarted, Schedule};
 use qmec_linkem::LinkProfile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,8 +38,6 @@ use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(30);
 const STACK_LIMIT: Duration = Duration::from_secs(120);
-/// How long the engine gets to start every task's container.
-const SCHEDULE_LIMIT: Duration = Duration::from_secs(90);
 /// The replicated service of every device process.
 pub const DEVICES_SERVICE: &str = "devices";
 /// Where secrets are mounted in every container.
@@ -146,39 +151,82 @@ pub fn build(input: &StackInput<'_>, plans: &[AgentPlan]) -> StackFile {
     }
 }
 
-/// The swarm service that runs plan `plan` and, for a device process, its
-/// task slot.
-fn service_of(stack: &str, plan: &AgentPlan, device_processes: &[AgentPlan]) -> (String, Option<usize>) {
+/// The task (`SERVICE.SLOT`) that runs plan `plan`: a device process's
+/// slot in the devices service is its place among `device_processes`, every
+/// other service has one task, in slot 1.
+fn task_of(stack: &str, plan: &AgentPlan, device_processes: &[AgentPlan]) -> String {
     match plan.role {
         Role::Devices(_) => {
-            let slot = device_processes.iter().position(|p| p.name == plan.name).map(|i| i + 1);
-            (format!("{stack}_{DEVICES_SERVICE}"), slot)
+            let slot = device_processes.iter().position(|p| p.name == plan.name).map_or(0, |i| i + 1);
+            format!("{stack}_{DEVICES_SERVICE}.{slot}")
         }
-        _ => (format!("{stack}_{}", plan.name), None),
+        _ => format!("{stack}_{}.1", plan.name),
     }
 }
 
-/// Faults a stack cannot carry out: a replica's arguments cannot differ
-/// from its siblings' (late devices, per-agent metrics ports), and a
-/// killed task is not started again here (scaling a replicated service
-/// would restart every replica), so these are refused by name.
+/// Faults a stack cannot carry out, refused by name: a replica's arguments
+/// cannot differ from its siblings' (late devices, per-agent metrics ports).
 fn refuse(config: &TestbedConfig) -> Result<(), FaultError> {
     if config.metrics.is_some() {
         return Err(FaultError { entry: "--metrics".into(), reason: "replicas share their arguments, so cannot have a port each on --runtime swarm".into() });
     }
-    for fault in &config.faults {
-        let entry = format!("{}@{}", fault.target, fault.at_slot);
-        let reason = match fault.kind {
-            FaultKind::Restart { .. } => "a killed task is not started again on --runtime swarm (restart_policy none); use kill, stop or partition",
-            // Tried: the agents wrote their records but the run did not end
-            // (a watcher never returned); refused until that is understood.
-            FaultKind::Partition { .. } => "partitions are not carried out on --runtime swarm yet (a healed task's run did not end in testing)",
-            FaultKind::Late => "device replicas share their arguments on --runtime swarm, so one cannot report late",
-            _ => continue,
-        };
-        return Err(FaultError { entry, reason: reason.into() });
+    match config.faults.iter().find(|fault| fault.kind == FaultKind::Late) {
+        Some(fault) => Err(FaultError {
+            entry: format!("{}@{}", fault.target, fault.at_slot),
+            reason: "device replicas share their arguments on --runtime swarm, so one cannot report late".into(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// A restart through the engine: the service's task replaced by a new one
+/// (`--force`, as nothing in its spec changed; scaling to zero and back
+/// starts none under `restart_policy: none`).
+fn restart_args(service: &str) -> Vec<String> {
+    shell::args(["service", "update", "--force", "--detach", "--quiet", service])
+}
+
+/// Where a partition cuts an agent off: its task's process, and the
+/// interface of the stack's overlay network in the task's namespace.
+#[derive(Debug, Clone, PartialEq)]
+struct OverlayLink {
+    pid: u32,
+    interface: String,
+}
+
+/// A partition on a stack: the agent's overlay interface goes down in its
+/// task's namespace, so nothing passes either way, and comes up again when
+/// the cut heals. Not `docker network disconnect` and `connect`: a task
+/// connected again by hand is no longer in its service's name resolution
+/// (Engine 20.10 gave the healed container the service's virtual IP), so
+/// nobody could reach it after the heal.
+#[derive(Debug, Default)]
+struct Cuts(BTreeMap<String, OverlayLink>);
+
+impl Links for Cuts {
+    fn command(&self, agent: &str, up: bool) -> Option<(String, Vec<String>)> {
+        let OverlayLink { pid, interface } = self.0.get(agent)?;
+        Some(("nsenter".into(), shell::args(["-t", &pid.to_string(), "-n", "ip", "link", "set", interface, if up { "up" } else { "down" }])))
+    }
+}
+
+/// The interface an `ip -o -4 addr show to ADDRESS` line names.
+fn interface_of(ip_addr: &str) -> Option<String> {
+    let name = ip_addr.lines().next()?.split_whitespace().nth(1)?;
+    Some(name.split('@').next().unwrap_or(name).to_string())
+}
+
+/// The overlay link of `container` on network `network`, through the engine
+/// (the task's PID and address) and its namespace (the interface).
+async fn overlay_link(container: &str, network: &str) -> Result<OverlayLink, LaunchError> {
+    let format = format!("{{{{.State.Pid}}}} {{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+    let inspected = shell::run("docker", &shell::args(["inspect", "--format", &format, container]), STEP).await?;
+    let unknown = |what: &str| LaunchError::Unavailable(format!("no {what} for container {container} on network {network}: `{}`", inspected.trim()));
+    let (pid, address) = inspected.trim().split_once(' ').ok_or_else(|| unknown("PID and address"))?;
+    let pid: u32 = pid.parse().map_err(|_| unknown("PID"))?;
+    let addresses = shell::run("nsenter", &shell::args(["-t", &pid.to_string(), "-n", "ip", "-o", "-4", "addr", "show", "to", address]), STEP).await?;
+    let interface = interface_of(&addresses).ok_or_else(|| unknown("interface"))?;
+    Ok(OverlayLink { pid, interface })
 }
 
 /// Whether this host can run a stack: an engine whose swarm is active or
@@ -250,36 +298,6 @@ fn stack_name() -> String {
     format!("qmec{}s{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The container of `service`'s task in `slot` (any, for one-task
-/// services), once the engine has started it.
-async fn task_container(service: &str, slot: Option<usize>) -> Result<Option<String>, LaunchError> {
-    let args = shell::args(["ps", "-a", "--filter", &format!("label=com.docker.swarm.service.name={service}"), "--format", "{{.Names}}"]);
-    let names = shell::run("docker", &args, STEP).await?;
-    let prefix = slot.map(|s| format!("{service}.{s}.")).unwrap_or_else(|| format!("{service}."));
-    Ok(names.lines().map(str::trim).find(|n| n.starts_with(&prefix)).map(str::to_string))
-}
-
-/// Every plan's task container, in plan order, waiting for the engine.
-async fn containers(stack: &str, plans: &[AgentPlan]) -> Result<Vec<String>, LaunchError> {
-    let device_processes: Vec<AgentPlan> = plans.iter().filter(|p| matches!(p.role, Role::Devices(_))).cloned().collect();
-    let give_up = tokio::time::Instant::now() + SCHEDULE_LIMIT;
-    let mut found = Vec::with_capacity(plans.len());
-    for plan in plans {
-        let (service, slot) = service_of(stack, plan, &device_processes);
-        loop {
-            if let Some(container) = task_container(&service, slot).await? {
-                found.push(container);
-                break;
-            }
-            if tokio::time::Instant::now() >= give_up {
-                return Err(LaunchError::Unavailable(format!("the engine did not start {} (service {service}) in {SCHEDULE_LIMIT:?}", plan.name)));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    Ok(found)
-}
-
 /// Watches `container` as agent `name`: its output through `docker logs
 /// -f` (from its start, so no line is missed) and its exit status through
 /// `docker wait`; faults reach it through `docker kill`.
@@ -326,9 +344,9 @@ pub async fn run(config: &TestbedConfig, options: &LaunchOptions, profile: Optio
     if emulation == Emulation::Netem {
         return Err(LaunchError::Unavailable("--runtime swarm emulates links in userspace only: pass --emulation userspace".into()));
     }
-    let image = crate::image::ensure(&config.exe).await.map_err(|e| LaunchError::Image(e.to_string()))?;
     let (devices, servers) = (scenario.devices, scenario.servers);
     let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), config.slot()).map_err(DeployError::from)?;
+    let image = crate::image::ensure(&config.exe).await.map_err(|e| LaunchError::Image(e.to_string()))?;
     let made_swarm = ensure_swarm().await?;
     let name = stack_name();
     let (secrets, security) = secrets(config, &out, &name)?;
@@ -345,25 +363,46 @@ pub async fn run(config: &TestbedConfig, options: &LaunchOptions, profile: Optio
     let stack = Stack { name: name.clone() };
     let deploy = shell::args(["stack", "deploy", "--resolve-image", "never", "-c", &file.display().to_string(), &name]);
     shell::run("docker", &deploy, STACK_LIMIT).await?;
-    let containers = containers(&name, &plans).await?;
+    let device_processes: Vec<AgentPlan> = plans.iter().filter(|p| matches!(p.role, Role::Devices(_))).cloned().collect();
+    let task_names: Vec<String> = plans.iter().map(|plan| task_of(&name, plan, &device_processes)).collect();
+    let containers = tasks::wait(&name, &task_names, &[], &image).await.map_err(DeployError::from)?;
+    // Only partitioned agents need their link found.
+    let mut cuts = Cuts::default();
+    for (plan, container) in plans.iter().zip(&containers) {
+        if actions.iter().any(|a| a.agent == plan.name && matches!(a.step, Step::Cut { .. })) {
+            cuts.0.insert(plan.name.clone(), overlay_link(container, &format!("{name}_{NETWORK}")).await?);
+        }
+    }
     let mut runtime = LocalProcesses { exe: "sh".into(), logs: out.join("logs") };
     // Controller last, as every backend returns them.
     let mut agents = Vec::with_capacity(plans.len());
-    for (plan, container) in plans.iter().zip(containers).rev() {
-        agents.push(watch(&mut runtime, &plan.name, &container)?);
+    for (plan, container) in plans.iter().zip(&containers).rev() {
+        agents.push(watch(&mut runtime, &plan.name, container)?);
     }
     supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;
-    let mut start_again = |agent: &str| -> Result<Agent, DeployError> {
-        Err(DeployError::Fault(FaultError { entry: agent.to_string(), reason: "restarts are refused on --runtime swarm".into() }))
-    };
+    let mut start_again = supervise::start_again(&plans, |log, i| {
+        Box::pin(start_again(name.clone(), task_names[i].clone(), image.clone(), runtime.clone(), log.to_string())) as Restarted
+    });
     let schedule =
-        Schedule { actions, start_again: &mut start_again, links: None, deadline: Some(options.deadline), slot: config.slot() };
+        Schedule { actions, start_again: &mut start_again, links: Some(&cuts), deadline: Some(options.deadline), slot: config.slot() };
     let lost = supervise::supervise(&mut agents, schedule).await?;
     drop(agents);
     drop(stack);
     drop(made_swarm);
     let outcome = outcome::finish(config, scenario, &out, &plans, lost)?;
     Ok(LaunchOutcome { outcome, emulation, virtual_time: None })
+}
+
+/// Starts task `task` (`SERVICE.SLOT` of stack `stack`) again through the
+/// engine, and watches its new container under the log name `log`.
+async fn start_again(stack: String, task: String, image: String, mut runtime: LocalProcesses, log: String) -> Result<Agent, DeployError> {
+    let service = task.rsplit_once('.').map_or(task.as_str(), |(service, _)| service);
+    // The containers the task ran in so far, which the new one is not.
+    let listed = tasks::list(&stack).await.map_err(EngineError::from)?;
+    let replaced: Vec<String> = listed.iter().filter(|t| t.name == task).map(tasks::Task::container).collect();
+    shell::run("docker", &restart_args(service), STACK_LIMIT).await.map_err(EngineError::from)?;
+    let container = tasks::wait(&stack, std::slice::from_ref(&task), &replaced, &image).await?;
+    watch(&mut runtime, &log, &container[0])
 }
 
 /// Fixed ports on service names, the run folder at `/out`, devices dialling
@@ -457,16 +496,34 @@ mod tests {
     #[test]
     fn what_replicas_cannot_differ_in_is_refused_by_name() {
         let mut config = crate::config::tests::config();
-        config.faults = faults::parse("kill:server-1@3,stop:controller@2+2,slow:server-1@2").unwrap();
+        config.faults = faults::parse("kill:server-1@3,stop:controller@2+2,slow:server-1@2,restart:controller@4+2,partition:server-0@4+2").unwrap();
         assert!(refuse(&config).is_ok());
-        config.faults = faults::parse("late:device-2@4").unwrap();
-        assert!(refuse(&config).unwrap_err().reason.contains("cannot report late"));
-        config.faults = faults::parse("partition:server-0@4+2").unwrap();
-        assert!(refuse(&config).unwrap_err().reason.contains("partitions are not carried out"));
-        config.faults = faults::parse("restart:controller@4+2").unwrap();
-        assert!(refuse(&config).unwrap_err().reason.contains("not started again"));
+        config.faults = faults::parse("kill:server-1@3,late:device-2@4").unwrap();
+        let refused = refuse(&config).unwrap_err();
+        assert!(refused.entry == "device-2@4" && refused.reason.contains("cannot report late"), "{refused}");
         config.faults.clear();
         config.metrics = Some("127.0.0.1:9100".parse().unwrap());
         assert_eq!(refuse(&config).unwrap_err().entry, "--metrics");
+    }
+
+    #[test]
+    fn faults_go_through_the_engine_on_the_task_of_each_agent() {
+        let mut config = crate::config::tests::config();
+        config.agents_per_process = 3;
+        let at = addressing(2, false, Vec::new());
+        let plans = plan::agents(&config, 7, 2, &at).unwrap();
+        let devices: Vec<AgentPlan> = plans.iter().filter(|p| matches!(p.role, Role::Devices(_))).cloned().collect();
+        let tasks: Vec<String> = plans.iter().map(|p| task_of("q", p, &devices)).collect();
+        assert_eq!(tasks, ["q_controller.1", "q_server-0.1", "q_server-1.1", "q_devices.1", "q_devices.2", "q_devices.3"]);
+        let cuts = Cuts(BTreeMap::from([("server-0".to_string(), OverlayLink { pid: 4242, interface: "eth0".into() })]));
+        let (program, cut) = cuts.command("server-0", false).unwrap();
+        assert_eq!((program.as_str(), cut.join(" ").as_str()), ("nsenter", "-t 4242 -n ip link set eth0 down"));
+        assert_eq!(cuts.command("server-0", true).unwrap().1.join(" "), "-t 4242 -n ip link set eth0 up");
+        assert_eq!(cuts.command("server-9", true), None);
+        let shown = "69: eth0    inet 10.0.4.3/24 brd 10.0.4.255 scope global eth0\\       valid_lft forever preferred_lft forever\n";
+        assert_eq!(interface_of(shown).as_deref(), Some("eth0"));
+        assert_eq!(interface_of("7: eth1@if8    inet 10.0.9.2/24 scope global eth1").as_deref(), Some("eth1"));
+        assert_eq!(interface_of(""), None);
+        assert_eq!(restart_args("q_controller").join(" "), "service update --force --detach --quiet q_controller");
     }
 }
