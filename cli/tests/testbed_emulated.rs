@@ -144,6 +144,36 @@ fn netns_device_link_delay_raises_latency_p50() {
     }
 }
 
+/// Real device agents whose links up to the servers follow their moving
+/// channel (the example profile, in namespaces): the run says it took the
+/// userspace emulator and why, conserves its tasks, and the emulator
+/// delivered the rates it set slot by slot (the device→server up verdict).
+#[test]
+fn netns_links_that_follow_the_channel_pass_their_fidelity_verdict() {
+    if !capable(netns_available()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/examples/links-channel.toml");
+    let out = dir.path().join("run");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmec"));
+    cmd.args(["testbed", "--runtime", "netns", "--scenario", "paper-mobile", "--devices", "3", "--servers", "2"]);
+    cmd.args(["--slots", "40", "--slot-ms", "100", "--payload-scale", "10", "--deadline-s", "60", "--link-profile", profile]);
+    let output = cmd.arg("--out").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("conservation: holds"), "{stdout}");
+    let emulation: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("emulation.json")).unwrap()).unwrap();
+    assert_eq!(emulation["mode"], "userspace", "{emulation}");
+    assert!(emulation["why"].as_str().unwrap().contains("follows the modelled channel"), "{emulation}");
+    let figures: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("testbed.json")).unwrap()).unwrap();
+    let rows = figures["link_fidelity"]["rows"].as_array().unwrap();
+    let up = rows.iter().find(|r| r["link"] == "device→server up").unwrap();
+    println!("device→server up: {up}");
+    assert!(up["chunks"].as_u64().unwrap() > 100, "{up}");
+    assert_eq!(up["ok"], true, "{up}");
+}
+
 /// A testbed on `runtime` under mutual TLS and a token (certificates from
 /// `qmec certs`), with the fault schedule `faults`; returns testbed.json
 /// and the run folder after checking the run conserved its tasks.
