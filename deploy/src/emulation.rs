@@ -51,6 +51,19 @@ pub fn choose(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<
             (EmulationChoice::Auto, _) if p.has_schedule() => {
                 Emulation::Userspace { why: "the link profile has a schedule, which only the userspace emulator applies".into() }
             }
+            // One device's rate to one server changes every slot; a netem
+            // qdisc on a device process's interface carries all of its
+            // devices' traffic to every server and the controller.
+            (EmulationChoice::Netem, _) if p.follow_channel.is_some() => return Err(LaunchError::NetemFollow),
+            (EmulationChoice::Auto, support) if p.follow_channel.is_some() => {
+                let kernel = match support {
+                    netem::Support::Netem => "a netem qdisc shapes an agent's whole interface".to_string(),
+                    netem::Support::Missing(why) => format!("this kernel has no tc netem ({why})"),
+                };
+                Emulation::Userspace {
+                    why: format!("the link profile follows the modelled channel per device and server, which the userspace emulator applies; {kernel}"),
+                }
+            }
             (_, netem::Support::Netem) => Emulation::Netem,
             (EmulationChoice::Netem, netem::Support::Missing(why)) => return Err(LaunchError::NoNetem(why.clone())),
             (EmulationChoice::Auto, netem::Support::Missing(why)) => {
@@ -112,5 +125,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(choose(Some(&scheduled), EmulationChoice::Netem), Err(LaunchError::NetemSchedule)));
+    }
+
+    #[test]
+    fn following_the_channel_takes_the_userspace_emulator_and_says_why() {
+        let following = LinkProfile::parse("[device]\ndelay_ms = 5\n[device.follow_channel]").expect("a valid profile");
+        match choose(Some(&following), EmulationChoice::Auto) {
+            Ok(Emulation::Userspace { why }) => {
+                assert!(why.contains("follows the modelled channel"), "{why}");
+                if let netem::Support::Missing(missing) = netem::support() {
+                    assert!(why.contains(missing.as_str()), "{why}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(choose(Some(&following), EmulationChoice::Netem), Err(LaunchError::NetemFollow)));
     }
 }

@@ -98,6 +98,8 @@ pub enum LaunchError {
     NoNetem(String),
     #[error("--emulation netem, but the link profile has a schedule ([[device.schedule]] or [[server.schedule]]): only the userspace emulator changes links during a run")]
     NetemSchedule,
+    #[error("--emulation netem, but the link profile follows the modelled channel ([device.follow_channel]): a netem qdisc shapes an agent's whole interface, not each device's link to each server, so only the userspace emulator follows it")]
+    NetemFollow,
     #[error("{0}")]
     Unavailable(String),
     #[error("building the image: {0}")]

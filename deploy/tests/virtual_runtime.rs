@@ -213,3 +213,45 @@ fn an_emulated_run_reports_link_fidelity_that_passes() {
     assert_eq!(json["link_fidelity"]["ok"], serde_json::Value::Null);
     assert!(json["link_fidelity"]["verdict"].as_str().is_some_and(|v| v.starts_with("no link emulation")));
 }
+
+/// Moving devices whose links up to the servers follow their modelled
+/// channel: the run conserves tasks and bits, its device→server up rate is
+/// measured (the paced fragments queue on the link, whose rate is the
+/// paced one) and within tolerance of the rate in force for each chunk,
+/// and that rate is the channel's, not fixed: it lies inside the span of
+/// the devices' modelled rates over the run, scaled as the uplink paces.
+#[test]
+fn links_that_follow_a_moving_channel_conserve_and_keep_their_rate() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/links-channel.toml");
+    let out = dir.path().join("run");
+    let mut config = config(&out, 150, "");
+    // Fragments of 5–15 kbit of payload, large against their framing (at
+    // the default 1000 a fragment's framing alone outweighs its payload).
+    (config.scenario, config.payload_scale) = ("paper-mobile".into(), 10.0);
+    let outcome = launch(&config, &options(Some(Path::new(profile))));
+    assert!(outcome.outcome.summary.tasks.holds(), "{:?}", outcome.outcome.summary.tasks);
+    assert!(outcome.outcome.merged.figures.bits.holds(), "{:?}", outcome.outcome.merged.figures.bits);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("testbed.json")).expect("testbed.json")).expect("valid JSON");
+    let rows = json["link_fidelity"]["rows"].as_array().expect("link_fidelity rows");
+    let up = rows.iter().find(|r| r["link"] == "device→server up").expect("a device→server up row");
+    assert_eq!(up["ok"], true, "{up}");
+    let configured = up["configured"]["rate_mbit"].as_f64().expect("the rate measured") * 1e6;
+    // The paced link rate of every device's every slot to every server.
+    let scenario = outcome.outcome.scenario.clone();
+    let wall_per_modelled = qmec_device_agent::DEFAULT_TX_FRACTION * config.slot_ms / 1e3 / scenario.slot_seconds;
+    let (mut low, mut high) = (f64::MAX, 0.0_f64);
+    for device in 0..scenario.devices {
+        let mut model = qmec_model::device::DeviceModel::new(&scenario, config.seed, device);
+        for _ in 0..config.slots {
+            for h in model.begin_slot() {
+                let rate = qmec_model::channel::shannon_rate(&scenario.channel, scenario.device.tx_power_w, h);
+                let link = rate / (config.payload_scale * wall_per_modelled);
+                (low, high) = (low.min(link), high.max(link));
+            }
+        }
+    }
+    assert!(high > 1.5 * low, "the channel hardly moved: {low:.0} to {high:.0} bit/s");
+    assert!(configured > low && configured < high, "{configured:.0} bit/s configured, outside the channel's {low:.0} to {high:.0}");
+}

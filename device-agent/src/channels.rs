@@ -3,9 +3,17 @@
 //! own streams on it), or with TLS and a certificate per device one per
 //! endpoint and device. Below the session and the uplink, which only take
 //! an [`AgentChannel`].
+//!
+//! A link profile that follows the modelled channel shapes each device's
+//! link to each server on its own, so then every device dials every server
+//! on a connection of its own, whose up rate it sets each slot
+//! ([`FollowedLinks`]); one shared HTTP/2 connection could not carry each
+//! device's streams at that device's rate.
 
 use crate::config::DeviceAgentConfig;
+use crate::core::Batch;
 use crate::error::DeviceAgentError;
+use qmec_linkem::follow::{FollowChannel, LiveRate};
 use qmec_security::{Security, TokenAttach};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +39,47 @@ struct Emulation {
     seed: u64,
     /// Every emulated link dialled, by name, for its fidelity figures.
     connectors: Mutex<Vec<NamedConnector>>,
+    /// Following the channel: each device's up rate to each server, by
+    /// its channel's key, and the payload scale that relates modelled bits
+    /// to the bytes sent.
+    followed: Mutex<HashMap<ChannelKey, LiveRate>>,
+    payload_scale: f64,
+}
+
+impl Emulation {
+    /// Whether the channel to `uri` follows the modelled channel (a
+    /// server's, when the profile says so).
+    fn follows(&self, uri: &str) -> bool {
+        self.profile.follow_channel.is_some() && uri != self.controller
+    }
+}
+
+/// One device's links up to the servers (by server index) that follow its
+/// modelled channel, and how a modelled rate becomes a link's.
+#[derive(Debug)]
+pub struct FollowedLinks {
+    follow: FollowChannel,
+    payload_scale: f64,
+    rates: Vec<Option<LiveRate>>,
+}
+
+impl FollowedLinks {
+    /// `rates[s]`: the up rate of the link to server s (none: not followed).
+    pub fn new(follow: FollowChannel, payload_scale: f64, rates: Vec<Option<LiveRate>>) -> FollowedLinks {
+        FollowedLinks { follow, payload_scale, rates }
+    }
+
+    /// From now on each server's link runs at the batch's modelled rate to
+    /// it, scaled as the profile says: called as the batch goes to the
+    /// uplink, so its fragments enter the links at their slot's rates.
+    pub fn set(&self, batch: &Batch) {
+        for (live, &modelled) in self.rates.iter().zip(&batch.rates_bps) {
+            let rate = self.follow.link_rate_bps(modelled, batch.wall_per_modelled, self.payload_scale);
+            if let (Some(live), Some(rate)) = (live, rate) {
+                live.set(rate);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -127,7 +176,9 @@ impl Channels {
                 let profile = qmec_linkem::LinkProfile::load(path)?;
                 let first = config.devices.first().copied().unwrap_or(0) as u64;
                 let seed = profile.seed ^ first.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                Some(Arc::new(Emulation { profile, controller: config.controller.clone(), seed, connectors: Mutex::default() }))
+                let controller = config.controller.clone();
+                let (connectors, followed, payload_scale) = (Mutex::default(), Mutex::default(), config.payload_scale);
+                Some(Arc::new(Emulation { profile, controller, seed, connectors, followed, payload_scale }))
             }
             None => None,
         };
@@ -138,7 +189,8 @@ impl Channels {
     pub fn get(&self, uri: &str, peer: &str, device: usize) -> Result<AgentChannel, DeviceAgentError> {
         let Identity { security, owner } = self.identities.of(device)?;
         let mut map = self.map.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
-        let key = ChannelKey { endpoint: uri.to_string(), owner };
+        let follows = self.emulation.as_ref().is_some_and(|emulation| emulation.follows(uri));
+        let key = ChannelKey { endpoint: uri.to_string(), owner: if follows { Some(device) } else { owner } };
         if let Some(channel) = map.get(&key) {
             return Ok(InterceptedService::new(channel.clone(), security.attach()));
         }
@@ -154,8 +206,15 @@ impl Channels {
                 let seed = emulation.seed.wrapping_add(map.len() as u64);
                 // The schedule's times count from the agent's start: the
                 // testbed starts every agent together with the run.
-                let connector =
+                let mut connector =
                     qmec_linkem::Connector::scheduled(path(profile), profile.timeline(path), profile.retransmit, seed);
+                if follows {
+                    let live = LiveRate::new();
+                    connector = connector.with_live_up_rate(live.clone());
+                    if let Ok(mut followed) = emulation.followed.lock() {
+                        followed.insert(key.clone(), live);
+                    }
+                }
                 if let Ok(mut connectors) = emulation.connectors.lock() {
                     connectors.push(NamedConnector { name, connector: connector.clone() });
                 }
@@ -164,6 +223,17 @@ impl Channels {
         };
         map.insert(key, channel.clone());
         Ok(InterceptedService::new(channel, security.attach()))
+    }
+
+    /// Device `device`'s links up to the servers at `uris` (in server
+    /// order, dialled already with [`Channels::get`]) when they follow the
+    /// modelled channel; none when they do not.
+    pub fn followed_links(&self, device: usize, uris: &[String]) -> Option<FollowedLinks> {
+        let emulation = self.emulation.as_ref()?;
+        let follow = emulation.profile.follow_channel?;
+        let followed = emulation.followed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let rate = |uri: &String| followed.get(&ChannelKey { endpoint: uri.clone(), owner: Some(device) }).cloned();
+        Some(FollowedLinks::new(follow, emulation.payload_scale, uris.iter().map(rate).collect()))
     }
 
     /// What the emulated links achieved so far, one entry per link kind
@@ -205,5 +275,43 @@ mod tests {
         }
         assert!(matches!(Identities::load(&config("0..2", dir.path())).unwrap(), Identities::Shared(_)));
         assert!(matches!(Identities::load(&config("1..3", dir.path())).unwrap(), Identities::PerDevice(_)));
+    }
+
+    /// Two devices' channels to the controller and to one server, under
+    /// the link profile `profile`; returns how many channels were made.
+    fn dial_both(profile: &str) -> (Channels, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("links.toml");
+        std::fs::write(&path, profile).unwrap();
+        let args = ["device", "--devices", "0..2", "--link-profile", path.to_str().unwrap(), "--payload-scale", "100"];
+        let config = Command::try_parse_from(args).unwrap().args.into_config().unwrap();
+        let channels = Channels::new(&config).unwrap();
+        for device in [0, 1] {
+            channels.get(&config.controller, "controller", device).unwrap();
+            channels.get(SERVER, "server-0", device).unwrap();
+        }
+        let made = channels.map.lock().unwrap().len();
+        (channels, made)
+    }
+
+    const SERVER: &str = "http://127.0.0.1:50052";
+
+    #[tokio::test]
+    async fn following_the_channel_gives_each_device_its_own_server_connection_and_rate() {
+        let (shared, made) = dial_both("[device]\ndelay_ms = 5\n");
+        assert_eq!(made, 2, "one controller and one server channel for the process");
+        assert!(shared.followed_links(0, &[SERVER.to_string()]).is_none());
+        let (following, made) = dial_both("[device]\ndelay_ms = 5\n[device.follow_channel]\n");
+        assert_eq!(made, 3, "the controller's shared, a server channel per device");
+        let links = following.followed_links(1, &[SERVER.to_string()]).unwrap();
+        let other = following.followed_links(0, &[SERVER.to_string()]).unwrap();
+        let live = links.rates[0].clone().unwrap();
+        assert_eq!(live.get(), None, "no rate before the first batch");
+        let batch = Batch { slot: 0, sends: Vec::new(), rates_bps: vec![5e6], wall_per_modelled: 0.5 };
+        links.set(&batch);
+        // 5 Mbit/s modelled, paced at 0.5 wall s per modelled s with a
+        // payload scale of 100: 100 kbit/s of payload.
+        assert_eq!(live.get(), Some(100_000.0));
+        assert_eq!(other.rates[0].as_ref().and_then(LiveRate::get), None, "device 0's link is its own");
     }
 }

@@ -98,6 +98,9 @@ pub enum DeviceCommand {
 pub struct Batch {
     pub slot: u64,
     pub sends: Vec<ServerSend>,
+    /// The slot's modelled rate r_ms to every server (sent to or not): a
+    /// link that follows the channel runs at it while the batch goes out.
+    pub rates_bps: Vec<f64>,
     /// Wall seconds per modelled second of transmission.
     pub wall_per_modelled: f64,
 }
@@ -512,7 +515,8 @@ impl DeviceCore {
         record.queue_bits = self.model.queue_bits();
         record.virtual_bits = self.model.virtual_bits();
         self.records.slots.push(record);
-        out.push(DeviceCommand::Send(Batch { slot: open.slot, sends, wall_per_modelled: self.wall_per_modelled }));
+        let (slot, rates_bps, wall_per_modelled) = (open.slot, open.rates_bps, self.wall_per_modelled);
+        out.push(DeviceCommand::Send(Batch { slot, sends, rates_bps, wall_per_modelled }));
     }
 
     /// Applies a decision's μ row: takes the planned fragments per server.
@@ -698,6 +702,13 @@ mod tests {
         let [send] = batch.sends.as_slice() else { panic!("{batch:?}") };
         assert_eq!(send.server, 0);
         assert!(!send.fragments.is_empty() && send.rate_bps > 0.0);
+        // Slot 3's rates to every server, though slot 4 began (and drew
+        // its channel) with the same decision.
+        assert_eq!((batch.rates_bps.len(), batch.rates_bps[0]), (SERVERS, send.rate_bps));
+        let slot_4: Vec<f64> = (report.gains.iter())
+            .map(|&h| shannon_rate(&Scenario::paper().channel, Scenario::paper().device.tx_power_w, h))
+            .collect();
+        assert_ne!(batch.rates_bps, slot_4, "the channel is drawn afresh each slot");
         assert_eq!(batch.wall_per_modelled, 0.5 * WALL.as_secs_f64() / Scenario::paper().slot_seconds);
         // Slot 4 is announced: it was reported already and waits for its decision.
         assert_eq!(core.handle(at(4), DeviceEvent::SlotStart(4)), []);

@@ -5,7 +5,7 @@
 //! messages and keeps time (`now` is the time since the agent started, on
 //! tokio's clock).
 
-use crate::channels::{AgentChannel, Channels};
+use crate::channels::{AgentChannel, Channels, FollowedLinks};
 use crate::config::DeviceAgentConfig;
 use crate::core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings};
 use crate::error::DeviceAgentError;
@@ -44,6 +44,7 @@ pub async fn run(
     let (events_tx, events) = mpsc::channel(SERVER_EVENTS);
     let streams = open_streams(&setup, &channels, id, &events_tx, &shutdown).await?;
     drop(events_tx);
+    let followed = channels.followed_links(id, &setup.server_endpoints);
     let (batches, batches_rx) = mpsc::channel(BATCHES);
     let (stopped, stopped_rx) = watch::channel(vec![false; streams.len()]);
     let sender = tokio::spawn(uplink::sender(streams, batches_rx, config.payload_scale, stopped_rx));
@@ -53,7 +54,7 @@ pub async fn run(
     let core = DeviceCore::new(&setup, id, settings(config, announce_delay), started.elapsed());
     let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
 
-    let mut driver = Driver { id, core, started, up, batches, stopped, metrics };
+    let mut driver = Driver { id, core, started, up, batches, stopped, followed, metrics };
     let mut inbox = Inbox { down, events, session_open: true, servers_open: true };
     driver.drive(&mut inbox, &shutdown).await;
     let Driver { mut core, up, batches, .. } = driver;
@@ -167,6 +168,8 @@ struct Driver<'a> {
     /// Per server, whether the uplink skips it: set here only, when the
     /// core says [`DeviceCommand::StopSending`].
     stopped: watch::Sender<Vec<bool>>,
+    /// The links up to the servers, when they follow the modelled channel.
+    followed: Option<FollowedLinks>,
     metrics: Option<&'a DeviceMetrics>,
 }
 
@@ -223,6 +226,9 @@ impl Driver<'_> {
                 let _ = self.up.send(pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }).await;
             }
             DeviceCommand::Send(batch) => {
+                if let Some(followed) = &self.followed {
+                    followed.set(&batch);
+                }
                 let _ = self.batches.send(batch).await;
             }
             DeviceCommand::StopSending { server } => self.stopped.send_modify(|stopped| {

@@ -14,7 +14,9 @@
 //! - `core`: one agent's slot logic around its `DeviceModel`, with no I/O:
 //!   events and the time in, commands out ([`DeviceCore`]). The tokio loop and the testbed's
 //!   virtual runtime both drive it.
-//! - `channels`: the gRPC channels a process dials, shared by its agents.
+//! - `channels`: the gRPC channels a process dials, shared by its agents
+//!   (a device's own to each server when its links follow the channel:
+//!   [`FollowedLinks`]).
 //! - `session`: the controller session, reconnecting with jittered backoff.
 //! - `uplink`: offload streams to the servers and the paced sender.
 //! - `device_loop`: one agent's task, carrying out its core's commands.
@@ -34,6 +36,7 @@ mod session;
 mod uplink;
 
 pub use agent::{main, run};
+pub use channels::FollowedLinks;
 pub use config::{Args, DeviceAgentConfig};
 pub use core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings, ServerSend};
 pub use error::DeviceAgentError;

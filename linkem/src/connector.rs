@@ -5,6 +5,7 @@
 
 use crate::profile::{Link, TimedLink};
 use crate::fidelity::LinkMeasurement;
+use crate::follow::LiveRate;
 use crate::stream::{self, EmulatedLink, LinkMeters};
 use http::Uri;
 use hyper_util::rt::TokioIo;
@@ -40,8 +41,17 @@ impl Connector {
     /// the fidelity tests make such a deliberately wrong emulator.
     pub fn stretched(link: Link, timeline: Vec<TimedLink>, retransmit: Duration, seed: u64, stretch: f64) -> Connector {
         let meters = Arc::new(LinkMeters::default());
-        let link = Arc::new(EmulatedLink { link, timeline, origin: tokio::time::Instant::now(), meters, stretch });
+        let origin = tokio::time::Instant::now();
+        let link = Arc::new(EmulatedLink { link, timeline, origin, meters, live_up: None, stretch });
         Connector { link, retransmit, seed, connections: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// The same, its `up` rate set at run time on `live` (a device's link
+    /// to a server that follows the modelled channel). Connections dialled
+    /// from here on read it.
+    pub fn with_live_up_rate(mut self, live: LiveRate) -> Connector {
+        Arc::make_mut(&mut self.link).live_up = Some(live);
+        self
     }
 
     pub fn link(&self) -> &Link {

@@ -410,6 +410,37 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_that_changes_mid_run_is_judged_against_each_chunks_own() {
+        // 100 chunks of 1000 bytes at 8 Mbit/s (1 ms each), then 100 at
+        // 4 Mbit/s (2 ms each), back to back: a link following the channel.
+        let run = |second_half_ms: f64| {
+            let (mut meter, mut sums) = (ConnectionMeter::<Duration>::default(), DirectionMeter::default());
+            let mut exit = 0.0;
+            for i in 0..200 {
+                let rate = if i < 100 { 8e6 } else { 4e6 };
+                exit += if i < 100 { 1.0 } else { second_half_ms };
+                let configured = Direction { rate_bps: Some(rate), ..Default::default() };
+                let busy = ChunkPlan { wire_busy: i > 0, link_empty: i == 0, ..plan(configured) };
+                meter.record(&mut sums, &busy, 1000, Duration::ZERO, ms(exit));
+            }
+            verdict(&LinkMeasurement { link: "device→server up".into(), meter: sums }, &Tolerance::STATED)
+        };
+        let followed = run(2.0);
+        assert!(followed.ok, "{followed:?}");
+        // Configured: the bytes over their serialisation at the rate in
+        // force for each, between the two rates.
+        let configured = followed.configured.rate_mbit.unwrap();
+        assert!(configured > 4.0 && configured < 8.0, "{followed:?}");
+        assert!((followed.achieved.rate_mbit.unwrap() - configured).abs() < 0.1, "{followed:?}");
+        // An emulator that kept the first rate fails, as does one slower
+        // than asked.
+        let kept = run(1.0);
+        assert!(!kept.ok && kept.reason.starts_with("rate"), "{kept:?}");
+        let slow = run(2.6);
+        assert!(!slow.ok && slow.reason.starts_with("rate"), "{slow:?}");
+    }
+
+    #[test]
     fn a_run_is_measured_up_to_its_retransmission() {
         let configured = Direction { rate_bps: Some(8e6), loss: 0.5, ..Default::default() };
         let (mut meter, mut sums) = (ConnectionMeter::<Duration>::default(), DirectionMeter::default());

@@ -11,6 +11,8 @@
 //! - [`stream`]: an emulated TCP connection: bytes pumped through a
 //!   `tokio::io::duplex` pair and released on the schedule.
 //! - [`connector`]: a tonic/hyper connector that dials through [`stream`].
+//! - [`follow`]: a rate set at run time, for links that follow the modelled
+//!   channel slot by slot, and how a modelled rate becomes the link's.
 //! - [`fidelity`]: what the emulator achieved against what it was asked
 //!   for, measured from each chunk's real entry and exit, and a verdict.
 //! - [`netem`]: the `tc netem` command lines for a profile, and a probe of
@@ -20,6 +22,7 @@
 
 pub mod connector;
 pub mod fidelity;
+pub mod follow;
 pub mod netem;
 pub mod profile;
 pub mod schedule;

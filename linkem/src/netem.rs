@@ -1,5 +1,7 @@
 //! Kernel link emulation: the `tc qdisc … netem` arguments for one
-//! direction of a link, and a probe of whether this kernel has netem.
+//! direction of a link (to put it on an interface, and to change a running
+//! one's values in place, e.g. a rate that follows the modelled channel),
+//! and a probe of whether this kernel has netem.
 //!
 //! netem shapes egress only, so a link's two directions go on the two ends
 //! of its veth pair: `up` on the agent's interface (inside its namespace or
@@ -19,8 +21,20 @@ pub const NETEM_LIMIT_PACKETS: u32 = 100_000;
 /// root qdisc). A no-op direction still gets a qdisc with zero delay so a
 /// re-run starts from a known state.
 pub fn tc_args(iface: &str, direction: &Direction) -> Vec<String> {
+    qdisc_args("replace", iface, direction)
+}
+
+/// `tc` arguments that change the netem qdisc [`tc_args`] put on `iface`
+/// to `direction`, in place (packets queued in it stay): how a running
+/// link takes a new rate each slot. netem's change resets every option it
+/// is not given, so the whole direction is given, not the new rate alone.
+pub fn tc_change_args(iface: &str, direction: &Direction) -> Vec<String> {
+    qdisc_args("change", iface, direction)
+}
+
+fn qdisc_args(verb: &str, iface: &str, direction: &Direction) -> Vec<String> {
     let mut args: Vec<String> =
-        ["qdisc", "replace", "dev", iface, "root", "netem", "limit"].iter().map(|s| s.to_string()).collect();
+        ["qdisc", verb, "dev", iface, "root", "netem", "limit"].iter().map(|s| s.to_string()).collect();
     args.push(NETEM_LIMIT_PACKETS.to_string());
     args.push("delay".into());
     args.push(format!("{}us", direction.delay.as_micros()));
@@ -101,5 +115,19 @@ mod tests {
             "qdisc replace dev eth0 root netem limit 100000 delay 20000us 1500us loss 0.5% rate 8000000bit"
         );
         assert_eq!(tc_args("veth1", &Direction::default()).join(" "), "qdisc replace dev veth1 root netem limit 100000 delay 0us");
+    }
+
+    #[test]
+    fn a_rate_change_keeps_the_other_values_of_the_direction() {
+        let d = Direction { delay: Duration::from_millis(5), loss: 0.01, ..Direction::default() };
+        let slot = Direction { rate_bps: Some(2.5e6), ..d };
+        assert_eq!(
+            tc_change_args("eth0", &slot).join(" "),
+            "qdisc change dev eth0 root netem limit 100000 delay 5000us loss 1% rate 2500000bit"
+        );
+        // Only the verb differs from putting the direction on afresh.
+        let (change, replace) = (tc_change_args("eth0", &slot), tc_args("eth0", &slot));
+        assert_eq!(change.iter().zip(&replace).filter(|(a, b)| a != b).count(), 1);
+        assert_eq!((change[1].as_str(), replace[1].as_str()), ("change", "replace"));
     }
 }

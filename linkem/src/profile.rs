@@ -20,10 +20,21 @@
 //! [[device.schedule]]  # optional: from 5 s into the run on, both
 //! at_s = 5.0           # directions of the device link run at 10 Mbit/s
 //! rate_mbit = 10.0     # (and/or `delay_ms`); later entries, later times
+//!
+//! [device.follow_channel]  # optional: each device's link up to each server
+//! scale = "paced"          # runs at its modelled rate r_ms(t), slot by slot
 //! ```
+//!
+//! `scale` says how a modelled rate becomes the link's ([`crate::follow`]):
+//! `"paced"` (the default) at the rate the device agents pace their payload
+//! bytes, or a positive number of link bit/s per modelled bit/s. The
+//! channel then sets the device→server up rate in place of the device
+//! link's `rate_mbit` (which still applies toward the controller and down);
+//! a server link's rate still caps it.
 //!
 //! Parsing never panics; every error names the field (`device.down.delay_ms`).
 
+use crate::follow::{FollowChannel, RateScale};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -128,6 +139,9 @@ pub struct LinkProfile {
     pub device_schedule: Vec<LinkChange>,
     /// Changes to the server link over the run, in time order.
     pub server_schedule: Vec<LinkChange>,
+    /// The device links' rate up to the servers follows the modelled
+    /// channel (set at run time, slot by slot).
+    pub follow_channel: Option<FollowChannel>,
     /// Userspace only: what a lost chunk costs (a TCP retransmission).
     pub retransmit: Duration,
     /// Seeds the jitter and loss draws of the userspace emulator.
@@ -177,6 +191,17 @@ struct RawLink {
     down: Option<RawDirection>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     schedule: Vec<RawChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    follow_channel: Option<RawFollow>,
+}
+
+/// `[device.follow_channel]` as written: `scale` is `"paced"` or a number,
+/// read as any TOML value so that a wrong one is named by its field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFollow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scale: Option<toml::Value>,
 }
 
 /// One `[[link.schedule]]` entry as written.
@@ -293,6 +318,41 @@ fn raw_schedule(changes: &[LinkChange]) -> Vec<RawChange> {
         .collect()
 }
 
+/// The device link's `follow_channel` (a server's link has no channel to follow).
+fn follow_channel(device: Option<&RawLink>, server: Option<&RawLink>) -> Result<Option<FollowChannel>, ProfileError> {
+    if server.is_some_and(|s| s.follow_channel.is_some()) {
+        return Err(invalid("server.follow_channel", "only the device link follows the channel (each device's modelled rate to each server)"));
+    }
+    let Some(raw) = device.and_then(|d| d.follow_channel.as_ref()) else { return Ok(None) };
+    let scale = match &raw.scale {
+        None => RateScale::Paced,
+        Some(toml::Value::String(name)) if name == "paced" => RateScale::Paced,
+        Some(value) => {
+            let factor = match value {
+                toml::Value::Float(f) => Some(*f),
+                toml::Value::Integer(i) => Some(*i as f64),
+                _ => None,
+            };
+            match factor {
+                Some(f) if f.is_finite() && f > 0.0 && f <= 1e6 => RateScale::Factor(f),
+                _ => {
+                    let reason = format!("must be \"paced\" or a number of link bit/s per modelled bit/s in (0, 1e6], got {value}");
+                    return Err(invalid("device.follow_channel.scale", reason));
+                }
+            }
+        }
+    };
+    Ok(Some(FollowChannel { scale }))
+}
+
+fn raw_follow(follow: &FollowChannel) -> RawFollow {
+    let scale = match follow.scale {
+        RateScale::Paced => toml::Value::String("paced".into()),
+        RateScale::Factor(f) => toml::Value::Float(f),
+    };
+    RawFollow { scale: Some(scale) }
+}
+
 fn link(name: &str, raw: Option<&RawLink>) -> Result<Link, ProfileError> {
     let Some(raw) = raw else { return Ok(Link::default()) };
     Ok(Link {
@@ -324,6 +384,7 @@ impl LinkProfile {
             server: link("server", raw.server.as_ref())?,
             device_schedule: schedule("device", raw.device.as_ref())?,
             server_schedule: schedule("server", raw.server.as_ref())?,
+            follow_channel: follow_channel(raw.device.as_ref(), raw.server.as_ref())?,
             retransmit,
             seed: raw.seed.unwrap_or(0),
         })
@@ -346,7 +407,7 @@ impl LinkProfile {
     }
 
     pub fn is_noop(&self) -> bool {
-        self.device.is_noop() && self.server.is_noop() && !self.has_schedule()
+        self.device.is_noop() && self.server.is_noop() && !self.has_schedule() && self.follow_channel.is_none()
     }
 
     /// Whether any link changes during the run.
@@ -388,27 +449,33 @@ impl LinkProfile {
     }
 
     /// The path a device agent dials to a server: the device's link, then
-    /// the server's.
+    /// the server's. Following the channel, the device's own rate up is
+    /// left out: the channel sets it at run time.
     pub fn device_to_server(&self) -> Link {
-        self.device.then(&self.server)
+        let mut device = self.device;
+        if self.follow_channel.is_some() {
+            device.up.rate_bps = None;
+        }
+        device.then(&self.server)
     }
 
     /// The resolved profile as a file (both directions written out), which
     /// [`LinkProfile::parse`] reads back to the same profile.
     pub fn to_toml(&self) -> String {
-        let raw_link = |l: &Link, changes: &[LinkChange]| {
-            (!l.is_noop() || !changes.is_empty()).then(|| RawLink {
+        let raw_link = |l: &Link, changes: &[LinkChange], follow: Option<&FollowChannel>| {
+            (!l.is_noop() || !changes.is_empty() || follow.is_some()).then(|| RawLink {
                 up: Some(raw_direction(&l.up)),
                 down: Some(raw_direction(&l.down)),
                 schedule: raw_schedule(changes),
+                follow_channel: follow.map(raw_follow),
                 ..RawLink::default()
             })
         };
         let raw = RawProfile {
             retransmit_ms: Some(self.retransmit.as_secs_f64() * 1e3),
             seed: Some(self.seed),
-            device: raw_link(&self.device, &self.device_schedule),
-            server: raw_link(&self.server, &self.server_schedule),
+            device: raw_link(&self.device, &self.device_schedule, self.follow_channel.as_ref()),
+            server: raw_link(&self.server, &self.server_schedule, None),
         };
         toml::to_string(&raw).unwrap_or_default()
     }
@@ -496,6 +563,49 @@ mod tests {
             }
         }
         assert!(LinkProfile::parse("[[device.schedule]]\nat = 1\nrate_mbit = 1").unwrap_err().to_string().contains("at"));
+    }
+
+    #[test]
+    fn following_the_channel_frees_the_device_rate_up_to_the_servers() {
+        let p = LinkProfile::parse("[device]\ndelay_ms = 5\nrate_mbit = 50\n[device.follow_channel]\n[server.down]\nrate_mbit = 30\n")
+            .unwrap();
+        assert_eq!(p.follow_channel, Some(FollowChannel { scale: RateScale::Paced }));
+        // Up to a server only the server link's rate is left to cap the
+        // channel's; toward the controller and down the device's stays.
+        assert_eq!(p.device_to_server().up.rate_bps, Some(30e6));
+        assert_eq!(p.device_to_server().up.delay, Duration::from_millis(5));
+        assert_eq!(p.device_to_server().down.rate_bps, Some(50e6));
+        assert_eq!(p.device_to_controller().up.rate_bps, Some(50e6));
+        assert_eq!(LinkProfile::parse(&p.to_toml()).unwrap(), p, "following round-trips");
+        let scaled = LinkProfile::parse("[device.follow_channel]\nscale = 0.25\n").unwrap();
+        assert_eq!(scaled.follow_channel, Some(FollowChannel { scale: RateScale::Factor(0.25) }));
+        assert!(!scaled.is_noop(), "a profile that only follows the channel still emulates");
+        assert_eq!(LinkProfile::parse(&scaled.to_toml()).unwrap(), scaled);
+        assert_eq!(LinkProfile::parse("[device.follow_channel]\nscale = 2\n").unwrap().follow_channel.map(|f| f.scale), Some(RateScale::Factor(2.0)));
+        assert_eq!(LinkProfile::parse("[device]\nrate_mbit = 5").unwrap().follow_channel, None);
+    }
+
+    #[test]
+    fn follow_channel_errors_name_the_field() {
+        let cases = [
+            ("[device.follow_channel]\nscale = \"fast\"", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = 0", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = -1.5", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = true", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = nan", "device.follow_channel.scale"),
+            ("[server.follow_channel]", "server.follow_channel"),
+        ];
+        for (text, field) in cases {
+            match LinkProfile::parse(text) {
+                Err(ProfileError::Invalid { field: got, reason }) => {
+                    assert_eq!(got, field, "{text}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{text}: expected an invalid {field}, got {other:?}"),
+            }
+        }
+        let unknown = LinkProfile::parse("[device.follow_channel]\nrate = 1").unwrap_err().to_string();
+        assert!(unknown.contains("rate"), "{unknown}");
     }
 
     #[test]

@@ -15,12 +15,16 @@
 //! - **changes**: a direction may switch to other values at times into the
 //!   run (the link profile's schedule): a chunk entering at or after a
 //!   change's time is scheduled with the new values.
-
+//! - **a live rate**: a direction that follows the modelled channel
+//!   ([`crate::follow`]) takes the rate set on its [`LiveRate`] when a
+//!   chunk enters (capped by the direction's own rate, if any), and
+//!   reports it as the rate configured for that chunk.
 //!
 //! The schedule is generic over its time axis: the userspace emulator runs
 //! it on tokio's clock, the virtual testbed on its own virtual time.
 
 use crate::fidelity::ChunkPlan;
+use crate::follow::LiveRate;
 use crate::profile::Direction;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,6 +45,8 @@ pub struct Schedule<T> {
     /// Changes still to come, in time order.
     changes: VecDeque<DirectionChange<T>>,
     retransmit: Duration,
+    /// Set at run time: the rate chunks enter at, over `direction`'s.
+    live: Option<LiveRate>,
     rng: ChaCha8Rng,
     /// When the wire is free for the next chunk.
     wire_free: Option<T>,
@@ -53,6 +59,7 @@ impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
             direction,
             changes: VecDeque::new(),
             retransmit,
+            live: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             wire_free: None,
             last_release: None,
@@ -66,9 +73,20 @@ impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
         self
     }
 
-    /// The values in effect now.
-    pub fn direction(&self) -> &Direction {
-        &self.direction
+    /// The same, its rate set at run time on `live` (once set; until then
+    /// the direction's own).
+    pub fn with_live_rate(mut self, live: Option<LiveRate>) -> Schedule<T> {
+        self.live = live;
+        self
+    }
+
+    /// The values in effect now, the live rate applied.
+    pub fn direction(&self) -> Direction {
+        let mut direction = self.direction;
+        if let Some(rate) = self.live.as_ref().and_then(LiveRate::get) {
+            direction.rate_bps = Some(direction.rate_bps.map_or(rate, |own| own.min(rate)));
+        }
+        direction
     }
 
     /// When `len` bytes that entered the link at `now` leave it.
@@ -82,28 +100,29 @@ impl<T: Copy + Ord + Add<Duration, Output = T>> Schedule<T> {
             self.direction = change.direction;
             self.changes.pop_front();
         }
+        let direction = self.direction();
         let wire_busy = self.wire_free.is_some_and(|free| free > now);
         let link_empty = self.last_release.is_none_or(|last| last <= now);
         let start = self.wire_free.map_or(now, |free| free.max(now));
-        let serialise = match self.direction.rate_bps {
+        let serialise = match direction.rate_bps {
             Some(rate) => Duration::from_secs_f64(len as f64 * 8.0 / rate),
             None => Duration::ZERO,
         };
         let sent = start + serialise;
         self.wire_free = Some(sent);
-        let mut propagate = self.direction.delay.as_secs_f64();
-        let jitter = self.direction.jitter.as_secs_f64();
+        let mut propagate = direction.delay.as_secs_f64();
+        let jitter = direction.jitter.as_secs_f64();
         if jitter > 0.0 {
             propagate = (propagate + self.rng.random_range(-jitter..=jitter)).max(0.0);
         }
-        let retransmitted = self.direction.loss > 0.0 && self.rng.random_bool(self.direction.loss.min(1.0));
+        let retransmitted = direction.loss > 0.0 && self.rng.random_bool(direction.loss.min(1.0));
         if retransmitted {
             propagate += self.retransmit.as_secs_f64();
         }
         let natural = sent + Duration::from_secs_f64(propagate);
         let release = self.last_release.map_or(natural, |last| last.max(natural));
         self.last_release = Some(release);
-        (release, ChunkPlan { configured: self.direction, link_empty, wire_busy, held: release > natural, retransmitted })
+        (release, ChunkPlan { configured: direction, link_empty, wire_busy, held: release > natural, retransmitted })
     }
 }
 
@@ -145,9 +164,32 @@ mod tests {
         // 100 bytes: 0.1 s at 8 kbit/s, 1 s at 800 bit/s (+ 50 ms delay).
         assert_eq!(s.release(t0, 100), t0 + ms(100));
         assert_eq!(s.release(t0 + ms(4999), 100), t0 + ms(5099));
-        assert_eq!(s.direction(), &fast);
+        assert_eq!(s.direction(), fast);
         assert_eq!(s.release(t0 + ms(6000), 100), t0 + ms(7050));
-        assert_eq!(s.direction(), &slow);
+        assert_eq!(s.direction(), slow);
+    }
+
+    #[test]
+    fn a_live_rate_applies_to_chunks_entering_after_it_is_set() {
+        let t0 = Instant::now();
+        let live = LiveRate::new();
+        let capped = Direction { rate_bps: Some(16_000.0), delay: ms(10), ..Default::default() };
+        let mut s = Schedule::new(capped, ms(200), 1).with_live_rate(Some(live.clone()));
+        // Unset: the direction's own 16 kbit/s (100 bytes: 50 ms).
+        assert_eq!(s.release(t0, 100), t0 + ms(60));
+        live.set(8000.0);
+        // 100 bytes at 8 kbit/s: 100 ms, behind the first on the wire.
+        let (release, plan) = s.plan(t0 + ms(20), 100);
+        assert_eq!(release, t0 + ms(160));
+        assert_eq!(plan.configured.rate_bps, Some(8000.0), "the rate in force when it entered");
+        // A faster channel is capped by the direction's own rate.
+        live.set(1e9);
+        let (release, plan) = s.plan(t0 + ms(1000), 100);
+        assert_eq!((release, plan.configured.rate_bps), (t0 + ms(1060), Some(16_000.0)));
+        // The chunk already on the wire keeps the rate it entered at.
+        live.set(800.0);
+        let (release, plan) = s.plan(t0 + ms(1001), 10);
+        assert_eq!((release, plan.configured.rate_bps), (t0 + ms(1160), Some(800.0)));
     }
 
     #[test]

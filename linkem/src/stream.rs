@@ -9,6 +9,7 @@
 //! real entry and exit into the link's [`LinkMeters`] (its fidelity).
 
 use crate::fidelity::{ChunkPlan, ConnectionMeter, DirectionMeter};
+use crate::follow::LiveRate;
 use crate::profile::{Link, TimedLink};
 use crate::schedule::{DirectionChange, Schedule};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,9 @@ pub struct EmulatedLink {
     pub timeline: Vec<TimedLink>,
     pub origin: Instant,
     pub meters: Arc<LinkMeters>,
+    /// The `up` direction's rate, set at run time (a link that follows the
+    /// modelled channel).
+    pub live_up: Option<LiveRate>,
     /// How much longer than planned each chunk is held: 1 for a true
     /// emulator; the tests set another to check that the fidelity verdict
     /// catches an emulator that does not do what it was asked.
@@ -68,7 +72,9 @@ pub fn emulate(tcp: TcpStream, link: &EmulatedLink, retransmit: Duration, seed: 
     let (app, pump) = tokio::io::duplex(DUPLEX_BYTES);
     let (pump_read, pump_write) = tokio::io::split(pump);
     let (tcp_read, tcp_write) = tcp.into_split();
-    let up = Schedule::new(link.link.up, retransmit, seed).with_changes(link.changes(|l| l.up));
+    let up = Schedule::new(link.link.up, retransmit, seed)
+        .with_changes(link.changes(|l| l.up))
+        .with_live_rate(link.live_up.clone());
     let down =
         Schedule::new(link.link.down, retransmit, seed ^ 0x9E37_79B9_7F4A_7C15).with_changes(link.changes(|l| l.down));
     pipe(pump_read, tcp_write, up, Metered { meters: Arc::clone(&link.meters), up: true, stretch: link.stretch });

@@ -182,3 +182,48 @@ async fn a_deliberately_wrong_emulator_fails_its_fidelity_verdict() {
     assert!(!delay.ok && delay.reason.contains("delay"), "{delay:?}");
     assert!(!rate.ok && rate.reason.contains("rate"), "{rate:?}");
 }
+
+/// Half of `bulk` bytes at 20 Mbit/s, then the rate set to 10 Mbit/s and
+/// the other half, on a connection whose up rate is live (as a device's
+/// link to a server that follows the channel); returns the time the
+/// transfer took and the verdict on the up direction.
+async fn followed_transfer(stretch: f64) -> (Duration, qmec_linkem::fidelity::FidelityVerdict) {
+    let uri = echo_server().await;
+    let live = qmec_linkem::follow::LiveRate::new();
+    let up = Direction { delay: Duration::from_millis(5), ..Direction::default() };
+    let mut connector =
+        Connector::stretched(link(up, Direction::default()), Vec::new(), RETRANSMIT, 5, stretch).with_live_up_rate(live.clone());
+    let io = connector.call(uri.parse().unwrap()).await.unwrap();
+    let (mut r, mut w) = tokio::io::split(io.into_inner());
+    const HALF: usize = 512 * 1024;
+    let reader = tokio::spawn(async move {
+        let mut back = vec![0u8; 2 * HALF];
+        r.read_exact(&mut back).await.unwrap();
+    });
+    let start = Instant::now();
+    live.set(20e6);
+    w.write_all(&vec![1u8; HALF]).await.unwrap();
+    // The emulator takes chunks as they come (its queue holds them all):
+    // wait until the first half entered before the rate changes.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    live.set(10e6);
+    w.write_all(&vec![2u8; HALF]).await.unwrap();
+    reader.await.unwrap();
+    let took = start.elapsed();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let [up, _down] = connector.measurements("device→server");
+    (took, qmec_linkem::fidelity::verdict(&up, &qmec_linkem::fidelity::Tolerance::STATED))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_rate_paces_what_enters_after_it_is_set_and_fidelity_follows_it() {
+    // 4 Mbit at 20 Mbit/s (0.21 s), then 4 Mbit at 10 Mbit/s (0.42 s).
+    let (took, verdict) = followed_transfer(1.0).await;
+    assert!(took >= Duration::from_millis(600), "1 MiB at 20 then 10 Mbit/s took {took:?}");
+    assert!(took < Duration::from_millis(1200), "1 MiB at 20 then 10 Mbit/s took {took:?}");
+    let configured = verdict.configured.rate_mbit.unwrap();
+    assert!(configured > 11.0 && configured < 19.0, "both rates were in force: {verdict:?}");
+    assert!(verdict.ok, "{verdict:?}");
+    let (_, stretched) = followed_transfer(1.5).await;
+    assert!(!stretched.ok && stretched.reason.contains("rate"), "{stretched:?}");
+}

@@ -6,7 +6,7 @@ use super::controller::ControllerNode;
 use super::network::Endpoint;
 use super::session::{Connect, Session};
 use super::world::{Effects, Happening, Packet, Stream, Wire};
-use qmec_device_agent::{DeviceCommand, DeviceCore, DeviceEvent, DeviceSessionMemory, DeviceSettings};
+use qmec_device_agent::{DeviceCommand, DeviceCore, DeviceEvent, DeviceSessionMemory, DeviceSettings, FollowedLinks};
 use qmec_proto::pb::{self, device_down, device_up, offload_down, offload_up};
 use qmec_proto::validate;
 use rand_chacha::ChaCha8Rng;
@@ -28,11 +28,19 @@ pub struct DeviceNode {
     /// When the radio is free for the next slot's transmission.
     radio_free: Duration,
     pub payload_bytes: u64,
+    /// Its links up to the servers, when they follow the modelled channel.
+    followed: Option<FollowedLinks>,
     done: bool,
 }
 
 impl DeviceNode {
-    pub fn new(id: usize, servers: usize, settings: DeviceSettings, payload_scale: f64) -> DeviceNode {
+    pub fn new(
+        id: usize,
+        servers: usize,
+        settings: DeviceSettings,
+        payload_scale: f64,
+        followed: Option<FollowedLinks>,
+    ) -> DeviceNode {
         let wrap = |message| Wire::DeviceUp(message);
         DeviceNode {
             id,
@@ -46,6 +54,7 @@ impl DeviceNode {
             unsent_bits: vec![0; servers],
             radio_free: Duration::ZERO,
             payload_bytes: 0,
+            followed,
             done: false,
         }
     }
@@ -173,6 +182,9 @@ impl DeviceNode {
     /// paces it: each fragment leaves when the one before it has had its
     /// modelled airtime (scaled to the slot), then the end-of-slot markers.
     fn transmit(&mut self, now: Duration, batch: qmec_device_agent::Batch, effects: &mut Effects) {
+        if let Some(followed) = &self.followed {
+            followed.set(&batch);
+        }
         let mut at = self.radio_free.max(now);
         for send in batch.sends {
             for fragment in send.fragments {

@@ -23,6 +23,8 @@
 
 mod controller;
 mod device;
+#[cfg(test)]
+mod following;
 mod network;
 mod queue;
 mod server;
@@ -99,7 +101,10 @@ pub fn run(config: &TestbedConfig, profile: Option<&LinkProfile>) -> Result<Virt
     let servers = (0..scenario.servers).map(|s| ServerNode::new(s, server_faults(config, &names, s, slot))).collect();
     let to_device = network.base_delay(Endpoint::Controller, Endpoint::Device(0));
     let devices = (0..scenario.devices)
-        .map(|d| DeviceNode::new(d, scenario.servers, device_settings(config, &names, d, slot, to_device), config.payload_scale))
+        .map(|d| {
+            let settings = device_settings(config, &names, d, slot, to_device);
+            DeviceNode::new(d, scenario.servers, settings, config.payload_scale, network.followed_links(d, config.payload_scale))
+        })
         .collect();
     let mut world = World::new(network, controller, servers, devices, config.seed, schedule);
     let started = Instant::now();

@@ -5,9 +5,14 @@
 //! reorders, and a lost chunk costs a retransmission. A partition holds an
 //! agent's traffic until it heals, as TCP does for an outage shorter than
 //! its give-up time. The device links are metered as the userspace
-//! emulator meters them (`qmec_linkem::fidelity`), on virtual time.
+//! emulator meters them (`qmec_linkem::fidelity`), on virtual time. A
+//! profile that follows the modelled channel gives each device's link to
+//! each server a live rate, which the device sets each slot as the real
+//! agent does ([`Network::followed_links`]).
 
+use qmec_device_agent::FollowedLinks;
 use qmec_linkem::fidelity::{ConnectionMeter, DirectionMeter, LinkMeasurement};
+use qmec_linkem::follow::LiveRate;
 use qmec_linkem::schedule::{DirectionChange, Schedule};
 use qmec_linkem::{Direction, LinkProfile};
 use std::collections::BTreeMap;
@@ -83,6 +88,8 @@ pub struct Network {
     /// would show a fidelity that tells nothing).
     meters: BTreeMap<FidelityKey, DirectionMeter>,
     metered: bool,
+    /// Following the channel: by device, its up rate to each server.
+    followed: Vec<Vec<LiveRate>>,
 }
 
 impl Network {
@@ -92,7 +99,20 @@ impl Network {
         let metered = profile.as_ref().is_some_and(|p| !p.is_noop());
         let profile = profile.unwrap_or_else(LinkProfile::with_defaults);
         let links = PerAgent::new(servers, devices, Vec::new);
-        Network { profile, servers, links, cuts: BTreeMap::new(), meters: BTreeMap::new(), metered }
+        let followed = match profile.follow_channel {
+            Some(_) => (0..devices).map(|_| (0..servers).map(|_| LiveRate::new()).collect()).collect(),
+            None => Vec::new(),
+        };
+        Network { profile, servers, links, cuts: BTreeMap::new(), meters: BTreeMap::new(), metered, followed }
+    }
+
+    /// Device `device`'s links up to the servers, when they follow the
+    /// modelled channel (its fragments are `payload_scale` times fewer
+    /// bytes than bits / 8).
+    pub fn followed_links(&self, device: usize, payload_scale: f64) -> Option<FollowedLinks> {
+        let follow = self.profile.follow_channel?;
+        let rates = self.followed.get(device)?.iter().cloned().map(Some).collect();
+        Some(FollowedLinks::new(follow, payload_scale, rates))
     }
 
     /// Where a receiver's connection sits in a sender's table.
@@ -108,7 +128,7 @@ impl Network {
     /// arrives (the length is asked only of links with a rate).
     pub fn arrival(&mut self, now: Duration, from: Endpoint, to: Endpoint, len: impl FnOnce() -> usize) -> Duration {
         let slot = self.slot(to);
-        let profile = &self.profile;
+        let (profile, followed) = (&self.profile, &self.followed);
         let Some(links) = self.links.get_mut(from) else { return now };
         if links.len() <= slot {
             links.resize_with(slot + 1, || None);
@@ -118,9 +138,15 @@ impl Network {
             let seed = pair_seed(profile.seed, from, to);
             // The profile's schedule, on virtual time from the run's start.
             let changes = changes(profile, from, to);
-            let has_rate = first.rate_bps.is_some() || changes.iter().any(|c| c.direction.rate_bps.is_some());
+            let live = match (from, to) {
+                (Endpoint::Device(d), Endpoint::Server(s)) => followed.get(d).and_then(|rates| rates.get(s)).cloned(),
+                _ => None,
+            };
+            let has_rate =
+                first.rate_bps.is_some() || changes.iter().any(|c| c.direction.rate_bps.is_some()) || live.is_some();
             let meter = ConnectionMeter::default();
-            Link { has_rate, schedule: Schedule::new(first, profile.retransmit, seed).with_changes(changes), meter }
+            let schedule = Schedule::new(first, profile.retransmit, seed).with_changes(changes).with_live_rate(live);
+            Link { has_rate, schedule, meter }
         });
         let len = if link.has_rate { len() } else { 0 };
         let (release, plan) = link.schedule.plan(now, len);
@@ -257,5 +283,27 @@ mod tests {
         // From 1 s: 8 kbit/s (100 bytes take 100 ms) and 40 ms.
         assert_eq!(network.arrival(ms(1000), device, server, || 100), ms(1140));
         assert_eq!(network.arrival(ms(2000), controller, device, || 100), ms(2140));
+    }
+
+    #[test]
+    fn a_followed_link_runs_at_each_batchs_rate_to_its_server() {
+        let profile = LinkProfile::parse("[device]\ndelay_ms = 10\n[device.follow_channel]\nscale = 1\n").expect("a valid profile");
+        let mut network = Network::new(Some(profile), 2, 2);
+        let (device, server) = (Endpoint::Device(1), Endpoint::Server(0));
+        let links = network.followed_links(1, 1000.0).expect("the links follow the channel");
+        assert!(Network::new(None, 2, 2).followed_links(1, 1000.0).is_none());
+        // Before the first batch: unlimited.
+        assert_eq!(network.arrival(ms(0), device, server, || 1000), ms(10));
+        // Slot 0 at 8 kbit/s to server 0 (1000 bytes: 1 s), 80 kbit/s to server 1.
+        let batch = |slot, rates_bps| qmec_device_agent::Batch { slot, sends: Vec::new(), rates_bps, wall_per_modelled: 0.5 };
+        links.set(&batch(0, vec![8000.0, 80_000.0]));
+        assert_eq!(network.arrival(ms(100), device, server, || 1000), ms(1110));
+        assert_eq!(network.arrival(ms(100), device, Endpoint::Server(1), || 1000), ms(210));
+        // Device 0 and the way down are not device 1's up link.
+        assert_eq!(network.arrival(ms(100), Endpoint::Device(0), server, || 1000), ms(110));
+        assert_eq!(network.arrival(ms(100), server, device, || 1000), ms(110));
+        // Slot 1 at 16 kbit/s: what enters now, behind what is on the wire.
+        links.set(&batch(1, vec![16_000.0, 80_000.0]));
+        assert_eq!(network.arrival(ms(200), device, server, || 1000), ms(1610));
     }
 }
