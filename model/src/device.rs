@@ -198,6 +198,16 @@ impl DeviceModel {
     /// Computes from the head of the queue at f_loc for the rest of the slot,
     /// starting at `slot_start_s`.
     pub fn compute_locally(&mut self, slot_start_s: f64) -> LocalWork {
+        let mut completed = Vec::new();
+        let mut work = self.compute_locally_each(slot_start_s, |record| completed.push(record));
+        work.completed = completed;
+        work
+    }
+
+    /// [`DeviceModel::compute_locally`], handing each completed task's
+    /// record to `each` rather than collecting them (the simulator adds them
+    /// straight to the slot's list); the returned work lists none.
+    pub fn compute_locally_each(&mut self, slot_start_s: f64, mut each: impl FnMut(TaskRecord)) -> LocalWork {
         let capacity = self.scenario.local_bits_per_slot();
         if capacity == 0 {
             return LocalWork::default();
@@ -211,7 +221,7 @@ impl DeviceModel {
             work.bits += bits;
             let done_s = slot_start_s + work.bits as f64 / bits_per_second;
             if let Some(record) = self.fragment_done(task, &FragmentTimes::local(started_s, done_s)) {
-                work.completed.push(record);
+                each(record);
             }
         }
         self.local_pieces = pieces;

@@ -5,7 +5,6 @@
 use crate::Matrix;
 use crate::channel::shannon_rate;
 use crate::scenario::Scenario;
-use crate::server::proportional_allocation;
 
 /// The state at the start of a slot, in bits, as the controller knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,9 +75,14 @@ impl Decision {
     pub fn with_default_cpu(scenario: &Scenario, state: &SystemState, offload: Matrix) -> Decision {
         let mut cpu_hz = Matrix::zeros(state.devices(), state.servers());
         for s in 0..state.servers() {
-            let backlogs: Vec<f64> = (0..state.devices()).map(|m| state.server_device_bits.get(m, s)).collect();
-            for (m, f) in proportional_allocation(scenario.server.cpu_hz, &backlogs).into_iter().enumerate() {
-                cpu_hz.set(m, s, f);
+            // [`crate::server::proportional_allocation`] of the column, written in place:
+            // every policy runs this every slot.
+            let total: f64 = (0..state.devices()).map(|m| state.server_device_bits.get(m, s)).sum();
+            if total <= 0.0 {
+                continue;
+            }
+            for m in 0..state.devices() {
+                cpu_hz.set(m, s, scenario.server.cpu_hz * state.server_device_bits.get(m, s) / total);
             }
         }
         Decision { offload, cpu_hz }

@@ -29,7 +29,7 @@ impl Policy for Lyapunov {
     }
 
     fn decide(&mut self, scenario: &Scenario, state: &SystemState) -> Result<Decision, PolicyError> {
-        let (offload, _) = solve_dpp_exact(scenario, state)?;
+        let offload = shares_matrix(state, certify(scenario, state)?.mu)?;
         Ok(Decision::with_default_cpu(scenario, state, offload))
     }
 }
@@ -48,11 +48,16 @@ impl Policy for LyapunovLp {
 /// The optimal shares μ* (as a matrix) and the certified optimum, from the
 /// structured solver.
 pub fn solve_dpp_exact(scenario: &Scenario, state: &SystemState) -> Result<(Matrix, Certified), PolicyError> {
+    let certified = certify(scenario, state)?;
+    Ok((shares_matrix(state, certified.mu.clone())?, certified))
+}
+
+/// The certified optimum of the state's LP.
+fn certify(scenario: &Scenario, state: &SystemState) -> Result<Certified, PolicyError> {
     let weights = dpp_weights(scenario, state);
     let (slot_bits, queue_bits) = slot_bits_and_queues(scenario, state);
     let limits = SlotLimits { servers: state.servers(), slot_bits: &slot_bits, queue_bits: &queue_bits };
-    let certified = solve_exact(weights.as_slice(), &limits)?;
-    Ok((shares_matrix(state, certified.mu.clone())?, certified))
+    solve_exact(weights.as_slice(), &limits)
 }
 
 /// The optimal shares μ* and the optimum Σ Ψ μ*, from microlp.

@@ -13,6 +13,8 @@
 //! `i | 1 << q` for every `i` with bit `q` clear.
 
 use num_complex::Complex64 as C;
+use pulp::Simd;
+use pulp::bytemuck::cast;
 use std::f64::consts::FRAC_1_SQRT_2;
 
 /// Calls `f(a, b)` for every amplitude pair differing only in bit `q`
@@ -306,6 +308,106 @@ pub(crate) fn gate1(amps: &mut [C], q: usize, gate: &Gate1) {
             *b *= d1;
         }),
         Gate1::General { m } => for_each_pair(amps, q, |a, b| apply_rows(&m, a, b)),
+    }
+}
+
+/// `w · x` for every complex lane of `x`, computed as num-complex computes
+/// it (w.re x.re − w.im x.im, w.re x.im + w.im x.re, no fused multiply-add),
+/// so a vector kernel gives the same bits as the scalar one.
+#[inline(always)]
+fn cmul<S: Simd>(simd: S, w: C, x: S::f64s) -> S::f64s {
+    let swapped: S::f64s = cast(simd.swap_re_im_c64s(cast(x)));
+    let re = simd.mul_f64s(x, cast(simd.splat_c64s(C::new(w.re, w.re))));
+    let im = simd.mul_f64s(swapped, cast(simd.splat_c64s(C::new(-w.im, w.im))));
+    simd.add_f64s(re, im)
+}
+
+/// `m · (a, b)` for the complex lanes of two vectors.
+#[inline(always)]
+fn apply_rows_simd<S: Simd>(simd: S, m: &[[C; 2]; 2], a: &mut S::f64s, b: &mut S::f64s) {
+    let (x, y) = (*a, *b);
+    *a = simd.add_f64s(cmul(simd, m[0][0], x), cmul(simd, m[0][1], y));
+    *b = simd.add_f64s(cmul(simd, m[1][0], x), cmul(simd, m[1][1], y));
+}
+
+/// Whether `simd`'s vectors can carry the pairs of qubit `q` whole: a
+/// vector of complex lanes (at least two of them), no wider than a half of
+/// a pair's run (2^q amplitudes).
+#[inline(always)]
+fn simd_pairs<S: Simd>(q: usize) -> bool {
+    let lanes = S::C64_LANES;
+    size_of::<S::f64s>() == size_of::<S::c64s>() && lanes >= 2 && 1usize << q >= lanes
+}
+
+/// `amps` as `simd`'s vectors of complex lanes; `amps.len()` is a multiple
+/// of the lanes wherever [`simd_pairs`] holds.
+#[inline(always)]
+fn vectors<S: Simd>(amps: &mut [C]) -> &mut [S::f64s] {
+    S::as_mut_simd_f64s(pulp::bytemuck::cast_slice_mut(amps)).0
+}
+
+/// [`gate1`] on `simd`'s vectors where [`simd_pairs`] holds (the same
+/// bits), else [`gate1`] itself.
+#[inline(always)]
+pub(crate) fn gate1_simd<S: Simd>(simd: S, amps: &mut [C], q: usize, gate: &Gate1) {
+    if !simd_pairs::<S>(q) {
+        return gate1(amps, q, gate);
+    }
+    let m = gate.rows();
+    for chunk in amps.chunks_exact_mut(2 << q) {
+        let (lo, hi) = chunk.split_at_mut(1 << q);
+        let pairs = vectors::<S>(lo).iter_mut().zip(vectors::<S>(hi));
+        match *gate {
+            Gate1::Diagonal { d0, d1 } => pairs.for_each(|(a, b)| {
+                *a = cmul(simd, d0, *a);
+                *b = cmul(simd, d1, *b);
+            }),
+            Gate1::General { .. } => {
+                pairs.for_each(|(a, b)| apply_rows_simd(simd, &m, a, b))
+            }
+        }
+    }
+}
+
+/// [`gate1_pair`] on `simd`'s vectors where [`simd_pairs`] holds for the
+/// lower qubit (the same bits), else [`gate1_pair`] itself.
+#[inline(always)]
+pub(crate) fn gate1_pair_simd<S: Simd>(
+    simd: S,
+    amps: &mut [C],
+    qa: usize,
+    ga: &Gate1,
+    qb: usize,
+    gb: &Gate1,
+) {
+    let ((lo, g_lo), (hi, g_hi)) = if qa < qb {
+        ((qa, ga), (qb, gb))
+    } else {
+        ((qb, gb), (qa, ga))
+    };
+    if !simd_pairs::<S>(lo) {
+        return gate1_pair(amps, qa, ga, qb, gb);
+    }
+    let (m_lo, m_hi) = (g_lo.rows(), g_hi.rows());
+    for chunk in amps.chunks_exact_mut(2 << hi) {
+        let (h0, h1) = chunk.split_at_mut(1 << hi);
+        for (c0, c1) in h0
+            .chunks_exact_mut(2 << lo)
+            .zip(h1.chunks_exact_mut(2 << lo))
+        {
+            let (a00, a01) = c0.split_at_mut(1 << lo);
+            let (a10, a11) = c1.split_at_mut(1 << lo);
+            let quads = vectors::<S>(a00)
+                .iter_mut()
+                .zip(vectors::<S>(a01))
+                .zip(vectors::<S>(a10).iter_mut().zip(vectors::<S>(a11)));
+            for ((v00, v01), (v10, v11)) in quads {
+                apply_rows_simd(simd, &m_lo, v00, v01);
+                apply_rows_simd(simd, &m_lo, v10, v11);
+                apply_rows_simd(simd, &m_hi, v00, v10);
+                apply_rows_simd(simd, &m_hi, v01, v11);
+            }
+        }
     }
 }
 

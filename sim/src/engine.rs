@@ -153,12 +153,11 @@ impl Simulator {
                 let rate_bps = state.rates_bps.get(m, s);
                 device.take_fragments_each(bits, rate_bps, &mut radio, |fragment| server.accept(fragment));
             }
-            let local = device.compute_locally(slot_start);
+            let local = device.compute_locally_each(slot_start, |record| completed.push(record));
             record.compute_power_w +=
                 compute_power_w(scenario.device.kappa, scenario.device.cpu_hz, local.busy_fraction);
             record.local_bits += local.bits;
             record.offloaded_bits += sent;
-            completed.extend(local.completed);
 
             let arrivals = device.end_slot(self.slot, sent + local.bits);
             record.arrived_tasks += arrivals.tasks;

@@ -26,8 +26,8 @@ pub mod simplex;
 use crate::fill::SlotLimits;
 use device::best_shares;
 use qmec_model::PolicyError;
-use simplex::{Basis, DenseLp};
-use std::collections::HashMap;
+use simplex::{Basis, DenseLp, Vertex};
+use std::cell::RefCell;
 
 /// A certified gap: D(p) − Σ Ψ μ within this share of max(1, |Σ Ψ μ|).
 const GAP_TOL: f64 = 1e-10;
@@ -54,7 +54,7 @@ impl Certified {
 }
 
 /// A row of the restricted LP by what it limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Row {
     Channel(usize),
     Radio(usize),
@@ -70,13 +70,37 @@ struct NamedBasis {
     tight: Vec<Row>,
 }
 
-/// One round's restricted optimum: the positive shares (pair, μ), the
-/// prices of its channel rows (0 for a server without a pair) and its basis.
-#[derive(Debug, Clone, Default)]
-struct RoundOptimum {
+/// The buffers of a solve and its rounds, each filled anew when used: a
+/// slot solves a few small LPs, and allocating their pieces each time cost
+/// more than solving them. Each thread keeps one from solve to solve.
+#[derive(Debug, Default)]
+struct Rounds {
+    /// Whether each pair is in the restricted LP, and those pairs.
+    member: Vec<bool>,
+    pairs: Vec<usize>,
+    /// Per server, the devices that may seed the first LP.
+    seed_columns: Vec<Vec<usize>>,
+    /// The restricted LP's columns: the usable pairs, sorted.
+    columns: Vec<usize>,
+    lp: DenseLp,
+    /// What each row of `lp` limits, and the row of each channel, radio and
+    /// queue (by server, by device) where `lp` has one.
+    rows: Vec<Row>,
+    channel_row: Vec<Option<usize>>,
+    radio_row: Vec<Option<usize>>,
+    queue_row: Vec<Option<usize>>,
+    simplex: simplex::Scratch,
+    /// The last round's basis, in this round's columns and rows.
+    start: Basis,
+    vertex: Vertex,
+    /// The round's restricted optimum: the positive shares (pair, μ), the
+    /// prices of its channel rows (0 for a server without a pair) and its
+    /// basis by name.
     shares: Vec<(usize, f64)>,
     prices: Vec<f64>,
     basis: NamedBasis,
+    /// The pairs the devices' subproblems use at the round's prices.
+    wanted: Vec<usize>,
 }
 
 /// The problem of one slot, checked: weights that cannot help (≤ 0 or not
@@ -88,32 +112,17 @@ struct Slot<'a> {
     limits: &'a SlotLimits<'a>,
 }
 
+thread_local! {
+    /// Each thread's buffers. They live here rather than in the policy:
+    /// [`solve_exact`] is a free function, and `Lyapunov` a unit value.
+    static ROUNDS: RefCell<Rounds> = RefCell::new(Rounds::default());
+}
+
 /// The optimum of max Σ Ψ μ under the slot's constraints (`weights` Ψ,
 /// M × S row-major), certified.
 pub fn solve_exact(weights: &[f64], limits: &SlotLimits<'_>) -> Result<Certified, PolicyError> {
     let slot = Slot::new(weights, limits)?;
-    let mut member = vec![false; weights.len()];
-    let mut pairs = slot.seed();
-    pairs.iter().for_each(|&k| member[k] = true);
-    let mut basis = NamedBasis::default();
-    loop {
-        pairs.sort_unstable();
-        let RoundOptimum { shares, prices, basis: optimal } = slot.restricted_optimum(&pairs, &basis)?;
-        basis = optimal;
-        let value = shares.iter().map(|&(k, x)| weights[k] * x).sum::<f64>();
-        let (bound, wanted) = slot.price(&prices);
-        let fresh: Vec<usize> = wanted.into_iter().filter(|&k| !member[k]).collect();
-        if bound - value <= GAP_TOL * value.abs().max(1.0) {
-            let mut mu = vec![0.0; weights.len()];
-            shares.iter().for_each(|&(k, x)| mu[k] = x);
-            return Ok(Certified { mu, value, bound, prices });
-        }
-        if fresh.is_empty() {
-            return Err(PolicyError::Solver(format!("no pair improves on a gap of {} at the restricted optimum", bound - value)));
-        }
-        fresh.iter().for_each(|&k| member[k] = true);
-        pairs.extend(fresh);
-    }
+    ROUNDS.with_borrow_mut(|rounds| slot.solve(rounds))
 }
 
 impl<'a> Slot<'a> {
@@ -151,11 +160,52 @@ impl<'a> Slot<'a> {
         self.weights[k] > 0.0 && (self.limits.slot_bits[k] <= 0.0 || self.limits.queue_bits[k / self.servers] > 0.0)
     }
 
-    /// The first pairs: each server's best devices by Ψ until their caps
-    /// cover the channel [`SEED_COVER`] times, so rivals set its price.
-    fn seed(&self) -> Vec<usize> {
+    /// Column generation from [`Slot::seed`] until the bound meets the
+    /// restricted optimum.
+    fn solve(&self, rounds: &mut Rounds) -> Result<Certified, PolicyError> {
+        let size = self.weights.len();
+        // A slot starts from nothing (see the module's notes).
+        rounds.basis.clear();
+        self.seed(rounds);
+        rounds.member.clear();
+        rounds.member.resize(size, false);
+        let mut pairs = std::mem::take(&mut rounds.pairs);
+        pairs.iter().for_each(|&k| rounds.member[k] = true);
+        let solved = loop {
+            pairs.sort_unstable();
+            if let Err(e) = self.restricted_optimum(&pairs, rounds) {
+                break Err(e);
+            }
+            let value = rounds.shares.iter().map(|&(k, x)| self.weights[k] * x).sum::<f64>();
+            let bound = self.price(&rounds.prices, &mut rounds.wanted);
+            if bound - value <= GAP_TOL * value.abs().max(1.0) {
+                let mut mu = vec![0.0; size];
+                rounds.shares.iter().for_each(|&(k, x)| mu[k] = x);
+                break Ok(Certified { mu, value, bound, prices: rounds.prices.clone() });
+            }
+            let before = pairs.len();
+            for &k in &rounds.wanted {
+                if !rounds.member[k] {
+                    rounds.member[k] = true;
+                    pairs.push(k);
+                }
+            }
+            if pairs.len() == before {
+                break Err(PolicyError::Solver(format!("no pair improves on a gap of {} at the restricted optimum", bound - value)));
+            }
+        };
+        rounds.pairs = pairs;
+        solved
+    }
+
+    /// The first pairs, into `rounds.pairs`: each server's best devices by
+    /// Ψ until their caps cover the channel [`SEED_COVER`] times, so rivals
+    /// set its price.
+    fn seed(&self, rounds: &mut Rounds) {
         // Gathered device by device, so the arrays are read in order.
-        let mut columns: Vec<Vec<usize>> = vec![Vec::new(); self.servers];
+        let columns = &mut rounds.seed_columns;
+        columns.iter_mut().for_each(Vec::clear);
+        columns.resize_with(self.servers, Vec::new);
         for m in (0..self.devices).filter(|&m| self.limits.queue_bits[m] > 0.0) {
             for (s, column) in columns.iter_mut().enumerate() {
                 let k = m * self.servers + s;
@@ -165,8 +215,9 @@ impl<'a> Slot<'a> {
             }
         }
         let by_weight = |a: &usize, b: &usize| self.weights[*b].total_cmp(&self.weights[*a]);
-        let mut pairs = Vec::new();
-        for column in &mut columns {
+        let pairs = &mut rounds.pairs;
+        pairs.clear();
+        for column in columns.iter_mut() {
             if column.len() > SEED_PER_SERVER {
                 column.select_nth_unstable_by(SEED_PER_SERVER, by_weight);
             }
@@ -181,102 +232,148 @@ impl<'a> Slot<'a> {
                 pairs.push(k);
             }
         }
-        pairs
     }
 
-    /// D(p) and the pairs each device's subproblem uses at p.
-    fn price(&self, prices: &[f64]) -> (f64, Vec<usize>) {
+    /// D(p), and into `wanted` the pairs each device's subproblem uses at p.
+    fn price(&self, prices: &[f64], wanted: &mut Vec<usize>) -> f64 {
         let mut bound: f64 = prices.iter().sum();
-        let mut wanted = Vec::new();
+        wanted.clear();
         for m in 0..self.devices {
             let row = m * self.servers..(m + 1) * self.servers;
             let best = best_shares(&self.weights[row.clone()], prices, &self.limits.slot_bits[row], self.limits.queue_bits[m]);
             bound += best.value;
             wanted.extend(best.shares.iter().flatten().filter(|(_, share)| *share > 0.0).map(|&(s, _)| m * self.servers + s));
         }
-        (bound, wanted)
+        bound
     }
 
-    /// The LP on `pairs` (sorted), started from `warm` where it fits.
-    fn restricted_optimum(&self, pairs: &[usize], warm: &NamedBasis) -> Result<RoundOptimum, PolicyError> {
-        let columns: Vec<usize> = pairs.iter().copied().filter(|&k| self.usable(k)).collect();
-        let mut prices = vec![0.0; self.servers];
-        if columns.is_empty() {
-            return Ok(RoundOptimum { prices, ..RoundOptimum::default() });
+    /// The LP on `pairs` (sorted), started from the last round's basis
+    /// where it fits; its optimum is left in `rounds`.
+    fn restricted_optimum(&self, pairs: &[usize], rounds: &mut Rounds) -> Result<(), PolicyError> {
+        rounds.columns.clear();
+        rounds.columns.extend(pairs.iter().copied().filter(|&k| self.usable(k)));
+        rounds.prices.clear();
+        rounds.prices.resize(self.servers, 0.0);
+        rounds.shares.clear();
+        if rounds.columns.is_empty() {
+            rounds.basis.clear();
+            return Ok(());
         }
-        let scale = columns.iter().map(|&k| self.weights[k]).fold(0.0, f64::max);
-        let (lp, rows) = self.restricted_lp(&columns, scale);
-        let vertex = simplex::solve(&lp, &local_basis(warm, &columns, &rows).unwrap_or_default())?;
-        let shares = columns.iter().copied().zip(vertex.x).filter(|&(_, x)| x > 0.0).collect();
+        let scale = rounds.columns.iter().map(|&k| self.weights[k]).fold(0.0, f64::max);
+        self.restricted_lp(rounds, scale);
+        if !rounds.local_basis() {
+            rounds.start = Basis::default();
+        }
+        let Rounds { columns, lp, rows, simplex, start, vertex, shares, prices, basis, .. } = rounds;
+        simplex.solve(lp, start, vertex)?;
+        shares.extend(columns.iter().copied().zip(vertex.x.iter().copied()).filter(|&(_, x)| x > 0.0));
         for (row, dual) in rows.iter().zip(&vertex.duals) {
             if let Row::Channel(s) = row {
                 prices[*s] = dual * scale;
             }
         }
-        let basis = NamedBasis {
-            basic: vertex.basis.basic.iter().map(|&j| columns[j]).collect(),
-            at_upper: vertex.basis.at_upper.iter().map(|&j| columns[j]).collect(),
-            tight: vertex.basis.tight_rows.iter().map(|&i| rows[i]).collect(),
-        };
-        Ok(RoundOptimum { shares, prices, basis })
+        basis.basic.clear();
+        basis.basic.extend(vertex.basis.basic.iter().map(|&j| columns[j]));
+        basis.at_upper.clear();
+        basis.at_upper.extend(vertex.basis.at_upper.iter().map(|&j| columns[j]));
+        basis.tight.clear();
+        basis.tight.extend(vertex.basis.tight_rows.iter().map(|&i| rows[i]));
+        Ok(())
     }
 
-    /// The restricted LP, weights divided by `scale`: a channel row per
-    /// server with a pair, and radio and queue rows only for devices with
-    /// two pairs or more (a lone pair's limits are its upper bound). A
-    /// queue row is left out where no mix of the pairs can exceed it.
-    fn restricted_lp(&self, columns: &[usize], scale: f64) -> (DenseLp, Vec<Row>) {
-        let mut rows: Vec<Vec<(usize, f64)>> = Vec::new();
-        let mut keys = Vec::new();
-        let mut server_rows = vec![None; self.servers];
-        for (j, &k) in columns.iter().enumerate() {
-            let row = *server_rows[k % self.servers].get_or_insert_with(|| {
-                rows.push(Vec::new());
-                keys.push(Row::Channel(k % self.servers));
+    /// The restricted LP on `rounds.columns`, weights divided by `scale`: a
+    /// channel row per server with a pair, and radio and queue rows only for
+    /// devices with two pairs or more (a lone pair's limits are its upper
+    /// bound). A queue row is left out where no mix of the pairs can exceed
+    /// it.
+    fn restricted_lp(&self, rounds: &mut Rounds, scale: f64) {
+        let Rounds { columns, lp, rows, channel_row, radio_row, queue_row, .. } = rounds;
+        rows.clear();
+        for row in [&mut *channel_row, &mut *radio_row, &mut *queue_row] {
+            row.clear();
+        }
+        channel_row.resize(self.servers, None);
+        radio_row.resize(self.devices, None);
+        queue_row.resize(self.devices, None);
+        // The rows in the order the LP lists them: channels as their servers
+        // first appear, then each device's radio and queue rows.
+        for &k in columns.iter() {
+            channel_row[k % self.servers].get_or_insert_with(|| {
+                rows.push(Row::Channel(k % self.servers));
                 rows.len() - 1
             });
-            rows[row].push((j, 1.0));
         }
         let mut start = 0;
         while start < columns.len() {
             let m = columns[start] / self.servers;
             let end = start + columns[start..].iter().take_while(|&&k| k / self.servers == m).count();
             if end - start >= 2 {
-                rows.push((start..end).map(|j| (j, 1.0)).collect());
-                keys.push(Row::Radio(m));
+                radio_row[m] = Some(rows.len());
+                rows.push(Row::Radio(m));
                 let queue = self.limits.queue_bits[m];
                 if columns[start..end].iter().any(|&k| self.limits.slot_bits[k] > queue) {
-                    rows.push((start..end).map(|j| (j, self.limits.slot_bits[columns[j]] / queue)).collect());
-                    keys.push(Row::Queue(m));
+                    queue_row[m] = Some(rows.len());
+                    rows.push(Row::Queue(m));
                 }
             }
             start = end;
         }
         let (height, width) = (rows.len(), columns.len());
-        let mut a = vec![0.0; height * width];
-        for (i, row) in rows.iter().enumerate() {
-            row.iter().for_each(|&(j, v)| a[i * width + j] = v);
+        (lp.rows, lp.cols) = (height, width);
+        lp.a.clear();
+        lp.a.resize(height * width, 0.0);
+        for (j, &k) in columns.iter().enumerate() {
+            let m = k / self.servers;
+            for (row, value) in [
+                (channel_row[k % self.servers], 1.0),
+                (radio_row[m], 1.0),
+                (queue_row[m], self.limits.slot_bits[k] / self.limits.queue_bits[m]),
+            ] {
+                if let Some(i) = row {
+                    lp.a[i * width + j] = value;
+                }
+            }
         }
-        let lp = DenseLp {
-            rows: height,
-            cols: width,
-            a,
-            b: vec![1.0; height],
-            c: columns.iter().map(|&k| self.weights[k] / scale).collect(),
-            upper: columns.iter().map(|&k| self.cap(k)).collect(),
-        };
-        (lp, keys)
+        lp.b.clear();
+        lp.b.resize(height, 1.0);
+        lp.c.clear();
+        lp.c.extend(columns.iter().map(|&k| self.weights[k] / scale));
+        lp.upper.clear();
+        lp.upper.extend(columns.iter().map(|&k| self.cap(k)));
     }
 }
 
-/// `warm` in the columns and rows of this LP; `None` if it names a pair or
-/// row this LP lacks.
-fn local_basis(warm: &NamedBasis, columns: &[usize], rows: &[Row]) -> Option<Basis> {
-    let row_index: HashMap<Row, usize> = rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
-    let column = |k: &usize| columns.binary_search(k).ok();
-    Some(Basis {
-        basic: warm.basic.iter().map(column).collect::<Option<_>>()?,
-        at_upper: warm.at_upper.iter().map(column).collect::<Option<_>>()?,
-        tight_rows: warm.tight.iter().map(|r| row_index.get(r).copied()).collect::<Option<_>>()?,
-    })
+impl NamedBasis {
+    fn clear(&mut self) {
+        self.basic.clear();
+        self.at_upper.clear();
+        self.tight.clear();
+    }
+}
+
+impl Rounds {
+    /// The last round's basis in this round's columns and rows, into
+    /// `start`; false if it names a pair or row this LP lacks.
+    fn local_basis(&mut self) -> bool {
+        let Rounds { columns, channel_row, radio_row, queue_row, basis, start, .. } = self;
+        let row = |r: &Row| match *r {
+            Row::Channel(s) => channel_row[s],
+            Row::Radio(m) => radio_row[m],
+            Row::Queue(m) => queue_row[m],
+        };
+        let column = |k: &usize| columns.binary_search(k).ok();
+        refill(&mut start.basic, basis.basic.iter().map(column))
+            && refill(&mut start.at_upper, basis.at_upper.iter().map(column))
+            && refill(&mut start.tight_rows, basis.tight.iter().map(row))
+    }
+}
+
+/// Replaces `into`'s contents with `items`; false at the first `None`.
+fn refill(into: &mut Vec<usize>, items: impl Iterator<Item = Option<usize>>) -> bool {
+    into.clear();
+    for item in items {
+        let Some(item) = item else { return false };
+        into.push(item);
+    }
+    true
 }

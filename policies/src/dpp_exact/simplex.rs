@@ -29,7 +29,7 @@ pub struct DenseLp {
 }
 
 /// An optimal vertex, the duals of the rows (π ≥ 0) and its basis.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vertex {
     pub x: Vec<f64>,
     pub duals: Vec<f64>,
@@ -55,6 +55,7 @@ enum Place {
 }
 
 /// The tableau B⁻¹[A I], the basic values, the reduced costs and who is where.
+#[derive(Debug, Clone, Default)]
 struct Tableau {
     rows: usize,
     width: usize,
@@ -75,52 +76,82 @@ enum Step {
 /// Solves `lp` to optimality from `start` (columns and rows of `lp`), or
 /// from the slack basis where `start` is not a feasible basis of `lp`.
 pub fn solve(lp: &DenseLp, start: &Basis) -> Result<Vertex, PolicyError> {
-    let mut tableau = Tableau::new(lp);
-    if !tableau.crash(start, lp.cols) {
-        tableau = Tableau::new(lp);
+    let mut vertex = Vertex::default();
+    Scratch::default().solve(lp, start, &mut vertex)?;
+    Ok(vertex)
+}
+
+/// The tableau's buffers, kept from one solve to the next: the exact solver
+/// solves a few LPs a slot, and allocating the tableau each time cost more
+/// than its pivots.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    tableau: Tableau,
+    open: Vec<usize>,
+}
+
+impl Scratch {
+    /// [`solve`], the optimum written into `vertex` (its vectors reused).
+    pub fn solve(&mut self, lp: &DenseLp, start: &Basis, vertex: &mut Vertex) -> Result<(), PolicyError> {
+        let tableau = &mut self.tableau;
+        tableau.reset(lp);
+        if !tableau.crash(start, lp.cols, &mut self.open) {
+            tableau.reset(lp);
+        }
+        let mut degenerate = 0;
+        // Each basis is visited at most once under Bland's rule; this cap only
+        // guards against a numerical loop.
+        let limit = 50 * (lp.rows + lp.cols) + 1000;
+        for _ in 0..limit {
+            let Some(entering) = tableau.entering(degenerate >= DEGENERATE_RUN) else {
+                tableau.vertex(lp.cols, vertex);
+                return Ok(());
+            };
+            let (step, length) = tableau.ratio_test(entering, degenerate >= DEGENERATE_RUN)?;
+            degenerate = if length > 0.0 { 0 } else { degenerate + 1 };
+            tableau.apply(entering, step, length);
+        }
+        Err(PolicyError::Solver(format!("the restricted LP did not converge in {limit} pivots")))
     }
-    let mut degenerate = 0;
-    // Each basis is visited at most once under Bland's rule; this cap only
-    // guards against a numerical loop.
-    let limit = 50 * (lp.rows + lp.cols) + 1000;
-    for _ in 0..limit {
-        let Some(entering) = tableau.entering(degenerate >= DEGENERATE_RUN) else {
-            return Ok(tableau.vertex(lp.cols));
-        };
-        let (step, length) = tableau.ratio_test(entering, degenerate >= DEGENERATE_RUN)?;
-        degenerate = if length > 0.0 { 0 } else { degenerate + 1 };
-        tableau.apply(entering, step, length);
-    }
-    Err(PolicyError::Solver(format!("the restricted LP did not converge in {limit} pivots")))
 }
 
 impl Tableau {
-    fn new(lp: &DenseLp) -> Tableau {
+    /// The slack basis of `lp`, in the buffers of the last tableau.
+    fn reset(&mut self, lp: &DenseLp) {
         let (rows, width) = (lp.rows, lp.cols + lp.rows);
-        let mut t = vec![0.0; rows * width];
+        (self.rows, self.width) = (rows, width);
+        self.t.clear();
+        self.t.resize(rows * width, 0.0);
         for i in 0..rows {
-            t[i * width..i * width + lp.cols].copy_from_slice(&lp.a[i * lp.cols..(i + 1) * lp.cols]);
-            t[i * width + lp.cols + i] = 1.0;
+            self.t[i * width..i * width + lp.cols].copy_from_slice(&lp.a[i * lp.cols..(i + 1) * lp.cols]);
+            self.t[i * width + lp.cols + i] = 1.0;
         }
-        let mut reduced = lp.c.clone();
-        reduced.resize(width, 0.0);
-        let mut place = vec![Place::Lower; lp.cols];
-        place.resize(width, Place::Basic);
-        let mut upper = lp.upper.clone();
-        upper.resize(width, f64::INFINITY);
-        Tableau { rows, width, t, beta: lp.b.clone(), reduced, basis: (lp.cols..width).collect(), place, upper }
+        self.reduced.clear();
+        self.reduced.extend_from_slice(&lp.c);
+        self.reduced.resize(width, 0.0);
+        self.place.clear();
+        self.place.resize(lp.cols, Place::Lower);
+        self.place.resize(width, Place::Basic);
+        self.upper.clear();
+        self.upper.extend_from_slice(&lp.upper);
+        self.upper.resize(width, f64::INFINITY);
+        self.beta.clear();
+        self.beta.extend_from_slice(&lp.b);
+        self.basis.clear();
+        self.basis.extend(lp.cols..width);
     }
 
     /// Moves from the slack basis to `start`: its upper columns flipped,
     /// its basic columns pivoted in on its tight rows. False when that is
     /// singular or infeasible here.
-    fn crash(&mut self, start: &Basis, cols: usize) -> bool {
+    fn crash(&mut self, start: &Basis, cols: usize, open: &mut Vec<usize>) -> bool {
         for &j in &start.at_upper {
             let u = self.upper[j];
             (0..self.rows).for_each(|i| self.beta[i] -= u * self.t[i * self.width + j]);
             self.place[j] = Place::Upper;
         }
-        let mut open: Vec<usize> = start.tight_rows.clone();
+        open.clear();
+        open.extend_from_slice(&start.tight_rows);
         for &j in &start.basic {
             let best = open.iter().enumerate().max_by(|a, b| self.t[a.1 * self.width + j].abs().total_cmp(&self.t[b.1 * self.width + j].abs()));
             let Some((slot, &row)) = best else { return false };
@@ -228,21 +259,24 @@ impl Tableau {
         eliminate(&mut self.reduced, pivot_row, col);
     }
 
-    fn vertex(&self, cols: usize) -> Vertex {
-        let mut x: Vec<f64> = (0..cols).map(|j| if self.place[j] == Place::Upper { self.upper[j] } else { 0.0 }).collect();
+    fn vertex(&self, cols: usize, vertex: &mut Vertex) {
+        vertex.x.clear();
+        vertex.x.extend((0..cols).map(|j| if self.place[j] == Place::Upper { self.upper[j] } else { 0.0 }));
         for (i, &basic) in self.basis.iter().enumerate() {
             if basic < cols {
-                x[basic] = self.beta[i].clamp(0.0, self.upper[basic]);
+                vertex.x[basic] = self.beta[i].clamp(0.0, self.upper[basic]);
             }
         }
         // A slack's reduced cost is −π for its row.
-        let duals = self.reduced[cols..].iter().map(|d| (-d).max(0.0)).collect();
-        let basis = Basis {
-            basic: self.basis.iter().copied().filter(|&v| v < cols).collect(),
-            at_upper: (0..cols).filter(|&j| self.place[j] == Place::Upper).collect(),
-            tight_rows: (0..self.rows).filter(|&i| self.place[cols + i] != Place::Basic).collect(),
-        };
-        Vertex { x, duals, basis }
+        vertex.duals.clear();
+        vertex.duals.extend(self.reduced[cols..].iter().map(|d| (-d).max(0.0)));
+        let basis = &mut vertex.basis;
+        basis.basic.clear();
+        basis.basic.extend(self.basis.iter().copied().filter(|&v| v < cols));
+        basis.at_upper.clear();
+        basis.at_upper.extend((0..cols).filter(|&j| self.place[j] == Place::Upper));
+        basis.tight_rows.clear();
+        basis.tight_rows.extend((0..self.rows).filter(|&i| self.place[cols + i] != Place::Basic));
     }
 }
 
