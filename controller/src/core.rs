@@ -487,7 +487,9 @@ impl ControllerCore {
     /// Every report of the slot being gathered is in.
     fn all_reports_in(&self) -> bool {
         // A server that is gone (killed, session broken) is not waited for.
-        self.reports_in >= self.devices.len() + self.connected().1
+        // Asked at every event while gathering: the servers are counted,
+        // not the thousand devices.
+        self.reports_in >= self.devices.len() + self.servers.iter().filter(|s| s.connected).count()
     }
 
     fn fail_join(&mut self) {

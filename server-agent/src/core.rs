@@ -263,11 +263,17 @@ impl ServerCore {
         }
     }
 
-    /// The finish ends the agent once the last slot's fragments are in and
-    /// everything is computed and returned, or when its wait runs out.
+    /// The finish ends the agent once the last slot's fragments are in
+    /// (every device's marker, a lagging one's too) and everything is
+    /// computed and returned, or when its wait runs out (a device that gave
+    /// up on this server or died sends no more markers).
     fn finish_when_drained(&mut self, now: Duration, out: &mut Vec<ServerCommand>) {
         let Some(finishing) = self.finishing else { return };
-        let drained = self.engine.ready_for(finishing.last_slot.saturating_add(1)) && self.waiting.is_none() && self.held.is_empty();
+        let last = finishing.last_slot;
+        let drained = self.engine.ready_for(last.saturating_add(1))
+            && self.waiting.is_none()
+            && self.held.is_empty()
+            && self.engine.every_marker_in(last);
         if drained || now >= finishing.until {
             if !drained {
                 tracing::warn!(last = finishing.last_slot, "finishing before every fragment of the last slot arrived");
@@ -490,6 +496,30 @@ mod tests {
         assert!(core.finished());
         assert_eq!(core.next_wake(), None);
         assert!(core.handle(ms(23), allocation(&core, 2)).is_empty(), "a finished core does nothing");
+    }
+
+    /// Device 2's markers stop at slot 0 (its link holds them): from slot
+    /// 4 on it is not waited for, but at the finish its last slot is still
+    /// on its way and the agent waits for it.
+    #[test]
+    fn the_finish_waits_for_a_device_whose_markers_lag() {
+        let mut core = core(ServerFaults::default());
+        core.start(ms(0));
+        core.handle(ms(1), ServerEvent::EndOfSlot { device: 2, slot: 0 });
+        for slot in 0..6 {
+            let at = WALL * (2 * slot as u32);
+            core.handle(at, allocation(&core, slot));
+            core.handle(at + WALL, ServerEvent::Tick);
+            for device in 0..2 {
+                core.handle(at + WALL + ms(1), ServerEvent::EndOfSlot { device, slot });
+            }
+        }
+        core.handle(ms(230), ServerEvent::Finish(pb::Finish { last_slot: 5 }));
+        assert!(!core.finished(), "device 2's last slot is still on its way");
+        core.handle(ms(240), fragment(2, 5, 9, 64));
+        core.handle(ms(241), ServerEvent::EndOfSlot { device: 2, slot: 5 });
+        assert!(core.finished());
+        assert_eq!(core.records().counters.received_bits, 64);
     }
 
     #[test]

@@ -171,6 +171,15 @@ impl Engine {
         self.reported >= slot
     }
 
+    /// Whether every device's marker of `slot` is in, from devices whose
+    /// markers lag too: while the run goes on they are not waited for, but
+    /// at its end their fragments are still on their way (a link slower
+    /// than a slot, a retransmission holding a connection), and an agent
+    /// that stopped then would never count them.
+    pub fn every_marker_in(&self, slot: u64) -> bool {
+        self.markers.iter().all(|marker| marker.is_some_and(|marker| marker >= slot))
+    }
+
     /// The report for the next slot, if the last computed slot's fragments
     /// are all in (or `force`).
     pub fn next_report(&mut self, force: bool) -> Option<pb::ServerReport> {

@@ -87,7 +87,9 @@ pub struct Network {
     /// only when a profile emulates something (else a run without emulation
     /// would show a fidelity that tells nothing).
     meters: BTreeMap<FidelityKey, DirectionMeter>,
-    metered: bool,
+    /// A profile emulates something: without one every link delivers at
+    /// once, and a message needs no connection, draw or meter.
+    emulated: bool,
     /// Following the channel: by device, its up rate to each server.
     followed: Vec<Vec<LiveRate>>,
 }
@@ -96,14 +98,14 @@ impl Network {
     /// For `servers` servers and `devices` devices; no profile: every
     /// link delivers at once.
     pub fn new(profile: Option<LinkProfile>, servers: usize, devices: usize) -> Network {
-        let metered = profile.as_ref().is_some_and(|p| !p.is_noop());
         let profile = profile.unwrap_or_else(LinkProfile::with_defaults);
+        let emulated = !profile.is_noop();
         let links = PerAgent::new(servers, devices, Vec::new);
         let followed = match profile.follow_channel {
             Some(_) => (0..devices).map(|_| (0..servers).map(|_| LiveRate::new()).collect()).collect(),
             None => Vec::new(),
         };
-        Network { profile, servers, links, cuts: BTreeMap::new(), meters: BTreeMap::new(), metered, followed }
+        Network { profile, servers, links, cuts: BTreeMap::new(), meters: BTreeMap::new(), emulated, followed }
     }
 
     /// Device `device`'s links up to the servers, when they follow the
@@ -127,6 +129,9 @@ impl Network {
     /// When a message of `len()` bytes that `from` sends to `to` at `now`
     /// arrives (the length is asked only of links with a rate).
     pub fn arrival(&mut self, now: Duration, from: Endpoint, to: Endpoint, len: impl FnOnce() -> usize) -> Duration {
+        if !self.emulated {
+            return self.healed(to, self.healed(from, now));
+        }
         let slot = self.slot(to);
         let (profile, followed) = (&self.profile, &self.followed);
         let Some(links) = self.links.get_mut(from) else { return now };
@@ -150,7 +155,7 @@ impl Network {
         });
         let len = if link.has_rate { len() } else { 0 };
         let (release, plan) = link.schedule.plan(now, len);
-        if let Some(key) = fidelity_key(from, to).filter(|_| self.metered) {
+        if let Some(key) = fidelity_key(from, to) {
             link.meter.record(self.meters.entry(key).or_default(), &plan, len, now, release);
         }
         // What would arrive while either end is cut off gets through when

@@ -106,11 +106,6 @@ impl Effects {
     pub fn at(&mut self, at: Duration, what: Happening) {
         self.0.push(Effect::At { at, what });
     }
-
-    /// Takes what was gathered, leaving this empty.
-    pub fn take(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.0)
-    }
 }
 
 /// The whole run.
@@ -135,6 +130,9 @@ pub struct World {
     /// [`World::agent`] order): the agents before it were gone when it
     /// last looked, so a check costs O(1) on most events, not O(agents).
     still_going_from: usize,
+    /// One step's effects, emptied as they are carried out and kept for
+    /// the next step (no allocation per event).
+    effects: Effects,
 }
 
 impl World {
@@ -161,6 +159,7 @@ impl World {
             schedule,
             still_going_from: 0,
             events: 0,
+            effects: Effects::default(),
         }
     }
 
@@ -175,17 +174,18 @@ impl World {
 
     /// Runs until every agent is done or dead, or virtual time passes `limit`.
     pub fn run(&mut self, limit: Duration) -> Result<(), Duration> {
-        let mut effects = Effects::default();
+        let mut effects = std::mem::take(&mut self.effects);
         // The controller is up first, as the launchers start it.
         self.arm(Endpoint::Controller);
         for server in 0..self.servers.len() {
             self.servers[server].reconnect(Duration::ZERO, &mut self.rng, &mut self.controller, &mut effects);
-            self.apply(Endpoint::Server(server), effects.take());
+            self.apply(Endpoint::Server(server), &mut effects);
         }
         for device in 0..self.devices.len() {
             self.devices[device].connect(Duration::ZERO, &mut self.rng, &mut self.controller, &mut effects);
-            self.apply(Endpoint::Device(device), effects.take());
+            self.apply(Endpoint::Device(device), &mut effects);
         }
+        self.effects = effects;
         while !self.done() {
             let Some((at, happening)) = self.queue.pop() else { break };
             if at > limit {
@@ -254,7 +254,7 @@ impl World {
             }
             Life::Running => {}
         }
-        let mut effects = Effects::default();
+        let mut effects = std::mem::take(&mut self.effects);
         let now = self.now;
         match happening {
             Happening::Arrive { to, packet } => self.arrive(to, packet, &mut effects),
@@ -271,7 +271,8 @@ impl World {
             Happening::Reconnect(who) => self.reconnect(who, &mut effects),
             Happening::Fault(_) => {}
         }
-        self.apply(who, effects.0);
+        self.apply(who, &mut effects);
+        self.effects = effects;
     }
 
     fn arrive(&mut self, to: Endpoint, packet: Packet, effects: &mut Effects) {
@@ -321,10 +322,11 @@ impl World {
         }
     }
 
-    /// Carries out `who`'s effects: messages into the network, timers and
-    /// departures into the queue, and its core's next wake armed.
-    pub fn apply(&mut self, who: Endpoint, effects: Vec<Effect>) {
-        for effect in effects {
+    /// Carries out `who`'s effects, leaving `effects` empty: messages into
+    /// the network, timers and departures into the queue, and its core's
+    /// next wake armed.
+    pub fn apply(&mut self, who: Endpoint, effects: &mut Effects) {
+        for effect in effects.0.drain(..) {
             match effect {
                 Effect::Send { to, stream, wire } => self.send(who, to, stream, wire),
                 Effect::At { at, what } => self.queue.push(at, what),
@@ -401,7 +403,7 @@ impl World {
                 }
             }
             VirtualFault::Shutdown(agents) => {
-                let mut effects = Effects::default();
+                let mut effects = std::mem::take(&mut self.effects);
                 for who in agents {
                     if self.life(who) == Life::Dead {
                         continue;
@@ -411,8 +413,9 @@ impl World {
                         Endpoint::Device(d) => self.devices[d].shut_down(now, &mut effects),
                         Endpoint::Controller => {}
                     }
-                    self.apply(who, effects.take());
+                    self.apply(who, &mut effects);
                 }
+                self.effects = effects;
             }
         }
     }
