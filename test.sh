@@ -84,17 +84,17 @@ install_promtool() {
 }
 
 phase 1 "tools the tests call, installed in the background while Rust builds (venvs cached under ~/.cache/qmec)"
-# The validators cli/tests/deploy_files.rs runs on every generated
+# The validators cli/tests/integration/deploy_files.rs runs on every generated
 # Kubernetes manifest (docker-compose comes with the machine).
 install_in_background kubernetes-validate deploy/check/setup.sh
 # The example external policy service (python/examples/policy_service.py)
-# that cli/tests/external_policy.rs runs the real testbed against.
+# that cli/tests/integration/external_policy.rs runs the real testbed against.
 install_in_background policy-service-venv python/examples/setup.sh
 # maturin, gymnasium, numpy and pytest for phase 4.
 install_in_background python-package-venv python/setup.sh
 # PennyLane and Qiskit for phase 5.
 install_in_background pennylane-qiskit-venv bash -c '. quantum/crosscheck/venv.sh'
-# promtool lints every role's metrics page (deploy/tests/metrics_lint.rs).
+# promtool lints every role's metrics page (deploy/tests/integration/metrics_lint.rs).
 install_in_background promtool install_promtool
 
 phase 2 "building the test profile: every test binary and example of the workspace"

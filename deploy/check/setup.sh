@@ -4,9 +4,9 @@
 # kubernetes-validate (schemas of every Kubernetes release bundled, no
 # cluster needed) at $QMEC_DEPLOY_CHECK_VENV (default
 # ~/.cache/qmec/venv-deploy-check, kept between runs so CI installs it once).
-# cli/tests/deploy_files.rs runs the validators on every generated file.
+# cli/tests/integration/deploy_files.rs runs the validators on every generated file.
 #
-#   deploy/check/setup.sh     # then: cargo nextest run -p qmec-cli --test deploy_files
+#   deploy/check/setup.sh     # then: cargo nextest run -p qmec-cli -E 'test(/^deploy_files::/)'
 set -euo pipefail
 
 venv=${QMEC_DEPLOY_CHECK_VENV:-$HOME/.cache/qmec/venv-deploy-check}

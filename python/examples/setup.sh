@@ -4,10 +4,10 @@
 # validators: grpcio, grpcio-tools (which brings protobuf, and generates the
 # service's stubs from proto/proto/qmec_policy.proto at start-up) and numpy,
 # at $QMEC_POLICY_VENV (default ~/.cache/qmec/venv-policy-service, kept
-# between runs so CI installs it once). cli/tests/external_policy.rs runs the
+# between runs so CI installs it once). cli/tests/integration/external_policy.rs runs the
 # real testbed against the service from this venv.
 #
-#   python/examples/setup.sh   # then: cargo nextest run -p qmec-cli --test external_policy
+#   python/examples/setup.sh   # then: cargo nextest run -p qmec-cli -E 'test(/^external_policy::/)'
 set -euo pipefail
 
 venv=${QMEC_POLICY_VENV:-$HOME/.cache/qmec/venv-policy-service}

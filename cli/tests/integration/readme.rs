@@ -5,17 +5,17 @@
 //! to a few slots, epochs or states by the budget flags below. Only the
 //! commands in [`SKIPPED`] are left out, each for the reason given there.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Commands that cannot run in the test suite, by a piece of their text.
 const SKIPPED: [(&str, &str); 4] = [
-    ("--runtime docker", "needs Docker Engine and root (cli/tests/testbed_emulated.rs runs it where both exist)"),
-    ("--runtime swarm", "needs Docker Engine in swarm mode (cli/tests/testbed_swarm.rs runs it where it exists)"),
-    ("--runtime netns", "needs root for network namespaces (cli/tests/testbed_emulated.rs runs it as root)"),
-    ("--policy external=", "needs the example policy service running (cli/tests/external_policy.rs starts it and runs this testbed)"),
+    ("--runtime docker", "needs Docker Engine and root (cli/tests/integration/testbed_emulated.rs runs it where both exist)"),
+    ("--runtime swarm", "needs Docker Engine in swarm mode (cli/tests/integration/testbed_swarm.rs runs it where it exists)"),
+    ("--runtime netns", "needs root for network namespaces (cli/tests/integration/testbed_emulated.rs runs it as root)"),
+    ("--policy external=", "needs the example policy service running (cli/tests/integration/external_policy.rs starts it and runs this testbed)"),
 ];
 
 /// Per subcommand, the flags that bound its work: each replaces the

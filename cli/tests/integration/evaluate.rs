@@ -2,7 +2,7 @@
 //! the exact LP's row at a share of 1, the shipped QNN's candidate wins,
 //! and bad flags refused by name.
 
-mod common;
+use crate::common;
 
 use common::{qmec, run_bounded};
 use serde_json::Value;

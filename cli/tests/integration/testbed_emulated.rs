@@ -224,7 +224,10 @@ fn netns_under_tls_survives_a_controller_restart_and_a_server_kill() {
         let log = std::fs::read_to_string(out.join("logs/device-0.log")).unwrap();
         assert!(log.contains("mutual TLS"), "device 0 did not load its certificate:\n{log}");
         let first = figures["controller_first_slot"].as_u64().unwrap();
-        assert!((10..=45).contains(&first), "the restarted controller went on at slot {first}, expected 41 or a little less");
+        // The kill goes through the engine's CLI, which on a loaded machine
+        // lands a few 20 ms slots after the fault's slot 40 (47 once in a
+        // full test run); the restart ends at slot 60.
+        assert!((10..=55).contains(&first), "the restarted controller went on at slot {first}, expected a little after 40");
         assert_eq!(figures["lost_servers"], serde_json::json!([1]));
         assert_eq!(figures["slots_run"].as_u64(), Some(150));
         println!("netns under TLS: controller went on at slot {first}, {} fragments requeued", figures["requeued_fragments"]);
@@ -292,7 +295,10 @@ fn docker_device_link_delay_raises_latency_p50() {
         assert!(compose.contains("/out/tls") && compose.contains("/out/token"), "{compose}");
         assert!(!out.join("tls/ca.key").exists(), "the CA's signing key was copied into the run folder");
         let first = figures["controller_first_slot"].as_u64().unwrap();
-        assert!((10..=45).contains(&first), "the restarted controller went on at slot {first}, expected 41 or a little less");
+        // The kill goes through the engine's CLI, which on a loaded machine
+        // lands a few 20 ms slots after the fault's slot 40 (47 once in a
+        // full test run); the restart ends at slot 60.
+        assert!((10..=55).contains(&first), "the restarted controller went on at slot {first}, expected a little after 40");
         assert_eq!(figures["lost_servers"], serde_json::json!([1]));
         assert_eq!(figures["slots_run"].as_u64(), Some(150));
         // Device 0 is late in every slot, before the restart and after.

@@ -1,7 +1,7 @@
 //! Gates, states, encodings and observables against known answers.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use qmec_quantum::observable::{expectation_diagonal, expectation_z, expectation_zz};

@@ -10,7 +10,7 @@
 
 #![forbid(unsafe_code)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;
@@ -85,12 +85,12 @@ impl Service {
     }
 }
 
-/// A local testbed of 10 devices and `SLOTS` 50 ms slots on `policy`;
+/// A local testbed of 10 devices and `SLOTS` 100 ms slots on `policy`;
 /// returns `testbed.json` and the printed output.
 fn testbed(policy: &str, out: &Path) -> (Value, String) {
     let mut command = qmec();
     command.args(["testbed", "--runtime", "local", "--scenario", "paper", "--devices", "10", "--policy", policy]);
-    command.args(["--slots", &SLOTS.to_string(), "--slot-ms", "50", "--external-deadline", "0.4", "--out"]).arg(out);
+    command.args(["--slots", &SLOTS.to_string(), "--slot-ms", "100", "--external-deadline", "0.4", "--out"]).arg(out);
     let output = run_bounded(command, Duration::from_secs(180));
     assert_success(&output, "qmec testbed");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -115,8 +115,9 @@ fn the_python_service_decides_the_testbeds_slots() {
     let answered = u(&figures, "/fallback/answered_slots");
     assert_eq!(figures.pointer("/fallback/policy").and_then(Value::as_str), Some("dpp-greedy"));
     assert_eq!((u(&figures, "/fallback/failed_slots"), u(&figures, "/fallback/infeasible_slots")), (0, 0), "{stdout}");
-    // A slot or two may miss the 20 ms deadline on a loaded machine; the
-    // service decides the run all the same.
+    // A slot or two may miss the 40 ms deadline on a machine running other
+    // tests (the controller is a debug build); the service decides the run
+    // all the same.
     assert!(answered >= SLOTS * 3 / 4, "only {answered} of {SLOTS} slots answered:\n{stdout}");
     assert_eq!(answered + u(&figures, "/fallback/late_slots"), SLOTS);
     assert!(served >= answered, "the service answered {served} requests, the testbed used {answered}");

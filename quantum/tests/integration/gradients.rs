@@ -2,7 +2,7 @@
 //! each other (VJP vs Jacobian) and the batch evaluators.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::max_abs_diff;
 use proptest::prelude::*;

@@ -6,7 +6,7 @@
 //! everything fails the test. Outside CI a missing validator skips its
 //! part with the reason printed; in CI (`CI=true`) it fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
