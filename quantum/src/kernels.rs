@@ -102,27 +102,41 @@ fn rz_pair(c: f64, s: f64, a: &mut C, b: &mut C) {
 /// of two sweeps when the state is larger than the cache.
 #[inline(always)]
 pub(crate) fn gate1_pair(amps: &mut [C], qa: usize, ga: &Gate1, qb: usize, gb: &Gate1) {
-    let ((lo, g_lo), (hi, g_hi)) = if qa < qb {
-        ((qa, ga), (qb, gb))
-    } else {
-        ((qb, gb), (qa, ga))
-    };
+    let ((lo, g_lo), (hi, g_hi)) = lower_first(qa, ga, qb, gb);
     let (m_lo, m_hi) = (g_lo.rows(), g_hi.rows());
+    for_each_quad_run(amps, lo, hi, |a00, a01, a10, a11| {
+        let quads = a00.iter_mut().zip(a01).zip(a10.iter_mut().zip(a11));
+        for ((v00, v01), (v10, v11)) in quads {
+            apply_rows(&m_lo, v00, v01);
+            apply_rows(&m_lo, v10, v11);
+            apply_rows(&m_hi, v00, v10);
+            apply_rows(&m_hi, v01, v11);
+        }
+    });
+}
+
+/// A pair gate's two qubits, the lower first, each with its gate.
+#[inline(always)]
+fn lower_first<'g>(qa: usize, ga: &'g Gate1, qb: usize, gb: &'g Gate1) -> ((usize, &'g Gate1), (usize, &'g Gate1)) {
+    if qa < qb { ((qa, ga), (qb, gb)) } else { ((qb, gb), (qa, ga)) }
+}
+
+/// Hands `visit` the four runs of amplitudes whose (`hi`, `lo`) bits are
+/// 00, 01, 10 and 11, for every block the qubits `lo` < `hi` span: the
+/// walk both the scalar and the vector pair kernels make.
+#[inline(always)]
+fn for_each_quad_run(
+    amps: &mut [C],
+    lo: usize,
+    hi: usize,
+    mut visit: impl FnMut(&mut [C], &mut [C], &mut [C], &mut [C]),
+) {
     for chunk in amps.chunks_exact_mut(2 << hi) {
         let (h0, h1) = chunk.split_at_mut(1 << hi);
-        for (c0, c1) in h0
-            .chunks_exact_mut(2 << lo)
-            .zip(h1.chunks_exact_mut(2 << lo))
-        {
+        for (c0, c1) in h0.chunks_exact_mut(2 << lo).zip(h1.chunks_exact_mut(2 << lo)) {
             let (a00, a01) = c0.split_at_mut(1 << lo);
             let (a10, a11) = c1.split_at_mut(1 << lo);
-            let quads = a00.iter_mut().zip(a01).zip(a10.iter_mut().zip(a11));
-            for ((v00, v01), (v10, v11)) in quads {
-                apply_rows(&m_lo, v00, v01);
-                apply_rows(&m_lo, v10, v11);
-                apply_rows(&m_hi, v00, v10);
-                apply_rows(&m_hi, v01, v11);
-            }
+            visit(a00, a01, a10, a11);
         }
     }
 }
@@ -380,35 +394,23 @@ pub(crate) fn gate1_pair_simd<S: Simd>(
     qb: usize,
     gb: &Gate1,
 ) {
-    let ((lo, g_lo), (hi, g_hi)) = if qa < qb {
-        ((qa, ga), (qb, gb))
-    } else {
-        ((qb, gb), (qa, ga))
-    };
+    let ((lo, g_lo), (hi, g_hi)) = lower_first(qa, ga, qb, gb);
     if !simd_pairs::<S>(lo) {
         return gate1_pair(amps, qa, ga, qb, gb);
     }
     let (m_lo, m_hi) = (g_lo.rows(), g_hi.rows());
-    for chunk in amps.chunks_exact_mut(2 << hi) {
-        let (h0, h1) = chunk.split_at_mut(1 << hi);
-        for (c0, c1) in h0
-            .chunks_exact_mut(2 << lo)
-            .zip(h1.chunks_exact_mut(2 << lo))
-        {
-            let (a00, a01) = c0.split_at_mut(1 << lo);
-            let (a10, a11) = c1.split_at_mut(1 << lo);
-            let quads = vectors::<S>(a00)
-                .iter_mut()
-                .zip(vectors::<S>(a01))
-                .zip(vectors::<S>(a10).iter_mut().zip(vectors::<S>(a11)));
-            for ((v00, v01), (v10, v11)) in quads {
-                apply_rows_simd(simd, &m_lo, v00, v01);
-                apply_rows_simd(simd, &m_lo, v10, v11);
-                apply_rows_simd(simd, &m_hi, v00, v10);
-                apply_rows_simd(simd, &m_hi, v01, v11);
-            }
+    for_each_quad_run(amps, lo, hi, |a00, a01, a10, a11| {
+        let quads = vectors::<S>(a00)
+            .iter_mut()
+            .zip(vectors::<S>(a01))
+            .zip(vectors::<S>(a10).iter_mut().zip(vectors::<S>(a11)));
+        for ((v00, v01), (v10, v11)) in quads {
+            apply_rows_simd(simd, &m_lo, v00, v01);
+            apply_rows_simd(simd, &m_lo, v10, v11);
+            apply_rows_simd(simd, &m_hi, v00, v10);
+            apply_rows_simd(simd, &m_hi, v01, v11);
         }
-    }
+    });
 }
 
 /// exp(-iθD) for a real diagonal `D` (`diag.len() == amps.len()`).
