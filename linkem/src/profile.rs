@@ -509,15 +509,26 @@ mod tests {
             ("[server]\nloss_percent = 100", "server.loss_percent"),
             ("[server.up]\nrate_mbit = 0", "server.up.rate_mbit"),
             ("retransmit_ms = -3", "retransmit_ms"),
+            ("[device.follow_channel]\nscale = \"fast\"", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = 0", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = -1.5", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = true", "device.follow_channel.scale"),
+            ("[device.follow_channel]\nscale = nan", "device.follow_channel.scale"),
+            ("[server.follow_channel]", "server.follow_channel"),
         ];
         for (text, field) in cases {
             match LinkProfile::parse(text) {
-                Err(ProfileError::Invalid { field: got, .. }) => assert_eq!(got, field, "{text}"),
+                Err(ProfileError::Invalid { field: got, reason }) => {
+                    assert_eq!(got, field, "{text}");
+                    assert!(!reason.is_empty());
+                }
                 other => panic!("{text}: expected an invalid {field}, got {other:?}"),
             }
         }
-        let unknown = LinkProfile::parse("[device]\ndelay = 3").unwrap_err().to_string();
-        assert!(unknown.contains("delay"), "{unknown}");
+        for (text, key) in [("[device]\ndelay = 3", "delay"), ("[device.follow_channel]\nrate = 1", "rate")] {
+            let unknown = LinkProfile::parse(text).unwrap_err().to_string();
+            assert!(unknown.contains(key), "{unknown}");
+        }
         assert!(LinkProfile::parse("[router]\ndelay_ms = 3").is_err());
     }
 
@@ -583,29 +594,6 @@ mod tests {
         assert_eq!(LinkProfile::parse(&scaled.to_toml()).unwrap(), scaled);
         assert_eq!(LinkProfile::parse("[device.follow_channel]\nscale = 2\n").unwrap().follow_channel.map(|f| f.scale), Some(RateScale::Factor(2.0)));
         assert_eq!(LinkProfile::parse("[device]\nrate_mbit = 5").unwrap().follow_channel, None);
-    }
-
-    #[test]
-    fn follow_channel_errors_name_the_field() {
-        let cases = [
-            ("[device.follow_channel]\nscale = \"fast\"", "device.follow_channel.scale"),
-            ("[device.follow_channel]\nscale = 0", "device.follow_channel.scale"),
-            ("[device.follow_channel]\nscale = -1.5", "device.follow_channel.scale"),
-            ("[device.follow_channel]\nscale = true", "device.follow_channel.scale"),
-            ("[device.follow_channel]\nscale = nan", "device.follow_channel.scale"),
-            ("[server.follow_channel]", "server.follow_channel"),
-        ];
-        for (text, field) in cases {
-            match LinkProfile::parse(text) {
-                Err(ProfileError::Invalid { field: got, reason }) => {
-                    assert_eq!(got, field, "{text}");
-                    assert!(!reason.is_empty());
-                }
-                other => panic!("{text}: expected an invalid {field}, got {other:?}"),
-            }
-        }
-        let unknown = LinkProfile::parse("[device.follow_channel]\nrate = 1").unwrap_err().to_string();
-        assert!(unknown.contains("rate"), "{unknown}");
     }
 
     #[test]

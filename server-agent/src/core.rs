@@ -276,7 +276,7 @@ impl ServerCore {
             && self.engine.every_marker_in(last);
         if drained || now >= finishing.until {
             if !drained {
-                tracing::warn!(last = finishing.last_slot, "finishing before every fragment of the last slot arrived");
+                tracing::warn!(last, "finishing before every fragment of the last slot arrived");
             }
             self.stop(now, out);
         }
