@@ -3,7 +3,8 @@
 # so the stable toolchain suffices). Each target runs for FUZZ_SECONDS
 # (default 20) from its seed inputs, built in the dev profile (a fraction of
 # the release build time, which dominates a short run); any crash fails the script and leaves
-# the input under <crate>/fuzz/artifacts/.
+# the input under <crate>/fuzz/artifacts/. `--install-only` installs
+# cargo-fuzz when it is missing and stops (test.sh does it beside the build).
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-20}
@@ -16,6 +17,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz (first use only: cargo install, about a minute)"
     cargo install cargo-fuzz --locked --quiet
 fi
+[ "${1:-}" = --install-only ] && exit 0
 
 for fuzz_dir in */fuzz; do
     crate=$(dirname "$fuzz_dir")

@@ -96,6 +96,8 @@ install_in_background python-package-venv python/setup.sh
 install_in_background pennylane-qiskit-venv bash -c '. quantum/crosscheck/venv.sh'
 # promtool lints every role's metrics page (deploy/tests/integration/metrics_lint.rs).
 install_in_background promtool install_promtool
+# cargo-fuzz for phase 6: its own compile fills the cores the build leaves idle.
+install_in_background cargo-fuzz ./fuzz.sh --install-only
 
 phase 2 "building the test profile: every test binary and example of the workspace"
 if cargo nextest --version >/dev/null 2>&1; then

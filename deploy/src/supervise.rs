@@ -27,6 +27,14 @@ pub const JOIN_LIMIT: Duration = Duration::from_secs(70);
 /// their records before they are killed.
 const WIND_DOWN_LIMIT: Duration = Duration::from_secs(15);
 
+/// After the controller finished the run, the slots and the extra time
+/// the other agents get to end on their own: a device waits up to 10 slots
+/// and 3 s for its last results, a server a few marker waits and 2 s; twice
+/// that covers a loaded machine. An agent still running then never heard
+/// the finish (its session broke at the end and keeps reopening to nobody).
+const AFTER_FINISH_SLOTS: u32 = 20;
+const AFTER_FINISH_EXTRA: Duration = Duration::from_secs(10);
+
 /// How often exits are looked for.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -139,6 +147,8 @@ struct Watch {
     slot: Duration,
     done: Vec<bool>,
     lost: Vec<LostAgent>,
+    /// When the controller exited after finishing the run.
+    finished_at: Option<tokio::time::Instant>,
 }
 
 impl Watch {
@@ -169,7 +179,7 @@ pub async fn supervise(agents: &mut [Agent], schedule: Schedule<'_>) -> Result<V
     let started = tokio::time::Instant::now();
     let give_up = deadline.map(|d| started + d);
     actions.reverse(); // the next one last
-    let mut watch = Watch { started, slot, done: vec![false; agents.len()], lost: Vec::new() };
+    let mut watch = Watch { started, slot, done: vec![false; agents.len()], lost: Vec::new(), finished_at: None };
     loop {
         while let Some(action) = actions.last().filter(|a| started + a.after <= tokio::time::Instant::now()) {
             let action = action.clone();
@@ -186,11 +196,22 @@ pub async fn supervise(agents: &mut [Agent], schedule: Schedule<'_>) -> Result<V
                 if !status.success() && !watch.is_lost(&agent.name) {
                     watch.lose(agent, format!("died ({status})"), false).await;
                 }
+                if status.success() && agent.name == CONTROLLER {
+                    watch.finished_at = Some(tokio::time::Instant::now());
+                }
                 watch.done[i] = true;
             }
         }
-        if controller_gone_for_good(agents, &watch, &actions) {
-            wind_down(agents, &mut watch).await;
+        let running: Vec<&str> =
+            agents.iter().zip(&watch.done).filter(|(_, done)| !**done).map(|(a, _)| a.name.as_str()).collect();
+        let pending_start = actions.iter().any(|a| a.agent == CONTROLLER && a.step == Step::Start);
+        match why_stop_the_rest(&running, &watch, pending_start, tokio::time::Instant::now()) {
+            Some(Ending::ControllerLost) => wind_down(agents, &mut watch, None).await,
+            Some(Ending::FinishUnheard { after }) => {
+                let cause = format!("still running {after:?} after the controller finished the run (the finish never reached it); asked to stop");
+                wind_down(agents, &mut watch, Some(cause)).await
+            }
+            None => {}
         }
         if watch.done.iter().all(|d| *d) {
             return Ok(watch.lost);
@@ -209,18 +230,45 @@ pub async fn supervise(agents: &mut [Agent], schedule: Schedule<'_>) -> Result<V
     }
 }
 
-/// The controller is lost and no restart of it is still to come: nobody
-/// will end the run, so supervision must.
-fn controller_gone_for_good(agents: &[Agent], watch: &Watch, actions: &[Action]) -> bool {
-    let running = agents.iter().zip(&watch.done).any(|(a, done)| a.name != CONTROLLER && !done);
-    running && watch.is_lost(CONTROLLER) && !actions.iter().any(|a| a.agent == CONTROLLER && a.step == Step::Start)
+/// Why supervision must end the run itself.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// The controller is lost and no restart of it is still to come.
+    ControllerLost,
+    /// The controller finished the run this long ago and agents still run.
+    FinishUnheard { after: Duration },
+}
+
+/// Whether the agents named `running` must be stopped by supervision,
+/// because nobody else will end the run for them; `pending_start`: a
+/// restart of the controller is still to come.
+fn why_stop_the_rest(running: &[&str], watch: &Watch, pending_start: bool, now: tokio::time::Instant) -> Option<Ending> {
+    if !running.iter().any(|name| *name != CONTROLLER) || pending_start {
+        return None;
+    }
+    if watch.is_lost(CONTROLLER) {
+        return Some(Ending::ControllerLost);
+    }
+    let after = now.saturating_duration_since(watch.finished_at?);
+    (after >= watch.slot * AFTER_FINISH_SLOTS + AFTER_FINISH_EXTRA).then_some(Ending::FinishUnheard { after })
 }
 
 /// Asks every agent still running to stop (they write their records on
 /// SIGTERM), and kills the ones that have not after [`WIND_DOWN_LIMIT`].
-async fn wind_down(agents: &mut [Agent], watch: &mut Watch) {
-    tracing::warn!("the controller is gone for good; asking every agent to stop and write its records");
-    for (agent, _) in agents.iter_mut().zip(&watch.done).filter(|(_, done)| !**done) {
+/// With `unheard`, every agent still running is counted lost for that
+/// reason: it should have ended by itself.
+async fn wind_down(agents: &mut [Agent], watch: &mut Watch, unheard: Option<String>) {
+    match &unheard {
+        None => tracing::warn!("the controller is gone for good; asking every agent to stop and write its records"),
+        Some(_) => tracing::warn!("the controller finished the run but agents still run; asking them to stop and write their records"),
+    }
+    for (i, agent) in agents.iter_mut().enumerate() {
+        if watch.done[i] {
+            continue;
+        }
+        if let Some(cause) = &unheard {
+            watch.lose(agent, cause.clone(), false).await;
+        }
         if let Err(error) = signal(agent, "TERM").await {
             tracing::warn!(agent = %agent.name, %error, "could not ask it to stop");
         }
@@ -230,13 +278,16 @@ async fn wind_down(agents: &mut [Agent], watch: &mut Watch) {
             continue;
         }
         match tokio::time::timeout(WIND_DOWN_LIMIT, agent.child.wait()).await {
-            // Lost already (the controller itself): only reaped here.
+            // Lost already (the controller itself, or an agent that never
+            // heard the finish): only reaped here.
             Ok(_) if watch.is_lost(&agent.name) => {}
             Ok(Ok(status)) if !status.success() => watch.lose(agent, format!("died while stopping ({status})"), false).await,
             Ok(_) => {}
             Err(_) => {
                 let _ = agent.child.kill().await;
-                watch.lose(agent, format!("did not stop within {WIND_DOWN_LIMIT:?} of being asked; killed"), false).await;
+                if !watch.is_lost(&agent.name) {
+                    watch.lose(agent, format!("did not stop within {WIND_DOWN_LIMIT:?} of being asked; killed"), false).await;
+                }
             }
         }
         watch.done[i] = true;
@@ -299,4 +350,44 @@ async fn act(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    const SLOT: Duration = Duration::from_millis(100);
+
+    fn watch(finished_at: Option<Instant>, lost: &[&str]) -> Watch {
+        let lost = lost
+            .iter()
+            .map(|name| LostAgent { name: name.to_string(), slot: 0, cause: "died".into(), planned: false, log_tail: String::new() })
+            .collect();
+        Watch { started: Instant::now(), slot: SLOT, done: Vec::new(), lost, finished_at }
+    }
+
+    #[test]
+    fn agents_that_outlive_a_finished_controller_are_stopped_after_the_grace() {
+        let finished = Instant::now();
+        let grace = SLOT * AFTER_FINISH_SLOTS + AFTER_FINISH_EXTRA;
+        let watch = watch(Some(finished), &[]);
+        let running = ["device-0", "server-1"];
+        assert_eq!(why_stop_the_rest(&running, &watch, false, finished + grace / 2), None, "still inside the grace");
+        let late = finished + grace + Duration::from_millis(1);
+        assert_eq!(
+            why_stop_the_rest(&running, &watch, false, late),
+            Some(Ending::FinishUnheard { after: grace + Duration::from_millis(1) })
+        );
+        assert_eq!(why_stop_the_rest(&[], &watch, false, late), None, "nobody left to stop");
+    }
+
+    #[test]
+    fn a_lost_controller_ends_the_run_unless_a_restart_is_still_to_come() {
+        let now = Instant::now();
+        let lost = watch(None, &[CONTROLLER]);
+        assert_eq!(why_stop_the_rest(&["device-0"], &lost, false, now), Some(Ending::ControllerLost));
+        assert_eq!(why_stop_the_rest(&["device-0"], &lost, true, now), None);
+        assert_eq!(why_stop_the_rest(&["device-0", CONTROLLER], &watch(None, &[]), false, now), None, "a running controller ends the run itself");
+    }
 }

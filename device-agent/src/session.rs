@@ -34,6 +34,8 @@ pub struct Replay {
     next_slot: u64,
     /// The run's digest, once its setup came (0 before).
     run_digest: u64,
+    /// The run's length in slots, once its setup came (0 before).
+    slots: u64,
     ready: Option<pb::DeviceUp>,
     report: Option<pb::DeviceUp>,
 }
@@ -61,6 +63,7 @@ impl SessionMemory for Replay {
             Some(device_down::Msg::Decision(decision)) => decision.slot,
             Some(device_down::Msg::Setup(setup)) if self.run_digest == 0 => {
                 self.run_digest = qmec_proto::validate::run_digest(setup);
+                self.slots = setup.slots;
                 return;
             }
             _ => return,
@@ -78,6 +81,10 @@ impl SessionMemory for Replay {
 
     fn is_finish(message: &pb::DeviceDown) -> bool {
         matches!(message.msg, Some(device_down::Msg::Finish(_)))
+    }
+
+    fn run_over(&self) -> bool {
+        self.slots > 0 && self.next_slot >= self.slots
     }
 }
 
@@ -110,5 +117,17 @@ mod tests {
         assert!(matches!(&opening[2].msg, Some(device_up::Msg::Report(r)) if r.slot == 4));
         assert_eq!(opening.len(), 3);
         assert!(Replay::is_finish(&pb::DeviceDown { msg: Some(device_down::Msg::Finish(pb::Finish { last_slot: 9 })) }));
+    }
+
+    #[test]
+    fn the_run_is_over_for_the_session_once_the_last_slot_was_heard() {
+        let mut replay = Replay::new(0);
+        assert!(!replay.run_over(), "no setup yet: the run's length is unknown");
+        replay.heard(&pb::DeviceDown { msg: Some(device_down::Msg::Setup(pb::RunSetup { slots: 5, ..Default::default() })) });
+        let decision = |slot| pb::DeviceDown { msg: Some(device_down::Msg::Decision(pb::OffloadDecision { slot, ..Default::default() })) };
+        replay.heard(&decision(3));
+        assert!(!replay.run_over());
+        replay.heard(&decision(4));
+        assert!(replay.run_over());
     }
 }

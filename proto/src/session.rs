@@ -23,6 +23,11 @@ pub const SESSION_DEADLINE: Duration = Duration::from_secs(6 * 3600);
 /// Messages queued on one session stream before the agent waits.
 const STREAM_CAPACITY: usize = 64;
 
+/// How long a session may stay broken after the run's last slot before
+/// the agent takes the controller to have finished: a stream that broke
+/// just before the finish would otherwise reopen to nobody for ever.
+const AFTER_LAST_SLOT_PATIENCE: Duration = Duration::from_secs(10);
+
 /// What one kind of agent says first on every stream and remembers across
 /// them.
 pub trait SessionMemory: Send {
@@ -37,6 +42,8 @@ pub trait SessionMemory: Send {
     fn sent(&mut self, message: &Self::Up);
     /// `message` ends the run.
     fn is_finish(message: &Self::Down) -> bool;
+    /// The agent has heard the run's last slot: only the finish is missing.
+    fn run_over(&self) -> bool;
 }
 
 /// Keeps a session open until the controller says finish and `up` closes,
@@ -55,6 +62,7 @@ pub async fn keep_open<M, Open, Opening>(
     Opening: Future<Output = Result<Streaming<M::Down>, Status>>,
 {
     let mut backoff = Backoff::default();
+    let mut broken_since = None;
     loop {
         let (tx, rx) = mpsc::channel(STREAM_CAPACITY);
         for message in memory.opening() {
@@ -76,6 +84,11 @@ pub async fn keep_open<M, Open, Opening>(
                 } else {
                     tracing::warn!(who, %status, "controller refused the session");
                 }
+                let since = *broken_since.get_or_insert_with(tokio::time::Instant::now);
+                if finished_unheard(memory.run_over(), since.elapsed()) {
+                    tracing::warn!(who, %status, "the run's last slot has passed and the controller cannot be reached: taking the run as finished");
+                    return;
+                }
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(backoff.next_delay()) => continue,
@@ -83,11 +96,20 @@ pub async fn keep_open<M, Open, Opening>(
             }
         };
         backoff.reset();
+        broken_since = None;
         let stream = Stream { inbound: &mut inbound, tx: &tx };
         if relay(who, &mut memory, stream, &down, &mut up, &shutdown).await == Relayed::Over {
             return;
         }
     }
+}
+
+/// Whether an agent whose session has been broken for `broken_for` takes
+/// the run as finished: only once it has heard the run's last slot, and
+/// after [`AFTER_LAST_SLOT_PATIENCE`] (a controller restarting near the
+/// end comes back within it).
+fn finished_unheard(run_over: bool, broken_for: Duration) -> bool {
+    run_over && broken_for >= AFTER_LAST_SLOT_PATIENCE
 }
 
 /// How relaying one stream ended.
@@ -160,5 +182,17 @@ async fn drain<Up>(up: &mut mpsc::Receiver<Up>, tx: &mpsc::Sender<Up>, shutdown:
                 None => return,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_broken_after_the_last_slot_gives_up_after_the_patience_only() {
+        assert!(!finished_unheard(false, AFTER_LAST_SLOT_PATIENCE * 100), "mid-run: a controller may restart");
+        assert!(!finished_unheard(true, AFTER_LAST_SLOT_PATIENCE / 2));
+        assert!(finished_unheard(true, AFTER_LAST_SLOT_PATIENCE));
     }
 }

@@ -64,12 +64,14 @@ pub async fn bind(config: &ServerAgentConfig) -> Result<TcpListener, ServerAgent
 pub struct ServerMemory {
     hello: pb::ServerHello,
     last_report: Option<pb::ServerUp>,
+    /// The run's length in slots, once its setup came (0 before).
+    slots: u64,
 }
 
 impl ServerMemory {
     /// The memory of a server that says `hello` first.
     pub fn new(hello: pb::ServerHello) -> ServerMemory {
-        ServerMemory { hello, last_report: None }
+        ServerMemory { hello, last_report: None, slots: 0 }
     }
 }
 
@@ -89,6 +91,7 @@ impl SessionMemory for ServerMemory {
             }
             Some(server_down::Msg::Setup(setup)) if self.hello.run_digest == 0 => {
                 self.hello.run_digest = validate::run_digest(setup);
+                self.slots = setup.slots;
             }
             _ => {}
         }
@@ -100,6 +103,10 @@ impl SessionMemory for ServerMemory {
 
     fn is_finish(message: &pb::ServerDown) -> bool {
         matches!(message.msg, Some(server_down::Msg::Finish(_)))
+    }
+
+    fn run_over(&self) -> bool {
+        self.slots > 0 && self.hello.next_slot >= self.slots
     }
 }
 
