@@ -123,6 +123,19 @@ pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let (config, options) = launch_settings(&args)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let progress = start_progress(&args.out, args.runtime, config.slots);
+    let cluster = runtime.block_on(qmec_deploy::run(&config, &options));
+    progress.finish();
+    let cluster = cluster?;
+    report(&args, &cluster)?;
+    judge(&args, &cluster.outcome, config.slots)
+}
+
+/// The launcher's settings from the flags; a soak turns its duration into
+/// slots and gives the deadline room for it.
+fn launch_settings(args: &Args) -> Result<(qmec_deploy::TestbedConfig, qmec_deploy::LaunchOptions)> {
     let slots = match args.soak {
         // As many slots as fit in the soak's duration.
         Some(duration) => ((duration.as_secs_f64() * 1e3 / args.slot_ms).ceil() as u64).max(1),
@@ -138,18 +151,17 @@ pub fn run(args: Args) -> Result<()> {
     if !(args.external_deadline > 0.0 && args.external_deadline <= 1.0) {
         anyhow::bail!("--external-deadline: must be a share of the slot in (0, 1], got {}", args.external_deadline);
     }
-    let faults = qmec_deploy::faults::parse(&args.faults)?;
     let config = qmec_deploy::TestbedConfig {
         exe: std::env::current_exe().context("locating the qmec binary")?,
-        scenario: args.scenario,
+        scenario: args.scenario.clone(),
         devices: args.devices,
         servers: args.servers,
-        policy: args.policy,
+        policy: args.policy.clone(),
         external: qmec_controller::external::ExternalOptions {
-            fallback: args.external_fallback,
+            fallback: args.external_fallback.clone(),
             deadline: args.external_deadline,
         },
-        model: args.model,
+        model: args.model.clone(),
         online: args.online,
         seed: args.seed,
         slots,
@@ -160,21 +172,21 @@ pub fn run(args: Args) -> Result<()> {
         early_reports: args.early_reports,
         out: args.out.clone(),
         metrics: args.metrics,
-        security: args.security.into(),
-        faults,
+        security: args.security.clone().into(),
+        faults: qmec_deploy::faults::parse(&args.faults)?,
     };
     let options = qmec_deploy::LaunchOptions {
         runtime: args.runtime,
-        link_profile: args.link_profile,
+        link_profile: args.link_profile.clone(),
         emulation: args.emulation,
         deadline: std::time::Duration::from_secs_f64(deadline_s.max(1.0)),
     };
-    let runtime = tokio::runtime::Runtime::new()?;
-    let progress = start_progress(&args.out, args.runtime, slots);
-    let cluster = runtime.block_on(qmec_deploy::run(&config, &options));
-    progress.finish();
-    let cluster = cluster?;
-    let outcome = cluster.outcome;
+    Ok((config, options))
+}
+
+/// Prints the run's figures, how it ran and what its folder holds.
+fn report(args: &Args, cluster: &qmec_deploy::LaunchOutcome) -> Result<()> {
+    let outcome = &cluster.outcome;
     crate::output::print(table(std::slice::from_ref(&outcome.summary)))?;
     crate::output::print(qmec_deploy::figures_table(&outcome.merged.figures, outcome.summary.devices))?;
     say!(
@@ -194,7 +206,12 @@ pub fn run(args: Args) -> Result<()> {
         )?;
     }
     say!("run folder: {}", args.out.display())?;
-    crate::output::print(crate::run_folder::listing(&args.out))?;
+    crate::output::print(crate::run_folder::listing(&args.out))
+}
+
+/// The run's verdict (conservation, whole records), and an error when it
+/// failed or when the policy failed on most slots.
+fn judge(args: &Args, outcome: &qmec_deploy::TestbedOutcome, slots: u64) -> Result<()> {
     match outcome.verdict() {
         Ok(line) => say!("{line}")?,
         Err(line) => {
