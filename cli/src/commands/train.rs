@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use crate::progress;
 use qmec_qnn::plot::{write_curve_csv, write_curve_png};
 use qmec_model::scenario::parse_size;
+use qmec_model::Scenario;
+use qmec_qnn::train::{Data as TrainData, TrainReport};
 use qmec_qnn::{ArchKind, Objective, TrainConfig};
 use std::path::PathBuf;
 
@@ -54,13 +56,27 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
+    let config = train_config(&args)?;
+    let (data, report) = train_with_progress(&scenario, &config)?;
+    report.model.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let csv = args.out.with_extension("loss.csv");
+    let png = args.out.with_extension("loss.png");
+    write_curve_csv(&csv, &report.curve)?;
+    write_curve_png(&png, &report.curve)?;
+    print_report(&scenario, &config, &data, &report)?;
+    say!("model               {}", args.out.display())?;
+    say!("loss curve          {}, {}", csv.display(), png.display())?;
+    Ok(())
+}
+
+fn train_config(args: &Args) -> Result<TrainConfig> {
     let arch = ArchKind::parse(&args.arch)?;
     let objective = match &args.objective {
         Some(name) => Objective::parse(name)?,
         None => TrainConfig::new(arch).objective,
     };
     let sizes = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>, _>>().context("--sizes")?;
-    let config = TrainConfig {
+    Ok(TrainConfig {
         arch,
         objective,
         sizes,
@@ -72,7 +88,12 @@ pub fn run(args: Args) -> Result<()> {
         train_states: args.train_states,
         val_states: args.val_states,
         eval_every: args.eval_every,
-    };
+    })
+}
+
+/// Collects the states (a spinner) and trains on them (a bar per epoch
+/// with the loss and the latest held-out share).
+fn train_with_progress(scenario: &Scenario, config: &TrainConfig) -> Result<(TrainData, TrainReport)> {
     let sizes = if config.sizes.is_empty() {
         format!("{}x{}", scenario.devices, scenario.servers)
     } else {
@@ -84,12 +105,12 @@ pub fn run(args: Args) -> Result<()> {
         config.train_states, config.val_states, scenario.name
     ));
     let started = std::time::Instant::now();
-    let data = qmec_qnn::train::collect_data(&scenario, &config)?;
+    let data = qmec_qnn::train::collect_data(scenario, config)?;
     let data_seconds = started.elapsed().as_secs_f64();
     spinner.finish_and_clear();
     let bar = progress::bar(config.epochs as u64, config.arch.as_str());
     let mut last_val = None;
-    let report = qmec_qnn::train::train_on(&scenario, &config, &data, data_seconds, |r| {
+    let report = qmec_qnn::train::train_on(scenario, config, &data, data_seconds, |r| {
         if r.val_share.is_some() {
             last_val = r.val_share;
         }
@@ -98,13 +119,12 @@ pub fn run(args: Args) -> Result<()> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
+    Ok((data, report))
+}
 
-    report.model.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
-    let csv = args.out.with_extension("loss.csv");
-    let png = args.out.with_extension("loss.png");
-    write_curve_csv(&csv, &report.curve)?;
-    write_curve_png(&png, &report.curve)?;
-
+/// What was trained, how long it took, and how good it is: the loss it
+/// minimised beside the held-out share it is judged by.
+fn print_report(scenario: &Scenario, config: &TrainConfig, data: &TrainData, report: &TrainReport) -> Result<()> {
     let n_params = report.network.arch().params().len();
     say!("architecture        {} ({n_params} parameters)", config.arch)?;
     say!(
@@ -141,7 +161,5 @@ pub fn run(args: Args) -> Result<()> {
         "first candidate     of the LP optimum, the network's ranking alone: before {:.3}, after {:.4}",
         report.initial.first_share, report.validation.first_share
     )?;
-    say!("model               {}", args.out.display())?;
-    say!("loss curve          {}, {}", csv.display(), png.display())?;
     Ok(())
 }
