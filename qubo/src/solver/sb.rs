@@ -19,6 +19,7 @@ use super::local::{polish, quench};
 use super::{Solution, Solver, finish};
 use crate::build::AssignmentQubo;
 use crate::error::QuboError;
+use crate::qubo::Qubo;
 use crate::rng::FastRng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ const CHECK_EVERY: usize = 5;
 
 /// out_ia = f_i + Σ_j K_ij φ_ja with K_ij = −b_ij / 4, agents innermost.
 fn ising_forces(
-    qubo: &crate::qubo::Qubo,
+    qubo: &Qubo,
     field: &[f64],
     phi: &[f64],
     agents: usize,
@@ -86,42 +87,39 @@ impl Solver for SimulatedBifurcation {
     }
 
     fn solve(&mut self, aq: &AssignmentQubo) -> Result<Solution, QuboError> {
+        self.check()?;
+        let qubo = aq.qubo();
+        let (field, c0) = ising_form(qubo, self.coupling_scale);
+        let (x, tracked) = self.evolve(qubo, &field, c0);
+        let bits = best_quenched(qubo, &x, self.agents, &tracked.bits);
+        let mut solution = finish(aq, bits);
+        if self.polish {
+            polish(aq.problem(), &mut solution.assignment);
+            solution.cost = aq.problem().cost_unchecked(&solution.assignment);
+        }
+        Ok(solution)
+    }
+}
+
+impl SimulatedBifurcation {
+    fn check(&self) -> Result<(), QuboError> {
         if self.agents == 0 || self.steps == 0 {
-            return Err(QuboError::Size(
-                "simulated bifurcation needs ≥ 1 agent and ≥ 1 step".into(),
-            ));
+            return Err(QuboError::Size("simulated bifurcation needs ≥ 1 agent and ≥ 1 step".into()));
         }
         if !(self.coupling_scale.is_finite() && self.coupling_scale > 0.0) {
-            return Err(QuboError::Value {
-                what: "SB coupling scale".into(),
-                value: self.coupling_scale,
-            });
+            return Err(QuboError::Value { what: "SB coupling scale".into(), value: self.coupling_scale });
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
-            return Err(QuboError::Value {
-                what: "SB time step".into(),
-                value: self.dt,
-            });
+            return Err(QuboError::Value { what: "SB time step".into(), value: self.dt });
         }
-        let qubo = aq.qubo();
-        let n = qubo.variables();
-        let agents = self.agents;
-        // Ising form.
-        let field: Vec<f64> = (0..n)
-            .map(|i| -(qubo.linear()[i] / 2.0 + qubo.row(i).1.iter().sum::<f64>() / 4.0))
-            .collect();
-        let mean_sq = (0..n)
-            .map(|i| qubo.row(i).1.iter().map(|b| b * b / 16.0).sum::<f64>() + field[i] * field[i])
-            .sum::<f64>()
-            / n as f64;
-        let c0 = self.coupling_scale
-            * if mean_sq > 0.0 {
-                0.5 / mean_sq.sqrt()
-            } else {
-                1.0
-            };
+        Ok(())
+    }
+
+    /// Integrates every agent's oscillators over the run; returns their
+    /// final positions and the best sign state seen on the way.
+    fn evolve(&self, qubo: &Qubo, field: &[f64], c0: f64) -> (Vec<f64>, Tracked) {
+        let (n, agents, dt) = (qubo.variables(), self.agents, self.dt);
         let a0 = 1.0;
-        let dt = self.dt;
         let mut rng = FastRng::new(self.seed);
         let mut x: Vec<f64> = (0..n * agents).map(|_| 0.2 * (rng.unit() - 0.5)).collect();
         let mut y: Vec<f64> = (0..n * agents).map(|_| 0.2 * (rng.unit() - 0.5)).collect();
@@ -129,10 +127,7 @@ impl Solver for SimulatedBifurcation {
         let mut phi = vec![0.0; n * agents];
         let mut signs = vec![0.0; n * agents];
         let mut sign_force = vec![0.0; n * agents];
-        // The lowest Ising energy of any agent's sign(x) seen so far, checked
-        // every few steps: the trajectory often passes a better state than
-        // the one it ends in.
-        let mut tracked: (f64, Vec<u8>) = (f64::INFINITY, vec![0u8; n]);
+        let mut tracked = Tracked { energy: f64::INFINITY, bits: vec![0u8; n] };
         for step in 0..self.steps {
             let pump = a0 * step as f64 / self.steps as f64;
             for (s, v) in signs.iter_mut().zip(&x) {
@@ -142,32 +137,20 @@ impl Solver for SimulatedBifurcation {
             match self.variant {
                 Variant::Ballistic => {
                     phi.copy_from_slice(&x);
-                    ising_forces(qubo, &field, &phi, agents, &mut force);
+                    ising_forces(qubo, field, &phi, agents, &mut force);
                     if check {
-                        ising_forces(qubo, &field, &signs, agents, &mut sign_force);
+                        ising_forces(qubo, field, &signs, agents, &mut sign_force);
                     }
                 }
                 Variant::Discrete => {
-                    ising_forces(qubo, &field, &signs, agents, &mut force);
+                    ising_forces(qubo, field, &signs, agents, &mut force);
                     if check {
                         sign_force.copy_from_slice(&force);
                     }
                 }
             }
             if check {
-                for a in 0..agents {
-                    let h: f64 = (0..n)
-                        .map(|i| {
-                            -0.5 * signs[i * agents + a] * (sign_force[i * agents + a] + field[i])
-                        })
-                        .sum();
-                    if h < tracked.0 {
-                        tracked.0 = h;
-                        for i in 0..n {
-                            tracked.1[i] = u8::from(signs[i * agents + a] > 0.0);
-                        }
-                    }
-                }
+                tracked.note(&signs, &sign_force, field, agents);
             }
             for ((xi, yi), fi) in x.iter_mut().zip(y.iter_mut()).zip(&force) {
                 *yi += dt * (-(a0 - pump) * *xi + c0 * fi);
@@ -178,30 +161,66 @@ impl Solver for SimulatedBifurcation {
                 }
             }
         }
-        let mut best: Option<(f64, Vec<u8>)> = None;
-        let mut bits = vec![0u8; n];
-        let mut fields = vec![0.0; n];
-        for a in 0..=agents {
-            if a == agents {
-                bits.copy_from_slice(&tracked.1);
-            } else {
+        (x, tracked)
+    }
+}
+
+/// The QUBO as an Ising model: the fields f_i and the coupling scale c0.
+fn ising_form(qubo: &Qubo, coupling_scale: f64) -> (Vec<f64>, f64) {
+    let n = qubo.variables();
+    let field: Vec<f64> =
+        (0..n).map(|i| -(qubo.linear()[i] / 2.0 + qubo.row(i).1.iter().sum::<f64>() / 4.0)).collect();
+    let mean_sq = (0..n).map(|i| qubo.row(i).1.iter().map(|b| b * b / 16.0).sum::<f64>() + field[i] * field[i]).sum::<f64>()
+        / n as f64;
+    let c0 = coupling_scale * if mean_sq > 0.0 { 0.5 / mean_sq.sqrt() } else { 1.0 };
+    (field, c0)
+}
+
+/// The lowest Ising energy of any agent's sign(x) seen so far, checked
+/// every few steps: the trajectory often passes a better state than the
+/// one it ends in.
+struct Tracked {
+    energy: f64,
+    bits: Vec<u8>,
+}
+
+impl Tracked {
+    /// Looks at every agent's sign state, `sign_force` being the forces on it.
+    fn note(&mut self, signs: &[f64], sign_force: &[f64], field: &[f64], agents: usize) {
+        let n = field.len();
+        for a in 0..agents {
+            let h: f64 = (0..n).map(|i| -0.5 * signs[i * agents + a] * (sign_force[i * agents + a] + field[i])).sum();
+            if h < self.energy {
+                self.energy = h;
                 for i in 0..n {
-                    bits[i] = u8::from(x[i * agents + a] > 0.0);
+                    self.bits[i] = u8::from(signs[i * agents + a] > 0.0);
                 }
             }
-            qubo.fields(&bits, &mut fields);
-            quench(qubo, &mut bits, &mut fields);
-            let e = qubo.energy_unchecked(&bits);
-            if best.as_ref().is_none_or(|(b, _)| e < *b) {
-                best = Some((e, bits.clone()));
+        }
+    }
+}
+
+/// Every agent's final sign state and the tracked one, each descended to a
+/// local minimum; the lowest in energy.
+fn best_quenched(qubo: &Qubo, x: &[f64], agents: usize, tracked: &[u8]) -> Vec<u8> {
+    let n = qubo.variables();
+    let mut best: Option<(f64, Vec<u8>)> = None;
+    let mut bits = vec![0u8; n];
+    let mut fields = vec![0.0; n];
+    for a in 0..=agents {
+        if a == agents {
+            bits.copy_from_slice(tracked);
+        } else {
+            for i in 0..n {
+                bits[i] = u8::from(x[i * agents + a] > 0.0);
             }
         }
-        let bits = best.map(|(_, b)| b).unwrap_or(bits);
-        let mut solution = finish(aq, bits);
-        if self.polish {
-            polish(aq.problem(), &mut solution.assignment);
-            solution.cost = aq.problem().cost_unchecked(&solution.assignment);
+        qubo.fields(&bits, &mut fields);
+        quench(qubo, &mut bits, &mut fields);
+        let e = qubo.energy_unchecked(&bits);
+        if best.as_ref().is_none_or(|(b, _)| e < *b) {
+            best = Some((e, bits.clone()));
         }
-        Ok(solution)
     }
+    best.map(|(_, b)| b).unwrap_or(bits)
 }
