@@ -13,23 +13,32 @@ use std::time::Duration;
 /// are pushed for the instant being run (a message on a link without
 /// delay) and all are popped from it; emptied lines are kept for reuse, so
 /// an instant costs no allocation.
+///
+/// The entries themselves wait in one slab and the lines hold their
+/// places: an entry (a message, some 150 bytes) is moved in once and out
+/// once, and a reused line keeps only the capacity of places (8 bytes
+/// each) that its busiest instant needed, not of entries: with the entries
+/// in the lines, every spare line came to keep room for a slot start's
+/// thousands of messages, and the queue grew to tens of megabytes.
 #[derive(Debug)]
 pub struct Queue<T> {
     /// The earliest instant's line; earlier than every key of `lines`
     /// (it may have run empty: then the next pop moves on).
-    front: Option<(Duration, VecDeque<T>)>,
-    lines: BTreeMap<Duration, VecDeque<T>>,
-    spare: Vec<VecDeque<T>>,
+    front: Option<(Duration, VecDeque<usize>)>,
+    lines: BTreeMap<Duration, VecDeque<usize>>,
+    spare: Vec<VecDeque<usize>>,
+    entries: Slab<T>,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Queue<T> {
-        Queue { front: None, lines: BTreeMap::new(), spare: Vec::new() }
+        Queue { front: None, lines: BTreeMap::new(), spare: Vec::new(), entries: Slab::default() }
     }
 }
 
 impl<T> Queue<T> {
     pub fn push(&mut self, at: Duration, item: T) {
+        let item = self.entries.insert(item);
         match &mut self.front {
             Some((front, line)) if *front == at => line.push_back(item),
             Some((front, _)) if *front < at => {
@@ -54,14 +63,50 @@ impl<T> Queue<T> {
     pub fn pop(&mut self) -> Option<(Duration, T)> {
         loop {
             let (at, line) = self.front.as_mut()?;
-            if let Some(item) = line.pop_front() {
-                return Some((*at, item));
+            if let Some(place) = line.pop_front() {
+                return Some((*at, self.entries.remove(place)));
             }
             let next = self.lines.pop_first();
             if let Some((_, emptied)) = std::mem::replace(&mut self.front, next) {
                 self.spare.push(emptied);
             }
         }
+    }
+}
+
+/// Entries by place; a freed place is taken again first (its memory is
+/// the likeliest in cache).
+#[derive(Debug)]
+struct Slab<T> {
+    places: Vec<Option<T>>,
+    free: Vec<usize>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Slab<T> {
+        Slab { places: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, item: T) -> usize {
+        match self.free.pop() {
+            Some(place) => {
+                self.places[place] = Some(item);
+                place
+            }
+            None => {
+                self.places.push(Some(item));
+                self.places.len() - 1
+            }
+        }
+    }
+
+    /// The entry at `place`, which [`Slab::insert`] returned and no
+    /// remove has taken since.
+    fn remove(&mut self, place: usize) -> T {
+        self.free.push(place);
+        self.places[place].take().expect("a queued place holds its entry")
     }
 }
 
