@@ -6,9 +6,10 @@
 //!
 //! Eight of a row's thirteen fields are floats, and their shortest
 //! round-trip text is most of the cost: zmij finds the same digits as the
-//! ryu the csv crate uses, faster, and a column whose value repeats the
-//! previous row's (a constant result delay, a stage the task skipped) reuses
-//! its text.
+//! ryu the csv crate uses (its own benchmarks: in less time; in this
+//! writer the difference was within the noise of a loaded machine), and a
+//! column whose value repeats the previous row's (a constant result delay,
+//! a stage the task skipped) reuses its text.
 
 use qmec_model::task::TaskRecord;
 
