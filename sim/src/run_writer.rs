@@ -3,12 +3,14 @@
 //! thread of their own: formatting a slot's tens of task rows costs about
 //! as much as simulating the slot, and on a second core it overlaps with
 //! the simulation instead of adding to it. Rows travel in batches over a
-//! bounded channel, so the simulation runs at most a few batches ahead.
+//! bounded channel, so the simulation runs at most a few batches ahead, and
+//! the writer hands each emptied batch back to be filled again: the slot
+//! loop neither allocates nor grows a batch once the first few go round.
 
 use crate::engine::{SlotOutcome, attach_figures};
 use crate::output::OutputError;
 use crate::summary::Summary;
-use crate::task_rows;
+use crate::task_rows::{self, RowFormatter};
 use qmec_model::accounting::SlotRecord;
 use qmec_model::task::TaskRecord;
 use qmec_model::{Scenario, SlotFigure};
@@ -23,9 +25,11 @@ use std::thread::JoinHandle;
 /// ([`qmec_model::Policy::slot_figures`]).
 pub const FIGURE_WAIT_SLOTS: usize = 256;
 
-/// Task rows per batch: a send per batch rather than per slot keeps the
-/// channel's cost (and the writer's wake-ups) off the slot loop.
-const BATCH_TASKS: usize = 4096;
+/// Task rows per batch (about twenty slots' worth): a send per batch rather
+/// than per slot keeps the channel's cost (and the writer's wake-ups) off
+/// the slot loop, and a batch small enough to stay in cache on its way to
+/// the writer costs the slot loop less to fill.
+const BATCH_TASKS: usize = 1024;
 
 /// Batches the simulation may run ahead of the writer.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -35,6 +39,13 @@ const BATCHES_IN_FLIGHT: usize = 4;
 struct Batch {
     tasks: Vec<TaskRecord>,
     slots: Vec<SlotRecord>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        // Room for a last slot's tasks past the threshold.
+        Batch { tasks: Vec::with_capacity(2 * BATCH_TASKS), slots: Vec::new() }
+    }
 }
 
 /// A run folder being written: `scenario.toml` first, each task's row as it
@@ -48,6 +59,8 @@ pub struct RunWriter {
     batch: Batch,
     slots_sent: u64,
     rows: Option<SyncSender<Batch>>,
+    /// Batches the writer emptied, to fill again.
+    emptied: Receiver<Batch>,
     writer: Option<JoinHandle<Result<(), OutputError>>>,
     slots_path: PathBuf,
     summary_path: PathBuf,
@@ -64,15 +77,17 @@ impl RunWriter {
         let slots = CsvFile::create(slots_path.clone())?;
         let tasks = TaskFile::create(dir.join("tasks.csv"))?;
         let (rows, batches) = sync_channel(BATCHES_IN_FLIGHT);
+        let (give_back, emptied) = sync_channel(BATCHES_IN_FLIGHT + 1);
         let writer = std::thread::Builder::new()
             .name("run-writer".into())
-            .spawn(move || write_batches(batches, slots, tasks))
+            .spawn(move || write_batches(batches, &give_back, slots, tasks))
             .map_err(io_error(dir))?;
         Ok(RunWriter {
             waiting: VecDeque::with_capacity(FIGURE_WAIT_SLOTS + 1),
-            batch: Batch::default(),
+            batch: Batch::new(),
             slots_sent: 0,
             rows: Some(rows),
+            emptied,
             writer: Some(writer),
             slots_path,
             summary_path: dir.join("summary.json"),
@@ -136,7 +151,8 @@ impl RunWriter {
 
     /// Hands the batch to the writer; if it stopped, its error.
     fn send(&mut self) -> Result<(), OutputError> {
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.emptied.try_recv().unwrap_or_else(|_| Batch::new());
+        let batch = std::mem::replace(&mut self.batch, next);
         let sent = self.rows.as_ref().map(|rows| rows.send(batch).is_ok());
         if sent == Some(true) {
             return Ok(());
@@ -167,13 +183,24 @@ impl Drop for RunWriter {
     }
 }
 
-/// The writer thread: every batch until the channel closes, then a flush.
-fn write_batches(batches: Receiver<Batch>, mut slots: CsvFile, mut tasks: TaskFile) -> Result<(), OutputError> {
-    for batch in batches {
+/// The writer thread: every batch until the channel closes, each handed
+/// back emptied, then a flush.
+fn write_batches(
+    batches: Receiver<Batch>,
+    give_back: &SyncSender<Batch>,
+    mut slots: CsvFile,
+    mut tasks: TaskFile,
+) -> Result<(), OutputError> {
+    for mut batch in batches {
         tasks.rows(&batch.tasks)?;
         for record in &batch.slots {
             slots.row(record)?;
         }
+        batch.tasks.clear();
+        batch.slots.clear();
+        // Refused when the slot loop holds batches enough (this one goes)
+        // or the run is ending.
+        let _ = give_back.try_send(batch);
     }
     slots.flush()?;
     tasks.flush()
@@ -186,6 +213,7 @@ struct TaskFile {
     path: PathBuf,
     file: std::fs::File,
     buffer: Vec<u8>,
+    rows: RowFormatter,
     /// The csv crate writes the header with the first row: an empty run's
     /// file stays empty, and so does this one.
     header_written: bool,
@@ -196,7 +224,13 @@ impl TaskFile {
 
     fn create(path: PathBuf) -> Result<TaskFile, OutputError> {
         let file = std::fs::File::create(&path).map_err(io_error(&path))?;
-        Ok(TaskFile { path, file, buffer: Vec::with_capacity(Self::BUFFER_BYTES), header_written: false })
+        Ok(TaskFile {
+            path,
+            file,
+            buffer: Vec::with_capacity(Self::BUFFER_BYTES),
+            rows: RowFormatter::default(),
+            header_written: false,
+        })
     }
 
     fn rows(&mut self, tasks: &[TaskRecord]) -> Result<(), OutputError> {
@@ -205,7 +239,7 @@ impl TaskFile {
                 self.buffer.extend_from_slice(task_rows::HEADER.as_bytes());
                 self.header_written = true;
             }
-            task_rows::push_row(&mut self.buffer, task);
+            self.rows.push_row(&mut self.buffer, task);
             if self.buffer.len() >= Self::BUFFER_BYTES {
                 self.flush()?;
             }
