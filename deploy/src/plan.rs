@@ -54,6 +54,8 @@ pub struct Addressing {
     pub out_dir: String,
     /// Devices dial through this userspace link profile (path as agents see it).
     pub device_link_profile: Option<String>,
+    /// Devices' flags for links the kernel shapes (`--kernel-links IFACE`).
+    pub device_link_flags: Vec<String>,
     /// `--tls-dir` / `--token-file`, paths as the agents see them.
     pub security: Vec<String>,
 }
@@ -69,6 +71,7 @@ impl Addressing {
             server_uris: Some(server_hosts.iter().map(|host| format!("http://{host}:{SERVER_PORT}")).collect()),
             out_dir,
             device_link_profile: None,
+            device_link_flags: Vec::new(),
             security: Vec::new(),
         }
     }
@@ -83,6 +86,7 @@ impl Addressing {
             server_uris: None,
             out_dir,
             device_link_profile: None,
+            device_link_flags: Vec::new(),
             security: Vec::new(),
         }
     }
@@ -245,6 +249,7 @@ fn device_args(config: &TestbedConfig, devices: &Range<usize>, at: &Addressing) 
     if let Some(profile) = &at.device_link_profile {
         args.extend([s(&"--link-profile"), profile.clone()]);
     }
+    args.extend(at.device_link_flags.iter().cloned());
     args
 }
 

@@ -459,8 +459,7 @@ mod tests {
 
     #[test]
     fn rates_changed_between_readings_are_integrated() {
-        let mut track = ClassTrack::default();
-        track.rates = vec![(Duration::from_millis(0), 1e6), (Duration::from_millis(50), 3e6)];
+        let mut track = ClassTrack { rates: vec![(Duration::from_millis(0), 1e6), (Duration::from_millis(50), 3e6)], last: None };
         let bits = track.bits_between(Duration::from_millis(10), Duration::from_millis(100)).unwrap();
         assert!((bits - (1e6 * 0.04 + 3e6 * 0.05)).abs() < 1e-6, "{bits}");
         assert_eq!(ClassTrack::default().bits_between(Duration::ZERO, Duration::from_millis(1)), None);
