@@ -58,6 +58,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
     records.usage = qmec_proto::process::usage_since(started);
     records.link_measurements = channels.link_measurements();
+    records.per_link_measurements = channels.per_link_measurements();
     if let Some(reason) = kernel_failure.and_then(|failed| failed.borrow().clone()) {
         first_error = Some(qmec_linkem::kernel::KernelError::Tc(reason).into());
     }

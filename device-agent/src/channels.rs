@@ -65,7 +65,8 @@ struct KernelLinks {
     profile: qmec_linkem::LinkProfile,
     controller: String,
     shaper: KernelShaper,
-    links: Mutex<HashMap<ChannelKey, KernelLink>>,
+    /// Each link and the server it goes to (its certificate name).
+    links: Mutex<HashMap<ChannelKey, (KernelLink, String)>>,
     payload_scale: f64,
 }
 
@@ -130,13 +131,13 @@ impl KernelLinks {
     }
 
     /// A class for the channel `key`, and the connector bound to its port.
-    fn dial(&self, key: &ChannelKey) -> Result<qmec_linkem::connector::SourcePortConnector, DeviceAgentError> {
+    fn dial(&self, key: &ChannelKey, peer: &str) -> Result<qmec_linkem::connector::SourcePortConnector, DeviceAgentError> {
         let unusable = || DeviceAgentError::KernelServer(key.endpoint.clone());
         let uri: tonic::codegen::http::Uri = key.endpoint.parse().map_err(|_| DeviceAgentError::Endpoint(key.endpoint.clone()))?;
         let (host, _) = qmec_linkem::connector::host_port(&uri).map_err(|_| unusable())?;
         let server: std::net::Ipv4Addr = host.parse().map_err(|_| unusable())?;
         let link = self.shaper.add_link(server)?;
-        self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), link);
+        self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), (link, peer.to_string()));
         Ok(qmec_linkem::connector::SourcePortConnector { port: link.source_port })
     }
 }
@@ -262,7 +263,7 @@ impl Channels {
         }
         let channel = match (&self.emulation, &self.kernel) {
             (_, Some(kernel)) if follows => {
-                let connector = kernel.dial(&key)?;
+                let connector = kernel.dial(&key, peer)?;
                 endpoint(&security, uri, peer)?.connect_with_connector_lazy(connector)
             }
             (None, _) => endpoint(&security, uri, peer)?.connect_lazy(),
@@ -303,7 +304,7 @@ impl Channels {
         if let Some(kernel) = &self.kernel {
             let follow = kernel.profile.follow_channel?;
             let links = kernel.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let rate = |uri: &String| links.get(&key(uri)).map(|&link| LinkRate::Kernel(kernel.shaper.clone(), link));
+            let rate = |uri: &String| links.get(&key(uri)).map(|(link, _)| LinkRate::Kernel(kernel.shaper.clone(), *link));
             return Some(FollowedLinks::new(follow, kernel.payload_scale, uris.iter().map(rate).collect()));
         }
         let emulation = self.emulation.as_ref()?;
@@ -317,6 +318,24 @@ impl Channels {
     /// kernel shapes cannot go on without it); none without kernel links.
     pub fn kernel_failure(&self) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
         self.kernel.as_ref().map(|kernel| kernel.shaper.failed())
+    }
+
+    /// What each link the kernel shapes achieved so far, one entry per
+    /// device and server, in device then server order; none without
+    /// kernel links.
+    pub fn per_link_measurements(&self) -> Vec<qmec_linkem::fidelity::LinkMeasurement> {
+        let Some(kernel) = &self.kernel else { return Vec::new() };
+        let links = kernel.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut each: Vec<(usize, &String, KernelLink)> =
+            links.iter().map(|(key, (link, peer))| (key.owner.unwrap_or(0), peer, *link)).collect();
+        each.sort();
+        each.into_iter()
+            .filter_map(|(device, peer, link)| {
+                let meter = kernel.shaper.link_meter(link)?;
+                let link = format!("{} up, device {device} to {peer}", qmec_linkem::fidelity::SERVER_LINK);
+                Some(qmec_linkem::fidelity::LinkMeasurement { link, meter })
+            })
+            .collect()
     }
 
     /// What the emulated links achieved so far, one entry per link kind

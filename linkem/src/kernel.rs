@@ -4,7 +4,9 @@
 //! `class show`'s counters at once), since spawning `tc` per link per slot
 //! is too slow for 10 ms slots. tc stops at its first failing line (no
 //! `-force`); what it said on stderr then becomes the reason the process
-//! gives for failing ([`KernelShaper::failed`]). Warnings are logged.
+//! gives for failing ([`KernelShaper::failed`]). Warnings are logged. The
+//! classes' counters are read every few milliseconds and before each
+//! change, for the links' fidelity.
 
 use crate::fidelity::LinkMeasurement;
 use crate::htb::{HtbError, HtbPlan, KernelLink, KernelMeter, RateBook, StatsParser};
@@ -13,6 +15,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::{Notify, watch};
@@ -146,6 +149,11 @@ impl KernelShaper {
         self.inner.state().meter.measurement(name)
     }
 
+    /// What `link` achieved so far (none before its first rate).
+    pub fn link_meter(&self, link: KernelLink) -> Option<crate::fidelity::DirectionMeter> {
+        self.inner.state().meter.link_meter(link)
+    }
+
     /// Rate changes written to tc so far.
     pub fn changes_written(&self) -> u64 {
         self.inner.state().changes_written
@@ -167,27 +175,37 @@ impl KernelShaper {
             if let Some(reason) = failed.borrow_and_update().clone() {
                 return Err(KernelError::Tc(reason));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
     }
 }
 
-/// The lines due now: new lines first, then (when a rate changes and a
-/// link exists) a reading of the counters, then the changes, so that each
-/// reading closes the interval of the rates before it.
-fn due(inner: &Inner) -> String {
+/// How often the counters are read while links have rates: a slot's
+/// fragments keep a link backlogged for a few milliseconds only, and a
+/// rate is measured over readings that both find it backlogged. Longer
+/// with many classes, whose readings cost tc more.
+fn reading_period(classes: usize) -> Duration {
+    (Duration::from_micros(20) * u32::try_from(classes).unwrap_or(u32::MAX)).max(Duration::from_millis(2))
+}
+
+/// The lines due now: new lines first, then (when a rate changes, or on
+/// `tick` when no reading is outstanding) a reading of the counters, then
+/// the changes, so that each reading closes the interval of the rates
+/// before it.
+fn due(inner: &Inner, tick: bool) -> String {
     let mut state = inner.state();
     let at = inner.origin.elapsed();
     let mut lines = std::mem::take(&mut state.lines);
     let wanted: Vec<(KernelLink, f64)> = state.wanted.drain().collect();
     let changes = state.book.changes(wanted);
+    let read = !changes.is_empty() || (tick && state.meter.wants_reading());
+    if read && state.plan.links() > 0 {
+        lines.push(state.plan.show());
+        let classes = state.plan.classes();
+        state.meter.reading_asked(at, classes);
+    }
     if !changes.is_empty() {
-        if state.plan.links() > 0 {
-            lines.push(state.plan.show());
-            let classes = state.plan.classes();
-            state.meter.reading_asked(at, classes);
-        }
         for &(link, bps) in &changes {
             lines.push(state.plan.change(link, (bps as f64 * state.misset).round().max(1.0) as u64));
             state.meter.rate_set(link, at, bps as f64);
@@ -203,8 +221,12 @@ fn due(inner: &Inner) -> String {
 
 async fn write(inner: Arc<Inner>, mut stdin: ChildStdin) {
     loop {
-        inner.wake.notified().await;
-        let text = due(&inner);
+        let period = reading_period(inner.state().plan.classes());
+        let tick = tokio::select! {
+            () = inner.wake.notified() => false,
+            () = tokio::time::sleep(period) => true,
+        };
+        let text = due(&inner, tick);
         if text.is_empty() {
             continue;
         }
@@ -257,7 +279,6 @@ mod tests {
     use super::*;
     use crate::fidelity::{Tolerance, verdict};
     use std::process::Command as StdCommand;
-    use std::time::Duration;
     use tokio::io::AsyncReadExt;
 
     /// Set for the inner test: the namespace it must find itself in, and
