@@ -261,6 +261,7 @@ mod tests {
     fn fixed() -> Addressing {
         let mut at = Addressing::fixed("controller", &["server-0".into(), "server-1".into()], "/out".into());
         at.device_link_profile = Some("/out/link-profile.toml".into());
+        at.device_link_flags = vec!["--kernel-links".into(), "eth0".into()];
         at
     }
 
@@ -273,7 +274,7 @@ mod tests {
         assert!(joined(&plans[0]).contains("--listen 0.0.0.0:50051"));
         assert!(joined(&plans[2]).contains("--advertise http://server-1:50052"));
         assert!(joined(&plans[5]).contains("--controller http://controller:50051 --devices 2"));
-        assert!(joined(&plans[5]).contains("--link-profile /out/link-profile.toml"));
+        assert!(joined(&plans[5]).contains("--link-profile /out/link-profile.toml --kernel-links eth0"));
         assert!(joined(&plans[5]).ends_with("--records /out/records/device-2.json"));
         let mut records: Vec<String> = plans.iter().map(|p| p.args[p.args.iter().position(|a| a == "--records").unwrap() + 1].clone()).collect();
         records.dedup();

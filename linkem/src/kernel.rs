@@ -326,6 +326,7 @@ mod tests {
         };
         println!("{exact}");
         assert!(exact.contains("verdict ok=true"), "{exact}");
+        assert!(exact.contains("a failing tc: tc failed: `tc -batch -` exited (exit status: 1): Cannot find device \"nosuch0\""), "{exact}");
         let half = in_namespace(0.5).unwrap();
         println!("{half}");
         assert!(half.contains("verdict ok=false") && half.contains("reason=rate"), "{half}");
@@ -368,6 +369,9 @@ mod tests {
             v.ok, v.configured.rate_mbit, v.achieved.rate_mbit, v.chunks, v.reason
         );
         println!("changes/s sustained: {:.0}", change_rate(&shaper).await);
+        // tc refuses an interface that does not exist: the shaper says why.
+        let broken = KernelShaper::start("nosuch0", None).unwrap();
+        println!("a failing tc: {}", broken.settle().await.unwrap_err());
     }
 
     /// How many class changes tc takes per second: 20 rounds of a new rate
