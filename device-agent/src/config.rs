@@ -231,6 +231,31 @@ impl Args {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    #[test]
+    fn kernel_links_need_a_profile_that_follows_the_channel() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let config = |profile: Option<&str>| {
+            let mut args = vec!["device".to_string(), "--kernel-links".into(), "eth0".into()];
+            if let Some(text) = profile {
+                let path = dir.path().join("links.toml");
+                std::fs::write(&path, text).unwrap();
+                args.extend(["--link-profile".into(), path.display().to_string()]);
+            }
+            Command::try_parse_from(args).unwrap().args.into_config().map_err(|e| e.to_string())
+        };
+        assert_eq!(config(None).unwrap_err(), "`kernel_links`: needs a link profile (--link-profile)");
+        assert!(config(Some("[device]\ndelay_ms = 5\n")).unwrap_err().contains("no [device.follow_channel]"));
+        let following = config(Some("[device.follow_channel]\n")).unwrap();
+        assert_eq!((following.kernel_links.as_deref(), following.kernel_netem), (Some("eth0"), false));
+    }
+
     #[test]
     fn ids_parse_as_lists_and_ranges() {
         assert_eq!(super::parse_ids("0..3").unwrap(), vec![0, 1, 2]);

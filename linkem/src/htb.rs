@@ -18,8 +18,10 @@
 //! and just before each change, and a link's bytes between two readings
 //! are judged against the rate in force between them when the first
 //! reading found at least as many bytes queued in its class as that rate
-//! carries in the interval: then the class never ran empty in it (the rate
-//! bound it throughout). Readings that merely both find packets queued
+//! carries in the interval (and in [`QUEUE_MARGIN`]): then the class never
+//! ran empty in it (the rate bound it throughout). Bytes that entered the
+//! class within a netem leaf's delay and jitter may still be held by it,
+//! so they do not count as queued for the rate. Readings that merely both find packets queued
 //! would count idle gaps between them (a sender that did not refill the
 //! queue in time), measured as a link ~10 % too slow on a loaded host.
 //! HTB counts frames with their
@@ -230,13 +232,22 @@ fn size(text: &str) -> Option<u64> {
     number.parse::<f64>().ok().map(|n| (n * scale).round() as u64)
 }
 
+/// An interval counts toward a link's rate when the queue ready at its
+/// start lasts at least this long at the configured rate (or the whole
+/// interval, when longer): a few readings' worth at the 2 ms cadence.
+const QUEUE_MARGIN: Duration = Duration::from_millis(5);
+
 /// One link's rates and its last reading.
 #[derive(Debug, Default)]
 struct ClassTrack {
     /// (from, bit/s), in time order: the rates in force since the last
     /// reading (the one in force then first).
     rates: Vec<(Duration, f64)>,
-    last: Option<(Duration, ClassStats)>,
+    /// The last reading and how many of its queued bytes were ready to go.
+    last: Option<(Duration, ClassStats, u64)>,
+    /// (read at, bytes that ever entered the class), back to the last
+    /// reading at least a hold ago.
+    arrivals: VecDeque<(Duration, u64)>,
     sums: DirectionMeter,
 }
 
@@ -258,6 +269,28 @@ impl ClassTrack {
         Some(bits)
     }
 
+    /// The bytes queued at reading `stats` that wait for the rate alone: the
+    /// backlog less what entered the class within the last `hold` (a netem
+    /// leaf may still hold those for their delay, which the rate is not to
+    /// blame for). Without a reading a hold old, none (it cannot be told).
+    fn ready_bytes(&mut self, at: Duration, stats: &ClassStats, hold: Duration) -> u64 {
+        if hold.is_zero() {
+            return stats.backlog_bytes;
+        }
+        self.arrivals.push_back((at, stats.bytes + stats.backlog_bytes));
+        let Some(horizon) = at.checked_sub(hold) else { return 0 };
+        while self.arrivals.get(1).is_some_and(|&(t, _)| t <= horizon) {
+            self.arrivals.pop_front();
+        }
+        match self.arrivals.front() {
+            Some(&(t, before)) if t <= horizon => {
+                let held = (stats.bytes + stats.backlog_bytes).saturating_sub(before);
+                stats.backlog_bytes.saturating_sub(held)
+            }
+            _ => 0,
+        }
+    }
+
     /// Forgets the rates before the one in force at `at`.
     fn forget_before(&mut self, at: Duration) {
         let in_force = self.rates.iter().rposition(|&(from, _)| from <= at).unwrap_or(0);
@@ -270,6 +303,9 @@ impl ClassTrack {
 /// order, and the rates set are known; see the module's words.
 #[derive(Debug, Default)]
 pub struct KernelMeter {
+    /// How long a netem leaf may hold a packet (its delay and jitter; zero
+    /// without one).
+    hold: Duration,
     /// When each reading not yet back was asked for, and how many classes it lists.
     asked: VecDeque<(Duration, usize)>,
     reading: Vec<ClassStats>,
@@ -279,6 +315,11 @@ pub struct KernelMeter {
 }
 
 impl KernelMeter {
+    /// A meter for classes whose netem leaf holds packets up to `hold`.
+    pub fn new(hold: Duration) -> KernelMeter {
+        KernelMeter { hold, ..KernelMeter::default() }
+    }
+
     /// `link` runs at `bps` from `at` (the rate meant, which is what the
     /// link is judged against).
     pub fn rate_set(&mut self, link: KernelLink, at: Duration, bps: f64) {
@@ -324,14 +365,19 @@ impl KernelMeter {
     fn read(&mut self, at: Duration, reading: &[ClassStats]) {
         for &stats in reading {
             let Some(track) = self.links.get_mut(&stats.minor) else { continue };
-            if let Some((then, before)) = track.last.replace((at, stats)) {
+            let ready = track.ready_bytes(at, &stats, self.hold);
+            if let Some((then, before, ready_before)) = track.last.replace((at, stats, ready)) {
                 let packets = stats.packets.saturating_sub(before.packets);
                 let sums = &mut track.sums;
                 sums.chunks += packets;
                 sums.rate_limited_chunks += packets;
-                // The queue found at the first reading outlasts the interval.
-                let bound = |bits: f64| bits > 0.0 && before.backlog_bytes as f64 * 8.0 >= bits;
-                if let Some(bits) = track.bits_between(then, at).filter(|&bits| at > then && bound(bits)) {
+                // The queue ready at the first reading outlasts the interval,
+                // and at least QUEUE_MARGIN: which short intervals count then
+                // does not hang on their measured length, whose error (when
+                // tc ran each reading) would bias the rate.
+                let needed = track.bits_between(then, at.max(then + QUEUE_MARGIN)).unwrap_or(f64::INFINITY);
+                let bound = at > then && ready_before as f64 * 8.0 >= needed;
+                if let Some(bits) = track.bits_between(then, at).filter(|&bits| bound && bits > 0.0) {
                     let (bytes, busy_s) = (stats.bytes.saturating_sub(before.bytes), (at - then).as_secs_f64());
                     track.sums.rate_bytes += bytes;
                     track.sums.rate_busy_s += busy_s;
@@ -489,6 +535,44 @@ mod tests {
         let sums = meter.measurement("x").meter;
         assert_eq!(sums.rate_bytes, 12_500);
         assert!((sums.configured_serialise_s - 0.1).abs() < 1e-9, "{sums:?}");
+    }
+
+    #[test]
+    fn bytes_a_netem_leaf_may_still_hold_do_not_count_as_queued_for_the_rate() {
+        let link = KernelLink { minor: 0x10, source_port: 20_000 };
+        let mut meter = KernelMeter::new(Duration::from_millis(20));
+        let read = |meter: &mut KernelMeter, ms: u64, bytes: u64, backlog_bytes: u64| {
+            meter.reading_asked(Duration::from_millis(ms), 1);
+            meter.class_read(ClassStats { minor: 0x10, bytes, packets: 0, backlog_bytes });
+        };
+        // 1 Mbit/s: 1250 bytes each 10 ms.
+        meter.rate_set(link, Duration::ZERO, 1e6);
+        read(&mut meter, 0, 0, 0);
+        read(&mut meter, 10, 0, 3000); // no reading a hold old yet: none ready
+        read(&mut meter, 20, 0, 3000); // all 3000 entered within the hold
+        read(&mut meter, 30, 1250, 1750);
+        assert_eq!(meter.measurement("x").meter.rate_bytes, 0, "queued, but held by the leaf");
+        // At 30 ms, 3000 bytes entered by 10 ms (a hold before): all ready.
+        read(&mut meter, 40, 2500, 500);
+        let sums = meter.measurement("x").meter;
+        assert_eq!(sums.rate_bytes, 1250, "{sums:?}");
+    }
+
+    #[test]
+    fn a_short_interval_counts_only_when_the_queue_outlasts_the_margin() {
+        let link = KernelLink { minor: 0x10, source_port: 20_000 };
+        let mut meter = KernelMeter::default();
+        let read = |meter: &mut KernelMeter, ms: u64, bytes: u64, backlog_bytes: u64| {
+            meter.reading_asked(Duration::from_millis(ms), 1);
+            meter.class_read(ClassStats { minor: 0x10, bytes, packets: 0, backlog_bytes });
+        };
+        // 8 Mbit/s: 2000 bytes in a 2 ms interval, 5000 in the margin.
+        meter.rate_set(link, Duration::ZERO, 8e6);
+        read(&mut meter, 0, 0, 4999);
+        read(&mut meter, 2, 2000, 5000);
+        assert_eq!(meter.measurement("x").meter.rate_bytes, 0, "the queue covered the interval, not the margin");
+        read(&mut meter, 4, 4000, 0);
+        assert_eq!(meter.measurement("x").meter.rate_bytes, 2000);
     }
 
     #[test]

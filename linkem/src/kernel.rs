@@ -107,7 +107,7 @@ impl KernelShaper {
             plan,
             wanted: HashMap::new(),
             book: RateBook::default(),
-            meter: KernelMeter::default(),
+            meter: KernelMeter::new(leaf.map_or(Duration::ZERO, |leaf| leaf.delay + leaf.jitter)),
             misset: factor,
             changes_written: 0,
             stderr: Vec::new(),
