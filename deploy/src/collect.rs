@@ -298,6 +298,11 @@ pub fn merge(records: &AgentRecords, slot_ms: f64) -> Merged {
 pub struct LinkFidelity {
     /// One row per link kind and direction, every device's traffic summed.
     pub rows: Vec<FidelityVerdict>,
+    /// Links the kernel shapes, one row per device and server: how each
+    /// followed its own rates (the rows above sum them; these do not count
+    /// toward `ok`, since a link rarely backlogged is not measured).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_link: Vec<FidelityVerdict>,
     /// `None`: nothing was measured (no emulation the agents meter).
     pub ok: Option<bool>,
     pub tolerance: String,
@@ -310,6 +315,7 @@ pub fn link_fidelity(processes: &[ProcessRecords]) -> LinkFidelity {
     let merged = merge_by_link(processes.iter().flat_map(|p| p.link_measurements.iter().cloned()));
     let tolerance = Tolerance::STATED;
     let rows: Vec<FidelityVerdict> = merged.iter().filter(|m| m.meter.chunks > 0).map(|m| verdict(m, &tolerance)).collect();
+    let per_link = processes.iter().flat_map(|p| &p.per_link_measurements).map(|m| verdict(m, &tolerance)).collect();
     let failed: Vec<&str> = rows.iter().filter(|r| !r.ok).map(|r| r.link.as_str()).collect();
     let (ok, verdict) = match (rows.is_empty(), failed.is_empty()) {
         (true, _) => (None, "no link emulation measured (no link profile, or tc netem, which is not metered)".to_string()),
@@ -320,7 +326,7 @@ pub fn link_fidelity(processes: &[ProcessRecords]) -> LinkFidelity {
         }
         (false, false) => (Some(false), format!("FAILED on {}", failed.join(", "))),
     };
-    LinkFidelity { rows, ok, tolerance: tolerance.describe(), verdict }
+    LinkFidelity { rows, per_link, ok, tolerance: tolerance.describe(), verdict }
 }
 
 /// Why `records` do not cover a run of `slots` slots over `devices`

@@ -110,6 +110,11 @@ pub enum EmulationChoice {
     Netem,
     /// The userspace emulator in the device agents.
     Userspace,
+    /// Links that follow the channel shaped by the kernel (netns runtime):
+    /// an HTB class per device and server link whose rate follows the
+    /// channel, with netem's delay, jitter and loss under it where the
+    /// kernel has netem.
+    Kernel,
 }
 
 /// How the launcher runs a testbed, beyond what the run is.

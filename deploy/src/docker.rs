@@ -151,7 +151,7 @@ pub async fn run(
     let mut runtime = LocalProcesses { exe: "docker".into(), logs: out.join("logs") };
     let links = match emulation {
         Emulation::Netem => profile,
-        Emulation::Off | Emulation::Userspace { .. } | Emulation::Simulated => None,
+        Emulation::Off | Emulation::Userspace { .. } | Emulation::Kernel { .. } | Emulation::Simulated => None,
     };
     let mut agents = start_containers(&mut runtime, &project.name, &plans, links).await?;
     supervise::wait_for_run_start(&mut agents, JOIN_LIMIT).await?;

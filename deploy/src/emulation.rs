@@ -1,6 +1,8 @@
 //! Link emulation, chosen once per run and said in the output: tc netem
 //! where the kernel has it, else the userspace emulator in the device
-//! agents. Here are the choice ([`choose`]), which link an agent carries
+//! agents; links that follow the channel by the userspace emulator, or on
+//! request by the kernel's HTB (`--emulation kernel`, which needs no
+//! netem). Here are the choice ([`choose`]), which link an agent carries
 //! ([`link_of`]) and putting one direction of it on an interface
 //! ([`apply_netem`]); the container and namespace backends call them as
 //! they build their networks.
@@ -22,6 +24,12 @@ pub enum Emulation {
     Netem,
     /// qmec-linkem in the device agents; `why` says why not netem.
     Userspace { why: String },
+    /// Links that follow the channel in the kernel: an HTB class per
+    /// device and server link on each device process's interface, its
+    /// rate changed each slot; `netem`: the kernel has netem, so netem
+    /// adds the profile's delay, jitter and loss (else the kernel emulates
+    /// the rate only, as `why` says).
+    Kernel { netem: bool, why: String },
     /// The virtual runtime's simulated network (the same link schedule as
     /// the userspace emulator, on virtual time).
     Simulated,
@@ -33,6 +41,7 @@ impl Emulation {
             Emulation::Off => "off (no link profile)".into(),
             Emulation::Netem => "tc netem (kernel)".into(),
             Emulation::Userspace { why } => format!("userspace (qmec-linkem in the device agents): {why}"),
+            Emulation::Kernel { why, .. } => format!("kernel (HTB per device and server link, rates following the channel): {why}"),
             Emulation::Simulated => "simulated on virtual time (the virtual runtime's network)".into(),
         }
     }
@@ -44,6 +53,7 @@ pub fn choose(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<
         None => Emulation::Off,
         Some(p) if p.is_noop() => Emulation::Off,
         Some(p) => match (choice, netem::support()) {
+            (EmulationChoice::Kernel, support) => kernel(p, support)?,
             (EmulationChoice::Userspace, _) => Emulation::Userspace { why: "asked for (--emulation userspace)".into() },
             // Changing a netem qdisc mid-run is not built: a schedule
             // needs the userspace emulator.
@@ -78,6 +88,30 @@ pub fn choose(profile: Option<&LinkProfile>, choice: EmulationChoice) -> Result<
         qmec_proto::agent_process::note(format_args!("link emulation: the server links apply to device ↔ server traffic only (server ↔ controller is not emulated in userspace)"));
     }
     Ok(emulation)
+}
+
+/// `--emulation kernel` for `profile`: its links must follow the channel
+/// (HTB shapes each device's link to each server) and not change on a
+/// schedule; netem adds the rest where the kernel has it.
+fn kernel(profile: &LinkProfile, support: &netem::Support) -> Result<Emulation, LaunchError> {
+    if profile.follow_channel.is_none() {
+        return Err(LaunchError::KernelProfile("the link profile has no [device.follow_channel] (for fixed links: --emulation netem)"));
+    }
+    if profile.has_schedule() {
+        return Err(LaunchError::KernelProfile("the link profile has a schedule, which only the userspace emulator applies"));
+    }
+    Ok(match support {
+        netem::Support::Netem => Emulation::Kernel {
+            netem: true,
+            why: "asked for (--emulation kernel); netem adds the profile's delay, jitter and loss under each link's class and on the other links".into(),
+        },
+        netem::Support::Missing(missing) => Emulation::Kernel {
+            netem: false,
+            why: format!(
+                "asked for (--emulation kernel); the kernel emulates the device→server rates only: delay, jitter and loss are not emulated, this kernel has no tc netem ({missing})"
+            ),
+        },
+    })
 }
 
 /// The link an agent's interface carries under netem (the controller's
@@ -140,5 +174,21 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(choose(Some(&following), EmulationChoice::Netem), Err(LaunchError::NetemFollow)));
+    }
+
+    #[test]
+    fn the_kernel_takes_links_that_follow_the_channel_and_says_what_it_emulates() {
+        let following = LinkProfile::parse("[device]\ndelay_ms = 5\n[device.follow_channel]").expect("a valid profile");
+        match (choose(Some(&following), EmulationChoice::Kernel), netem::support()) {
+            (Ok(Emulation::Kernel { netem: true, why }), netem::Support::Netem) => assert!(why.contains("netem adds"), "{why}"),
+            (Ok(Emulation::Kernel { netem: false, why }), netem::Support::Missing(missing)) => {
+                assert!(why.contains("rates only") && why.contains("not emulated") && why.contains(missing.as_str()), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let fixed = LinkProfile::device_delay(Duration::from_millis(20));
+        assert!(matches!(choose(Some(&fixed), EmulationChoice::Kernel), Err(LaunchError::KernelProfile(why)) if why.contains("follow_channel")));
+        let scheduled = LinkProfile::parse("[device.follow_channel]\n[[device.schedule]]\nat_s = 1\ndelay_ms = 5").expect("a valid profile");
+        assert!(matches!(choose(Some(&scheduled), EmulationChoice::Kernel), Err(LaunchError::KernelProfile(why)) if why.contains("schedule")));
     }
 }

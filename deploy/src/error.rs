@@ -98,8 +98,12 @@ pub enum LaunchError {
     NoNetem(String),
     #[error("--emulation netem, but the link profile has a schedule ([[device.schedule]] or [[server.schedule]]): only the userspace emulator changes links during a run")]
     NetemSchedule,
-    #[error("--emulation netem, but the link profile follows the modelled channel ([device.follow_channel]): a netem qdisc shapes an agent's whole interface, not each device's link to each server, so only the userspace emulator follows it")]
+    #[error("--emulation netem, but the link profile follows the modelled channel ([device.follow_channel]): a netem qdisc shapes an agent's whole interface, not each device's link to each server; --emulation kernel (HTB per link) or userspace follows it")]
     NetemFollow,
+    #[error("--emulation kernel shapes links that follow the modelled channel only: {0}")]
+    KernelProfile(&'static str),
+    #[error("--emulation kernel runs on --runtime netns only (it shapes each device process's own interface)")]
+    KernelRuntime,
     #[error("{0}")]
     Unavailable(String),
     #[error("building the image: {0}")]

@@ -5,7 +5,7 @@
 //! no other backend; a new one adds its `RuntimeKind` variant and one arm
 //! here.
 
-use crate::config::{FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
+use crate::config::{EmulationChoice, FaultKind, LaunchOptions, RuntimeKind, TestbedConfig};
 use crate::error::{DeployError, FaultError, LaunchError};
 use crate::outcome::LaunchOutcome;
 use crate::{docker, local, netns, swarm, virtual_runtime};
@@ -17,6 +17,9 @@ pub async fn run(config: &TestbedConfig, options: &LaunchOptions) -> Result<Laun
     let profile = profile.as_ref();
     refuse_unsupported(config, options.runtime).map_err(DeployError::from)?;
     refuse_faults_beyond_the_run(config).map_err(DeployError::from)?;
+    if options.emulation == EmulationChoice::Kernel && options.runtime != RuntimeKind::Netns {
+        return Err(LaunchError::KernelRuntime);
+    }
     match options.runtime {
         RuntimeKind::Local => local::run(config, options, profile).await,
         RuntimeKind::Netns => netns::run(config, options, profile).await,

@@ -2,7 +2,9 @@
 //! agent, each with an `eth0` veth whose peer sits on a bridge inside a hub
 //! namespace, so nothing is added to the host's own network. Links are
 //! emulated with netem on both veth ends (`up` on the agent's `eth0`,
-//! `down` on the hub side) or by the device agents in userspace. Agents are
+//! `down` on the hub side), by the device agents in userspace, or (links
+//! that follow the channel, `--emulation kernel`) by an HTB tree each
+//! device process puts on its own `eth0`. Agents are
 //! this binary under `ip netns exec`; namespaces go when the run ends,
 //! also on failure.
 
@@ -78,17 +80,24 @@ pub async fn run(
         return Err(LaunchError::Unavailable(format!("{} agents do not fit one /24", 1 + servers + devices)));
     }
     let mut at = Addressing::fixed(&ip_of(0), &(0..servers).map(|s| ip_of(1 + s)).collect::<Vec<_>>(), out.display().to_string());
-    at.device_link_profile = matches!(emulation, Emulation::Userspace { .. })
+    at.device_link_profile = matches!(emulation, Emulation::Userspace { .. } | Emulation::Kernel { .. })
         .then(|| out.join("link-profile.toml").display().to_string());
+    if let Emulation::Kernel { netem, .. } = emulation {
+        at.device_link_flags = shell::args(["--kernel-links", "eth0"]);
+        if netem {
+            at.device_link_flags.push("--kernel-netem".into());
+        }
+    }
     // Namespaces share this host's file system: the files are where they are.
     at.security = run_folder::security_args(config, &out, None)?;
     let plans = plan::agents(config, devices, servers, &at)?;
     let actions = faults::actions(&config.faults, &plan::names(config, devices, servers), config.slot()).map_err(DeployError::from)?;
-    let netem = match emulation {
-        Emulation::Netem => profile,
-        Emulation::Off | Emulation::Userspace { .. } | Emulation::Simulated => None,
+    let links = match (&emulation, profile) {
+        (Emulation::Netem, Some(profile)) => KernelLinks::Netem(profile),
+        (Emulation::Kernel { netem, .. }, Some(profile)) => KernelLinks::Htb { profile, netem: *netem },
+        _ => KernelLinks::None,
     };
-    let namespaces = build_network(&plans, netem).await?;
+    let namespaces = build_network(&plans, links).await?;
     let agent_ns = namespaces.agents.clone();
 
     // Devices first (they retry until the controller is up), then servers,
@@ -140,11 +149,21 @@ impl Links for HubLinks<'_> {
     }
 }
 
+/// What the kernel does to the veths.
+#[derive(Debug, Clone, Copy)]
+enum KernelLinks<'a> {
+    None,
+    /// netem on both ends of every agent's veth.
+    Netem(&'a LinkProfile),
+    /// The device processes put HTB on their own `eth0` (the device links
+    /// up); netem, where the kernel has it, does the rest.
+    Htb { profile: &'a LinkProfile, netem: bool },
+}
+
 /// A hub namespace with a bridge, and one namespace per agent of `plans`
-/// whose `eth0` is a veth to that bridge, addressed by [`ip_of`]; with
-/// `netem` (the profile, when netem emulates it) each agent's link goes on
-/// both veth ends. What was made so far goes again on failure.
-async fn build_network(plans: &[AgentPlan], netem: Option<&LinkProfile>) -> Result<Namespaces, LaunchError> {
+/// whose `eth0` is a veth to that bridge, addressed by [`ip_of`], its
+/// links on it as `links` says. What was made so far goes again on failure.
+async fn build_network(plans: &[AgentPlan], links: KernelLinks<'_>) -> Result<Namespaces, LaunchError> {
     let id = run_id();
     let hub = format!("{id}-hub");
     let mut namespaces = Namespaces::default();
@@ -163,11 +182,37 @@ async fn build_network(plans: &[AgentPlan], netem: Option<&LinkProfile>) -> Resu
         ip(&["-n", &ns, "addr", "add", &format!("{}/24", ip_of(i)), "dev", "eth0"]).await?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"]).await?;
         ip(&["-n", &ns, "link", "set", "lo", "up"]).await?;
-        if let Some(link) = netem.and_then(|profile| emulation::link_of(&plan.role, profile)) {
-            emulation::apply_netem(&["ip", "netns", "exec", &ns], "eth0", &link.up).await?;
-            emulation::apply_netem(&["ip", "netns", "exec", &hub], &peer, &link.down).await?;
-        }
+        put_links(links, &plan.role, &ns, &hub, &peer).await?;
         namespaces.agents.push(ns);
     }
     Ok(namespaces)
+}
+
+/// Agent `role`'s link on its veth (`eth0` in `ns`, `peer` in `hub`).
+async fn put_links(links: KernelLinks<'_>, role: &Role, ns: &str, hub: &str, peer: &str) -> Result<(), LaunchError> {
+    let device = matches!(role, Role::Devices(_));
+    let (profile, up) = match links {
+        KernelLinks::None => return Ok(()),
+        KernelLinks::Netem(profile) => (profile, true),
+        KernelLinks::Htb { profile, netem } => {
+            if device {
+                // HTB counts a GSO super-packet (up to 64 KB) as one: at a
+                // few Mbit/s that is a burst of over 100 ms, which the
+                // per-slot rates and their readings cannot resolve.
+                ip(&["-n", ns, "link", "set", "eth0", "gso_max_segs", "1"]).await?;
+            }
+            if !netem {
+                return Ok(());
+            }
+            // The device process's HTB carries the device links up.
+            (profile, !device)
+        }
+    };
+    if let Some(link) = emulation::link_of(role, profile) {
+        if up {
+            emulation::apply_netem(&["ip", "netns", "exec", ns], "eth0", &link.up).await?;
+        }
+        emulation::apply_netem(&["ip", "netns", "exec", hub], peer, &link.down).await?;
+    }
+    Ok(())
 }

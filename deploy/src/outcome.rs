@@ -299,10 +299,32 @@ pub fn fidelity_table(fidelity: &LinkFidelity) -> String {
         }
     }
     out.push_str(&format!("link fidelity: {}\n", fidelity.verdict));
+    if !fidelity.per_link.is_empty() {
+        out.push_str(&format!("  {}\n", per_link_line(&fidelity.per_link)));
+    }
     if fidelity.ok.is_some() {
         out.push_str(&format!("  tolerance: {}\n", fidelity.tolerance));
     }
     out
+}
+
+/// The links the kernel shapes, each on its own: how many had their rate
+/// measured, how many of those within tolerance, and the median and
+/// largest rate error.
+fn per_link_line(links: &[qmec_linkem::fidelity::FidelityVerdict]) -> String {
+    let mut errors: Vec<f64> = links
+        .iter()
+        .filter_map(|v| Some((v.achieved.rate_mbit? / v.configured.rate_mbit? - 1.0).abs() * 100.0))
+        .collect();
+    errors.sort_by(f64::total_cmp);
+    let within = links.iter().filter(|v| v.ok && v.achieved.rate_mbit.is_some()).count();
+    let (measured, total) = (errors.len(), links.len());
+    match (errors.get(measured / 2), errors.last()) {
+        (Some(median), Some(max)) => format!(
+            "per link: rate measured on {measured} of {total} links, {within} within tolerance; rate error median {median:.1} %, max {max:.1} %"
+        ),
+        _ => format!("per link: rate measured on none of {total} links (none backlogged long enough)"),
+    }
 }
 
 /// A share of late reports above this is worth acting on: the controller

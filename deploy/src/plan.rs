@@ -54,6 +54,8 @@ pub struct Addressing {
     pub out_dir: String,
     /// Devices dial through this userspace link profile (path as agents see it).
     pub device_link_profile: Option<String>,
+    /// Devices' flags for links the kernel shapes (`--kernel-links IFACE`).
+    pub device_link_flags: Vec<String>,
     /// `--tls-dir` / `--token-file`, paths as the agents see them.
     pub security: Vec<String>,
 }
@@ -69,6 +71,7 @@ impl Addressing {
             server_uris: Some(server_hosts.iter().map(|host| format!("http://{host}:{SERVER_PORT}")).collect()),
             out_dir,
             device_link_profile: None,
+            device_link_flags: Vec::new(),
             security: Vec::new(),
         }
     }
@@ -83,6 +86,7 @@ impl Addressing {
             server_uris: None,
             out_dir,
             device_link_profile: None,
+            device_link_flags: Vec::new(),
             security: Vec::new(),
         }
     }
@@ -245,6 +249,7 @@ fn device_args(config: &TestbedConfig, devices: &Range<usize>, at: &Addressing) 
     if let Some(profile) = &at.device_link_profile {
         args.extend([s(&"--link-profile"), profile.clone()]);
     }
+    args.extend(at.device_link_flags.iter().cloned());
     args
 }
 
@@ -256,6 +261,7 @@ mod tests {
     fn fixed() -> Addressing {
         let mut at = Addressing::fixed("controller", &["server-0".into(), "server-1".into()], "/out".into());
         at.device_link_profile = Some("/out/link-profile.toml".into());
+        at.device_link_flags = vec!["--kernel-links".into(), "eth0".into()];
         at
     }
 
@@ -268,7 +274,7 @@ mod tests {
         assert!(joined(&plans[0]).contains("--listen 0.0.0.0:50051"));
         assert!(joined(&plans[2]).contains("--advertise http://server-1:50052"));
         assert!(joined(&plans[5]).contains("--controller http://controller:50051 --devices 2"));
-        assert!(joined(&plans[5]).contains("--link-profile /out/link-profile.toml"));
+        assert!(joined(&plans[5]).contains("--link-profile /out/link-profile.toml --kernel-links eth0"));
         assert!(joined(&plans[5]).ends_with("--records /out/records/device-2.json"));
         let mut records: Vec<String> = plans.iter().map(|p| p.args[p.args.iter().position(|a| a == "--records").unwrap() + 1].clone()).collect();
         records.dedup();

@@ -21,6 +21,22 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
         Some(addr) => Some(serve_metrics(addr, metrics_stop).await?),
         None => None,
     };
+    // A failing tc child stops every device: links the kernel was to shape
+    // no longer follow the channel.
+    let devices_stop = shutdown.child_token();
+    let kernel_failure = channels.kernel_failure();
+    if let Some(mut failed) = kernel_failure.clone() {
+        let stop = devices_stop.clone();
+        tokio::spawn(async move {
+            while failed.borrow_and_update().is_none() {
+                if failed.changed().await.is_err() {
+                    return;
+                }
+            }
+            stop.cancel();
+        });
+    }
+    let shutdown = devices_stop;
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
@@ -42,6 +58,10 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
     records.usage = qmec_proto::process::usage_since(started);
     records.link_measurements = channels.link_measurements();
+    records.per_link_measurements = channels.per_link_measurements();
+    if let Some(reason) = kernel_failure.and_then(|failed| failed.borrow().clone()) {
+        first_error = Some(qmec_linkem::kernel::KernelError::Tc(reason).into());
+    }
     if let Some(path) = &config.records {
         qmec_proto::agent_process::write_records(path, &records)?;
     }

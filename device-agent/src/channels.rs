@@ -8,12 +8,16 @@
 //! link to each server on its own, so then every device dials every server
 //! on a connection of its own, whose up rate it sets each slot
 //! ([`FollowedLinks`]); one shared HTTP/2 connection could not carry each
-//! device's streams at that device's rate.
+//! device's streams at that device's rate. With `--kernel-links` the
+//! kernel shapes those connections instead (an HTB class each, picked by
+//! the connection's own source port) and the userspace emulator is off.
 
 use crate::config::DeviceAgentConfig;
 use crate::core::Batch;
 use crate::error::DeviceAgentError;
 use qmec_linkem::follow::{FollowChannel, LiveRate};
+use qmec_linkem::htb::KernelLink;
+use qmec_linkem::kernel::KernelShaper;
 use qmec_security::{Security, TokenAttach};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,18 +58,48 @@ impl Emulation {
     }
 }
 
+/// Links up to the servers that the kernel shapes: the shaper, and each
+/// device's link to each server by its channel's key.
+#[derive(Debug)]
+struct KernelLinks {
+    profile: qmec_linkem::LinkProfile,
+    controller: String,
+    shaper: KernelShaper,
+    /// Each link and the server it goes to (its certificate name).
+    links: Mutex<HashMap<ChannelKey, (KernelLink, String)>>,
+    payload_scale: f64,
+}
+
+/// Where a followed link's rate goes.
+#[derive(Debug, Clone)]
+pub enum LinkRate {
+    /// The userspace emulator's direction.
+    Live(LiveRate),
+    /// An HTB class, through the process's tc child.
+    Kernel(KernelShaper, KernelLink),
+}
+
+impl LinkRate {
+    fn set(&self, bps: f64) {
+        match self {
+            LinkRate::Live(live) => live.set(bps),
+            LinkRate::Kernel(shaper, link) => shaper.set_rate(*link, bps),
+        }
+    }
+}
+
 /// One device's links up to the servers (by server index) that follow its
 /// modelled channel, and how a modelled rate becomes a link's.
 #[derive(Debug)]
 pub struct FollowedLinks {
     follow: FollowChannel,
     payload_scale: f64,
-    rates: Vec<Option<LiveRate>>,
+    rates: Vec<Option<LinkRate>>,
 }
 
 impl FollowedLinks {
     /// `rates[s]`: the up rate of the link to server s (none: not followed).
-    pub fn new(follow: FollowChannel, payload_scale: f64, rates: Vec<Option<LiveRate>>) -> FollowedLinks {
+    pub fn new(follow: FollowChannel, payload_scale: f64, rates: Vec<Option<LinkRate>>) -> FollowedLinks {
         FollowedLinks { follow, payload_scale, rates }
     }
 
@@ -79,6 +113,32 @@ impl FollowedLinks {
                 live.set(rate);
             }
         }
+    }
+}
+
+impl KernelLinks {
+    /// The HTB root on `iface` and the tc child that changes it.
+    fn start(config: &DeviceAgentConfig, path: &std::path::Path, iface: &str) -> Result<KernelLinks, DeviceAgentError> {
+        let profile = qmec_linkem::LinkProfile::load(path)?;
+        let leaf = config.kernel_netem.then_some(profile.device.up);
+        let shaper = KernelShaper::start(iface, leaf)?;
+        let (controller, payload_scale) = (config.controller.clone(), config.payload_scale);
+        Ok(KernelLinks { profile, controller, shaper, links: Mutex::default(), payload_scale })
+    }
+
+    fn follows(&self, uri: &str) -> bool {
+        uri != self.controller
+    }
+
+    /// A class for the channel `key`, and the connector bound to its port.
+    fn dial(&self, key: &ChannelKey, peer: &str) -> Result<qmec_linkem::connector::SourcePortConnector, DeviceAgentError> {
+        let unusable = || DeviceAgentError::KernelServer(key.endpoint.clone());
+        let uri: tonic::codegen::http::Uri = key.endpoint.parse().map_err(|_| DeviceAgentError::Endpoint(key.endpoint.clone()))?;
+        let (host, _) = qmec_linkem::connector::host_port(&uri).map_err(|_| unusable())?;
+        let server: std::net::Ipv4Addr = host.parse().map_err(|_| unusable())?;
+        let link = self.shaper.add_link(server)?;
+        self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), (link, peer.to_string()));
+        Ok(qmec_linkem::connector::SourcePortConnector { port: link.source_port })
     }
 }
 
@@ -166,12 +226,18 @@ fn process_certificate(config: &DeviceAgentConfig) -> Option<String> {
 pub struct Channels {
     map: Arc<Mutex<HashMap<ChannelKey, Channel>>>,
     emulation: Option<Arc<Emulation>>,
+    kernel: Option<Arc<KernelLinks>>,
     identities: Arc<Identities>,
 }
 
 impl Channels {
     pub fn new(config: &DeviceAgentConfig) -> Result<Channels, DeviceAgentError> {
+        let kernel = match (&config.link_profile, &config.kernel_links) {
+            (Some(path), Some(iface)) => Some(Arc::new(KernelLinks::start(config, path, iface)?)),
+            _ => None,
+        };
         let emulation = match &config.link_profile {
+            Some(_) if kernel.is_some() => None,
             Some(path) => {
                 let profile = qmec_linkem::LinkProfile::load(path)?;
                 let first = config.devices.first().copied().unwrap_or(0) as u64;
@@ -182,21 +248,26 @@ impl Channels {
             }
             None => None,
         };
-        Ok(Channels { map: Arc::default(), emulation, identities: Arc::new(Identities::load(config)?) })
+        Ok(Channels { map: Arc::default(), emulation, kernel, identities: Arc::new(Identities::load(config)?) })
     }
 
     /// Device `device`'s channel to agent `peer` (a certificate name) at `uri`.
     pub fn get(&self, uri: &str, peer: &str, device: usize) -> Result<AgentChannel, DeviceAgentError> {
         let Identity { security, owner } = self.identities.of(device)?;
         let mut map = self.map.lock().map_err(|_| DeviceAgentError::Endpoint(uri.to_string()))?;
-        let follows = self.emulation.as_ref().is_some_and(|emulation| emulation.follows(uri));
+        let follows = self.emulation.as_ref().is_some_and(|emulation| emulation.follows(uri))
+            || self.kernel.as_ref().is_some_and(|kernel| kernel.follows(uri));
         let key = ChannelKey { endpoint: uri.to_string(), owner: if follows { Some(device) } else { owner } };
         if let Some(channel) = map.get(&key) {
             return Ok(InterceptedService::new(channel.clone(), security.attach()));
         }
-        let channel = match &self.emulation {
-            None => endpoint(&security, uri, peer)?.connect_lazy(),
-            Some(emulation) => {
+        let channel = match (&self.emulation, &self.kernel) {
+            (_, Some(kernel)) if follows => {
+                let connector = kernel.dial(&key, peer)?;
+                endpoint(&security, uri, peer)?.connect_with_connector_lazy(connector)
+            }
+            (None, _) => endpoint(&security, uri, peer)?.connect_lazy(),
+            (Some(emulation), _) => {
                 let profile = &emulation.profile;
                 let (name, path): (_, fn(&qmec_linkem::LinkProfile) -> qmec_linkem::Link) = if uri == emulation.controller {
                     (qmec_linkem::fidelity::CONTROLLER_LINK, qmec_linkem::LinkProfile::device_to_controller)
@@ -229,17 +300,51 @@ impl Channels {
     /// order, dialled already with [`Channels::get`]) when they follow the
     /// modelled channel; none when they do not.
     pub fn followed_links(&self, device: usize, uris: &[String]) -> Option<FollowedLinks> {
+        let key = |uri: &String| ChannelKey { endpoint: uri.clone(), owner: Some(device) };
+        if let Some(kernel) = &self.kernel {
+            let follow = kernel.profile.follow_channel?;
+            let links = kernel.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let rate = |uri: &String| links.get(&key(uri)).map(|(link, _)| LinkRate::Kernel(kernel.shaper.clone(), *link));
+            return Some(FollowedLinks::new(follow, kernel.payload_scale, uris.iter().map(rate).collect()));
+        }
         let emulation = self.emulation.as_ref()?;
         let follow = emulation.profile.follow_channel?;
         let followed = emulation.followed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let rate = |uri: &String| followed.get(&ChannelKey { endpoint: uri.clone(), owner: Some(device) }).cloned();
+        let rate = |uri: &String| followed.get(&key(uri)).cloned().map(LinkRate::Live);
         Some(FollowedLinks::new(follow, emulation.payload_scale, uris.iter().map(rate).collect()))
+    }
+
+    /// Once the kernel's tc child failed, why (a process whose links the
+    /// kernel shapes cannot go on without it); none without kernel links.
+    pub fn kernel_failure(&self) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
+        self.kernel.as_ref().map(|kernel| kernel.shaper.failed())
+    }
+
+    /// What each link the kernel shapes achieved so far, one entry per
+    /// device and server, in device then server order; none without
+    /// kernel links.
+    pub fn per_link_measurements(&self) -> Vec<qmec_linkem::fidelity::LinkMeasurement> {
+        let Some(kernel) = &self.kernel else { return Vec::new() };
+        let links = kernel.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut each: Vec<(usize, &String, KernelLink)> =
+            links.iter().map(|(key, (link, peer))| (key.owner.unwrap_or(0), peer, *link)).collect();
+        each.sort();
+        each.into_iter()
+            .filter_map(|(device, peer, link)| {
+                let meter = kernel.shaper.link_meter(link)?;
+                let link = format!("{} up, device {device} to {peer}", qmec_linkem::fidelity::SERVER_LINK);
+                Some(qmec_linkem::fidelity::LinkMeasurement { link, meter })
+            })
+            .collect()
     }
 
     /// What the emulated links achieved so far, one entry per link kind
     /// and direction (every connection of the kind summed); none without
     /// emulation.
     pub fn link_measurements(&self) -> Vec<qmec_linkem::fidelity::LinkMeasurement> {
+        if let Some(kernel) = &self.kernel {
+            return vec![kernel.shaper.measurement(qmec_linkem::fidelity::SERVER_LINK)];
+        }
         let Some(emulation) = &self.emulation else { return Vec::new() };
         let connectors = emulation.connectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         qmec_linkem::fidelity::merge_by_link(connectors.iter().flat_map(|named| named.connector.measurements(named.name)))
@@ -305,13 +410,13 @@ mod tests {
         assert_eq!(made, 3, "the controller's shared, a server channel per device");
         let links = following.followed_links(1, &[SERVER.to_string()]).unwrap();
         let other = following.followed_links(0, &[SERVER.to_string()]).unwrap();
-        let live = links.rates[0].clone().unwrap();
+        let Some(LinkRate::Live(live)) = links.rates[0].clone() else { panic!("{links:?}") };
         assert_eq!(live.get(), None, "no rate before the first batch");
         let batch = Batch { slot: 0, sends: Vec::new(), rates_bps: vec![5e6], wall_per_modelled: 0.5 };
         links.set(&batch);
         // 5 Mbit/s modelled, paced at 0.5 wall s per modelled s with a
         // payload scale of 100: 100 kbit/s of payload.
         assert_eq!(live.get(), Some(100_000.0));
-        assert_eq!(other.rates[0].as_ref().and_then(LiveRate::get), None, "device 0's link is its own");
+        assert!(matches!(&other.rates[0], Some(LinkRate::Live(live)) if live.get().is_none()), "device 0's link is its own");
     }
 }

@@ -26,6 +26,16 @@ pub struct DeviceAgentConfig {
     /// `tc netem`. None: plain TCP.
     #[serde(default)]
     pub link_profile: Option<PathBuf>,
+    /// Shape the links up to the servers in the kernel instead: an HTB
+    /// class per device and server on this interface, its rate following
+    /// the channel as the link profile's `[device.follow_channel]` says
+    /// (which it needs); the controller's link is not emulated then.
+    #[serde(default)]
+    pub kernel_links: Option<String>,
+    /// With `kernel_links`: the kernel has netem, so a netem leaf under
+    /// each class adds the profile's device up delay, jitter and loss.
+    #[serde(default)]
+    pub kernel_netem: bool,
     /// Mutual TLS and the bearer token (off by default).
     #[serde(default)]
     pub security: qmec_security::SecurityConfig,
@@ -67,6 +77,13 @@ pub struct Args {
     /// Emulate the device's links in userspace from this link-profile file.
     #[arg(long)]
     pub link_profile: Option<PathBuf>,
+    /// Shape the links up to the servers with HTB on this interface, their
+    /// rates following the channel (see DeviceAgentConfig).
+    #[arg(long)]
+    pub kernel_links: Option<String>,
+    /// With --kernel-links: add the profile's delay, jitter and loss with netem.
+    #[arg(long)]
+    pub kernel_netem: bool,
     #[command(flatten)]
     pub security: qmec_security::SecurityArgs,
     /// Fault injection: delay every report by this many ms (a device that
@@ -176,6 +193,8 @@ impl Args {
                 tx_fraction: self.tx_fraction,
                 records: self.records,
                 link_profile: self.link_profile,
+                kernel_links: self.kernel_links,
+                kernel_netem: self.kernel_netem,
                 security: self.security.into(),
                 report_delay_ms: self.report_delay_ms,
                 report_delay_from: self.report_delay_from,
@@ -196,8 +215,14 @@ impl Args {
             return Err(ConfigError::Invalid { field: "tx_fraction", reason: format!("must be in (0, 1], got {}", config.tx_fraction) });
         }
         if let Some(path) = &config.link_profile {
-            qmec_linkem::LinkProfile::load(path)
+            let profile = qmec_linkem::LinkProfile::load(path)
                 .map_err(|e| ConfigError::Invalid { field: "link_profile", reason: e.to_string() })?;
+            if config.kernel_links.is_some() && profile.follow_channel.is_none() {
+                let reason = "the kernel shapes links that follow the channel only: the link profile has no [device.follow_channel]";
+                return Err(ConfigError::Invalid { field: "kernel_links", reason: reason.into() });
+            }
+        } else if config.kernel_links.is_some() {
+            return Err(ConfigError::Invalid { field: "kernel_links", reason: "needs a link profile (--link-profile)".into() });
         }
         Ok(config)
     }
@@ -206,6 +231,31 @@ impl Args {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    #[test]
+    fn kernel_links_need_a_profile_that_follows_the_channel() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let config = |profile: Option<&str>| {
+            let mut args = vec!["device".to_string(), "--kernel-links".into(), "eth0".into()];
+            if let Some(text) = profile {
+                let path = dir.path().join("links.toml");
+                std::fs::write(&path, text).unwrap();
+                args.extend(["--link-profile".into(), path.display().to_string()]);
+            }
+            Command::try_parse_from(args).unwrap().args.into_config().map_err(|e| e.to_string())
+        };
+        assert_eq!(config(None).unwrap_err(), "`kernel_links`: needs a link profile (--link-profile)");
+        assert!(config(Some("[device]\ndelay_ms = 5\n")).unwrap_err().contains("no [device.follow_channel]"));
+        let following = config(Some("[device.follow_channel]\n")).unwrap();
+        assert_eq!((following.kernel_links.as_deref(), following.kernel_netem), (Some("eth0"), false));
+    }
+
     #[test]
     fn ids_parse_as_lists_and_ranges() {
         assert_eq!(super::parse_ids("0..3").unwrap(), vec![0, 1, 2]);

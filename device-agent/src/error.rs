@@ -14,6 +14,10 @@ pub enum DeviceAgentError {
     LinkProfile(#[from] qmec_linkem::ProfileError),
     #[error("security: {0}")]
     Security(#[from] qmec_security::SecurityError),
+    #[error("kernel links: {0}")]
+    Kernel(#[from] qmec_linkem::kernel::KernelError),
+    #[error("kernel links: server endpoint `{0}` has no IPv4 address (the HTB filters match one)")]
+    KernelServer(String),
     #[error("metrics address {addr}: {source}")]
     Metrics { addr: String, source: std::io::Error },
 }

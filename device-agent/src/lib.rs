@@ -36,7 +36,7 @@ mod session;
 mod uplink;
 
 pub use agent::{main, run};
-pub use channels::FollowedLinks;
+pub use channels::{FollowedLinks, LinkRate};
 pub use config::{Args, DeviceAgentConfig};
 pub use core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings, ServerSend};
 pub use error::DeviceAgentError;

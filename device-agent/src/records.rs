@@ -103,4 +103,8 @@ pub struct ProcessRecords {
     /// direction (empty without userspace emulation).
     #[serde(default)]
     pub link_measurements: Vec<qmec_linkem::fidelity::LinkMeasurement>,
+    /// Links the kernel shapes: each device's link up to each server on
+    /// its own (`device→server up, device D to server-S`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_link_measurements: Vec<qmec_linkem::fidelity::LinkMeasurement>,
 }

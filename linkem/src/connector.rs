@@ -1,7 +1,8 @@
 //! A connector for `tonic::transport::Endpoint::connect_with_connector`:
 //! dials the URI's host and port over TCP (no delay on the socket itself)
 //! and hands tonic the application end of an emulated link. Each
-//! connection draws its jitter and loss from its own seed.
+//! connection draws its jitter and loss from its own seed. Links the kernel
+//! shapes dial plain TCP from a port of their own ([`SourcePortConnector`]).
 
 use crate::profile::{Link, TimedLink};
 use crate::fidelity::LinkMeasurement;
@@ -99,6 +100,43 @@ impl tower_service::Service<Uri> for Connector {
             tcp.set_nodelay(true)?;
             tracing::debug!(%uri, link = ?link.link, changes = link.timeline.len(), "emulated link connected");
             Ok(TokioIo::new(stream::emulate(tcp, &link, retransmit, seed)))
+        })
+    }
+}
+
+/// A connector that dials from a fixed local port, with no userspace
+/// emulation: a link the kernel shapes ([`crate::kernel`]) is told apart
+/// from the process's other connections by that port. The address is
+/// reusable so that a redial while the last connection lingers in
+/// TIME_WAIT can still bind it.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcePortConnector {
+    pub port: u16,
+}
+
+impl tower_service::Service<Uri> for SourcePortConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<TokioIo<TcpStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let port = self.port;
+        Box::pin(async move {
+            let (host, remote) = host_port(&uri)?;
+            let address = tokio::net::lookup_host((host.as_str(), remote))
+                .await?
+                .find(std::net::SocketAddr::is_ipv4)
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no IPv4 address for `{uri}`")))?;
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_reuseaddr(true)?;
+            socket.bind((std::net::Ipv4Addr::UNSPECIFIED, port).into())?;
+            let tcp = socket.connect(address).await?;
+            tcp.set_nodelay(true)?;
+            Ok(TokioIo::new(tcp))
         })
     }
 }

@@ -17,12 +17,18 @@
 //!   for, measured from each chunk's real entry and exit, and a verdict.
 //! - [`netem`]: the `tc netem` command lines for a profile, and a probe of
 //!   whether this kernel has netem at all.
+//! - [`htb`]: links that follow the channel shaped by the kernel's HTB (on
+//!   kernels without netem too): the tc lines, which rates to write each
+//!   slot, and fidelity from the classes' counters, with no I/O.
+//! - [`kernel`]: those lines carried out through one `tc -batch` child.
 
 #![forbid(unsafe_code)]
 
 pub mod connector;
 pub mod fidelity;
 pub mod follow;
+pub mod htb;
+pub mod kernel;
 pub mod netem;
 pub mod profile;
 pub mod schedule;

@@ -21,7 +21,16 @@ pub const NETEM_LIMIT_PACKETS: u32 = 100_000;
 /// root qdisc). A no-op direction still gets a qdisc with zero delay so a
 /// re-run starts from a known state.
 pub fn tc_args(iface: &str, direction: &Direction) -> Vec<String> {
-    qdisc_args("replace", iface, direction)
+    qdisc_args("replace", iface, &["root"], direction)
+}
+
+/// `tc` arguments that put `direction`'s delay, jitter and loss (not its
+/// rate: the class above shapes that) on `iface` as the leaf of class
+/// `parent` (e.g. `1:10`), with handle `handle` (e.g. `11:`): how a link
+/// that HTB shapes gets the rest of its profile where netem exists.
+pub fn leaf_args(iface: &str, parent: &str, handle: &str, direction: &Direction) -> Vec<String> {
+    let unshaped = Direction { rate_bps: None, ..*direction };
+    qdisc_args("add", iface, &["parent", parent, "handle", handle], &unshaped)
 }
 
 /// `tc` arguments that change the netem qdisc [`tc_args`] put on `iface`
@@ -29,12 +38,13 @@ pub fn tc_args(iface: &str, direction: &Direction) -> Vec<String> {
 /// link takes a new rate each slot. netem's change resets every option it
 /// is not given, so the whole direction is given, not the new rate alone.
 pub fn tc_change_args(iface: &str, direction: &Direction) -> Vec<String> {
-    qdisc_args("change", iface, direction)
+    qdisc_args("change", iface, &["root"], direction)
 }
 
-fn qdisc_args(verb: &str, iface: &str, direction: &Direction) -> Vec<String> {
-    let mut args: Vec<String> =
-        ["qdisc", verb, "dev", iface, "root", "netem", "limit"].iter().map(|s| s.to_string()).collect();
+/// The netem qdisc at `at` (`root`, or `parent P handle H`).
+fn qdisc_args(verb: &str, iface: &str, at: &[&str], direction: &Direction) -> Vec<String> {
+    let mut args: Vec<String> = ["qdisc", verb, "dev", iface].iter().chain(at).map(|s| s.to_string()).collect();
+    args.extend(["netem".to_string(), "limit".to_string()]);
     args.push(NETEM_LIMIT_PACKETS.to_string());
     args.push("delay".into());
     args.push(format!("{}us", direction.delay.as_micros()));
@@ -129,5 +139,14 @@ mod tests {
         let (change, replace) = (tc_change_args("eth0", &slot), tc_args("eth0", &slot));
         assert_eq!(change.iter().zip(&replace).filter(|(a, b)| a != b).count(), 1);
         assert_eq!((change[1].as_str(), replace[1].as_str()), ("change", "replace"));
+    }
+
+    #[test]
+    fn a_leaf_carries_all_but_the_rate_under_its_class() {
+        let d = Direction { delay: Duration::from_millis(5), loss: 0.01, rate_bps: Some(2e6), ..Direction::default() };
+        assert_eq!(
+            leaf_args("eth0", "1:10", "11:", &d).join(" "),
+            "qdisc add dev eth0 parent 1:10 handle 11: netem limit 100000 delay 5000us loss 1%"
+        );
     }
 }

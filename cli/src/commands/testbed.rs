@@ -75,7 +75,9 @@ pub struct Args {
     /// and server links (docker, netns and virtual runtimes).
     #[arg(long)]
     link_profile: Option<PathBuf>,
-    /// tc netem where the kernel has it (auto), or force one emulator.
+    /// tc netem where the kernel has it (auto), or force one emulator;
+    /// `kernel`: links that follow the channel shaped by HTB per device and
+    /// server link (netns runtime; rates only where there is no netem).
     #[arg(long, value_enum, default_value_t = qmec_deploy::EmulationChoice::Auto)]
     emulation: qmec_deploy::EmulationChoice,
     /// Tear everything down if the run has not finished after this many seconds.

@@ -182,6 +182,51 @@ fn netns_links_that_follow_the_channel_deliver_the_rates_they_set() {
     assert!(up["achieved"]["rate_mbit"].is_number() && !reason.contains("rate "), "{up}");
 }
 
+/// The same links shaped by the kernel (`--emulation kernel`: an HTB class
+/// per device and server on each device process's `eth0`, changed each
+/// slot through its `tc -batch` child; this host has no netem, so delay is
+/// then not emulated and the run says so). Payload scale 2, so that the
+/// busier links stay backlogged long enough for their own rate to be
+/// measured: every link measured is within tolerance of the rates it was
+/// set, and so are all together.
+#[test]
+fn netns_kernel_links_that_follow_the_channel_deliver_the_rates_they_set() {
+    if !capable(netns_available()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("links.toml");
+    std::fs::write(&profile, "[device]\ndelay_ms = 5.0\n[device.follow_channel]\nscale = 0.2\n").unwrap();
+    let out = dir.path().join("run");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qmec"));
+    cmd.args(["testbed", "--runtime", "netns", "--scenario", "paper-mobile", "--devices", "3", "--servers", "2", "--emulation"]);
+    cmd.args(["kernel", "--slots", "40", "--slot-ms", "100", "--payload-scale", "2", "--deadline-s", "60", "--link-profile"]);
+    let output = cmd.arg(&profile).arg("--out").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("conservation: holds"), "{stdout}");
+    let emulation: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("emulation.json")).unwrap()).unwrap();
+    assert_eq!(emulation["mode"], "kernel", "{emulation}");
+    if emulation["netem"] == false {
+        let why = emulation["why"].as_str().unwrap();
+        assert!(why.contains("delay, jitter and loss are not emulated"), "{emulation}");
+        assert!(stdout.contains("link emulation: kernel") && stdout.contains("not emulated"), "{stdout}");
+    }
+    let figures: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("testbed.json")).unwrap()).unwrap();
+    let fidelity = &figures["link_fidelity"];
+    let up = fidelity["rows"].as_array().unwrap().iter().find(|r| r["link"] == "device→server up").unwrap();
+    println!("device→server up: {up}");
+    assert!(up["achieved"]["rate_mbit"].is_number() && !up["reason"].as_str().unwrap().contains("rate "), "{up}");
+    let links = fidelity["per_link"].as_array().unwrap();
+    assert_eq!(links.len(), 6, "a link per device and server: {fidelity}");
+    let measured: Vec<&serde_json::Value> = links.iter().filter(|l| l["achieved"]["rate_mbit"].is_number()).collect();
+    for link in &measured {
+        println!("{}: {} → {} Mbit/s", link["link"], link["configured"]["rate_mbit"], link["achieved"]["rate_mbit"]);
+        assert!(link["ok"] == true, "{link}");
+    }
+    assert!(measured.len() >= 2, "too few links measured: {fidelity}");
+}
+
 /// A testbed on `runtime` under mutual TLS and a token (certificates from
 /// `qmec certs`), with the fault schedule `faults`; returns testbed.json
 /// and the run folder after checking the run conserved its tasks.

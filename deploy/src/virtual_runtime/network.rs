@@ -10,7 +10,7 @@
 //! each server a live rate, which the device sets each slot as the real
 //! agent does ([`Network::followed_links`]).
 
-use qmec_device_agent::FollowedLinks;
+use qmec_device_agent::{FollowedLinks, LinkRate};
 use qmec_linkem::fidelity::{ConnectionMeter, DirectionMeter, LinkMeasurement};
 use qmec_linkem::follow::LiveRate;
 use qmec_linkem::schedule::{DirectionChange, Schedule};
@@ -113,7 +113,7 @@ impl Network {
     /// bytes than bits / 8).
     pub fn followed_links(&self, device: usize, payload_scale: f64) -> Option<FollowedLinks> {
         let follow = self.profile.follow_channel?;
-        let rates = self.followed.get(device)?.iter().cloned().map(Some).collect();
+        let rates = self.followed.get(device)?.iter().cloned().map(|live| Some(LinkRate::Live(live))).collect();
         Some(FollowedLinks::new(follow, payload_scale, rates))
     }
 
