@@ -28,7 +28,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
         None => None,
     };
     let session_stop = shutdown.child_token();
-    let (sessions, mut ends) = open_sessions(&channels, &config, &session_stop)?;
+    let ProcessSessions { tasks: sessions, mut ends } = open_sessions(&channels, &config, &session_stop)?;
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
@@ -64,14 +64,20 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
 }
 
+/// The controller sessions of a process: their tasks, and each device's
+/// ends of its session.
+struct ProcessSessions {
+    tasks: Vec<JoinHandle<()>>,
+    ends: HashMap<usize, SessionEnds>,
+}
+
 /// Spawns the controller sessions of the process's devices (one per group
-/// that shares a connection: [`Channels::controller_sessions`]); returns
-/// their tasks and each device's ends of its session.
+/// that shares a connection: [`Channels::controller_sessions`]).
 fn open_sessions(
     channels: &Channels,
     config: &DeviceAgentConfig,
     stop: &CancellationToken,
-) -> Result<(Vec<JoinHandle<()>>, HashMap<usize, SessionEnds>), DeviceAgentError> {
+) -> Result<ProcessSessions, DeviceAgentError> {
     let mut tasks = Vec::new();
     let mut ends = HashMap::new();
     for (channel, devices) in channels.controller_sessions(&config.controller, &config.devices)? {
@@ -84,7 +90,7 @@ fn open_sessions(
         }
         tasks.push(tokio::spawn(crate::session::run(channel, downs, up_rx, stop.clone())));
     }
-    Ok((tasks, ends))
+    Ok(ProcessSessions { tasks, ends })
 }
 
 /// Serves the process's metrics page until `stop`. Each device copies its
