@@ -1,15 +1,18 @@
 //! The `Controller` gRPC service. Each session stream becomes a task that
 //! validates what the agent sends and forwards it to the slot loop as an
 //! [`Event`]; the slot loop answers through the bounded sender it receives
-//! with the join event. A bad message ends that stream with
-//! `InvalidArgument` naming the field; the controller carries on and the
-//! agent may reconnect. A report may name no slot beyond the
-//! [`ReportLimit`] the slot loop publishes.
+//! with the join event. A device-agent process holds one session for all
+//! its devices: its hello names each device (each checked against the
+//! process's certificate under TLS), its batches become one event each.
+//! A bad message ends that stream with `InvalidArgument` naming the field;
+//! the controller carries on and the agent may reconnect. A report may
+//! name no slot beyond the [`ReportLimit`] the slot loop publishes.
 
 use crate::metrics::Metrics;
-use qmec_proto::pb::{self, controller_server::Controller, device_up, server_up};
+use qmec_proto::pb::{self, controller_server::Controller, device_up, process_up, server_up};
 use qmec_proto::validate;
 use qmec_security::{PeerCert, Security};
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,18 +23,26 @@ use tonic::{Request, Response, Status, Streaming};
 /// Messages queued towards one agent before it counts as not reading.
 pub const OUTBOUND_CAPACITY: usize = 64;
 
-pub type DeviceTx = mpsc::Sender<Result<pb::DeviceDown, Status>>;
+pub type ProcessTx = mpsc::Sender<Result<pb::ProcessDown, Status>>;
 pub type ServerTx = mpsc::Sender<Result<pb::ServerDown, Status>>;
+
+/// What one device of a process session said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceSays {
+    Ready,
+    Report(validate::Report),
+}
 
 /// What the sessions tell the slot loop.
 #[derive(Debug)]
 pub enum Event {
-    /// `next_slot`: the first slot the agent has not been told of (0 when
-    /// fresh; more after this controller restarted mid-run).
-    DeviceJoined { device: usize, next_slot: u64, tx: DeviceTx },
-    DeviceReady { device: usize },
-    DeviceReport { device: usize, report: validate::Report },
-    DeviceLeft { device: usize, tx: DeviceTx },
+    /// A process's session opened for `devices`: each with its
+    /// `next_slot`, the first slot it has not been told of (0 when fresh;
+    /// more after this controller restarted mid-run).
+    ProcessJoined { devices: Vec<(usize, u64)>, tx: ProcessTx },
+    /// One batch of a process session, in the order sent.
+    Devices(Vec<(usize, DeviceSays)>),
+    ProcessLeft { devices: Vec<usize>, tx: ProcessTx },
     ServerJoined { server: usize, endpoint: String, next_slot: u64, tx: ServerTx },
     ServerReport { server: usize, report: validate::ServerReport },
     ServerLeft { server: usize, tx: ServerTx },
@@ -90,10 +101,7 @@ impl Sessions {
     fn hello_progress(&self, next_slot: u64, run_digest: u64) -> Result<u64, Status> {
         let checked = validate::hello_run("hello.run_digest", run_digest, self.run_digest)
             .and_then(|()| validate::next_slot("hello.next_slot", next_slot, self.slots));
-        checked.map_err(|invalid| {
-            self.metrics.invalid();
-            invalid.to_status()
-        })
+        checked.map_err(|invalid| invalid.to_status())
     }
 
     /// Reads an agent's stream after its hello until it ends, turning each
@@ -141,10 +149,63 @@ impl Sessions {
         });
     }
 
+    /// The devices a process hello names, each with its next slot: every
+    /// one known to the run, named once, of this run, and (under TLS) named
+    /// by the process's certificate.
+    fn process_hello(
+        &self,
+        hello: &pb::ProcessHello,
+        certs: &Option<Arc<Vec<PeerCert>>>,
+    ) -> Result<HashMap<usize, u64>, Status> {
+        if hello.devices.is_empty() {
+            return Err(Status::invalid_argument("field `hello.devices`: names no device"));
+        }
+        let mut devices = HashMap::with_capacity(hello.devices.len());
+        for device_hello in &hello.devices {
+            let device = validate::device_hello(device_hello, self.devices).map_err(|invalid| invalid.to_status())?;
+            let next_slot = self.hello_progress(device_hello.next_slot, device_hello.run_digest)?;
+            self.security.verify_peer(certs.as_deref().map(Vec::as_slice), &qmec_security::certs::device_name(device))?;
+            if devices.insert(device, next_slot).is_some() {
+                return Err(Status::invalid_argument(format!("field `hello.devices`: device {device} is named twice")));
+            }
+        }
+        Ok(devices)
+    }
+
     /// Refuses the session unless the client certificate names `name`.
     fn verify_peer(&self, certs: &Option<Arc<Vec<PeerCert>>>, name: &str) -> Result<(), Status> {
         self.security.verify_peer(certs.as_deref().map(Vec::as_slice), name).inspect_err(|_| self.metrics.invalid())
     }
+}
+
+/// A process's batch as the loop takes it: each message from one of the
+/// session's `devices` (with its next slot, for the report limit), a ready
+/// or a report of the run's shape.
+fn device_batch(
+    batch: pb::DeviceUps,
+    devices: &HashMap<usize, u64>,
+    servers: usize,
+    limit: &ReportLimit,
+) -> Result<Vec<(usize, DeviceSays)>, Status> {
+    let says = |up: pb::AddressedUp| {
+        let device = up.device as usize;
+        let Some(&next_slot) = devices.get(&device) else {
+            return Err(validate::Invalid::new("batch.ups.device", format!("device {device} is not of this session")));
+        };
+        let says = match up.up.and_then(|up| up.msg) {
+            Some(device_up::Msg::Report(report)) => {
+                let report = validate::device_report(&report, servers)?;
+                limit.check(report.slot, next_slot)?;
+                DeviceSays::Report(report)
+            }
+            Some(device_up::Msg::Ready(_)) => DeviceSays::Ready,
+            Some(device_up::Msg::Hello(_)) | None => {
+                return Err(validate::Invalid::new("batch.ups.up.msg", "expected a ready or a report".to_string()));
+            }
+        };
+        Ok((device, says))
+    };
+    batch.ups.into_iter().map(says).collect::<Result<_, _>>().map_err(|invalid| invalid.to_status())
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -160,40 +221,38 @@ async fn first<T>(inbound: &mut Streaming<T>) -> Result<T, Status> {
 
 #[tonic::async_trait]
 impl Controller for Sessions {
-    type DeviceSessionStream = BoxStream<pb::DeviceDown>;
+    type ProcessSessionStream = BoxStream<pb::ProcessDown>;
     type ServerSessionStream = BoxStream<pb::ServerDown>;
 
-    async fn device_session(
+    async fn process_session(
         &self,
-        request: Request<Streaming<pb::DeviceUp>>,
-    ) -> Result<Response<Self::DeviceSessionStream>, Status> {
+        request: Request<Streaming<pb::ProcessUp>>,
+    ) -> Result<Response<Self::ProcessSessionStream>, Status> {
         let certs = request.peer_certs();
         let mut inbound = request.into_inner();
         let hello = match first(&mut inbound).await?.msg {
-            Some(device_up::Msg::Hello(hello)) => hello,
+            Some(process_up::Msg::Hello(hello)) => hello,
             _ => {
                 self.metrics.invalid();
                 return Err(Status::invalid_argument("field `msg`: the first message must be a hello"));
             }
         };
-        let device = validate::device_hello(&hello, self.devices).inspect_err(|_| self.metrics.invalid())?;
-        let next_slot = self.hello_progress(hello.next_slot, hello.run_digest)?;
-        self.verify_peer(&certs, &qmec_security::certs::device_name(device))?;
+        let devices = self.process_hello(&hello, &certs).inspect_err(|_| self.metrics.invalid())?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let mut joined: Vec<(usize, u64)> = devices.iter().map(|(&device, &next_slot)| (device, next_slot)).collect();
+        joined.sort_unstable();
+        let ids: Vec<usize> = joined.iter().map(|&(device, _)| device).collect();
+        let who = ids.first().copied().unwrap_or(0);
         self.events
-            .send(Event::DeviceJoined { device, next_slot, tx: tx.clone() })
+            .send(Event::ProcessJoined { devices: joined, tx: tx.clone() })
             .await
             .map_err(|_| Status::unavailable("the controller is shutting down"))?;
         let (servers, limit) = (self.servers, self.report_limit.clone());
-        let to_event = move |message: pb::DeviceUp| match message.msg {
-            Some(device_up::Msg::Report(report)) => validate::device_report(&report, servers)
-                .and_then(|report| limit.check(report.slot, next_slot).map(|_| report))
-                .map(|report| Event::DeviceReport { device, report })
-                .map_err(|invalid| invalid.to_status()),
-            Some(device_up::Msg::Ready(_)) => Ok(Event::DeviceReady { device }),
-            Some(device_up::Msg::Hello(_)) | None => Err(Status::invalid_argument("field `msg`: expected a report")),
+        let to_event = move |message: pb::ProcessUp| match message.msg {
+            Some(process_up::Msg::Batch(batch)) => device_batch(batch, &devices, servers, &limit).map(Event::Devices),
+            Some(process_up::Msg::Hello(_)) | None => Err(Status::invalid_argument("field `msg`: expected a batch")),
         };
-        self.forward(inbound, tx, ("device", device), to_event, move |tx| Event::DeviceLeft { device, tx });
+        self.forward(inbound, tx, ("process of device", who), to_event, move |tx| Event::ProcessLeft { devices: ids, tx });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -212,7 +271,7 @@ impl Controller for Sessions {
         };
         let (server, endpoint) =
             validate::server_hello(&hello, self.servers).inspect_err(|_| self.metrics.invalid())?;
-        let next_slot = self.hello_progress(hello.next_slot, hello.run_digest)?;
+        let next_slot = self.hello_progress(hello.next_slot, hello.run_digest).inspect_err(|_| self.metrics.invalid())?;
         self.verify_peer(&certs, &qmec_security::certs::server_name(server))?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         self.events

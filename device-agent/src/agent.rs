@@ -1,12 +1,18 @@
-//! A device-agent process: the channels shared by its agents, one task per
-//! agent ([`crate::device_loop`]), the metrics page, and one records file.
+//! A device-agent process: the channels shared by its agents, one
+//! controller session for the devices that share a connection
+//! ([`crate::session`]), one task per agent ([`crate::device_loop`]), the
+//! metrics page, and one records file.
 
 use crate::channels::Channels;
 use crate::config::DeviceAgentConfig;
 use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
 use crate::records::ProcessRecords;
+use crate::device_loop::SessionEnds;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -37,12 +43,15 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
         });
     }
     let shutdown = devices_stop;
+    let session_stop = shutdown.child_token();
+    let ProcessSessions { tasks: sessions, mut ends } = open_sessions(&channels, &config, &session_stop)?;
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
+        let session = ends.remove(&device).ok_or_else(|| DeviceAgentError::Device { device, reason: "no controller session".into() })?;
         let (channels, shutdown, config, metrics) = (channels.clone(), shutdown.clone(), config.clone(), metrics.clone());
         tasks.push(tokio::spawn(async move {
-            crate::device_loop::run(device, controller, channels, &config, metrics.as_deref(), shutdown).await
+            crate::device_loop::run(device, (controller, session), channels, &config, metrics.as_deref(), shutdown).await
         }));
     }
     let mut records = ProcessRecords::default();
@@ -55,6 +64,10 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
                 first_error = first_error.or(Some(DeviceAgentError::Device { device, reason: join.to_string() }))
             }
         }
+    }
+    session_stop.cancel();
+    for session in sessions {
+        let _ = session.await;
     }
     records.usage = qmec_proto::process::usage_since(started);
     records.link_measurements = channels.link_measurements();
@@ -69,6 +82,35 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
         Some(error) => Err(error),
         None => Ok(records),
     }
+}
+
+/// The controller sessions of a process: their tasks, and each device's
+/// ends of its session.
+struct ProcessSessions {
+    tasks: Vec<JoinHandle<()>>,
+    ends: HashMap<usize, SessionEnds>,
+}
+
+/// Spawns the controller sessions of the process's devices (one per group
+/// that shares a connection: [`Channels::controller_sessions`]).
+fn open_sessions(
+    channels: &Channels,
+    config: &DeviceAgentConfig,
+    stop: &CancellationToken,
+) -> Result<ProcessSessions, DeviceAgentError> {
+    let mut tasks = Vec::new();
+    let mut ends = HashMap::new();
+    for (channel, devices) in channels.controller_sessions(&config.controller, &config.devices)? {
+        let (up, up_rx) = mpsc::unbounded_channel();
+        let mut downs = BTreeMap::new();
+        for device in devices {
+            let (down_tx, down) = mpsc::unbounded_channel();
+            downs.insert(device, down_tx);
+            ends.insert(device, SessionEnds { down, up: up.clone() });
+        }
+        tasks.push(tokio::spawn(crate::session::run(channel, downs, up_rx, stop.clone())));
+    }
+    Ok(ProcessSessions { tasks, ends })
 }
 
 /// Serves the process's metrics page until `stop`. Each device copies its

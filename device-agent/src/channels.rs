@@ -296,6 +296,25 @@ impl Channels {
         Ok(InterceptedService::new(channel, security.attach()))
     }
 
+    /// The devices that share one controller session, each group with its
+    /// channel: all of them when they share an identity (no TLS, or a
+    /// process certificate naming them all), else each device alone (a TLS
+    /// connection carries one identity, and each device speaks as itself).
+    pub fn controller_sessions(&self, uri: &str, devices: &[usize]) -> Result<Vec<(AgentChannel, Vec<usize>)>, DeviceAgentError> {
+        let mut groups: Vec<(Option<usize>, AgentChannel, Vec<usize>)> = Vec::new();
+        for &device in devices {
+            let owner = self.identities.of(device)?.owner;
+            match groups.iter_mut().find(|(group, ..)| owner.is_none() && group.is_none()) {
+                Some((.., members)) => members.push(device),
+                None => {
+                    let channel = self.get(uri, &qmec_security::certs::controller_name(), device)?;
+                    groups.push((owner, channel, vec![device]));
+                }
+            }
+        }
+        Ok(groups.into_iter().map(|(_, channel, members)| (channel, members)).collect())
+    }
+
     /// Device `device`'s links up to the servers at `uris` (in server
     /// order, dialled already with [`Channels::get`]) when they follow the
     /// modelled channel; none when they do not.

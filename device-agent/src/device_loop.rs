@@ -11,6 +11,7 @@ use crate::core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings}
 use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
 use crate::records::DeviceRecords;
+use crate::session::DeviceUp;
 use crate::uplink;
 use qmec_proto::pb::{self, device_down, device_up};
 use qmec_proto::validate;
@@ -24,10 +25,19 @@ const SERVER_EVENTS: usize = 4096;
 /// Batches queued for the uplink sender.
 const BATCHES: usize = 8;
 
-/// Runs device `id` until its core is finished or `shutdown`; returns its records.
+/// Device `id`'s ends of its process's controller session: what the
+/// controller says to it, and where its messages go up.
+#[derive(Debug)]
+pub struct SessionEnds {
+    pub down: mpsc::UnboundedReceiver<pb::DeviceDown>,
+    pub up: mpsc::UnboundedSender<DeviceUp>,
+}
+
+/// Runs device `id` until its core is finished or `shutdown`; returns its
+/// records. `controller` is its channel to the controller, for timing it.
 pub async fn run(
     id: usize,
-    controller: AgentChannel,
+    (controller, session): (AgentChannel, SessionEnds),
     channels: Channels,
     config: &DeviceAgentConfig,
     metrics: Option<&DeviceMetrics>,
@@ -35,11 +45,7 @@ pub async fn run(
 ) -> Result<DeviceRecords, DeviceAgentError> {
     let started = Instant::now();
     let fail = |reason: String| DeviceAgentError::Device { device: id, reason };
-    let (down_tx, mut down) = mpsc::channel(64);
-    let (up, up_rx) = mpsc::channel(64);
-    let session_stop = shutdown.child_token();
-    let session = tokio::spawn(crate::session::run(controller.clone(), id, down_tx, up_rx, session_stop.clone()));
-
+    let SessionEnds { mut down, up } = session;
     let setup = await_setup(&mut down, &shutdown).await.map_err(fail)?;
     let (events_tx, events) = mpsc::channel(SERVER_EVENTS);
     let streams = open_streams(&setup, &channels, id, &events_tx, &shutdown).await?;
@@ -52,7 +58,7 @@ pub async fn run(
     let announce_delay = one_way_delay(&controller).await;
     tracing::info!(device = id, ?announce_delay, "one-way delay from the controller");
     let core = DeviceCore::new(&setup, id, settings(config, announce_delay), started.elapsed());
-    let _ = up.send(pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }).await;
+    let _ = up.send((id, pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }));
 
     let mut driver = Driver { id, core, started, up, batches, stopped, followed, metrics };
     let mut inbox = Inbox { down, events, session_open: true, servers_open: true };
@@ -66,8 +72,6 @@ pub async fn run(
         core.handle(started.elapsed(), event);
     }
     drop(up);
-    session_stop.cancel();
-    let _ = session.await;
     if let Some(metrics) = metrics {
         metrics.update(id, core.figures());
     }
@@ -89,7 +93,7 @@ fn settings(config: &DeviceAgentConfig, announce_delay: Duration) -> DeviceSetti
 
 /// Waits for the run's setup (other messages before it mean nothing yet).
 async fn await_setup(
-    down: &mut mpsc::Receiver<pb::DeviceDown>,
+    down: &mut mpsc::UnboundedReceiver<pb::DeviceDown>,
     shutdown: &CancellationToken,
 ) -> Result<validate::Setup, String> {
     loop {
@@ -150,7 +154,7 @@ async fn one_way_delay(controller: &AgentChannel) -> Duration {
 #[derive(Debug)]
 struct Inbox {
     /// The controller session's messages; closed when the session ended.
-    down: mpsc::Receiver<pb::DeviceDown>,
+    down: mpsc::UnboundedReceiver<pb::DeviceDown>,
     /// The servers' results, markers and lost streams.
     events: mpsc::Receiver<DeviceEvent>,
     session_open: bool,
@@ -163,7 +167,7 @@ struct Driver<'a> {
     id: usize,
     core: DeviceCore,
     started: Instant,
-    up: mpsc::Sender<pb::DeviceUp>,
+    up: mpsc::UnboundedSender<DeviceUp>,
     batches: mpsc::Sender<Batch>,
     /// Per server, whether the uplink skips it: set here only, when the
     /// core says [`DeviceCommand::StopSending`].
@@ -223,7 +227,7 @@ impl Driver<'_> {
     async fn carry_out(&mut self, command: DeviceCommand) {
         match command {
             DeviceCommand::Report(report) => {
-                let _ = self.up.send(pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }).await;
+                let _ = self.up.send((self.id, pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }));
             }
             DeviceCommand::Send(batch) => {
                 if let Some(followed) = &self.followed {

@@ -4,7 +4,8 @@
 //! `offload_plan` and `take_fragments`, sends the fragments with real payload
 //! bytes to the server agents paced at the modelled rate, computes the rest
 //! locally, and records every task's end-to-end latency on its own clock.
-//! Many agents may share one process (each with its own gRPC streams).
+//! Many agents may share one process: they share one controller session
+//! (batched), and each has its own offload streams.
 //!
 //! # Layout
 //! From the bottom up; each module uses only those above it in this list.
@@ -17,7 +18,8 @@
 //! - `channels`: the gRPC channels a process dials, shared by its agents
 //!   (a device's own to each server when its links follow the channel:
 //!   [`FollowedLinks`]).
-//! - `session`: the controller session, reconnecting with jittered backoff.
+//! - `session`: the process's controller session for its devices (batched
+//!   both ways), reconnecting with jittered backoff.
 //! - `uplink`: offload streams to the servers and the paced sender.
 //! - `device_loop`: one agent's task, carrying out its core's commands.
 //! - `agent`: the process: many agents, the metrics page, the records file.

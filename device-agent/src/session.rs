@@ -1,33 +1,172 @@
-//! A device's controller session ([`qmec_proto::session::keep_open`]):
-//! the `DeviceSession` stream, reopened with backoff when it breaks. A new
-//! stream (the controller may have restarted and know nothing) starts with
-//! what a controller needs to pick the run up: the hello names the next
-//! slot this device has not been told of and the run it belongs to, then
-//! its ready and its latest report are sent again.
+//! The controller session of a process's devices
+//! ([`qmec_proto::session::keep_open`]): one `ProcessSession` stream for
+//! every device that shares the process's connection, reopened with backoff
+//! when it breaks. The devices' messages are gathered into batches (what
+//! is queued when the stream is free to send goes as one message, so a
+//! slot's reports leave together without waiting on a timer), and each
+//! batch the controller sends is handed out to its devices.
+//!
+//! A new stream (the controller may have restarted and know nothing)
+//! starts with what a controller needs to pick the run up: the hello names,
+//! per device, the next slot it has not been told of and the run it belongs
+//! to, then every device's ready and latest report are sent again.
 
-use qmec_proto::pb::{self, controller_client::ControllerClient, device_down, device_up};
+use prost::Message;
+use qmec_proto::pb::{self, controller_client::ControllerClient, device_down, device_up, process_up};
 use qmec_proto::session::{self, SessionMemory};
+use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Runs until the controller says finish (and `up` closes), or `shutdown`.
+/// Batches queued towards the stream before the gatherer waits.
+const BATCHES: usize = 64;
+/// The size a batch grows to before another is begun: well under what the
+/// controller decodes ([`qmec_security::limits::CONTROL_UP`]).
+const BATCH_BYTES: usize = 256 << 10;
+
+/// What a device sends up: its id and its message.
+pub type DeviceUp = (usize, pb::DeviceUp);
+
+/// Runs the session of `devices` until the controller has finished every
+/// one (and `up` closes), or `shutdown`. Each device's messages come in on
+/// `up`; what the controller says to device d goes to `down[d]`, and the
+/// senders are dropped (the devices see the session end) when it ends.
 pub async fn run(
     channel: crate::channels::AgentChannel,
-    device: usize,
-    down: mpsc::Sender<pb::DeviceDown>,
-    up: mpsc::Receiver<pb::DeviceUp>,
+    down: BTreeMap<usize, mpsc::UnboundedSender<pb::DeviceDown>>,
+    up: mpsc::UnboundedReceiver<DeviceUp>,
     shutdown: CancellationToken,
 ) {
     let open = move |request| {
         let mut client = ControllerClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
-        async move { client.device_session(request).await.map(tonic::Response::into_inner) }
+        async move { client.process_session(request).await.map(tonic::Response::into_inner) }
     };
-    let memory = Replay::new(device);
-    session::keep_open(&format!("device-{device}"), memory, open, down, up, shutdown).await;
+    let memory = ProcessReplay::new(down.keys().copied());
+    let who = format!("devices {:?}", down.keys().next().zip(down.keys().next_back()));
+    let (batches_tx, batches) = mpsc::channel(BATCHES);
+    let (process_down, process_down_rx) = mpsc::channel(BATCHES);
+    let gather = tokio::spawn(gather(up, batches_tx));
+    let hand_out = tokio::spawn(hand_out(process_down_rx, down));
+    session::keep_open(&who, memory, open, process_down, batches, shutdown).await;
+    gather.abort();
+    let _ = hand_out.await;
 }
 
-/// What a new session stream repeats so that a restarted controller can
-/// rebuild this device's state without asking.
+/// Gathers the devices' messages into batches until every device's sender
+/// is gone: each batch holds what was queued when the previous one left.
+async fn gather(mut up: mpsc::UnboundedReceiver<DeviceUp>, batches: mpsc::Sender<pb::ProcessUp>) {
+    while let Some(first) = up.recv().await {
+        let mut batch = pb::DeviceUps::default();
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some((device, message)) = next {
+            let addressed = pb::AddressedUp { device: device as u32, up: Some(message) };
+            bytes += addressed.encoded_len();
+            batch.ups.push(addressed);
+            next = if bytes < BATCH_BYTES { up.try_recv().ok() } else { None };
+        }
+        let message = pb::ProcessUp { msg: Some(process_up::Msg::Batch(batch)) };
+        if batches.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Hands each batch from the controller out to its devices until the
+/// session ends. A message for a device this process does not run is
+/// dropped with a warning; a device that stopped reading is left alone.
+async fn hand_out(mut batches: mpsc::Receiver<pb::ProcessDown>, down: BTreeMap<usize, mpsc::UnboundedSender<pb::DeviceDown>>) {
+    while let Some(batch) = batches.recv().await {
+        for addressed in batch.downs {
+            let device = addressed.device as usize;
+            match (down.get(&device), addressed.down) {
+                (Some(tx), Some(message)) => {
+                    let _ = tx.send(message);
+                }
+                _ => tracing::warn!(device, "a message for a device this process does not run was ignored"),
+            }
+        }
+    }
+}
+
+/// What a new process stream repeats: each device's [`Replay`].
+#[derive(Debug)]
+struct ProcessReplay {
+    devices: BTreeMap<usize, Replay>,
+    /// Devices that have heard their finish.
+    finished: usize,
+}
+
+impl ProcessReplay {
+    fn new(devices: impl Iterator<Item = usize>) -> ProcessReplay {
+        ProcessReplay { devices: devices.map(|device| (device, Replay::new(device))).collect(), finished: 0 }
+    }
+}
+
+impl SessionMemory for ProcessReplay {
+    type Up = pb::ProcessUp;
+    type Down = pb::ProcessDown;
+
+    fn opening(&self) -> Vec<pb::ProcessUp> {
+        let hello = pb::ProcessHello { devices: self.devices.values().map(Replay::hello).collect() };
+        let again: Vec<pb::AddressedUp> = self
+            .devices
+            .iter()
+            .flat_map(|(&device, replay)| {
+                replay.again().map(move |up| pb::AddressedUp { device: device as u32, up: Some(up) })
+            })
+            .collect();
+        let hello = pb::ProcessUp { msg: Some(process_up::Msg::Hello(hello)) };
+        let mut opening = vec![hello];
+        // In batches of the gatherer's size, so none is over the limit.
+        let mut batch = pb::DeviceUps::default();
+        for up in again {
+            batch.ups.push(up);
+            if batch.encoded_len() >= BATCH_BYTES {
+                opening.push(pb::ProcessUp { msg: Some(process_up::Msg::Batch(std::mem::take(&mut batch))) });
+            }
+        }
+        if !batch.ups.is_empty() {
+            opening.push(pb::ProcessUp { msg: Some(process_up::Msg::Batch(batch)) });
+        }
+        opening
+    }
+
+    fn heard(&mut self, message: &pb::ProcessDown) {
+        for addressed in &message.downs {
+            let (Some(replay), Some(down)) = (self.devices.get_mut(&(addressed.device as usize)), &addressed.down) else {
+                continue;
+            };
+            if Replay::says_finish(down) && !replay.finished {
+                replay.finished = true;
+                self.finished += 1;
+            }
+            replay.heard(down);
+        }
+    }
+
+    fn sent(&mut self, message: &pb::ProcessUp) {
+        let Some(process_up::Msg::Batch(batch)) = &message.msg else { return };
+        for addressed in &batch.ups {
+            if let (Some(replay), Some(up)) = (self.devices.get_mut(&(addressed.device as usize)), &addressed.up) {
+                replay.sent(up);
+            }
+        }
+    }
+
+    fn is_finish(&self, message: &pb::ProcessDown) -> bool {
+        let has_finish = message.downs.iter().any(|addressed| addressed.down.as_ref().is_some_and(Replay::says_finish));
+        has_finish && self.finished == self.devices.len()
+    }
+
+    fn run_over(&self) -> bool {
+        self.devices.values().all(Replay::run_over)
+    }
+}
+
+/// What one device repeats on a new stream so that a restarted controller
+/// can rebuild its state without asking (also the virtual runtime's
+/// session memory, which keeps a session per device).
 #[derive(Debug, Default)]
 pub struct Replay {
     device: u32,
@@ -38,12 +177,27 @@ pub struct Replay {
     slots: u64,
     ready: Option<pb::DeviceUp>,
     report: Option<pb::DeviceUp>,
+    /// The controller said finish.
+    finished: bool,
 }
 
 impl Replay {
     /// The memory of device `device`, before it heard of any run.
     pub fn new(device: usize) -> Replay {
         Replay { device: device as u32, ..Replay::default() }
+    }
+
+    fn hello(&self) -> pb::DeviceHello {
+        pb::DeviceHello { device: self.device, next_slot: self.next_slot, run_digest: self.run_digest }
+    }
+
+    /// The device's ready and latest report, if sent.
+    fn again(&self) -> impl Iterator<Item = pb::DeviceUp> + '_ {
+        self.ready.iter().chain(&self.report).cloned()
+    }
+
+    fn says_finish(message: &pb::DeviceDown) -> bool {
+        matches!(message.msg, Some(device_down::Msg::Finish(_)))
     }
 }
 
@@ -52,9 +206,8 @@ impl SessionMemory for Replay {
     type Down = pb::DeviceDown;
 
     fn opening(&self) -> Vec<pb::DeviceUp> {
-        let hello = pb::DeviceHello { device: self.device, next_slot: self.next_slot, run_digest: self.run_digest };
-        let hello = pb::DeviceUp { msg: Some(device_up::Msg::Hello(hello)) };
-        std::iter::once(hello).chain(self.ready.clone()).chain(self.report.clone()).collect()
+        let hello = pb::DeviceUp { msg: Some(device_up::Msg::Hello(self.hello())) };
+        std::iter::once(hello).chain(self.again()).collect()
     }
 
     fn heard(&mut self, message: &pb::DeviceDown) {
@@ -79,8 +232,8 @@ impl SessionMemory for Replay {
         }
     }
 
-    fn is_finish(message: &pb::DeviceDown) -> bool {
-        matches!(message.msg, Some(device_down::Msg::Finish(_)))
+    fn is_finish(&self, message: &pb::DeviceDown) -> bool {
+        Replay::says_finish(message)
     }
 
     fn run_over(&self) -> bool {
@@ -92,6 +245,18 @@ impl SessionMemory for Replay {
 mod tests {
     use super::*;
 
+    fn start(slot: u64) -> pb::DeviceDown {
+        pb::DeviceDown { msg: Some(device_down::Msg::SlotStart(pb::SlotStart { slot })) }
+    }
+
+    fn report(slot: u64) -> pb::DeviceUp {
+        pb::DeviceUp { msg: Some(device_up::Msg::Report(pb::DeviceReport { slot, ..Default::default() })) }
+    }
+
+    fn finish() -> pb::DeviceDown {
+        pb::DeviceDown { msg: Some(device_down::Msg::Finish(pb::Finish { last_slot: 9 })) }
+    }
+
     #[test]
     fn a_new_stream_says_where_the_device_is_then_repeats_its_ready_and_latest_report() {
         let mut replay = Replay { device: 3, ..Replay::default() };
@@ -101,12 +266,10 @@ mod tests {
         };
         assert_eq!(hello(replay.opening()), pb::DeviceHello { device: 3, next_slot: 0, run_digest: 0 });
         assert_eq!(replay.opening().len(), 1);
-        let start = |slot| pb::DeviceDown { msg: Some(device_down::Msg::SlotStart(pb::SlotStart { slot })) };
         replay.heard(&start(4));
         replay.heard(&start(2));
         let setup = pb::RunSetup { seed: 7, ..Default::default() };
         replay.heard(&pb::DeviceDown { msg: Some(device_down::Msg::Setup(setup.clone())) });
-        let report = |slot| pb::DeviceUp { msg: Some(device_up::Msg::Report(pb::DeviceReport { slot, ..Default::default() })) };
         replay.sent(&pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) });
         replay.sent(&report(3));
         replay.sent(&report(4));
@@ -116,7 +279,30 @@ mod tests {
         assert!(matches!(opening[1].msg, Some(device_up::Msg::Ready(_))));
         assert!(matches!(&opening[2].msg, Some(device_up::Msg::Report(r)) if r.slot == 4));
         assert_eq!(opening.len(), 3);
-        assert!(Replay::is_finish(&pb::DeviceDown { msg: Some(device_down::Msg::Finish(pb::Finish { last_slot: 9 })) }));
+        assert!(replay.is_finish(&finish()));
+    }
+
+    #[test]
+    fn a_process_stream_says_where_each_device_is_and_ends_with_the_last_finish() {
+        let mut process = ProcessReplay::new([4, 5].into_iter());
+        let down = |device: u32, down| pb::ProcessDown { downs: vec![pb::AddressedDown { device, down: Some(down) }] };
+        process.heard(&down(5, start(7)));
+        let batch = pb::DeviceUps { ups: vec![pb::AddressedUp { device: 4, up: Some(report(2)) }] };
+        process.sent(&pb::ProcessUp { msg: Some(process_up::Msg::Batch(batch.clone())) });
+        let opening = process.opening();
+        let Some(process_up::Msg::Hello(hello)) = &opening[0].msg else { panic!("the opening starts with {:?}", opening[0]) };
+        let next: Vec<(u32, u64)> = hello.devices.iter().map(|hello| (hello.device, hello.next_slot)).collect();
+        assert_eq!(next, [(4, 0), (5, 8)]);
+        assert_eq!(opening[1].msg, Some(process_up::Msg::Batch(batch)), "device 4's latest report again");
+        assert_eq!(opening.len(), 2);
+        // A message for another process's device changes nothing.
+        process.heard(&down(9, finish()));
+        let first = down(4, finish());
+        process.heard(&first);
+        assert!(!process.is_finish(&first), "device 5 is still in the run");
+        let last = down(5, finish());
+        process.heard(&last);
+        assert!(process.is_finish(&last));
     }
 
     #[test]

@@ -40,8 +40,9 @@ pub trait SessionMemory: Send {
     fn heard(&mut self, message: &Self::Down);
     /// The agent sent `message`.
     fn sent(&mut self, message: &Self::Up);
-    /// `message` ends the run.
-    fn is_finish(message: &Self::Down) -> bool;
+    /// `message` ends the run (for a process's devices: the last of them
+    /// heard its finish; `heard` has taken `message` already).
+    fn is_finish(&self, message: &Self::Down) -> bool;
     /// The agent has heard the run's last slot: only the finish is missing.
     fn run_over(&self) -> bool;
 }
@@ -143,7 +144,7 @@ async fn relay<M: SessionMemory>(
             message = stream.inbound.message() => match message {
                 Ok(Some(message)) => {
                     memory.heard(&message);
-                    let finish = M::is_finish(&message);
+                    let finish = memory.is_finish(&message);
                     if down.send(message).await.is_err() {
                         return Relayed::Over;
                     }

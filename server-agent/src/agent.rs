@@ -101,7 +101,7 @@ impl SessionMemory for ServerMemory {
         self.last_report = Some(message.clone());
     }
 
-    fn is_finish(message: &pb::ServerDown) -> bool {
+    fn is_finish(&self, message: &pb::ServerDown) -> bool {
         matches!(message.msg, Some(server_down::Msg::Finish(_)))
     }
 

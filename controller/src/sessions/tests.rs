@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 const SERVERS: usize = 1;
 
-/// The sessions of a one-device, one-server run of 10 slots, served as the
+/// The sessions of a two-device, one-server run of 10 slots, served as the
 /// controller serves them; the loop's ends of their channels.
 struct Served {
     client: ControllerClient<tonic::transport::Channel>,
@@ -23,7 +23,7 @@ struct Served {
 async fn serve() -> Served {
     let (events_tx, events) = mpsc::channel(16);
     let (limit, metrics) = (ReportLimit::default(), Arc::new(Metrics::default()));
-    let sessions = Sessions::new((1, SERVERS, 10, 7), (events_tx, limit.clone()), metrics.clone(), Security::none());
+    let sessions = Sessions::new((2, SERVERS, 10, 7), (events_tx, limit.clone()), metrics.clone(), Security::none());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -32,18 +32,36 @@ async fn serve() -> Served {
     Served { client, events, limit, metrics, _stop: stop.drop_guard() }
 }
 
-fn report(slot: u64, gains: usize) -> pb::DeviceUp {
+fn report(slot: u64, gains: usize) -> pb::ProcessUp {
     let report = pb::DeviceReport { slot, gains: vec![1e-6; gains], ..Default::default() };
-    pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) }
+    let up = pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) };
+    batch(vec![pb::AddressedUp { device: 0, up: Some(up) }])
 }
 
-/// Device 0's session: its hello, then `messages`, until the stream ends. Returns the slots of the reports the loop got, and the status
-/// the stream ended with (OK when it just ended).
-async fn session(served: &mut Served, messages: Vec<pb::DeviceUp>) -> (Vec<u64>, Status) {
-    let hello = pb::DeviceUp { msg: Some(device_up::Msg::Hello(pb::DeviceHello { device: 0, ..Default::default() })) };
+fn batch(ups: Vec<pb::AddressedUp>) -> pb::ProcessUp {
+    pb::ProcessUp { msg: Some(process_up::Msg::Batch(pb::DeviceUps { ups })) }
+}
+
+fn hello(devices: &[u32]) -> pb::ProcessUp {
+    let devices = devices.iter().map(|&device| pb::DeviceHello { device, ..Default::default() }).collect();
+    pb::ProcessUp { msg: Some(process_up::Msg::Hello(pb::ProcessHello { devices })) }
+}
+
+/// A process session of device 0: its hello, then `messages`, until the
+/// stream ends. Returns the slots of the reports the loop got, and the
+/// status the stream ended with (OK when it just ended).
+async fn session(served: &mut Served, messages: Vec<pb::ProcessUp>) -> (Vec<u64>, Status) {
+    opened(served, hello(&[0]), messages).await
+}
+
+/// A process session opening with `hello`; see [`session`].
+async fn opened(served: &mut Served, hello: pb::ProcessUp, messages: Vec<pb::ProcessUp>) -> (Vec<u64>, Status) {
     let (up, up_rx) = mpsc::channel(4);
     up.send(hello).await.unwrap();
-    let mut down = served.client.device_session(ReceiverStream::new(up_rx)).await.unwrap().into_inner();
+    let mut down = match served.client.process_session(ReceiverStream::new(up_rx)).await {
+        Ok(down) => down.into_inner(),
+        Err(status) => return (Vec::new(), status),
+    };
     for message in messages {
         up.send(message).await.unwrap();
     }
@@ -53,8 +71,11 @@ async fn session(served: &mut Served, messages: Vec<pb::DeviceUp>) -> (Vec<u64>,
     let mut reported = Vec::new();
     loop {
         match served.events.recv().await.unwrap() {
-            Event::DeviceReport { report, .. } => reported.push(report.slot),
-            Event::DeviceLeft { .. } => break,
+            Event::Devices(batch) => reported.extend(batch.into_iter().filter_map(|(_, says)| match says {
+                DeviceSays::Report(report) => Some(report.slot),
+                DeviceSays::Ready => None,
+            })),
+            Event::ProcessLeft { .. } => break,
             _ => {}
         }
     }
@@ -66,6 +87,29 @@ async fn session(served: &mut Served, messages: Vec<pb::DeviceUp>) -> (Vec<u64>,
         }
     };
     (reported, status)
+}
+
+#[tokio::test]
+async fn a_process_hello_must_name_known_devices_once() {
+    let mut served = serve().await;
+    for (devices, field) in [(&[][..], "hello.devices"), (&[0, 0], "hello.devices"), (&[0, 2], "hello.device")] {
+        let (_, status) = opened(&mut served, hello(devices), Vec::new()).await;
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{devices:?}: {status}");
+        assert!(status.message().contains(&format!("`{field}`")), "{devices:?}: {status}");
+    }
+    assert_eq!(served.metrics.invalid_messages(), 3);
+}
+
+#[tokio::test]
+async fn a_batch_may_speak_only_for_the_sessions_devices() {
+    let mut served = serve().await;
+    let ready = pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) };
+    let other = batch(vec![pb::AddressedUp { device: 0, up: Some(ready.clone()) }, pb::AddressedUp { device: 1, up: Some(ready) }]);
+    let (reported, status) = session(&mut served, vec![report(0, SERVERS), other]).await;
+    assert_eq!(reported, [0]);
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status}");
+    assert!(status.message().contains("`batch.ups.device`"), "{status}");
+    assert_eq!(served.metrics.invalid_messages(), 1);
 }
 
 #[tokio::test]

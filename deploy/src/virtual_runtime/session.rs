@@ -75,7 +75,7 @@ impl<M: SessionMemory> Session<M> {
 
     pub fn heard(&mut self, message: &M::Down) {
         self.memory.heard(message);
-        self.told_finish |= M::is_finish(message);
+        self.told_finish |= self.memory.is_finish(message);
     }
 
     /// Stream `stream` broke or was closed: reconnect now unless the run is over.
