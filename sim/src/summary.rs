@@ -138,8 +138,8 @@ impl LatencyHistogram {
 
 /// `x.round() as u64` for `x ≥ 0` (or NaN), without a call to `round`:
 /// x86-64's baseline has no instruction for it, and a run records seven
-/// latencies a task. Below 2⁵² the whole part and the remainder are exact.
-fn round_non_negative(x: f64) -> u64 {
+/// latencies a task and writes eight times. Below 2⁵² the whole part and the remainder are exact.
+pub(crate) fn round_non_negative(x: f64) -> u64 {
     const EXACT_BELOW: f64 = 4_503_599_627_370_496.0;
     if x < EXACT_BELOW {
         let whole = x as u64;

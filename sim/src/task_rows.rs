@@ -1,19 +1,23 @@
 //! `tasks.csv` rows formatted straight into bytes. A run completes tens of
 //! tasks per slot, and formatting their rows through serde and the csv
 //! crate cost twice the slot's simulation; written without its per-field
-//! machinery they come out the same bytes for a fraction of the work. Every
-//! field is a number, so none needs quoting.
+//! machinery they take a fraction of the work. Every field is a number, so
+//! none needs quoting.
 //!
-//! Eight of a row's thirteen fields are floats, and their shortest
-//! round-trip text is most of the cost: zmij finds the same digits as the
-//! ryu the csv crate uses (its own benchmarks: in less time; in this
-//! writer the difference was within the noise of a loaded machine), and a
-//! column whose value repeats the previous row's (a constant result delay,
-//! a stage the task skipped) reuses its text.
+//! Eight of a row's thirteen fields are seconds, written to the nanosecond
+//! (`0.065813`, not the float's shortest round-trip text
+//! `0.06581299999999998`): the model's times mean nothing below that, the
+//! text is shorter to read and to write, and digits of a whole number of
+//! nanoseconds cost a fraction of a float's shortest text, which was most
+//! of a row's cost. Values that are not finite, or beyond about 104 days,
+//! keep their shortest text. A column whose value repeats the previous
+//! row's (a constant result delay, a stage the task skipped) reuses its
+//! text.
 
+use crate::summary::round_non_negative;
 use qmec_model::task::TaskRecord;
 
-/// The header row, as the csv crate writes it from [`TaskRecord`]'s fields.
+/// The header row: [`TaskRecord`]'s fields, as the csv crate names them.
 pub const HEADER: &str = "device,task,bits,offloaded_bits,fragments,arrival_s,completion_s,\
 queue_s,upload_s,server_wait_s,server_compute_s,return_s,local_compute_s\n";
 
@@ -82,15 +86,8 @@ impl Row {
         self.len += 1;
     }
 
-    /// The decimal digits of `value`, as itoa (and so the csv crate)
-    /// writes them.
-    fn integer(&mut self, mut value: u64) {
-        let digits = value.checked_ilog10().unwrap_or(0) as usize + 1;
-        for slot in self.bytes[self.len..self.len + digits].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-        self.len += digits;
+    fn integer(&mut self, value: u64) {
+        self.len += write_decimal(&mut self.bytes[self.len..], value);
     }
 
     fn float(&mut self, float: &FloatText) {
@@ -107,7 +104,18 @@ fn copy_ends<const SIZE: usize>(into: &mut [u8], text: &[u8]) {
     into[n - SIZE..n].copy_from_slice(&text[n - SIZE..n]);
 }
 
-/// A float and its text as the csv crate writes it, in a fixed buffer.
+/// Writes the decimal digits of `value` (as itoa, and so the csv crate,
+/// writes them) at the start of `into`; their count.
+fn write_decimal(into: &mut [u8], mut value: u64) -> usize {
+    let digits = value.checked_ilog10().unwrap_or(0) as usize + 1;
+    for slot in into[..digits].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    digits
+}
+
+/// A float and its text, in a fixed buffer.
 #[derive(Debug, Clone, Copy)]
 struct FloatText {
     bits: u64,
@@ -115,24 +123,65 @@ struct FloatText {
     bytes: [u8; FLOAT_TEXT_BYTES],
 }
 
+/// Seconds from which a value is written in full rather than to the
+/// nanosecond: below, its nanoseconds stay under 2⁵³, where a float holds
+/// every whole number.
+const NANOSECOND_TEXT_BELOW_S: f64 = 9e6;
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
 impl FloatText {
     fn of(value: f64) -> FloatText {
-        let mut buffer = zmij::Buffer::new();
-        let text = buffer.format(value);
         let mut float = FloatText { bits: value.to_bits(), len: 0, bytes: [0; FLOAT_TEXT_BYTES] };
-        // zmij writes a positive exponent as `1e+21`, ryu as `1e21`; the
-        // rest is the same text. Below 1e15 the text has no exponent or a
-        // negative one.
-        let positive_exponent = if value.abs() < 1e15 { None } else { text.split_once("e+") };
-        match positive_exponent {
-            Some((mantissa, exponent)) => {
-                float.push(mantissa.as_bytes());
-                float.push(b"e");
-                float.push(exponent.as_bytes());
-            }
-            None => float.push(text.as_bytes()),
+        if value.abs() < NANOSECOND_TEXT_BELOW_S {
+            float.nanoseconds(value);
+        } else {
+            float.shortest(value);
         }
         float
+    }
+
+    /// `value` rounded to the nanosecond, without trailing zeros: `0.0`,
+    /// `-0.25`, `12.000000001`.
+    fn nanoseconds(&mut self, value: f64) {
+        let nanos = round_non_negative(value.abs() * NANOS_PER_SECOND as f64);
+        if value < 0.0 && nanos > 0 {
+            self.push(b"-");
+        }
+        let (whole, mut fraction) = (nanos / NANOS_PER_SECOND, nanos % NANOS_PER_SECOND);
+        self.len += write_decimal(&mut self.bytes[self.len..], whole);
+        self.push(b".");
+        if fraction == 0 {
+            self.push(b"0");
+            return;
+        }
+        let mut places = 9;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            places -= 1;
+        }
+        // Leading zeros of the fraction, then its digits.
+        let into = &mut self.bytes[self.len..self.len + places];
+        into.fill(b'0');
+        let digits = fraction.ilog10() as usize + 1;
+        write_decimal(&mut into[places - digits..], fraction);
+        self.len += places;
+    }
+
+    /// The shortest text that reads back as `value`, as ryu (and the csv
+    /// crate) writes it.
+    fn shortest(&mut self, value: f64) {
+        let mut buffer = zmij::Buffer::new();
+        let text = buffer.format(value);
+        // zmij writes a positive exponent as `1e+21`, ryu as `1e21`.
+        match text.split_once("e+") {
+            Some((mantissa, exponent)) => {
+                self.push(mantissa.as_bytes());
+                self.push(b"e");
+                self.push(exponent.as_bytes());
+            }
+            None => self.push(text.as_bytes()),
+        }
     }
 
     /// Appends `text` (that fits) in copies of fixed sizes, overlapping
@@ -178,14 +227,6 @@ mod tests {
         }
     }
 
-    fn csv_crate_bytes(tasks: &[TaskRecord]) -> String {
-        let mut expected = csv::Writer::from_writer(Vec::new());
-        for row in tasks {
-            expected.serialize(row).expect("serializes");
-        }
-        String::from_utf8(expected.into_inner().expect("flushes")).expect("utf-8")
-    }
-
     fn our_bytes(tasks: &[TaskRecord]) -> String {
         let mut ours = HEADER.as_bytes().to_vec();
         let mut formatter = RowFormatter::default();
@@ -195,26 +236,43 @@ mod tests {
         String::from_utf8(ours).expect("utf-8")
     }
 
-    #[test]
-    fn rows_are_the_bytes_the_csv_crate_writes() {
-        let tasks = [
-            task(0, 0.0, 0.1),
-            task(0, 0.0, 0.1),
-            task(usize::MAX, 12.345_678_901_234_5, 1e21),
-            task(7, -0.0, 5e-324),
-            task(3, f64::NAN, f64::INFINITY),
-            task(4, f64::NEG_INFINITY, 1.0 / 3.0),
-            task(5, f64::MAX, -f64::MAX),
-            task(6, 1e15, 9_999_999_999_999_998.0),
-            task(6, 1e16, -1.5e300),
-            task(8, 1e-5, 9.999_999_999_999_999e-6),
-            task(8, 123_456_789_012_345.67, -2.225_073_858_507_201_4e-308),
-        ];
-        assert_eq!(our_bytes(&tasks), csv_crate_bytes(&tasks));
+    fn written(value: f64) -> String {
+        String::from_utf8(FloatText::of(value).text().to_vec()).expect("utf-8")
     }
 
     #[test]
-    fn floats_of_every_magnitude_are_ryus_text() {
+    fn seconds_are_written_to_the_nanosecond_without_trailing_zeros() {
+        let cases = [
+            (0.0, "0.0"),
+            (-0.0, "0.0"),
+            (5e-324, "0.0"),
+            (-4e-10, "0.0"),
+            (1e-9, "0.000000001"),
+            (0.1, "0.1"),
+            (0.06581299999999998, "0.065813"),
+            (0.03776811120520941, "0.037768111"),
+            (-0.25, "-0.25"),
+            (5.0, "5.0"),
+            (12.345_678_901_234_5, "12.345678901"),
+            (0.999_999_999_6, "1.0"),
+            (8_999_999.5, "8999999.5"),
+            (-8_999_999.5, "-8999999.5"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(written(value), expected, "{value:e}");
+        }
+    }
+
+    #[test]
+    fn values_beyond_the_nanosecond_range_keep_their_shortest_text() {
+        let mut ryu = ryu::Buffer::new();
+        for value in [9e6, -9e6, 1e15, 1e21, -1.5e300, f64::MAX, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(written(value), ryu.format(value), "{value:e}");
+        }
+    }
+
+    #[test]
+    fn every_text_reads_back_within_half_a_nanosecond() {
         // A fixed xorshift stream: every bit pattern is a float (NaNs,
         // infinities, subnormals, every exponent), and the seconds a run
         // writes.
@@ -225,13 +283,49 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let mut ryu = ryu::Buffer::new();
         for _ in 0..200_000 {
             let bits = next();
-            let seconds = (bits >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((bits % 9) as i32 - 4);
-            for value in [f64::from_bits(bits), seconds] {
-                let ours = FloatText::of(value);
-                assert_eq!(ours.text(), ryu.format(value).as_bytes(), "{value:e}");
+            let seconds = (bits >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((bits % 11) as i32 - 4);
+            for value in [f64::from_bits(bits), seconds, -seconds] {
+                let text = written(value);
+                let read: f64 = text.parse().expect("a number");
+                if value.abs() < NANOSECOND_TEXT_BELOW_S {
+                    // Half a nanosecond, and the rounding of value × 1e9.
+                    let bound = 0.5e-9 + value.abs() * 4.0 * f64::EPSILON;
+                    assert!((read - value).abs() <= bound, "{value:e} written {text}");
+                    let fraction = text.split_once('.').expect("a point").1;
+                    assert!(fraction.len() <= 9 && (fraction == "0" || !fraction.ends_with('0')), "{text}");
+                } else {
+                    assert!(read.to_bits() == value.to_bits() || value.is_nan() && read.is_nan(), "{value:e} written {text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_read_back_as_the_tasks_they_came_from() {
+        let tasks = [
+            task(0, 0.0, 0.1),
+            task(0, 0.0, 0.1),
+            task(usize::MAX, 12.345_678_901_234_5, 1e21),
+            task(7, -0.0, 5e-324),
+            task(4, 1e-5, 1.0 / 3.0),
+            task(8, 123_456.789, -2.225_073_858_507_201_4e-308),
+        ];
+        let text = our_bytes(&tasks);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let read: Vec<TaskRecord> = reader.deserialize().collect::<Result<_, _>>().expect("rows read back");
+        assert_eq!(read.len(), tasks.len());
+        for (back, task) in read.iter().zip(&tasks) {
+            assert_eq!((back.device, back.task, back.bits, back.offloaded_bits, back.fragments),
+                (task.device, task.task, task.bits, task.offloaded_bits, task.fragments));
+            let seconds = |t: &TaskRecord| {
+                let [a, b, c, d, e, f] = t.stage_seconds();
+                [t.arrival_s, t.completion_s, a, b, c, d, e, f]
+            };
+            for (read, written) in seconds(back).into_iter().zip(seconds(task)) {
+                let bound = if written.abs() < NANOSECOND_TEXT_BELOW_S { 0.5e-9 + written.abs() * 4.0 * f64::EPSILON } else { 0.0 };
+                assert!((read - written).abs() <= bound, "{written:e} read back as {read:e}");
             }
         }
     }
