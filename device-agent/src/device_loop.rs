@@ -4,7 +4,7 @@
 //! the core answers. Every decision is the core's; this loop only moves
 //! messages and keeps time (`now` is the time since the agent started, on
 //! tokio's clock). The core is shared with the process's session, which
-//! begins each announced slot on it and sends its report
+//! handles the controller's messages on it and sends the reports
 //! ([`crate::session`]); this loop then carries out the rest.
 
 use crate::channels::{AgentChannel, Channels, FollowedLinks};
@@ -13,7 +13,7 @@ use crate::core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings}
 use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
 use crate::records::DeviceRecords;
-use crate::session::{CoreCell, DeviceUp, SharedCore, ToDevice};
+use crate::session::{CoreCell, DeviceUp, SharedCore, ToDevice, from_controller};
 use crate::uplink;
 use qmec_proto::pb::{self, device_down, device_up};
 use qmec_proto::validate;
@@ -174,9 +174,9 @@ struct Inbox {
 enum Next {
     /// For its core to handle.
     Event(DeviceEvent),
-    /// The session began an announced slot on the core: what is left to
-    /// carry out.
-    Announced(Vec<DeviceCommand>),
+    /// The session handled a controller message on the core: what is
+    /// left to carry out.
+    Handled { commands: Vec<DeviceCommand>, slot_started: bool },
 }
 
 /// A running device: its core and where its commands go.
@@ -200,7 +200,7 @@ impl Driver<'_> {
     async fn drive(&mut self, inbox: &mut Inbox, shutdown: &CancellationToken) {
         while !self.core.lock().as_ref().is_none_or(|shared| shared.core.finished()) {
             let (commands, slot_started) = match self.next_event(inbox, shutdown).await {
-                Next::Announced(commands) => (commands, true),
+                Next::Handled { commands, slot_started } => (commands, slot_started),
                 Next::Event(event) => {
                     let slot_started = matches!(event, DeviceEvent::SlotStart(_));
                     (self.handle(event), slot_started)
@@ -224,7 +224,7 @@ impl Driver<'_> {
     }
 
     /// The next event: a message, a server's result, or the core's wake
-    /// time; or what is left of a slot the session began.
+    /// time; or what is left of a message the session handled.
     async fn next_event(&self, inbox: &mut Inbox, shutdown: &CancellationToken) -> Next {
         let wake = self.core.lock().as_ref().and_then(|shared| shared.core.next_wake().map(|at| shared.started + at));
         let sleep = async {
@@ -239,7 +239,7 @@ impl Driver<'_> {
                 () = shutdown.cancelled() => return Next::Event(DeviceEvent::Shutdown),
                 () = &mut sleep => return Next::Event(DeviceEvent::Tick),
                 message = inbox.down.recv(), if inbox.session_open => match message {
-                    Some(ToDevice::Announced(commands)) => return Next::Announced(commands),
+                    Some(ToDevice::Handled { commands, slot_started }) => return Next::Handled { commands, slot_started },
                     Some(ToDevice::Message(message)) => if let Some(event) = from_controller(message) {
                         return Next::Event(event);
                     },
@@ -274,15 +274,5 @@ impl Driver<'_> {
                 }
             }),
         }
-    }
-}
-
-/// The core's event for a controller message (the setup came already).
-fn from_controller(message: pb::DeviceDown) -> Option<DeviceEvent> {
-    match message.msg? {
-        device_down::Msg::SlotStart(start) => Some(DeviceEvent::SlotStart(start.slot)),
-        device_down::Msg::Decision(decision) => Some(DeviceEvent::Decision(decision)),
-        device_down::Msg::Finish(finish) => Some(DeviceEvent::Finish(finish)),
-        device_down::Msg::Setup(_) => None,
     }
 }

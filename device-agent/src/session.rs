@@ -7,8 +7,9 @@
 //! batch the controller sends is handed out to its devices.
 //!
 //! A slot's announcement is answered here, not by the devices' tasks: the
-//! session hands each device that joined the run its slot start on its
-//! core ([`SharedCore`]) and sends every report at once, in one message,
+//! session hands each device that joined the run the controller's
+//! messages on its core ([`SharedCore`]), in order, and sends every report
+//! of a batch at once, in one message,
 //! before the devices' tasks carry out the rest (ending a slot, uploads).
 //! The reports then wait neither on 250 woken tasks nor behind the
 //! uploads and results that keep the process's runtime busy
@@ -63,9 +64,9 @@ impl CoreCell {
 pub enum ToDevice {
     /// The controller's message, for the task to handle.
     Message(pb::DeviceDown),
-    /// The session began the announced slot on the core and sent its
-    /// report: what is left for the task to carry out.
-    Announced(Vec<DeviceCommand>),
+    /// The session handled the controller's message on the core and sent
+    /// its reports: what is left for the task to carry out.
+    Handled { commands: Vec<DeviceCommand>, slot_started: bool },
 }
 
 /// A device as its session sees it: where its messages go, and its core.
@@ -150,21 +151,33 @@ async fn hand_out(
     }
 }
 
-/// What device `device`'s task is handed for `message`. A slot start to a
-/// device that joined the run begins the slot on its core now: the
-/// reports go to `reports`, the rest to the task.
+/// What device `device`'s task is handed for `message`. Once the device
+/// joined the run, every message of the controller is handled on its core
+/// here, in the order sent (a slot start must not overtake the decision
+/// before it): the reports go to `reports`, the rest to the task.
 fn answer(core: &CoreCell, device: usize, message: pb::DeviceDown, reports: &mut Vec<DeviceUp>) -> ToDevice {
-    let Some(device_down::Msg::SlotStart(start)) = &message.msg else { return ToDevice::Message(message) };
     let mut cell = core.lock();
     let Some(shared) = cell.as_mut() else { return ToDevice::Message(message) };
+    let Some(event) = from_controller(message) else { return ToDevice::Handled { commands: Vec::new(), slot_started: false } };
+    let slot_started = matches!(event, DeviceEvent::SlotStart(_));
     let mut rest = Vec::new();
-    for command in shared.core.handle(shared.started.elapsed(), DeviceEvent::SlotStart(start.slot)) {
+    for command in shared.core.handle(shared.started.elapsed(), event) {
         match command {
             DeviceCommand::Report(report) => reports.push((device, pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) })),
             other => rest.push(other),
         }
     }
-    ToDevice::Announced(rest)
+    ToDevice::Handled { commands: rest, slot_started }
+}
+
+/// The core's event for a controller message (the setup came already).
+pub fn from_controller(message: pb::DeviceDown) -> Option<DeviceEvent> {
+    match message.msg? {
+        device_down::Msg::SlotStart(start) => Some(DeviceEvent::SlotStart(start.slot)),
+        device_down::Msg::Decision(decision) => Some(DeviceEvent::Decision(decision)),
+        device_down::Msg::Finish(finish) => Some(DeviceEvent::Finish(finish)),
+        device_down::Msg::Setup(_) => None,
+    }
 }
 
 /// What a new process stream repeats: each device's [`Replay`].
