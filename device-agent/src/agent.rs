@@ -2,6 +2,12 @@
 //! controller session for the devices that share a connection
 //! ([`crate::session`]), one task per agent ([`crate::device_loop`]), the
 //! metrics page, and one records file.
+//!
+//! The sessions, with their connections to the controller, run on a
+//! thread of their own ([`SessionThread`]): the agents' uploads and
+//! results keep the process's runtime busy, and a slot's announcement
+//! answered there waits behind them; a thread that mostly sleeps is run
+//! as soon as it wakes.
 
 use crate::channels::Channels;
 use crate::config::DeviceAgentConfig;
@@ -9,6 +15,7 @@ use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
 use crate::records::ProcessRecords;
 use crate::device_loop::SessionEnds;
+use crate::session::{CoreCell, DeviceEnds};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -44,7 +51,8 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     }
     let shutdown = devices_stop;
     let session_stop = shutdown.child_token();
-    let ProcessSessions { tasks: sessions, mut ends } = open_sessions(&channels, &config, &session_stop)?;
+    let session_thread = SessionThread::start()?;
+    let ProcessSessions { tasks: sessions, mut ends } = open_sessions(&channels, &config, &session_stop, &session_thread)?;
     let mut tasks = Vec::new();
     for &device in &config.devices {
         let controller = channels.get(&config.controller, &qmec_security::certs::controller_name(), device)?;
@@ -69,6 +77,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     for session in sessions {
         let _ = session.await;
     }
+    drop(session_thread);
     records.usage = qmec_proto::process::usage_since(started);
     records.link_measurements = channels.link_measurements();
     records.per_link_measurements = channels.per_link_measurements();
@@ -92,25 +101,51 @@ struct ProcessSessions {
 }
 
 /// Spawns the controller sessions of the process's devices (one per group
-/// that shares a connection: [`Channels::controller_sessions`]).
+/// that shares a connection: [`Channels::controller_sessions`]) on
+/// `thread`, where their channels are made, so that their connections run
+/// there too.
 fn open_sessions(
     channels: &Channels,
     config: &DeviceAgentConfig,
     stop: &CancellationToken,
+    thread: &SessionThread,
 ) -> Result<ProcessSessions, DeviceAgentError> {
+    let _on_thread = thread.runtime.enter();
     let mut tasks = Vec::new();
     let mut ends = HashMap::new();
     for (channel, devices) in channels.controller_sessions(&config.controller, &config.devices)? {
         let (up, up_rx) = mpsc::unbounded_channel();
-        let mut downs = BTreeMap::new();
+        let mut session_ends = BTreeMap::new();
         for device in devices {
             let (down_tx, down) = mpsc::unbounded_channel();
-            downs.insert(device, down_tx);
-            ends.insert(device, SessionEnds { down, up: up.clone() });
+            let core = CoreCell::default();
+            session_ends.insert(device, DeviceEnds { down: down_tx, core: core.clone() });
+            ends.insert(device, SessionEnds { down, up: up.clone(), core });
         }
-        tasks.push(tokio::spawn(crate::session::run(channel, downs, up_rx, stop.clone())));
+        let session = crate::session::run(channel, session_ends, (up.downgrade(), up_rx), stop.clone());
+        tasks.push(thread.runtime.spawn(session));
     }
     Ok(ProcessSessions { tasks, ends })
+}
+
+/// A single-threaded runtime on a thread of its own, for the controller
+/// sessions; it stops when this is dropped.
+struct SessionThread {
+    runtime: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl SessionThread {
+    fn start() -> Result<SessionThread, DeviceAgentError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DeviceAgentError::SessionThread)?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("controller-sessions".into())
+            .spawn(move || runtime.block_on(async move { drop(stopped.await) }))
+            .map_err(DeviceAgentError::SessionThread)?;
+        Ok(SessionThread { runtime: handle, _stop: stop })
+    }
 }
 
 /// Serves the process's metrics page until `stop`. Each device copies its

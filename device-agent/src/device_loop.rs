@@ -3,7 +3,9 @@
 //! servers' results and the ticks the core asks for, and carries out what
 //! the core answers. Every decision is the core's; this loop only moves
 //! messages and keeps time (`now` is the time since the agent started, on
-//! tokio's clock).
+//! tokio's clock). The core is shared with the process's session, which
+//! handles the controller's messages on it and sends the reports
+//! ([`crate::session`]); this loop then carries out the rest.
 
 use crate::channels::{AgentChannel, Channels, FollowedLinks};
 use crate::config::DeviceAgentConfig;
@@ -11,7 +13,7 @@ use crate::core::{Batch, DeviceCommand, DeviceCore, DeviceEvent, DeviceSettings}
 use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
 use crate::records::DeviceRecords;
-use crate::session::DeviceUp;
+use crate::session::{CoreCell, DeviceUp, SharedCore, ToDevice, from_controller};
 use crate::uplink;
 use qmec_proto::pb::{self, device_down, device_up};
 use qmec_proto::validate;
@@ -26,11 +28,13 @@ const SERVER_EVENTS: usize = 4096;
 const BATCHES: usize = 8;
 
 /// Device `id`'s ends of its process's controller session: what the
-/// controller says to it, and where its messages go up.
+/// session hands it, where its messages go up, and where its core goes
+/// once it joined the run.
 #[derive(Debug)]
 pub struct SessionEnds {
-    pub down: mpsc::UnboundedReceiver<pb::DeviceDown>,
+    pub down: mpsc::UnboundedReceiver<ToDevice>,
     pub up: mpsc::UnboundedSender<DeviceUp>,
+    pub core: CoreCell,
 }
 
 /// Runs device `id` until its core is finished or `shutdown`; returns its
@@ -45,7 +49,7 @@ pub async fn run(
 ) -> Result<DeviceRecords, DeviceAgentError> {
     let started = Instant::now();
     let fail = |reason: String| DeviceAgentError::Device { device: id, reason };
-    let SessionEnds { mut down, up } = session;
+    let SessionEnds { mut down, up, core } = session;
     let setup = await_setup(&mut down, &shutdown).await.map_err(fail)?;
     let (events_tx, events) = mpsc::channel(SERVER_EVENTS);
     let streams = open_streams(&setup, &channels, id, &events_tx, &shutdown).await?;
@@ -57,13 +61,15 @@ pub async fn run(
     // The controller is up once it has sent the setup.
     let announce_delay = one_way_delay(&controller).await;
     tracing::info!(device = id, ?announce_delay, "one-way delay from the controller");
-    let core = DeviceCore::new(&setup, id, settings(config, announce_delay), started.elapsed());
+    let joined = DeviceCore::new(&setup, id, settings(config, announce_delay), started.elapsed());
+    core.lock().replace(SharedCore { core: joined, started });
     let _ = up.send((id, pb::DeviceUp { msg: Some(device_up::Msg::Ready(pb::Ready {})) }));
 
-    let mut driver = Driver { id, core, started, up, batches, stopped, followed, metrics };
+    let mut driver = Driver { id, core, up, batches, stopped, followed, metrics };
     let mut inbox = Inbox { down, events, session_open: true, servers_open: true };
     driver.drive(&mut inbox, &shutdown).await;
-    let Driver { mut core, up, batches, .. } = driver;
+    let Driver { core, up, batches, .. } = driver;
+    let SharedCore { mut core, .. } = core.lock().take().ok_or_else(|| fail("its core was gone at the end".into()))?;
     drop(batches);
     let sent = sender.await.unwrap_or_default();
     // Results that raced the last marker; the run is over, so they only
@@ -93,7 +99,7 @@ fn settings(config: &DeviceAgentConfig, announce_delay: Duration) -> DeviceSetti
 
 /// Waits for the run's setup (other messages before it mean nothing yet).
 async fn await_setup(
-    down: &mut mpsc::UnboundedReceiver<pb::DeviceDown>,
+    down: &mut mpsc::UnboundedReceiver<ToDevice>,
     shutdown: &CancellationToken,
 ) -> Result<validate::Setup, String> {
     loop {
@@ -101,8 +107,10 @@ async fn await_setup(
             () = shutdown.cancelled() => None,
             message = down.recv() => message,
         };
-        match message.and_then(|m| m.msg) {
-            Some(device_down::Msg::Setup(setup)) => return validate::setup(&setup).map_err(|e| e.to_string()),
+        match message {
+            Some(ToDevice::Message(pb::DeviceDown { msg: Some(device_down::Msg::Setup(setup)) })) => {
+                return validate::setup(&setup).map_err(|e| e.to_string());
+            }
             Some(_) => {}
             None => return Err("the controller session ended before the run started".into()),
         }
@@ -153,20 +161,30 @@ async fn one_way_delay(controller: &AgentChannel) -> Duration {
 /// Where the core's events come from.
 #[derive(Debug)]
 struct Inbox {
-    /// The controller session's messages; closed when the session ended.
-    down: mpsc::UnboundedReceiver<pb::DeviceDown>,
+    /// What the controller session hands over; closed when it ended.
+    down: mpsc::UnboundedReceiver<ToDevice>,
     /// The servers' results, markers and lost streams.
     events: mpsc::Receiver<DeviceEvent>,
     session_open: bool,
     servers_open: bool,
 }
 
+/// What comes next for a running device.
+#[derive(Debug)]
+enum Next {
+    /// For its core to handle.
+    Event(DeviceEvent),
+    /// The session handled a controller message on the core: what is
+    /// left to carry out.
+    Handled { commands: Vec<DeviceCommand>, slot_started: bool },
+}
+
 /// A running device: its core and where its commands go.
 #[derive(Debug)]
 struct Driver<'a> {
     id: usize,
-    core: DeviceCore,
-    started: Instant,
+    /// Set while the run goes on: the loop ends before taking it back.
+    core: CoreCell,
     up: mpsc::UnboundedSender<DeviceUp>,
     batches: mpsc::Sender<Batch>,
     /// Per server, whether the uplink skips it: set here only, when the
@@ -180,21 +198,35 @@ struct Driver<'a> {
 impl Driver<'_> {
     /// Hands the core every event until it is finished.
     async fn drive(&mut self, inbox: &mut Inbox, shutdown: &CancellationToken) {
-        while !self.core.finished() {
-            let event = self.next_event(inbox, shutdown).await;
-            let slot_started = matches!(event, DeviceEvent::SlotStart(_));
-            for command in self.core.handle(self.started.elapsed(), event) {
+        while !self.core.lock().as_ref().is_none_or(|shared| shared.core.finished()) {
+            let (commands, slot_started) = match self.next_event(inbox, shutdown).await {
+                Next::Handled { commands, slot_started } => (commands, slot_started),
+                Next::Event(event) => {
+                    let slot_started = matches!(event, DeviceEvent::SlotStart(_));
+                    (self.handle(event), slot_started)
+                }
+            };
+            for command in commands {
                 self.carry_out(command).await;
             }
-            if slot_started && let Some(metrics) = self.metrics {
-                metrics.update(self.id, self.core.figures());
+            if slot_started
+                && let Some(metrics) = self.metrics
+                && let Some(shared) = self.core.lock().as_ref()
+            {
+                metrics.update(self.id, shared.core.figures());
             }
         }
     }
 
-    /// The next event: a message, a server's result, or the core's wake time.
-    async fn next_event(&self, inbox: &mut Inbox, shutdown: &CancellationToken) -> DeviceEvent {
-        let wake = self.core.next_wake().map(|at| self.started + at);
+    fn handle(&self, event: DeviceEvent) -> Vec<DeviceCommand> {
+        let mut cell = self.core.lock();
+        cell.as_mut().map(|shared| shared.core.handle(shared.started.elapsed(), event)).unwrap_or_default()
+    }
+
+    /// The next event: a message, a server's result, or the core's wake
+    /// time; or what is left of a message the session handled.
+    async fn next_event(&self, inbox: &mut Inbox, shutdown: &CancellationToken) -> Next {
+        let wake = self.core.lock().as_ref().and_then(|shared| shared.core.next_wake().map(|at| shared.started + at));
         let sleep = async {
             match wake {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -204,19 +236,20 @@ impl Driver<'_> {
         tokio::pin!(sleep);
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return DeviceEvent::Shutdown,
-                () = &mut sleep => return DeviceEvent::Tick,
+                () = shutdown.cancelled() => return Next::Event(DeviceEvent::Shutdown),
+                () = &mut sleep => return Next::Event(DeviceEvent::Tick),
                 message = inbox.down.recv(), if inbox.session_open => match message {
-                    Some(message) => if let Some(event) = from_controller(message) {
-                        return event;
+                    Some(ToDevice::Handled { commands, slot_started }) => return Next::Handled { commands, slot_started },
+                    Some(ToDevice::Message(message)) => if let Some(event) = from_controller(message) {
+                        return Next::Event(event);
                     },
                     None => {
                         inbox.session_open = false;
-                        return DeviceEvent::ControllerGone;
+                        return Next::Event(DeviceEvent::ControllerGone);
                     }
                 },
                 event = inbox.events.recv(), if inbox.servers_open => match event {
-                    Some(event) => return event,
+                    Some(event) => return Next::Event(event),
                     // Every stream's reader ended (and said so).
                     None => inbox.servers_open = false,
                 },
@@ -241,15 +274,5 @@ impl Driver<'_> {
                 }
             }),
         }
-    }
-}
-
-/// The core's event for a controller message (the setup came already).
-fn from_controller(message: pb::DeviceDown) -> Option<DeviceEvent> {
-    match message.msg? {
-        device_down::Msg::SlotStart(start) => Some(DeviceEvent::SlotStart(start.slot)),
-        device_down::Msg::Decision(decision) => Some(DeviceEvent::Decision(decision)),
-        device_down::Msg::Finish(finish) => Some(DeviceEvent::Finish(finish)),
-        device_down::Msg::Setup(_) => None,
     }
 }

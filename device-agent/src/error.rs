@@ -18,6 +18,8 @@ pub enum DeviceAgentError {
     Kernel(#[from] qmec_linkem::kernel::KernelError),
     #[error("kernel links: server endpoint `{0}` has no IPv4 address (the HTB filters match one)")]
     KernelServer(String),
+    #[error("the controller sessions' thread: {0}")]
+    SessionThread(std::io::Error),
     #[error("metrics address {addr}: {source}")]
     Metrics { addr: String, source: std::io::Error },
 }

@@ -6,15 +6,26 @@
 //! slot's reports leave together without waiting on a timer), and each
 //! batch the controller sends is handed out to its devices.
 //!
+//! A slot's announcement is answered here, not by the devices' tasks: the
+//! session hands each device that joined the run the controller's
+//! messages on its core ([`SharedCore`]), in order, and sends every report
+//! of a batch at once, in one message,
+//! before the devices' tasks carry out the rest (ending a slot, uploads).
+//! The reports then wait neither on 250 woken tasks nor behind the
+//! uploads and results that keep the process's runtime busy
+//! ([`crate::agent`] runs the sessions on a thread of their own).
+//!
 //! A new stream (the controller may have restarted and know nothing)
 //! starts with what a controller needs to pick the run up: the hello names,
 //! per device, the next slot it has not been told of and the run it belongs
 //! to, then every device's ready and latest report are sent again.
 
+use crate::core::{DeviceCommand, DeviceCore, DeviceEvent};
 use prost::Message;
 use qmec_proto::pb::{self, controller_client::ControllerClient, device_down, device_up, process_up};
 use qmec_proto::session::{self, SessionMemory};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -27,26 +38,64 @@ const BATCH_BYTES: usize = 256 << 10;
 /// What a device sends up: its id and its message.
 pub type DeviceUp = (usize, pb::DeviceUp);
 
+/// A device's core once it has joined the run, with the start of its
+/// clock: its task and its session both handle events on it.
+#[derive(Debug)]
+pub struct SharedCore {
+    pub core: DeviceCore,
+    pub started: tokio::time::Instant,
+}
+
+/// Where a device's [`SharedCore`] is, once it joined (none before, and
+/// none again once its task took it back at the end).
+#[derive(Debug, Clone, Default)]
+pub struct CoreCell(Arc<Mutex<Option<SharedCore>>>);
+
+impl CoreCell {
+    /// The cell, locked; a task that panicked holding it left the core as
+    /// it was, which is still the best there is.
+    pub fn lock(&self) -> MutexGuard<'_, Option<SharedCore>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What the session hands a device's task.
+#[derive(Debug)]
+pub enum ToDevice {
+    /// The controller's message, for the task to handle.
+    Message(pb::DeviceDown),
+    /// The session handled the controller's message on the core and sent
+    /// its reports: what is left for the task to carry out.
+    Handled { commands: Vec<DeviceCommand>, slot_started: bool },
+}
+
+/// A device as its session sees it: where its messages go, and its core.
+#[derive(Debug)]
+pub struct DeviceEnds {
+    pub down: mpsc::UnboundedSender<ToDevice>,
+    pub core: CoreCell,
+}
+
 /// Runs the session of `devices` until the controller has finished every
 /// one (and `up` closes), or `shutdown`. Each device's messages come in on
-/// `up`; what the controller says to device d goes to `down[d]`, and the
+/// `up`; what the controller says to device d goes to `devices[d]`, and the
 /// senders are dropped (the devices see the session end) when it ends.
 pub async fn run(
     channel: crate::channels::AgentChannel,
-    down: BTreeMap<usize, mpsc::UnboundedSender<pb::DeviceDown>>,
-    up: mpsc::UnboundedReceiver<DeviceUp>,
+    devices: BTreeMap<usize, DeviceEnds>,
+    (up_tx, up): (mpsc::WeakUnboundedSender<DeviceUp>, mpsc::UnboundedReceiver<DeviceUp>),
     shutdown: CancellationToken,
 ) {
     let open = move |request| {
         let mut client = ControllerClient::new(channel.clone()).max_decoding_message_size(qmec_security::limits::CONTROL_DOWN);
         async move { client.process_session(request).await.map(tonic::Response::into_inner) }
     };
-    let memory = ProcessReplay::new(down.keys().copied());
-    let who = format!("devices {:?}", down.keys().next().zip(down.keys().next_back()));
+    let memory = ProcessReplay::new(devices.keys().copied());
+    let who = format!("devices {:?}", devices.keys().next().zip(devices.keys().next_back()));
     let (batches_tx, batches) = mpsc::channel(BATCHES);
     let (process_down, process_down_rx) = mpsc::channel(BATCHES);
     let gather = tokio::spawn(gather(up, batches_tx));
-    let hand_out = tokio::spawn(hand_out(process_down_rx, down));
+    let hand_out = tokio::spawn(hand_out(process_down_rx, devices, up_tx));
     session::keep_open(&who, memory, open, process_down, batches, shutdown).await;
     gather.abort();
     let _ = hand_out.await;
@@ -73,19 +122,61 @@ async fn gather(mut up: mpsc::UnboundedReceiver<DeviceUp>, batches: mpsc::Sender
 }
 
 /// Hands each batch from the controller out to its devices until the
-/// session ends. A message for a device this process does not run is
-/// dropped with a warning; a device that stopped reading is left alone.
-async fn hand_out(mut batches: mpsc::Receiver<pb::ProcessDown>, down: BTreeMap<usize, mpsc::UnboundedSender<pb::DeviceDown>>) {
+/// session ends: the slot's announcements are answered first, every
+/// report queued up (to `up`, which holds the devices' other messages and
+/// closes once their tasks are gone) before any device's task hears of
+/// the slot. A message for a device this process does not run is dropped
+/// with a warning; a device that stopped reading is left alone.
+async fn hand_out(
+    mut batches: mpsc::Receiver<pb::ProcessDown>,
+    devices: BTreeMap<usize, DeviceEnds>,
+    up: mpsc::WeakUnboundedSender<DeviceUp>,
+) {
     while let Some(batch) = batches.recv().await {
+        let mut reports = Vec::new();
+        let mut handed = Vec::with_capacity(batch.downs.len());
         for addressed in batch.downs {
             let device = addressed.device as usize;
-            match (down.get(&device), addressed.down) {
-                (Some(tx), Some(message)) => {
-                    let _ = tx.send(message);
-                }
+            match (devices.get(&device), addressed.down) {
+                (Some(ends), Some(message)) => handed.push((&ends.down, answer(&ends.core, device, message, &mut reports))),
                 _ => tracing::warn!(device, "a message for a device this process does not run was ignored"),
             }
         }
+        if let Some(up) = up.upgrade() {
+            reports.into_iter().for_each(|report| drop(up.send(report)));
+        }
+        for (tx, message) in handed {
+            let _ = tx.send(message);
+        }
+    }
+}
+
+/// What device `device`'s task is handed for `message`. Once the device
+/// joined the run, every message of the controller is handled on its core
+/// here, in the order sent (a slot start must not overtake the decision
+/// before it): the reports go to `reports`, the rest to the task.
+fn answer(core: &CoreCell, device: usize, message: pb::DeviceDown, reports: &mut Vec<DeviceUp>) -> ToDevice {
+    let mut cell = core.lock();
+    let Some(shared) = cell.as_mut() else { return ToDevice::Message(message) };
+    let Some(event) = from_controller(message) else { return ToDevice::Handled { commands: Vec::new(), slot_started: false } };
+    let slot_started = matches!(event, DeviceEvent::SlotStart(_));
+    let mut rest = Vec::new();
+    for command in shared.core.handle(shared.started.elapsed(), event) {
+        match command {
+            DeviceCommand::Report(report) => reports.push((device, pb::DeviceUp { msg: Some(device_up::Msg::Report(report)) })),
+            other => rest.push(other),
+        }
+    }
+    ToDevice::Handled { commands: rest, slot_started }
+}
+
+/// The core's event for a controller message (the setup came already).
+pub fn from_controller(message: pb::DeviceDown) -> Option<DeviceEvent> {
+    match message.msg? {
+        device_down::Msg::SlotStart(start) => Some(DeviceEvent::SlotStart(start.slot)),
+        device_down::Msg::Decision(decision) => Some(DeviceEvent::Decision(decision)),
+        device_down::Msg::Finish(finish) => Some(DeviceEvent::Finish(finish)),
+        device_down::Msg::Setup(_) => None,
     }
 }
 
