@@ -13,7 +13,7 @@ use crate::channels::Channels;
 use crate::config::DeviceAgentConfig;
 use crate::error::DeviceAgentError;
 use crate::metrics::DeviceMetrics;
-use crate::records::ProcessRecords;
+use crate::records::{DeviceRecords, ProcessRecords};
 use crate::device_loop::SessionEnds;
 use crate::session::{CoreCell, DeviceEnds};
 use std::collections::{BTreeMap, HashMap};
@@ -38,16 +38,8 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
     // no longer follow the channel.
     let devices_stop = shutdown.child_token();
     let kernel_failure = channels.kernel_failure();
-    if let Some(mut failed) = kernel_failure.clone() {
-        let stop = devices_stop.clone();
-        tokio::spawn(async move {
-            while failed.borrow_and_update().is_none() {
-                if failed.changed().await.is_err() {
-                    return;
-                }
-            }
-            stop.cancel();
-        });
+    if let Some(failed) = kernel_failure.clone() {
+        tokio::spawn(stop_when_tc_fails(failed, devices_stop.clone()));
     }
     let shutdown = devices_stop;
     let session_stop = shutdown.child_token();
@@ -62,17 +54,7 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
             crate::device_loop::run(device, (controller, session), channels, &config, metrics.as_deref(), shutdown).await
         }));
     }
-    let mut records = ProcessRecords::default();
-    let mut first_error = None;
-    for (task, &device) in tasks.into_iter().zip(&config.devices) {
-        match task.await {
-            Ok(Ok(device_records)) => records.devices.push(device_records),
-            Ok(Err(error)) => first_error = first_error.or(Some(error)),
-            Err(join) => {
-                first_error = first_error.or(Some(DeviceAgentError::Device { device, reason: join.to_string() }))
-            }
-        }
-    }
+    let (mut records, mut first_error) = gather_records(tasks, &config.devices).await;
     session_stop.cancel();
     for session in sessions {
         let _ = session.await;
@@ -91,6 +73,36 @@ pub async fn run(config: DeviceAgentConfig, shutdown: CancellationToken) -> Resu
         Some(error) => Err(error),
         None => Ok(records),
     }
+}
+
+/// Cancels `stop` once the tc child reports a failure.
+async fn stop_when_tc_fails(mut failed: tokio::sync::watch::Receiver<Option<String>>, stop: CancellationToken) {
+    while failed.borrow_and_update().is_none() {
+        if failed.changed().await.is_err() {
+            return;
+        }
+    }
+    stop.cancel();
+}
+
+/// Every device task's records, in `devices` order, and the first error
+/// one of them ended with.
+async fn gather_records(
+    tasks: Vec<JoinHandle<Result<DeviceRecords, DeviceAgentError>>>,
+    devices: &[usize],
+) -> (ProcessRecords, Option<DeviceAgentError>) {
+    let mut records = ProcessRecords::default();
+    let mut first_error = None;
+    for (task, &device) in tasks.into_iter().zip(devices) {
+        match task.await {
+            Ok(Ok(device_records)) => records.devices.push(device_records),
+            Ok(Err(error)) => first_error = first_error.or(Some(error)),
+            Err(join) => {
+                first_error = first_error.or(Some(DeviceAgentError::Device { device, reason: join.to_string() }))
+            }
+        }
+    }
+    (records, first_error)
 }
 
 /// The controller sessions of a process: their tasks, and each device's
